@@ -1,0 +1,53 @@
+"""sklrank: scikit-learn-compatible tools to study the rank of neural networks under noise.
+
+The public names below are imported on first use, so that ``import sklrank`` stays fast and
+the command line starts quickly; every name is listed in ``__all__``.
+"""
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("sklrank")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+# public name -> private module that defines it
+_LAZY_NAMES = {
+    "stable_rank": "sklrank._rank",
+    "effective_rank": "sklrank._rank",
+    "squared_singular_values": "sklrank._rank",
+    "patch_matrix": "sklrank._patches",
+    "RankCNNClassifier": "sklrank._classifier",
+    "PCARankReducer": "sklrank.preprocessing",
+    "BackgroundNoise": "sklrank.preprocessing",
+    "make_rank_pipeline": "sklrank.preprocessing",
+    "TwoLayerNetRegressor": "sklrank._two_layer",
+    "TwoLayerNetClassifier": "sklrank._two_layer",
+}
+_SUBMODULES = [
+    "callbacks",
+    "datasets",
+    "experiments",
+    "gradients",
+    "metrics",
+    "nn",
+    "preprocessing",
+]
+
+__all__ = sorted(_LAZY_NAMES) + _SUBMODULES + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"sklrank.{name}")
+    else:
+        raise AttributeError(f"module 'sklrank' has no attribute {name!r}")
+    globals()[name] = value  # cache: __getattr__ runs once per name
+    return value
+
+
+def __dir__():
+    return __all__

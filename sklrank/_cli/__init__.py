@@ -1,0 +1,42 @@
+"""The ``sklrank`` command line: one sub-command a module, registered below."""
+
+import argparse
+import importlib
+import sys
+
+# sub-command name -> module defining ``add_parser(subparsers)`` and ``run(args) -> int``
+_SUBCOMMANDS = {}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line on stderr, exit status 2."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="sklrank",
+        description="Study the rank of neural networks under noise (scikit-learn compatible).",
+    )
+    from sklrank import __version__
+
+    parser.add_argument("--version", action="version", version=f"sklrank {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in _SUBCOMMANDS.values():
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``sklrank`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CLIError as exc:
+        print(f"sklrank {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""skorch callbacks that record ranks and gradient spectra during training."""
+
+__all__ = []

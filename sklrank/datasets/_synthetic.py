@@ -1,0 +1,138 @@
+"""Synthetic low-rank patch data: the data model of Zhang, Gao, Zou and Cao (2025)."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+__all__ = ["make_low_rank_patches"]
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_patches": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "signal_norm": [Interval(Real, 0, None, closed="neither")],
+        "n_classes": [Interval(Integral, 2, None, closed="left")],
+        "signal_position": [StrOptions({"random"}), Interval(Integral, 0, None, closed="left")],
+        "orthogonal_noise": ["boolean"],
+        "random_state": ["random_state"],
+        "return_basis": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_low_rank_patches(
+    n_samples=200,
+    n_features=64,
+    n_patches=4,
+    rank=2,
+    noise_std=0.0,
+    signal_norm=5.0,
+    *,
+    n_classes=2,
+    signal_position="random",
+    orthogonal_noise=False,
+    random_state=None,
+    return_basis=False,
+):
+    """Generate low-rank clean patches hidden among Gaussian background patches.
+
+    Each class ``c`` owns ``rank`` (K) orthonormal signal directions scaled to ``signal_norm``;
+    the ``n_classes * rank`` directions are mutually orthonormal. A sample has ``n_patches``
+    patches of ``n_features`` entries: one patch is a signal direction of its class, chosen
+    uniformly among the K, and every other patch is background noise drawn i.i.d. from
+    ``N(0, noise_std^2 I)``. With ``noise_std=0`` the data matrix has rank exactly
+    ``n_classes * rank`` (2K for two classes).
+
+    Read more in section A of ``docs/science.md`` (the data model of the paper).
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Number of samples.
+    n_features : int, default=64
+        Dimension d of one patch.
+    n_patches : int, default=4
+        Number of patches P per sample.
+    rank : int, default=2
+        Number K of signal directions per class. ``n_classes * rank`` must not exceed
+        ``n_features``.
+    noise_std : float, default=0.0
+        Standard deviation of the background noise; 0 gives the clean data.
+    signal_norm : float, default=5.0
+        Euclidean norm of every signal patch.
+    n_classes : int, default=2
+        Number of classes. Two classes are labelled -1 and +1 (as in the paper); more
+        classes are labelled 0, ..., n_classes - 1.
+    signal_position : "random" or int, default="random"
+        Index of the patch that carries the signal: uniformly random per sample, or fixed.
+    orthogonal_noise : bool, default=False
+        If True, project the background noise off the span of the signal directions.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the basis, the labels, the signal choice and the noise.
+    return_basis : bool, default=False
+        If True, also return the signal basis and the class of each basis vector.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_patches * n_features), dtype float32
+        The patches of each sample laid end to end: a sample reads as an image of shape
+        ``(1, n_patches, n_features)`` whose patches are ``(1, n_features)`` tiles.
+    y : ndarray of shape (n_samples,), dtype int64
+        Class labels, balanced in expectation.
+    basis : ndarray of shape (n_classes * rank, n_features), dtype float64
+        Only when ``return_basis=True``: the signal directions (norm ``signal_norm``), those of
+        the first class first.
+    basis_classes : ndarray of shape (n_classes * rank,)
+        Only when ``return_basis=True``: the class label of each row of ``basis``.
+
+    Examples
+    --------
+    >>> from sklrank.datasets import make_low_rank_patches
+    >>> X, y = make_low_rank_patches(n_samples=10, n_features=8, n_patches=3, rank=2,
+    ...                              random_state=0)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((10, 24), [-1, 1])
+    >>> import numpy as np
+    >>> int(np.linalg.matrix_rank(X))
+    4
+    """
+    n_directions = n_classes * rank
+    if n_directions > n_features:
+        raise ValueError(
+            f"n_classes * rank = {n_classes} * {rank} = {n_directions} orthonormal signal "
+            f"directions do not fit in n_features={n_features}; lower rank or raise n_features."
+        )
+    if signal_position != "random" and signal_position >= n_patches:
+        raise ValueError(
+            f"signal_position={signal_position} is not a patch index for n_patches={n_patches}."
+        )
+    rng = check_random_state(random_state)
+
+    # Orthonormal directions from the QR factorisation of a Gaussian matrix.
+    q, _ = np.linalg.qr(rng.standard_normal((n_features, n_directions)))
+    basis = signal_norm * q.T
+    basis_classes = np.repeat(np.arange(n_classes), rank)
+
+    labels = rng.randint(n_classes, size=n_samples)
+    direction = labels * rank + rng.randint(rank, size=n_samples)
+    if signal_position == "random":
+        position = rng.randint(n_patches, size=n_samples)
+    else:
+        position = np.full(n_samples, signal_position)
+
+    patches = rng.standard_normal((n_samples, n_patches, n_features)) * noise_std
+    if orthogonal_noise and noise_std > 0:
+        patches -= (patches @ q) @ q.T
+    patches[np.arange(n_samples), position] = basis[direction]
+    X = patches.reshape(n_samples, n_patches * n_features).astype(np.float32)
+
+    classes = np.array([-1, 1]) if n_classes == 2 else np.arange(n_classes)
+    y = classes[labels].astype(np.int64)
+    if return_basis:
+        return X, y, basis, classes[basis_classes]
+    return X, y

@@ -1,0 +1,3 @@
+"""PyTorch modules: the networks and activations of the papers."""
+
+__all__ = []
