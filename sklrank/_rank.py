@@ -103,6 +103,8 @@ def _top_eigenvalue_lanczos(A, tol):
         A = A.T
     A64 = np.asarray(A, dtype=np.float64)
     n = A64.shape[1]
+    if n <= 64:  # ARPACK needs n well above k; a tiny Gram matrix is cheaper anyway
+        return float(np.linalg.eigvalsh(A64.T @ A64)[-1])
     op = scipy.sparse.linalg.LinearOperator(
         (n, n), matvec=lambda v: A64.T @ (A64 @ v), dtype=np.float64
     )

@@ -1,0 +1,54 @@
+"""Shared fixtures: where the reference data lives, and quiet, reproducible torch."""
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")  # tests never open windows
+
+import torch  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_data_dir():
+    """SKLRANK_DATA if set, else the ``shared/data`` folder beside the repository."""
+    env = os.environ.get("SKLRANK_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir():
+    """The folder with ``mnist/`` and ``cifar10/``; the test is skipped when it is absent."""
+    path = _default_data_dir()
+    if not path.is_dir():
+        pytest.skip(
+            f"reference data not found at {path}: set SKLRANK_DATA to the folder holding "
+            "mnist/ and cifar10/"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(shared_data_dir):
+    path = shared_data_dir / "mnist"
+    if not (path / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST IDX files not found in {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cifar10_npz(shared_data_dir):
+    path = shared_data_dir / "cifar10" / "cifar10-prefix-subset.npz"
+    if not path.is_file():
+        pytest.skip(f"CIFAR-10 subset not found at {path}")
+    return path
+
+
+def pytest_configure(config):
+    # Under pytest-xdist each worker gets an equal share of the cores; oversubscribing them
+    # (every worker using all cores) makes the suite several times slower.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

@@ -1,0 +1,166 @@
+"""Stable rank and effective rank against dense SVDs."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sklrank import effective_rank, squared_singular_values, stable_rank
+
+
+def dense_stable_rank(A):
+    s = np.linalg.svd(np.asarray(A, dtype=np.float64), compute_uv=False)
+    return float((s**2).sum() / s[0] ** 2)
+
+
+def dense_effective_rank(A):
+    s = np.linalg.svd(np.asarray(A, dtype=np.float64), compute_uv=False)
+    p = s[s > 0] / s.sum()
+    return math.exp(-(p * np.log(p)).sum())
+
+
+@pytest.mark.parametrize("method", ["auto", "gram", "svd", "lanczos"])
+@pytest.mark.parametrize("n", [1, 3, 17])
+def test_identity_has_stable_rank_n(n, method):
+    assert stable_rank(np.eye(n), method=method) == pytest.approx(n, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", "gram", "svd", "lanczos"])
+def test_rank_one_matrix_has_stable_rank_one(method):
+    A = np.outer(np.arange(1.0, 8.0), np.linspace(-1, 2, 5))
+    assert stable_rank(A, method=method) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_effective_rank_of_identity_and_rank_one():
+    assert effective_rank(np.eye(6)) == pytest.approx(6.0, rel=1e-12)
+    assert effective_rank(np.outer([1.0, 2.0, 3.0], [1.0, -1.0])) == pytest.approx(1.0)
+
+
+def test_effective_rank_uses_singular_values_not_their_squares():
+    # singular values (2, 1): p = (2/3, 1/3); with squares p would be (4/5, 1/5).
+    A = np.diag([2.0, 1.0])
+    expected = math.exp(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)))
+    assert effective_rank(A) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 3.0, 1e6])
+def test_scale_invariance(scale):
+    A = np.random.default_rng(0).standard_normal((40, 12))
+    assert stable_rank(scale * A) == pytest.approx(stable_rank(A), rel=1e-10)
+    assert effective_rank(scale * A) == pytest.approx(effective_rank(A), rel=1e-10)
+
+
+def _matrix(kind, m, n, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "gaussian":
+        return rng.standard_normal((m, n))
+    if kind == "low_rank_plus_noise":
+        k = max(1, min(m, n) // 4)
+        return rng.standard_normal((m, k)) @ rng.standard_normal((k, n)) + 0.1 * rng.standard_normal(
+            (m, n)
+        )
+    # ill-conditioned: singular values spread over ten orders of magnitude
+    u, _ = np.linalg.qr(rng.standard_normal((m, min(m, n))))
+    v, _ = np.linalg.qr(rng.standard_normal((n, min(m, n))))
+    return (u * np.logspace(0, -10, min(m, n))) @ v.T
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["gaussian", "low_rank_plus_noise", "ill_conditioned"]),
+    m=st.integers(1, 120),
+    n=st.integers(1, 120),
+    seed=st.integers(0, 2**16),
+    method=st.sampled_from(["auto", "gram", "lanczos"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_stable_rank_agrees_with_dense_svd(kind, m, n, seed, method, dtype):
+    A = _matrix(kind, m, n, seed).astype(dtype)
+    assert stable_rank(A, method=method) == pytest.approx(dense_stable_rank(A), rel=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.sampled_from(["gaussian", "low_rank_plus_noise", "ill_conditioned"]),
+    m=st.integers(1, 80),
+    n=st.integers(1, 80),
+    seed=st.integers(0, 2**16),
+    method=st.sampled_from(["svd", "gram"]),
+)
+def test_effective_rank_agrees_with_dense_svd(kind, m, n, seed, method):
+    A = _matrix(kind, m, n, seed)
+    assert effective_rank(A, method=method) == pytest.approx(dense_effective_rank(A), rel=1e-6)
+
+
+def test_large_noise_like_matrix_to_1e6_relative():
+    # The case where randomized SVD underestimates the top singular value by several percent.
+    A = np.random.default_rng(1).standard_normal((20000, 300)).astype(np.float32)
+    expected = dense_stable_rank(A)
+    for method in ("gram", "lanczos"):
+        assert stable_rank(A, method=method) == pytest.approx(expected, rel=1e-6)
+
+
+def test_stable_rank_bounds_and_rank():
+    A = _matrix("low_rank_plus_noise", 50, 30, 3)
+    sr = stable_rank(A)
+    assert 1.0 <= sr <= np.linalg.matrix_rank(A)
+
+
+def test_squared_singular_values_sorted_and_exact():
+    A = _matrix("gaussian", 30, 10, 0)
+    s = np.linalg.svd(A, compute_uv=False)
+    for method in ("svd", "gram"):
+        np.testing.assert_allclose(squared_singular_values(A, method=method), s**2, rtol=1e-9)
+
+
+@pytest.mark.parametrize("func", [stable_rank, effective_rank])
+def test_torch_tensor_matches_numpy(func):
+    A = _matrix("gaussian", 64, 20, 0).astype(np.float32)
+    assert func(torch.from_numpy(A)) == pytest.approx(func(A), rel=1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.cuda
+@pytest.mark.parametrize("func", [stable_rank, effective_rank])
+def test_cuda_tensor_matches_numpy(func):
+    A = _matrix("gaussian", 500, 64, 0).astype(np.float32)
+    assert func(torch.from_numpy(A).cuda()) == pytest.approx(func(A), rel=1e-6)
+
+
+@pytest.mark.parametrize("func", [stable_rank, effective_rank])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_nan_input_raises(func, as_tensor):
+    A = np.ones((3, 3))
+    A[1, 2] = np.nan
+    A = torch.from_numpy(A) if as_tensor else A
+    with pytest.raises(ValueError, match="NaN"):
+        func(A)
+
+
+@pytest.mark.parametrize("func", [stable_rank, effective_rank])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_one_dimensional_input_raises(func, as_tensor):
+    a = np.ones(5)
+    a = torch.from_numpy(a) if as_tensor else a
+    with pytest.raises(ValueError, match="2-D"):
+        func(a)
+
+
+@pytest.mark.parametrize("func", [stable_rank, effective_rank])
+def test_zero_matrix_raises(func):
+    with pytest.raises(ValueError, match="zero matrix"):
+        func(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("bad", [np.empty((0, 3)), np.array([["a", "b"]]), np.ones((2, 2, 2))])
+def test_malformed_input_raises(bad):
+    with pytest.raises(ValueError):
+        stable_rank(bad)
+
+
+def test_unknown_method_raises():
+    with pytest.raises(ValueError, match="method"):
+        stable_rank(np.eye(3), method="randomized")

@@ -1,0 +1,100 @@
+"""The synthetic low-rank patch data of the paper."""
+
+import numpy as np
+import pytest
+
+from sklrank import patch_matrix, stable_rank
+from sklrank.datasets import make_low_rank_patches
+
+
+@pytest.mark.parametrize("rank", [1, 2, 5])
+def test_clean_patch_matrix_has_rank_2k(rank):
+    X, _ = make_low_rank_patches(
+        n_samples=300, n_features=32, n_patches=5, rank=rank, random_state=0
+    )
+    patches = patch_matrix(X, (1, 5, 32), kernel_size=(1, 32))
+    assert np.linalg.matrix_rank(patches) == 2 * rank
+    assert 1.0 <= stable_rank(patches) <= 2 * rank
+
+
+@pytest.mark.parametrize("rank", [1, 2, 5])
+def test_clean_data_matrix_has_rank_2k_with_fixed_position(rank):
+    X, _ = make_low_rank_patches(
+        n_samples=300, n_features=32, n_patches=5, rank=rank, signal_position=2, random_state=0
+    )
+    assert np.linalg.matrix_rank(X) == 2 * rank
+    assert 1.0 <= stable_rank(X) <= 2 * rank
+
+
+def test_clean_data_matrix_with_random_position_has_rank_2k_per_position():
+    # each (direction, position) pair is its own direction of R^(P d)
+    X, _ = make_low_rank_patches(n_samples=400, n_features=32, n_patches=3, rank=2, random_state=0)
+    assert np.linalg.matrix_rank(X) == 2 * 2 * 3
+
+
+def test_data_stable_rank_grows_monotonically_with_noise():
+    grid = [0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
+    ranks = [
+        stable_rank(make_low_rank_patches(noise_std=s, signal_position=0, random_state=0)[0])
+        for s in grid
+    ]
+    assert np.all(np.diff(ranks) > 0), ranks
+    assert ranks[-1] > 10 * ranks[0], ranks
+
+
+def test_shapes_dtypes_labels_and_basis():
+    X, y, basis, basis_classes = make_low_rank_patches(
+        n_samples=50, n_features=16, n_patches=3, rank=3, signal_norm=2.0, random_state=1,
+        return_basis=True,
+    )
+    assert X.shape == (50, 48) and X.dtype == np.float32
+    assert set(np.unique(y)) == {-1, 1}
+    assert basis.shape == (6, 16)
+    np.testing.assert_allclose(basis @ basis.T, 4.0 * np.eye(6), atol=1e-10)
+    assert list(basis_classes) == [-1, -1, -1, 1, 1, 1]
+    # every sample's clean patch is a basis vector of its own class
+    patches = X.reshape(50, 3, 16)
+    for i in range(50):
+        nonzero = [p for p in patches[i] if np.any(p)]
+        assert len(nonzero) == 1
+        match = np.flatnonzero(np.all(np.isclose(basis, nonzero[0], atol=1e-5), axis=1))
+        assert len(match) == 1 and basis_classes[match[0]] == y[i]
+
+
+def test_orthogonal_noise_is_off_the_signal_span():
+    X, _, basis, _ = make_low_rank_patches(
+        n_samples=40, n_features=16, n_patches=3, rank=2, noise_std=1.0,
+        signal_position=0, orthogonal_noise=True, random_state=0, return_basis=True,
+    )
+    noise = X.reshape(40, 3, 16)[:, 1:].reshape(-1, 16)
+    assert np.abs(noise @ basis.T).max() < 1e-4
+
+
+def test_multiclass_labels():
+    X, y, basis, basis_classes = make_low_rank_patches(
+        n_samples=90, n_features=20, rank=2, n_classes=3, random_state=0, return_basis=True
+    )
+    assert set(np.unique(y)) == {0, 1, 2}
+    assert basis.shape == (6, 20) and list(basis_classes) == [0, 0, 1, 1, 2, 2]
+
+
+def test_same_seed_same_data():
+    a = make_low_rank_patches(noise_std=0.3, random_state=7)
+    b = make_low_rank_patches(noise_std=0.3, random_state=7)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rank": 40, "n_features": 64}, "rank"),
+        ({"n_patches": 0}, "n_patches"),
+        ({"noise_std": -0.1}, "noise_std"),
+        ({"signal_position": 9, "n_patches": 4}, "signal_position"),
+        ({"signal_norm": 0}, "signal_norm"),
+    ],
+)
+def test_invalid_parameters_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_low_rank_patches(**kwargs)
