@@ -59,9 +59,8 @@ def _matrix(kind, m, n, seed):
         return rng.standard_normal((m, n))
     if kind == "low_rank_plus_noise":
         k = max(1, min(m, n) // 4)
-        return rng.standard_normal((m, k)) @ rng.standard_normal((k, n)) + 0.1 * rng.standard_normal(
-            (m, n)
-        )
+        low_rank = rng.standard_normal((m, k)) @ rng.standard_normal((k, n))
+        return low_rank + 0.1 * rng.standard_normal((m, n))
     # ill-conditioned: singular values spread over ten orders of magnitude
     u, _ = np.linalg.qr(rng.standard_normal((m, min(m, n))))
     v, _ = np.linalg.qr(rng.standard_normal((n, min(m, n))))
