@@ -146,6 +146,13 @@ def squared_singular_values(A, *, method="auto"):
     -------
     s2 : ndarray of shape (min(n_rows, n_cols),)
         Squared singular values, largest first, clipped at zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklrank import squared_singular_values
+    >>> squared_singular_values(np.diag([3.0, 1.0, 2.0]))
+    array([9., 4., 1.])
     """
     A = _check_matrix(A)
     _check_method(method)
@@ -207,7 +214,7 @@ def stable_rank(A, *, method="auto", tol=1e-12):
     >>> from sklrank import stable_rank
     >>> stable_rank(np.eye(5))
     5.0
-    >>> stable_rank(np.outer([1.0, 2.0], [3.0, 4.0, 5.0]))
+    >>> round(stable_rank(np.outer([1.0, 2.0], [3.0, 4.0, 5.0])), 12)
     1.0
     """
     A = _check_matrix(A)

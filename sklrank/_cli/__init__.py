@@ -5,7 +5,10 @@ import importlib
 import sys
 
 # sub-command name -> module defining ``add_parser(subparsers)`` and ``run(args) -> int``
-_SUBCOMMANDS = {}
+_SUBCOMMANDS = {
+    "sweep": "sklrank._cli.sweep",
+    "gradients": "sklrank._cli.gradients",
+}
 
 
 class CLIError(Exception):

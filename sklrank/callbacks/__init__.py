@@ -1,3 +1,6 @@
 """skorch callbacks that record ranks and gradient spectra during training."""
 
-__all__ = []
+from ._gradient_spectrum import GradientSpectrum
+from ._rank_history import RankHistory
+
+__all__ = ["GradientSpectrum", "RankHistory"]

@@ -45,8 +45,11 @@ def make_low_rank_patches(
     the ``n_classes * rank`` directions are mutually orthonormal. A sample has ``n_patches``
     patches of ``n_features`` entries: one patch is a signal direction of its class, chosen
     uniformly among the K, and every other patch is background noise drawn i.i.d. from
-    ``N(0, noise_std^2 I)``. With ``noise_std=0`` the data matrix has rank exactly
-    ``n_classes * rank`` (2K for two classes).
+    ``N(0, noise_std^2 I)``. With ``noise_std=0`` the patch matrix (every patch a row, see
+    :func:`sklrank.patch_matrix`) has rank exactly ``n_classes * rank`` (2K for two classes);
+    so has the data matrix when ``signal_position`` is fixed. With a random position each
+    (direction, position) pair is its own direction of the flattened sample, and the clean data
+    matrix has rank up to ``n_classes * rank * n_patches``.
 
     Read more in section A of ``docs/science.md`` (the data model of the paper).
 
@@ -98,7 +101,8 @@ def make_low_rank_patches(
     >>> X.shape, sorted(set(y.tolist()))
     ((10, 24), [-1, 1])
     >>> import numpy as np
-    >>> int(np.linalg.matrix_rank(X))
+    >>> from sklrank import patch_matrix
+    >>> int(np.linalg.matrix_rank(patch_matrix(X, (1, 3, 8), kernel_size=(1, 8))))
     4
     """
     n_directions = n_classes * rank

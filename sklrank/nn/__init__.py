@@ -1,3 +1,13 @@
 """PyTorch modules: the networks and activations of the papers."""
 
-__all__ = []
+from ._activations import HuberizedReLU, huberized_relu, huberized_relu_derivative
+from ._cnn import TwoLayerCNN
+from ._two_layer import TwoLayerNet
+
+__all__ = [
+    "HuberizedReLU",
+    "TwoLayerCNN",
+    "TwoLayerNet",
+    "huberized_relu",
+    "huberized_relu_derivative",
+]

@@ -1,0 +1,690 @@
+"""Loaders for MNIST and CIFAR-10 from their standard files (IDX files, python batches, npz)."""
+
+import codecs
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import struct
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+__all__ = ["load_mnist", "load_cifar10", "get_data_home"]
+
+# Environment variable naming the folder that holds ``mnist/`` and ``cifar10/``.
+DATA_ENV_VAR = "SKLRANK_DATA"
+
+_MNIST_FILES = {
+    # key: (file name without .gz, md5 of the .gz as published, md5 of the unpacked file)
+    "train_images": (
+        "train-images-idx3-ubyte",
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "6bbc9ace898e44ae57da46a324031adb",
+    ),
+    "train_labels": (
+        "train-labels-idx1-ubyte",
+        "d53e105ee54ea40749a09fcbcd1e9432",
+        "a25bea736e30d166cdddb491f175f624",
+    ),
+    "test_images": (
+        "t10k-images-idx3-ubyte",
+        "9fb629c4189551a2d022fa330f9573f3",
+        "2646ac647ad5339dbf082846283269ea",
+    ),
+    "test_labels": (
+        "t10k-labels-idx1-ubyte",
+        "ec29112dd5afa0611ce80d1b7f02629c",
+        "27ae3e4e09519cfbb04c329615203637",
+    ),
+}
+# Mirrors of the canonical MNIST files, tried in order; every download is checked by md5.
+_MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR_ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR_LABEL_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+_CIFAR_NPZ_KEYS = ("train_data", "train_labels", "test_data", "test_labels", "label_names")
+
+_IDX_IMAGES_MAGIC = 2051
+_IDX_LABELS_MAGIC = 2049
+
+_MNIST_DESCR = """\
+MNIST handwritten digits
+------------------------
+
+70,000 grey-scale images of 28 x 28 pixels (60,000 train, 10,000 test) of the digits 0-9,
+read from the four standard IDX files. ``data`` holds the pixels scaled to [0, 1]
+(float32, pixel / 255, row-major), ``images`` the same values as (n, 28, 28) arrays and
+``target`` the digit (int64).
+
+Source: Y. LeCun, C. Cortes and C.J.C. Burges, "The MNIST database of handwritten digits",
+http://yann.lecun.com/exdb/mnist/ (commonly redistributed under CC BY-SA 3.0). Cite LeCun et
+al., "Gradient-based learning applied to document recognition", Proc. IEEE 86(11), 1998.
+"""
+
+_CIFAR_DESCR = """\
+CIFAR-10
+--------
+
+60,000 colour images of 32 x 32 pixels in 10 classes (50,000 train, 10,000 test), read from
+the official python batches (``cifar-10-batches-py/``) or from an ``.npz`` file holding
+``train_data``, ``train_labels``, ``test_data``, ``test_labels`` and ``label_names`` in the
+official layout (possibly a subset). ``data`` holds the pixels scaled to [0, 1] (float32,
+value / 255) in the official order: the 1024 red values, then green, then blue, each a
+row-major 32 x 32 image, so ``images`` is (n, 3, 32, 32) (channels first).
+
+Source: A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", technical
+report, University of Toronto, 2009; https://www.cs.toronto.edu/~kriz/cifar.html
+"""
+
+
+# numpy >= 2 moved numpy.core to numpy._core
+_NUMPY_CORE = "numpy._core" if int(np.__version__.split(".")[0]) >= 2 else "numpy.core"
+
+
+class DataFileError(ValueError):
+    """A data file is missing, truncated or not in the expected format."""
+
+
+def get_data_home(data_home=None):
+    """The folder where sklrank looks for its data sets.
+
+    The first of: the ``data_home`` argument, the environment variable ``SKLRANK_DATA``, and
+    ``sklrank/`` inside scikit-learn's data folder (``~/scikit_learn_data`` unless the
+    environment variable ``SCIKIT_LEARN_DATA`` says otherwise).
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        An explicit folder; returned unchanged (as a :class:`~pathlib.Path`).
+
+    Returns
+    -------
+    data_home : pathlib.Path
+        The folder; it is not created.
+
+    Examples
+    --------
+    >>> from sklrank.datasets import get_data_home
+    >>> str(get_data_home("/tmp/my_data"))
+    '/tmp/my_data'
+    """
+    if data_home is not None:
+        return Path(data_home).expanduser()
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    from sklearn.datasets import get_data_home as sk_get_data_home
+
+    return Path(sk_get_data_home(data_home=None)) / "sklrank"
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download(urls, target, md5):
+    """Download the first URL that works to ``target``, checking its md5; return the path."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for url in urls:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
+        os.close(fd)
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
+            got = _md5(tmp)
+            if got != md5:
+                errors.append(f"{url}: md5 {got} differs from the published {md5}")
+                continue
+            os.replace(tmp, target)
+            return target
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            errors.append(f"{url}: {exc}")
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    raise OSError("; ".join(errors))
+
+
+# --------------------------------------------------------------------------- MNIST
+
+
+def _read_maybe_gzip(path):
+    """The bytes of ``path``, gunzipped when it is a gzip file (by its magic, not its name)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise DataFileError(
+            f"{path} is a truncated or corrupt gzip file ({exc}); replace it with a fresh copy."
+        ) from exc
+
+
+def _parse_idx(path, expected_magic):
+    """Parse an IDX file of unsigned bytes; check its magic number and its exact length."""
+    raw = _read_maybe_gzip(path)
+    if len(raw) < 4:
+        raise DataFileError(f"{path} is too short to be an IDX file ({len(raw)} bytes).")
+    magic = struct.unpack(">i", raw[:4])[0]
+    if magic != expected_magic:
+        raise DataFileError(
+            f"{path} has IDX magic number {magic}, expected {expected_magic} "
+            f"({'images' if expected_magic == _IDX_IMAGES_MAGIC else 'labels'}); "
+            "the file is corrupt or is not the file its name says."
+        )
+    n_dims = magic & 0xFF
+    header = 4 + 4 * n_dims
+    if len(raw) < header:
+        raise DataFileError(f"{path} is truncated inside its IDX header.")
+    dims = struct.unpack(f">{n_dims}i", raw[4:header])
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        state = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataFileError(
+            f"{path} is {state}: its header announces shape {dims} ({expected} bytes) but it "
+            f"holds {len(raw)} bytes; replace it with a fresh copy."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find_mnist_file(folders, name):
+    for folder in folders:
+        # the standard name, and the dotted variant some mirrors use (train-images.idx3-ubyte)
+        dotted = name.replace("-idx", ".idx")
+        for candidate in (name + ".gz", name, dotted + ".gz", dotted):
+            path = folder / candidate
+            if path.is_file():
+                return path
+    return None
+
+
+def _mnist_paths(data_home, download_if_missing, keys):
+    home = get_data_home(data_home)
+    folders = [home / "mnist", home]
+    paths, missing = {}, []
+    for key in keys:
+        path = _find_mnist_file(folders, _MNIST_FILES[key][0])
+        if path is None:
+            missing.append(key)
+        else:
+            paths[key] = path
+    if not missing:
+        return paths
+    names = [_MNIST_FILES[k][0] + ".gz" for k in missing]
+    where = home / "mnist"
+    hint = (
+        f"put the standard MNIST files {', '.join(names)} (gzipped or not) in {where} "
+        f"(or pass data_home=..., or set the environment variable {DATA_ENV_VAR} to the folder "
+        "that holds mnist/); they are published at http://yann.lecun.com/exdb/mnist/"
+    )
+    if not download_if_missing:
+        raise FileNotFoundError(f"MNIST files not found: {hint}.")
+    for key in missing:
+        name, gz_md5, _ = _MNIST_FILES[key]
+        try:
+            paths[key] = _download(
+                [m + name + ".gz" for m in _MNIST_MIRRORS], where / (name + ".gz"), gz_md5
+            )
+        except OSError as exc:
+            raise FileNotFoundError(
+                f"MNIST files not found and the download failed ({exc}); {hint}."
+            ) from exc
+    return paths
+
+
+def _mnist_part(paths, part):
+    images = _parse_idx(paths[f"{part}_images"], _IDX_IMAGES_MAGIC)
+    labels = _parse_idx(paths[f"{part}_labels"], _IDX_LABELS_MAGIC)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataFileError(
+            f"MNIST {part} files disagree: images of shape {images.shape}, labels of shape "
+            f"{labels.shape}; replace them with fresh copies."
+        )
+    if labels.size and labels.max() > 9:
+        raise DataFileError(
+            f"{paths[f'{part}_labels']} holds label {labels.max()}, not a digit; it is corrupt."
+        )
+    return images, labels
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _select(labels, classes, n_samples, random_state, all_classes):
+    """Indices of the samples to keep, in file order."""
+    keep = np.arange(len(labels))
+    if classes is not None:
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or classes.size == 0:
+            raise ValueError(f"classes must be a non-empty list of labels, got {classes!r}.")
+        unknown = sorted(set(classes.tolist()) - set(all_classes))
+        if unknown:
+            raise ValueError(
+                f"classes holds {unknown}, which are not labels of this data set; choose "
+                f"among {list(all_classes)}."
+            )
+        keep = keep[np.isin(labels, classes)]
+    if n_samples is not None:
+        if n_samples > len(keep):
+            raise ValueError(
+                f"n_samples={n_samples} exceeds the {len(keep)} samples available for this "
+                "subset and class selection; lower n_samples."
+            )
+        rng = check_random_state(random_state)
+        keep = np.sort(rng.choice(keep, size=n_samples, replace=False))
+    return keep
+
+
+def _to_bunch(images, labels, keep, target_names, descr, return_X_y, **extra):
+    images = images[keep].astype(np.float32) / np.float32(255.0)
+    target = labels[keep].astype(np.int64)
+    data = images.reshape(len(images), -1)
+    if return_X_y:
+        return data, target
+    feature_names = [f"pixel_{i}" for i in range(data.shape[1])]
+    return Bunch(
+        data=data,
+        target=target,
+        images=images,
+        feature_names=feature_names,
+        target_names=np.asarray(target_names),
+        DESCR=descr,
+        **extra,
+    )
+
+
+_COMMON_CONSTRAINTS = {
+    "data_home": [str, os.PathLike, None],
+    "subset": [StrOptions({"train", "test", "all"})],
+    "classes": ["array-like", None],
+    "n_samples": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+    "return_X_y": ["boolean"],
+    "download_if_missing": ["boolean"],
+}
+
+
+@validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+def load_mnist(
+    data_home=None,
+    *,
+    subset="train",
+    classes=None,
+    n_samples=None,
+    random_state=None,
+    return_X_y=False,
+    download_if_missing=True,
+):
+    """Load the MNIST digits from the four standard IDX files.
+
+    The files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` are read gzipped (``.gz``) or
+    not, from ``<data_home>/mnist/`` or from ``data_home`` itself. Each file's IDX header
+    (magic number, shape) and length are checked, so a truncated or corrupt file raises an
+    error instead of returning garbage.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        The folder holding ``mnist/`` or the MNIST files themselves. None means the
+        environment variable ``SKLRANK_DATA``, then ``~/scikit_learn_data/sklrank`` (see
+        :func:`get_data_home`).
+    subset : {"train", "test", "all"}, default="train"
+        The 60,000 training images, the 10,000 test images, or both (train first).
+    classes : array-like of int, default=None
+        Keep only these digits (their labels are kept as they are, not renumbered).
+    n_samples : int, default=None
+        Keep this many samples drawn at random without replacement (after the class
+        selection), in file order. None keeps all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the subsampling (used only with ``n_samples``).
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+    download_if_missing : bool, default=True
+        If files are missing, try to download them (checked against the published md5
+        checksums); where the network is unavailable this fails with an error that says
+        which files to put where.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With ``data`` (n, 784) float32 pixels in [0, 1], ``target`` (n,) int64 digits,
+        ``images`` (n, 28, 28) float32, ``feature_names`` (``pixel_0`` ...),
+        ``target_names`` (``"0"`` ... ``"9"``), ``DESCR`` and ``filenames`` (the files read).
+    (data, target) : tuple
+        When ``return_X_y=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If files are missing and cannot be downloaded; the message says where to put them.
+    ValueError
+        If a file is truncated or corrupt (:class:`DataFileError`), or ``classes`` /
+        ``n_samples`` ask for samples that do not exist.
+
+    Examples
+    --------
+    >>> from sklrank.datasets import load_mnist
+    >>> mnist = load_mnist(subset="test", classes=[0, 1], n_samples=100,
+    ...                    random_state=0)  # doctest: +SKIP
+    >>> mnist.data.shape, mnist.images.shape  # doctest: +SKIP
+    ((100, 784), (100, 28, 28))
+    """
+    parts = ["train", "test"] if subset == "all" else [subset]
+    keys = [f"{p}_{kind}" for p in parts for kind in ("images", "labels")]
+    paths = _mnist_paths(data_home, download_if_missing, keys)
+    loaded = [_mnist_part(paths, p) for p in parts]
+    images = loaded[0][0] if len(loaded) == 1 else np.concatenate([im for im, _ in loaded])
+    labels = loaded[0][1] if len(loaded) == 1 else np.concatenate([lb for _, lb in loaded])
+    keep = _select(labels, classes, n_samples, random_state, range(10))
+    return _to_bunch(
+        images,
+        labels,
+        keep,
+        [str(d) for d in range(10)],
+        _MNIST_DESCR,
+        return_X_y,
+        filenames=[str(paths[k]) for k in keys],
+    )
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+
+def _latin1_encode(obj, encoding="latin1"):
+    """``_codecs.encode`` restricted to what pickles of bytes need: str -> latin-1 bytes.
+
+    Python 3 writes ``bytes`` (dict keys, a numpy array's raw buffer) into protocol-2 pickles
+    as ``_codecs.encode(text, "latin1")``; any other codec or argument type is refused, so the
+    unpickler cannot be used to call arbitrary codecs.
+    """
+    if not isinstance(obj, str) or encoding.lower().replace("-", "") not in ("latin1", "l1"):
+        raise pickle.UnpicklingError(
+            f"_codecs.encode({type(obj).__name__}, {encoding!r}) is not allowed in a CIFAR-10 "
+            "batch file; only latin-1 encoding of text is."
+        )
+    return codecs.encode(obj, "latin1")
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickle the official CIFAR batches, allowing only what a numpy array needs.
+
+    Pickle can run arbitrary code; the official batches (Python 2 pickles) only reference
+    numpy's array reconstruction, so nothing else is let through, except a latin-1-only
+    ``_codecs.encode``: batches re-saved by Python 3 with protocol 2 encode bytes that way.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(
+                f"{module}.{name} is not allowed in a CIFAR-10 batch file."
+            )
+        # Python 2 files name numpy.core, which numpy >= 2 calls numpy._core (the old name
+        # still imports there, but with a DeprecationWarning).
+        if module.startswith("numpy.core") and _NUMPY_CORE != "numpy.core":
+            module = module.replace("numpy.core", _NUMPY_CORE, 1)
+        return super().find_class(module, name)
+
+
+def _get(mapping, key):
+    """A value of a batch dict whose keys are bytes (python 2 pickles) or str."""
+    if key.encode() in mapping:
+        return mapping[key.encode()]
+    return mapping[key]
+
+
+def _read_batch(path):
+    """(data uint8 (n, 3072), labels int64 (n,)) of one official batch file."""
+    try:
+        with open(path, "rb") as f:
+            batch = _BatchUnpickler(f, encoding="bytes").load()
+        data = np.asarray(_get(batch, "data"))
+        labels = np.asarray(_get(batch, "labels"), dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+        raise DataFileError(
+            f"{path} is truncated or is not a CIFAR-10 python batch ({type(exc).__name__}: "
+            f"{exc}); replace it with a fresh copy of the official file."
+        ) from exc
+    _check_cifar_arrays(path, data, labels)
+    return data, labels
+
+
+def _check_cifar_arrays(source, data, labels):
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataFileError(
+            f"{source}: expected uint8 image rows of 3072 values, got dtype {data.dtype} and "
+            f"shape {data.shape}."
+        )
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise DataFileError(
+            f"{source}: {len(data)} images but labels of shape {labels.shape}; the file is "
+            "corrupt."
+        )
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataFileError(f"{source}: labels outside 0-9; the file is corrupt.")
+
+
+def _find_cifar_source(home):
+    """The batch folder or the npz file to read, or None."""
+    if home.is_file() and home.suffix == ".npz":
+        return home
+    for folder in (home / "cifar10", home):
+        if folder.name == _CIFAR_DIR and folder.is_dir():
+            return folder
+        if (folder / _CIFAR_DIR).is_dir():
+            return folder / _CIFAR_DIR
+    for folder in (home / "cifar10", home):
+        if folder.is_dir():
+            for npz in sorted(folder.glob("*.npz")):
+                with np.load(npz) as f:
+                    if all(k in f.files for k in _CIFAR_NPZ_KEYS):
+                        return npz
+    return None
+
+
+def _cifar_from_batches(folder, parts):
+    images, labels = [], []
+    names = {"train": _CIFAR_TRAIN_BATCHES, "test": ("test_batch",)}
+    files = []
+    for part in parts:
+        for name in names[part]:
+            path = folder / name
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"CIFAR-10 batch {name} is missing from {folder}; the official folder "
+                    f"{_CIFAR_DIR}/ holds data_batch_1 ... data_batch_5 and test_batch."
+                )
+            data, lab = _read_batch(path)
+            images.append(data)
+            labels.append(lab)
+            files.append(str(path))
+    label_names = _CIFAR_LABEL_NAMES
+    meta = folder / "batches.meta"
+    if meta.is_file():
+        try:
+            with open(meta, "rb") as f:
+                names_raw = _get(_BatchUnpickler(f, encoding="bytes").load(), "label_names")
+            label_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names_raw)
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as exc:
+            raise DataFileError(f"{meta} is corrupt ({exc}); replace it.") from exc
+    return np.concatenate(images), np.concatenate(labels), label_names, files
+
+
+def _cifar_from_npz(path, parts):
+    try:
+        with np.load(path) as f:
+            missing = [k for k in _CIFAR_NPZ_KEYS if k not in f.files]
+            if missing:
+                raise DataFileError(
+                    f"{path} lacks the arrays {missing}; a CIFAR-10 npz holds {_CIFAR_NPZ_KEYS}."
+                )
+            arrays = {k: f[k] for k in _CIFAR_NPZ_KEYS}
+    except DataFileError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataFileError(f"{path} is truncated or corrupt ({exc}).") from exc
+    images, labels = [], []
+    for part in parts:
+        data, lab = arrays[f"{part}_data"], arrays[f"{part}_labels"].astype(np.int64)
+        _check_cifar_arrays(f"{path} ({part})", data, lab)
+        images.append(data)
+        labels.append(lab)
+    names = tuple(str(n) for n in arrays["label_names"])
+    return np.concatenate(images), np.concatenate(labels), names, [str(path)]
+
+
+def _download_cifar(home):
+    archive = home / "cifar10" / "cifar-10-python.tar.gz"
+    _download([_CIFAR_URL], archive, _CIFAR_ARCHIVE_MD5)
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(home / "cifar10", filter="data")
+    return home / "cifar10" / _CIFAR_DIR
+
+
+@validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
+def load_cifar10(
+    data_home=None,
+    *,
+    subset="train",
+    classes=None,
+    n_samples=None,
+    random_state=None,
+    return_X_y=False,
+    download_if_missing=True,
+):
+    """Load CIFAR-10 from the official python batches or from an npz file.
+
+    Looked for, in this order, in ``<data_home>/cifar10/`` and ``data_home`` itself: the
+    official folder ``cifar-10-batches-py/`` (``data_batch_1`` ... ``data_batch_5``,
+    ``test_batch``, ``batches.meta``), then any ``.npz`` file holding the arrays
+    ``train_data``, ``train_labels``, ``test_data``, ``test_labels`` and ``label_names`` in
+    the official layout (such as a labelled subset of the official files). ``data_home`` may
+    also be the batch folder or the npz file itself. The batch files are python pickles: they
+    are read with an unpickler that only accepts numpy arrays.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Where to look (see above). None means the environment variable ``SKLRANK_DATA``,
+        then ``~/scikit_learn_data/sklrank`` (see :func:`get_data_home`).
+    subset : {"train", "test", "all"}, default="train"
+        The training images, the test images, or both (train first).
+    classes : array-like of int, default=None
+        Keep only these class labels (0-9; kept as they are, not renumbered).
+    n_samples : int, default=None
+        Keep this many samples drawn at random without replacement (after the class
+        selection), in file order. None keeps all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the subsampling (used only with ``n_samples``).
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+    download_if_missing : bool, default=True
+        If nothing is found, try to download the official archive (163 MB, checked against
+        its published md5) into ``<data_home>/cifar10/``; where the network is unavailable
+        this fails with an error that says which files to put where.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With ``data`` (n, 3072) float32 values in [0, 1] in the official channel-first order,
+        ``target`` (n,) int64, ``images`` (n, 3, 32, 32) float32, ``feature_names``,
+        ``target_names`` (``"airplane"`` ... ``"truck"``), ``DESCR`` and ``filenames``.
+    (data, target) : tuple
+        When ``return_X_y=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no data is found and none can be downloaded; the message says where to put it.
+    ValueError
+        If a file is truncated or corrupt (:class:`DataFileError`), or ``classes`` /
+        ``n_samples`` ask for samples that do not exist.
+
+    Examples
+    --------
+    >>> from sklrank.datasets import load_cifar10
+    >>> cifar = load_cifar10(subset="test", classes=[0, 1], return_X_y=False)  # doctest: +SKIP
+    >>> cifar.images.shape[1:]  # doctest: +SKIP
+    (3, 32, 32)
+    """
+    home = get_data_home(data_home)
+    source = _find_cifar_source(home)
+    if source is None:
+        hint = (
+            f"put the official folder {_CIFAR_DIR}/ (from cifar-10-python.tar.gz, "
+            f"https://www.cs.toronto.edu/~kriz/cifar.html) or an npz file with the arrays "
+            f"{', '.join(_CIFAR_NPZ_KEYS)} in {home / 'cifar10'} (or pass data_home=..., or "
+            f"set the environment variable {DATA_ENV_VAR})"
+        )
+        if not download_if_missing:
+            raise FileNotFoundError(f"CIFAR-10 not found: {hint}.")
+        try:
+            source = _download_cifar(home)
+        except (OSError, tarfile.TarError) as exc:
+            raise FileNotFoundError(
+                f"CIFAR-10 not found and the download failed ({exc}); {hint}."
+            ) from exc
+    parts = ["train", "test"] if subset == "all" else [subset]
+    if source.suffix == ".npz":
+        images, labels, names, files = _cifar_from_npz(source, parts)
+    else:
+        images, labels, names, files = _cifar_from_batches(source, parts)
+    keep = _select(labels, classes, n_samples, random_state, range(10))
+    return _to_bunch(
+        images.reshape(-1, 3, 32, 32),
+        labels,
+        keep,
+        names,
+        _CIFAR_DESCR,
+        return_X_y,
+        filenames=files,
+    )

@@ -1,0 +1,654 @@
+"""The first-layer gradient of a two-layer network and its split into two rank-one terms.
+
+Section B of ``docs/science.md`` (Sonthalia, Murray and Montufar 2025). For the loss
+``L(W) = (1/n) sum_i l(f(x_i), y_i) + R(W)`` the gradient with respect to the input weights,
+written ``d x m`` (``G = (dL/dW)^T``), is
+
+``G = gamma_m X^T [(r a^T) o D] + G_reg``,  r_i = dL_data/df(x_i),  D = sigma'(X W^T).
+
+With ``X = X_B + zeta z q^T``, ``mu`` the column mean of D and ``D_perp = D - 1 mu^T``:
+
+* ``S1 = gamma_m X_B^T r (a o mu)^T``                           (along the residue X_B^T r)
+* ``S2 = gamma_m zeta q [(z^T r)(a o mu)^T + ((z o r)^T D_perp) diag(a)]``   (along q)
+* ``E  = G - S1 - S2 = gamma_m X_B^T [(r a^T) o D_perp] + G_reg``.
+
+Regularisers (the paper's Proposition 2.1 adds ``lambda grad R`` to G): their gradient
+``G_reg`` is part of G and hence of E, so ``S1 + S2 + E == G`` always holds and G equals
+autograd's gradient of the whole loss; S1 and S2 are the data-term pieces. A regulariser moves
+S1 or S2 through r and D, i.e. through the weights that training with it reaches; its direct
+share is reported as ``reg_norm`` and, projected on the two directions, in
+``residue_component`` / ``spike_component`` (``||u^T G||`` and ``||q^T G||``).
+Input noise ``x + N`` enters through the noisy inputs: the noise is part of the bulk,
+``X_B = X + N - zeta z q^T``.
+"""
+
+import copy
+import dataclasses
+from numbers import Real
+
+import numpy as np
+import torch
+
+__all__ = ["GradientDecomposition", "gradient_decomposition", "autograd_gradient", "penalty"]
+
+_LOSSES = ("mse", "logistic")
+
+
+@dataclasses.dataclass
+class GradientDecomposition:
+    """Result of :func:`gradient_decomposition` (built by it, not by hand).
+
+    Parameters
+    ----------
+    singular_values : ndarray of shape (min(d, m),)
+        Singular values of G (the full gradient, regularisers included), descending.
+    s1_norm, s2_norm : float
+        Spectral norms of S1 and S2 (both rank one).
+    e_norm : float
+        ``||E||_2`` (E includes the regulariser gradient).
+    g_norm : float
+        ``||G||_2``.
+    e_ratio : float
+        ``||E||_2 / ||G||_2``.
+    reg_norm : float
+        ``||G_reg||_2``, the regulariser part of G (0 without regularisers).
+    cos_residue : ndarray of shape (2,)
+        ``|cos|`` of G's top two left singular vectors with the residue direction X_B^T r.
+    cos_spike : ndarray of shape (2,)
+        ``|cos|`` of G's top two left singular vectors with q.
+    residue_in_top2, spike_in_top2 : float
+        Norm of the projection of the unit residue direction (of q) on the span of G's top
+        two left singular vectors: 1 when the direction lies in that plane, even if the two
+        singular vectors mix it with the other direction.
+    residue_component, spike_component : float
+        ``||u^T G||`` and ``||q^T G||`` with ``u`` the unit residue direction.
+    stable_rank : float
+        Stable rank of G.
+    top2_share : float
+        ``(s_1^2 + s_2^2) / ||G||_F^2``.
+    top1_share : float
+        ``s_1^2 / ||G||_F^2``.
+    loss : float
+        The loss (data term plus regularisers) at which G was taken.
+    spike_estimated : bool
+        True when q was not given and was estimated as the top principal direction of X
+        (then ``zeta z = X q`` and ``X_B = X - X q q^T`` are estimates too).
+    n_samples, n_features, n_hidden : int
+    scaling, activation, loss_name : str
+    weight_decay, input_noise, jacobian_penalty : float
+    autograd_max_abs_error : float or None
+        ``max |G - G_autograd| / max |G_autograd|`` when ``check_autograd=True``.
+    G, S1, S2, E, G_reg : ndarray of shape (d, m) or None
+        The matrices, only with ``return_matrices=True``.
+    q, residue_direction : ndarray of shape (d,)
+        The unit spike direction used and the unit residue direction.
+
+    Examples
+    --------
+    >>> from sklrank.datasets import make_spiked
+    >>> from sklrank.nn import TwoLayerNet
+    >>> from sklrank.gradients import gradient_decomposition
+    >>> X, y, spike = make_spiked(60, 30, nu=0.1, random_state=0, return_spike=True)
+    >>> res = gradient_decomposition(TwoLayerNet(30, 40, random_state=0), X, y, spike=spike)
+    >>> frame = res.to_frame()
+    >>> len(frame), bool(frame.loc[0, "s1_norm"] > frame.loc[0, "s2_norm"])
+    (1, True)
+    """
+
+    singular_values: np.ndarray
+    s1_norm: float
+    s2_norm: float
+    e_norm: float
+    g_norm: float
+    e_ratio: float
+    reg_norm: float
+    cos_residue: np.ndarray
+    cos_spike: np.ndarray
+    residue_in_top2: float
+    spike_in_top2: float
+    residue_component: float
+    spike_component: float
+    stable_rank: float
+    top2_share: float
+    top1_share: float
+    loss: float
+    spike_estimated: bool
+    n_samples: int
+    n_features: int
+    n_hidden: int
+    scaling: str
+    activation: str
+    loss_name: str
+    weight_decay: float
+    input_noise: float
+    jacobian_penalty: float
+    q: np.ndarray
+    residue_direction: np.ndarray
+    autograd_max_abs_error: float | None = None
+    G: np.ndarray | None = None
+    S1: np.ndarray | None = None
+    S2: np.ndarray | None = None
+    E: np.ndarray | None = None
+    G_reg: np.ndarray | None = None
+
+    def summary(self):
+        """The scalar results as a dict (what :class:`GradientSpectrum` records).
+
+        Returns
+        -------
+        summary : dict
+        """
+        s = self.singular_values
+        return {
+            "sv1": float(s[0]),
+            "sv2": float(s[1]) if len(s) > 1 else 0.0,
+            "sv3": float(s[2]) if len(s) > 2 else 0.0,
+            "s1_norm": self.s1_norm,
+            "s2_norm": self.s2_norm,
+            "e_norm": self.e_norm,
+            "g_norm": self.g_norm,
+            "e_ratio": self.e_ratio,
+            "reg_norm": self.reg_norm,
+            "cos_residue_1": float(self.cos_residue[0]),
+            "cos_residue_2": float(self.cos_residue[1]),
+            "cos_spike_1": float(self.cos_spike[0]),
+            "cos_spike_2": float(self.cos_spike[1]),
+            "residue_in_top2": self.residue_in_top2,
+            "spike_in_top2": self.spike_in_top2,
+            "residue_component": self.residue_component,
+            "spike_component": self.spike_component,
+            "stable_rank": self.stable_rank,
+            "top1_share": self.top1_share,
+            "top2_share": self.top2_share,
+            "loss": self.loss,
+            "spike_estimated": self.spike_estimated,
+        }
+
+    def to_frame(self):
+        """One-row :class:`pandas.DataFrame` of the summary plus the setting.
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+        """
+        import pandas as pd
+
+        row = self.summary()
+        row.update(
+            n_samples=self.n_samples,
+            n_features=self.n_features,
+            n_hidden=self.n_hidden,
+            scaling=self.scaling,
+            activation=self.activation,
+            loss_name=self.loss_name,
+            weight_decay=self.weight_decay,
+            input_noise=self.input_noise,
+            jacobian_penalty=self.jacobian_penalty,
+        )
+        return pd.DataFrame([row])
+
+    def spectrum_frame(self):
+        """Singular values of G, one a row (columns ``index``, ``singular_value``).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+        """
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"index": np.arange(1, len(self.singular_values) + 1),
+             "singular_value": self.singular_values}
+        )
+
+
+def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty):
+    """module, loss name, regulariser values, y-encoder from an estimator or a module."""
+    from ..nn._two_layer import TwoLayerNet
+
+    if isinstance(estimator_or_module, TwoLayerNet):
+        module, defaults, encode = estimator_or_module, {}, None
+        default_loss = "mse"
+    else:
+        module = getattr(estimator_or_module, "module_", None)
+        if module is None:
+            raise ValueError(
+                "estimator_or_module must be a sklrank.nn.TwoLayerNet or a fitted (initialized) "
+                f"TwoLayerNetRegressor/TwoLayerNetClassifier, got {type(estimator_or_module)!r}"
+                "; call fit (or initialize) first."
+            )
+        if not isinstance(module, TwoLayerNet):
+            raise ValueError(
+                f"the estimator's module_ must be a sklrank.nn.TwoLayerNet, got {type(module)!r}."
+            )
+        est = estimator_or_module
+        defaults = {
+            "weight_decay": getattr(est, "weight_decay", 0.0),
+            "input_noise": getattr(est, "input_noise", 0.0),
+            "jacobian_penalty": getattr(est, "jacobian_penalty", 0.0),
+        }
+        default_loss = getattr(est, "_gradient_loss", "mse")
+        encode = getattr(est, "_encode_target", None)
+    loss = default_loss if loss is None else loss
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {_LOSSES} or None, got {loss!r}.")
+    values = {}
+    for name, value in (
+        ("weight_decay", weight_decay),
+        ("input_noise", input_noise),
+        ("jacobian_penalty", jacobian_penalty),
+    ):
+        value = defaults.get(name, 0.0) if value is None else value
+        if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+            raise ValueError(f"{name} must be a real number >= 0 or None, got {value!r}.")
+        values[name] = float(value)
+    return module, loss, values, encode
+
+
+def _targets(y, n, loss, encode):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(
+            f"y must have shape ({n},) to match X, got shape {y.shape}; pass one target a sample."
+        )
+    if encode is not None:
+        y = encode(y)
+    if loss == "logistic":
+        vals = np.unique(y)
+        if not np.all(np.isin(vals, [0, 1])):
+            raise ValueError(
+                "for the logistic loss y must be 0/1 (class index of the +1 logit) when a module "
+                f"is given, got values {vals[:5]}; encode the labels, or pass a fitted classifier."
+            )
+    y = y.astype(np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinity; remove those samples.")
+    return torch.from_numpy(y)
+
+
+def _data_loss_and_residual(f, y, loss):
+    n = len(f)
+    if loss == "mse":
+        value = torch.mean((f - y) ** 2)
+        r = 2.0 * (f - y) / n
+    else:  # logistic on f with y in {0, 1}: softplus(f) - y f
+        value = torch.mean(torch.nn.functional.softplus(f) - y * f)
+        r = (torch.sigmoid(f) - y) / n
+    return value, r
+
+
+def _check_inputs(X, module, noise, input_noise, random_state):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
+    if X.shape[1] != module.n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features but the network expects n_features="
+            f"{module.n_features}; pass data of the dimension the network was built for."
+        )
+    if X.shape[0] < 2:
+        raise ValueError("X needs at least 2 samples (mu is a mean over samples).")
+    X = X.astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinity; remove or impute those entries.")
+    if noise is not None:
+        noise = np.asarray(noise, dtype=np.float64)
+        if noise.shape != X.shape:
+            raise ValueError(
+                f"noise must have the shape of X {X.shape}, got {noise.shape}; pass the noise "
+                "matrix that is added to X (already scaled by the noise std)."
+            )
+    elif input_noise > 0:
+        rng = np.random.default_rng(random_state)
+        noise = input_noise * rng.standard_normal(X.shape)
+    return X, noise
+
+
+def autograd_gradient(
+    module,
+    X,
+    y,
+    *,
+    loss="mse",
+    weight_decay=0.0,
+    jacobian_penalty=0.0,
+    noise=None,
+):
+    """Gradient ``(dL/dW)^T`` (d x m) of the regularised loss by torch autograd, in float64.
+
+    ``L = data loss(f(X + noise), y) + weight_decay/2 ||W||_F^2
+    + (jacobian_penalty/n) sum_i ||grad_x f(x_i + noise_i)||^2``. The reference that
+    :func:`gradient_decomposition` is checked against.
+
+    Parameters
+    ----------
+    module : sklrank.nn.TwoLayerNet
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Targets; 0/1 for ``loss="logistic"``.
+    loss : {"mse", "logistic"}, default="mse"
+    weight_decay, jacobian_penalty : float, default=0.0
+    noise : array-like of shape (n_samples, n_features), default=None
+        Input noise added to X (already scaled).
+
+    Returns
+    -------
+    G : ndarray of shape (n_features, n_hidden)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklrank.nn import TwoLayerNet
+    >>> from sklrank.gradients import autograd_gradient
+    >>> net = TwoLayerNet(4, 6, random_state=0)
+    >>> autograd_gradient(net, np.ones((3, 4)), np.zeros(3)).shape
+    (4, 6)
+    """
+    net = copy.deepcopy(module).double()
+    Xt = torch.as_tensor(np.asarray(X, dtype=np.float64))
+    if noise is not None:
+        Xt = Xt + torch.as_tensor(np.asarray(noise, dtype=np.float64))
+    yt = torch.as_tensor(np.asarray(y, dtype=np.float64).ravel())
+    with torch.enable_grad():
+        Xt = Xt.clone().requires_grad_(jacobian_penalty > 0)
+        f = net(Xt)
+        value, _ = _data_loss_and_residual(f, yt, loss)
+        value = value + penalty(net, Xt, f, weight_decay, jacobian_penalty)
+        (grad,) = torch.autograd.grad(value, net.weight)
+    return grad.T.detach().numpy()
+
+
+def penalty(module, x, f, weight_decay=0.0, jacobian_penalty=0.0):
+    """Regulariser terms ``wd/2 ||W||_F^2 + (lambda_J/n) sum_i ||grad_x f(x_i)||^2`` (torch).
+
+    ``x`` must require grad (and ``f = module(x)``) when ``jacobian_penalty > 0``; the
+    Jacobian is built with ``create_graph=True`` so that the penalty can be differentiated.
+
+    Parameters
+    ----------
+    module : sklrank.nn.TwoLayerNet
+    x : torch.Tensor of shape (n_samples, n_features)
+    f : torch.Tensor of shape (n_samples,)
+    weight_decay, jacobian_penalty : float, default=0.0
+
+    Returns
+    -------
+    value : torch.Tensor (scalar)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklrank.nn import TwoLayerNet
+    >>> from sklrank.gradients import penalty
+    >>> net = TwoLayerNet(3, 4, random_state=0)
+    >>> x = torch.ones(2, 3, requires_grad=True)
+    >>> penalty(net, x, net(x), weight_decay=2.0).item()  # rows of W have unit norm
+    4.0
+    """
+    value = torch.zeros((), dtype=module.weight.dtype)
+    if weight_decay > 0:
+        value = value + 0.5 * weight_decay * module.weight.pow(2).sum()
+    if jacobian_penalty > 0:
+        # f_i depends on x_i only, so the gradient of sum_i f_i gives every grad_x f(x_i).
+        (jac,) = torch.autograd.grad(f.sum(), x, create_graph=True)
+        value = value + jacobian_penalty * jac.pow(2).sum() / x.shape[0]
+    return value
+
+
+def _spectrum(G):
+    """All singular values of G (descending) and its top two left singular vectors.
+
+    Through the Gram matrix of the smaller side (one symmetric eigendecomposition): several
+    times faster than a dense SVD at the paper's size. Singular values below about
+    ``1e-8 * s_max`` lose relative accuracy this way, which none of the summaries feels.
+    """
+    d, m = G.shape
+    if d <= m:
+        evals, evecs = torch.linalg.eigh(G @ G.T)
+        evals, evecs = evals.flip(0), evecs.flip(1)
+        s = evals.clamp(min=0).sqrt()
+        U = evecs[:, :2]
+    else:
+        evals, evecs = torch.linalg.eigh(G.T @ G)
+        evals, evecs = evals.flip(0), evecs.flip(1)
+        s = evals.clamp(min=0).sqrt()
+        top = evecs[:, :2]
+        U = (G @ top) / s[:2].clamp(min=torch.finfo(G.dtype).tiny)
+    return U, s
+
+
+def _spectral_norm(A):
+    """Largest singular value by Lanczos (scipy svds), dense SVD for small matrices."""
+    import scipy.sparse.linalg
+
+    if min(A.shape) <= 50:
+        return float(torch.linalg.matrix_norm(A, ord=2))
+    An = A.numpy()
+    return float(scipy.sparse.linalg.svds(An, k=1, return_singular_vectors=False,
+                                          random_state=0)[0])
+
+
+def _estimate_spike(X):
+    # Top principal direction of the centred data; projections use the uncentred data so
+    # that X = X_B + (X q) q^T holds exactly.
+    import scipy.sparse.linalg
+
+    Xc = X - X.mean(axis=0)
+    if min(Xc.shape) <= 200:
+        vt = np.linalg.svd(Xc, full_matrices=False)[2]
+    else:
+        vt = scipy.sparse.linalg.svds(Xc, k=1, random_state=0)[2]
+    return np.asarray(vt[0], dtype=np.float64)
+
+
+def gradient_decomposition(
+    estimator_or_module,
+    X,
+    y,
+    spike=None,
+    bulk=None,
+    *,
+    loss=None,
+    weight_decay=None,
+    input_noise=None,
+    jacobian_penalty=None,
+    noise=None,
+    random_state=None,
+    return_matrices=False,
+    check_autograd=False,
+):
+    """Split the first-layer gradient G into the residue term S1, the spike term S2 and E.
+
+    See the module docstring and section B of ``docs/science.md`` for the formulas. All
+    computations are in float64 whatever the network's dtype.
+
+    Parameters
+    ----------
+    estimator_or_module : TwoLayerNetRegressor, TwoLayerNetClassifier or sklrank.nn.TwoLayerNet
+        A fitted estimator (its loss and regularisers are used) or a bare module.
+    X : array-like of shape (n_samples, n_features)
+        Data at which the gradient is taken (the training data for the training gradient).
+    y : array-like of shape (n_samples,)
+        Targets (class labels for a classifier; 0/1 for a bare module with the logistic loss).
+    spike : array-like of shape (n_features,), Bunch or None, default=None
+        The spike direction q, or the Bunch returned by ``make_spiked(..., return_spike=True)``
+        (then ``zeta * z`` comes from it and is exact). None: q is estimated as the top
+        principal direction of X and the result says ``spike_estimated=True``.
+    bulk : array-like of shape (n_samples, n_features), default=None
+        The bulk X_B, used (when the spike Bunch does not give z) to get ``zeta z = (X - X_B) q``;
+        otherwise ``zeta z = X q``. The bulk actually used is ``X_B = X - zeta z q^T``.
+    loss : {"mse", "logistic"} or None, default=None
+        None: the estimator's loss ("mse" for a bare module).
+    weight_decay, input_noise, jacobian_penalty : float or None, default=None
+        Regulariser strengths; None takes the estimator's (0 for a bare module).
+    noise : array-like of shape (n_samples, n_features), default=None
+        The input noise to add to X (already scaled). None with ``input_noise > 0``: drawn
+        from ``random_state`` (pass it explicitly to reproduce a given draw).
+    random_state : int, numpy Generator or None, default=None
+        Seed for the noise draw.
+    return_matrices : bool, default=False
+        Keep G, S1, S2, E and G_reg (each d x m) in the result.
+    check_autograd : bool, default=False
+        Also compute G with autograd and store the relative max error.
+
+    Returns
+    -------
+    result : GradientDecomposition
+
+    Examples
+    --------
+    >>> from sklrank.datasets import make_spiked
+    >>> from sklrank.nn import TwoLayerNet
+    >>> from sklrank.gradients import gradient_decomposition
+    >>> X, y, spike = make_spiked(60, 30, nu=0.1, random_state=0, return_spike=True)
+    >>> net = TwoLayerNet(30, 40, activation="tanh", random_state=0)
+    >>> res = gradient_decomposition(net, X, y, spike=spike)
+    >>> res.singular_values.shape, res.spike_estimated
+    ((30,), False)
+    """
+    module, loss, reg, encode = _resolve(
+        estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty
+    )
+    X, noise = _check_inputs(X, module, noise, reg["input_noise"], random_state)
+    n, d = X.shape
+    yt = _targets(y, n, loss, encode)
+    Xin = X + noise if noise is not None else X
+
+    # spike direction q and zeta z
+    spike_estimated = False
+    zz = None
+    if spike is None:
+        q = _estimate_spike(X)
+        spike_estimated = True
+    elif hasattr(spike, "q"):
+        q = np.asarray(spike.q, dtype=np.float64)
+        if hasattr(spike, "z") and hasattr(spike, "zeta"):
+            zz = float(spike.zeta) * np.asarray(spike.z, dtype=np.float64)
+            if zz.shape != (n,):
+                raise ValueError(
+                    f"spike.z has shape {zz.shape} but X has {n} samples; pass the spike that "
+                    "goes with X."
+                )
+    else:
+        q = np.asarray(spike, dtype=np.float64)
+    if q.shape != (d,) or not np.all(np.isfinite(q)) or not np.linalg.norm(q) > 0:
+        raise ValueError(
+            f"spike must be a finite nonzero vector of shape ({d},) (or make_spiked's Bunch), "
+            f"got shape {q.shape}."
+        )
+    q = q / np.linalg.norm(q)
+    if zz is None:
+        if bulk is not None:
+            bulk = np.asarray(bulk, dtype=np.float64)
+            if bulk.shape != X.shape:
+                raise ValueError(f"bulk must have the shape of X {X.shape}, got {bulk.shape}.")
+            zz = (X - bulk) @ q
+        else:
+            zz = X @ q
+    # the noise belongs to the bulk
+    X_B = Xin - np.outer(zz, q)
+
+    Xt = torch.from_numpy(Xin)
+    XBt = torch.from_numpy(X_B)
+    qt = torch.from_numpy(q)
+    zzt = torch.from_numpy(zz)
+    W = module.weight.detach().to(torch.float64)
+    a = module.a.detach().to(torch.float64)
+    gamma = module.gamma
+    lam, lam_j = reg["weight_decay"], reg["jacobian_penalty"]
+
+    with torch.no_grad():
+        Z = Xt @ W.T
+        D, D2 = module.activation_derivatives(Z, second=True)
+        f = gamma * (module.activation(Z) @ a)
+        if not bool(torch.isfinite(f).all()):
+            raise ValueError("the network output is not finite on X: the weights diverged.")
+        data_loss, r = _data_loss_and_residual(f, yt, loss)
+        M = (r[:, None] * a[None, :]) * D
+        G_data = gamma * (Xt.T @ M)
+        mu = D.mean(dim=0)
+        Dp = D - mu
+        amu = a * mu
+        res_vec = XBt.T @ r
+        S1 = gamma * torch.outer(res_vec, amu)
+        s2_row = (zzt @ r) * amu + ((zzt * r) @ Dp) * a
+        S2 = gamma * torch.outer(qt, s2_row)
+
+        G_reg = torch.zeros_like(G_data)
+        reg_value = 0.0
+        if lam > 0:
+            G_reg = G_reg + lam * W.T
+            reg_value += 0.5 * lam * float(W.pow(2).sum())
+        if lam_j > 0:
+            V = D * a  # rows v_i = a o sigma'(W x_i)
+            Gm = gamma * (V @ W)  # rows grad_x f(x_i)
+            reg_value += lam_j * float(Gm.pow(2).sum()) / n
+            G_reg = G_reg + (2 * gamma * lam_j / n) * (Gm.T @ V + Xt.T @ (D2 * a * (Gm @ W.T)))
+        G = G_data + G_reg
+        E = G - S1 - S2
+
+        U, s = _spectrum(G)
+        e_norm = _spectral_norm(E)
+        reg_norm = _spectral_norm(G_reg) if (lam > 0 or lam_j > 0) else 0.0
+        res_norm = float(res_vec.norm())
+        u = res_vec / res_norm if res_norm > 0 else torch.zeros_like(res_vec)
+        k = min(2, U.shape[1])
+        cos_res = (U[:, :k].T @ u).abs().numpy()
+        cos_spk = (U[:, :k].T @ qt).abs().numpy()
+        if k < 2:
+            cos_res, cos_spk = np.append(cos_res, 0.0), np.append(cos_spk, 0.0)
+        s = s.numpy()
+        fro2 = float(np.sum(s**2))
+        if fro2 == 0:
+            raise ValueError("the gradient G is exactly zero (zero residual?): nothing to split.")
+        result = GradientDecomposition(
+            singular_values=s,
+            s1_norm=gamma * res_norm * float(amu.norm()),
+            s2_norm=gamma * float(s2_row.norm()),
+            e_norm=e_norm,
+            g_norm=float(s[0]),
+            e_ratio=e_norm / float(s[0]),
+            reg_norm=reg_norm,
+            cos_residue=cos_res,
+            cos_spike=cos_spk,
+            residue_in_top2=float(np.linalg.norm(cos_res)),
+            spike_in_top2=float(np.linalg.norm(cos_spk)),
+            residue_component=float((u @ G).norm()),
+            spike_component=float((qt @ G).norm()),
+            # same definition as sklrank.stable_rank, from the singular values already at hand
+            stable_rank=fro2 / float(s[0]) ** 2,
+            top2_share=float(np.sum(s[:2] ** 2)) / fro2,
+            top1_share=float(s[0] ** 2) / fro2,
+            loss=float(data_loss) + reg_value,
+            spike_estimated=spike_estimated,
+            n_samples=n,
+            n_features=d,
+            n_hidden=module.n_hidden,
+            scaling=module.scaling,
+            activation=module.activation_name,
+            loss_name=loss,
+            weight_decay=lam,
+            input_noise=reg["input_noise"],
+            jacobian_penalty=lam_j,
+            q=q,
+            residue_direction=u.numpy(),
+        )
+    if return_matrices:
+        result.G, result.S1, result.S2, result.E, result.G_reg = (
+            t.numpy() for t in (G, S1, S2, E, G_reg)
+        )
+    if check_autograd:
+        G_auto = autograd_gradient(
+            module,
+            X,
+            yt.numpy(),
+            loss=loss,
+            weight_decay=lam,
+            jacobian_penalty=lam_j,
+            noise=noise,
+        )
+        scale = np.max(np.abs(G_auto))
+        result.autograd_max_abs_error = float(np.max(np.abs(G.numpy() - G_auto)) / scale)
+    return result

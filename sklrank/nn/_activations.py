@@ -1,0 +1,123 @@
+"""The Huberized ReLU of Zhang, Gao, Zou and Cao (2025)."""
+
+from numbers import Real
+
+import torch
+from torch import nn
+
+__all__ = ["HuberizedReLU", "huberized_relu", "huberized_relu_derivative"]
+
+
+def _check_q_kappa(q, kappa):
+    if isinstance(q, bool) or not isinstance(q, Real) or not q >= 1:
+        raise ValueError(f"q must be a real number >= 1 (q=1 is the plain ReLU), got {q!r}.")
+    if isinstance(kappa, bool) or not isinstance(kappa, Real) or not kappa > 0:
+        raise ValueError(f"kappa must be a real number > 0, got {kappa!r}.")
+    return float(q), float(kappa)
+
+
+def huberized_relu(z, q=3.0, kappa=1.0):
+    """Huberized ReLU: a polynomial start ``z^q`` joined C^1 to the identity at ``kappa``.
+
+    ::
+
+        sigma(z) = 0                           for z <= 0
+                 = z^q / (q kappa^(q-1))       for 0 < z <= kappa
+                 = z - (1 - 1/q) kappa         for z > kappa
+
+    It is continuous with a continuous derivative (``sigma'(kappa) = 1``); ``q = 1`` is the
+    plain ReLU.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Pre-activations, any shape and floating dtype.
+    q : float, default=3.0
+        Power of the polynomial part, ``q >= 1``.
+    kappa : float, default=1.0
+        Threshold where the polynomial part meets the linear part, ``kappa > 0``.
+
+    Returns
+    -------
+    sigma : torch.Tensor
+        Same shape and dtype as ``z``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklrank.nn import huberized_relu
+    >>> huberized_relu(torch.tensor([-1.0, 0.5, 2.0]), q=3, kappa=1.0)
+    tensor([0.0000, 0.0417, 1.3333])
+    """
+    q, kappa = _check_q_kappa(q, kappa)
+    return _huberized_relu(z, q, kappa)
+
+
+def _huberized_relu(z, q, kappa):
+    # Clamp before the power: the polynomial branch only ever sees [0, kappa], so a huge or
+    # negative z can neither overflow z^q nor give NaN (negative base, fractional q). The
+    # unselected branch of torch.where then has a finite gradient, which where() zeroes.
+    poly = z.clamp(0.0, kappa).pow(q) / (q * kappa ** (q - 1.0))
+    return torch.where(z > kappa, z - (1.0 - 1.0 / q) * kappa, poly)
+
+
+def huberized_relu_derivative(z, q=3.0, kappa=1.0):
+    """Analytic derivative of :func:`huberized_relu`.
+
+    ``sigma'(z) = 0`` for ``z <= 0``, ``(z / kappa)^(q-1)`` for ``0 < z <= kappa`` and ``1``
+    above ``kappa``.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Pre-activations.
+    q : float, default=3.0
+        Power of the polynomial part, ``q >= 1``.
+    kappa : float, default=1.0
+        Threshold, ``kappa > 0``.
+
+    Returns
+    -------
+    dsigma : torch.Tensor
+        Same shape and dtype as ``z``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklrank.nn import huberized_relu_derivative
+    >>> huberized_relu_derivative(torch.tensor([-1.0, 0.5, 2.0]), q=3, kappa=1.0)
+    tensor([0.0000, 0.2500, 1.0000])
+    """
+    q, kappa = _check_q_kappa(q, kappa)
+    inner = (z.clamp(0.0, kappa) / kappa).pow(q - 1.0)
+    inner = torch.where(z > 0, inner, torch.zeros_like(z))
+    return torch.where(z > kappa, torch.ones_like(z), inner)
+
+
+class HuberizedReLU(nn.Module):
+    """Huberized ReLU activation as a torch module (see :func:`huberized_relu`).
+
+    Parameters
+    ----------
+    q : float, default=3
+        Power of the polynomial part, ``q >= 1`` (``q = 1`` is the plain ReLU).
+    kappa : float, default=1.0
+        Threshold where the polynomial part meets the linear part, ``kappa > 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklrank.nn import HuberizedReLU
+    >>> HuberizedReLU(q=3, kappa=1.0)(torch.tensor([0.0, 1.0, 3.0]))
+    tensor([0.0000, 0.3333, 2.3333])
+    """
+
+    def __init__(self, q=3, kappa=1.0):
+        super().__init__()
+        self.q, self.kappa = _check_q_kappa(q, kappa)
+
+    def forward(self, z):
+        return _huberized_relu(z, self.q, self.kappa)
+
+    def extra_repr(self):
+        return f"q={self.q:g}, kappa={self.kappa:g}"

@@ -1,0 +1,285 @@
+"""BackgroundNoise: Gaussian background noise around (padding) or onto (additive) images."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+__all__ = ["BackgroundNoise"]
+
+# Checks of sklearn.utils.estimator_checks that BackgroundNoise is expected to fail, with why.
+# Empty: with the ``non_deterministic`` tag the checks that compare two transforms are skipped
+# by scikit-learn itself, and BackgroundNoise passes all the others.
+_EXPECTED_FAILED_CHECKS = {}
+
+
+def _positive_int_tuple(value, length, name, what):
+    """``value`` as a tuple of ``length`` positive ints, or a ValueError naming ``name``."""
+    try:
+        out = tuple(value)
+    except TypeError:
+        out = None
+    if (
+        out is None
+        or len(out) != length
+        or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in out)
+    ):
+        raise ValueError(f"{name} must be {what} ({length} positive ints), got {value!r}.")
+    return tuple(int(v) for v in out)
+
+
+class BackgroundNoise(TransformerMixin, BaseEstimator):
+    """Add Gaussian background noise to flattened images, around them or onto them.
+
+    Images are rows of ``X``, flattened row-major from ``image_shape = (C, H, W)`` (the layout
+    of :func:`sklrank.patch_matrix` and of :class:`sklrank.RankCNNClassifier`).
+
+    - ``mode="pad"`` ("noise padding"): each image is placed in one tile of a canvas made of
+      ``grid = (gh, gw)`` image-sized tiles; every other pixel of the canvas is i.i.d.
+      ``N(0, noise_std^2)``. The output images have shape ``(C, gh * H, gw * W)``
+      (``output_image_shape_``); the image tile is fixed (``position``) or drawn uniformly at
+      random for each sample. With ``noise_std=0`` the clean image lies on a zero canvas.
+    - ``mode="additive"``: i.i.d. ``N(0, noise_std^2)`` noise is added to every pixel; the
+      shape does not change (``grid`` and ``position`` are ignored).
+
+    **Randomness.** The noise (and the random tile positions) is drawn at *transform* time,
+    not at fit time, from a :class:`numpy.random.Generator` created by ``fit`` from
+    ``random_state``. The generator advances with every call, so two calls of ``transform``
+    on the same data return different noise, while refitting with the same integer
+    ``random_state`` replays the same sequence of draws. The estimator is therefore tagged
+    ``non_deterministic``. In a :class:`~sklearn.pipeline.Pipeline`, the noise the final
+    step is trained on (drawn by ``fit_transform``) differs from the noise of every later
+    ``predict`` or ``score`` call, as fresh noise should.
+
+    Parameters
+    ----------
+    noise_std : float, default=1.0
+        Standard deviation of the Gaussian noise, ``>= 0``; 0 gives the clean images (on a
+        zero canvas in "pad" mode).
+    image_shape : tuple of 3 ints or None, default=None
+        ``(channels, height, width)`` of one input image; ``C * H * W`` must equal the number
+        of features. None means ``(1, 1, n_features)``: each row is a 1-pixel-high image.
+    mode : {"pad", "additive"}, default="pad"
+        Noise padding around the image, or noise added onto it (see above).
+    grid : int or tuple of 2 ints, default=(2, 2)
+        ``(rows, columns)`` of image-sized tiles of the canvas ("pad" mode); an int ``g``
+        means ``(g, g)``.
+    position : "random", int or tuple of 2 ints, default="random"
+        Tile of the canvas holding the image ("pad" mode): "random" draws one uniformly for
+        each sample at each transform; an int is a tile index in row-major order
+        (``row * gw + column``); a pair is ``(row, column)``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the generator created at fit (an int replays the same draws after each fit).
+
+    Attributes
+    ----------
+    image_shape_ : tuple of 3 ints
+        The input image shape ``(C, H, W)``.
+    grid_ : tuple of 2 ints
+        ``(gh, gw)`` ("pad" mode) or ``(1, 1)`` ("additive" mode).
+    output_image_shape_ : tuple of 3 ints
+        ``(C, gh * H, gw * W)`` in "pad" mode, ``image_shape_`` in "additive" mode. Give it to
+        the classifier as ``input_shape``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    PCARankReducer : Rank-K approximation of the images, before the noise.
+    make_rank_pipeline : Pipeline of PCARankReducer, BackgroundNoise and RankCNNClassifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklrank import BackgroundNoise
+    >>> X = np.ones((3, 2 * 3), dtype=np.float32)  # three 1 x 2 x 3 images
+    >>> noise = BackgroundNoise(0.0, image_shape=(1, 2, 3), position=(1, 0)).fit(X)
+    >>> noise.output_image_shape_
+    (1, 4, 6)
+    >>> noise.transform(X)[0].reshape(4, 6)
+    array([[0., 0., 0., 0., 0., 0.],
+           [0., 0., 0., 0., 0., 0.],
+           [1., 1., 1., 0., 0., 0.],
+           [1., 1., 1., 0., 0., 0.]], dtype=float32)
+    """
+
+    _parameter_constraints: dict = {
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "image_shape": [tuple, list, np.ndarray, None],
+        "mode": [StrOptions({"pad", "additive"})],
+        "grid": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "position": [StrOptions({"random"}), Interval(Integral, 0, None, closed="left"), tuple,
+                     list],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        noise_std=1.0,
+        image_shape=None,
+        *,
+        mode="pad",
+        grid=(2, 2),
+        position="random",
+        random_state=None,
+    ):
+        self.noise_std = noise_std
+        self.image_shape = image_shape
+        self.mode = mode
+        self.grid = grid
+        self.position = position
+        self.random_state = random_state
+
+    def _check_geometry(self, n_features):
+        """Validate image_shape, grid and position against ``n_features``; set the attributes."""
+        if self.image_shape is None:
+            image_shape = (1, 1, n_features)
+        else:
+            image_shape = _positive_int_tuple(
+                self.image_shape, 3, "image_shape", "(channels, height, width)"
+            )
+        if int(np.prod(image_shape)) != n_features:
+            raise ValueError(
+                f"image_shape={image_shape} has {int(np.prod(image_shape))} pixels but X has "
+                f"{n_features} features; pass the (channels, height, width) of one image, "
+                f"whose product is {n_features}."
+            )
+        if self.mode == "additive":
+            self.image_shape_, self.grid_ = image_shape, (1, 1)
+            self.output_image_shape_ = image_shape
+            self._fixed_tile = (0, 0)
+            return
+        grid = self.grid
+        if isinstance(grid, Integral):
+            grid = (grid, grid)
+        grid = _positive_int_tuple(grid, 2, "grid", "(rows, columns) of tiles")
+        gh, gw = grid
+        position = self.position
+        if isinstance(position, str):
+            tile = None
+        elif isinstance(position, Integral):
+            if position >= gh * gw:
+                raise ValueError(
+                    f"position={position} is not a tile of the {gh} x {gw} grid; pass a tile "
+                    f"index in 0..{gh * gw - 1}, a (row, column) pair, or 'random'."
+                )
+            tile = divmod(int(position), gw)
+        else:
+            try:
+                tile = tuple(int(v) for v in position)
+            except (TypeError, ValueError):
+                tile = ()
+            if len(tile) != 2 or not (0 <= tile[0] < gh and 0 <= tile[1] < gw):
+                raise ValueError(
+                    f"position={position!r} is not a (row, column) tile of the {gh} x {gw} "
+                    f"grid; pass a pair with 0 <= row < {gh} and 0 <= column < {gw}, a tile "
+                    "index, or 'random'."
+                )
+        c, h, w = image_shape
+        self.image_shape_, self.grid_ = image_shape, grid
+        self.output_image_shape_ = (c, gh * h, gw * w)
+        self._fixed_tile = tile
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the geometry against ``X`` and create the noise generator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, C * H * W)
+            Flattened images.
+        y : None
+            Ignored; present for Pipeline compatibility.
+
+        Returns
+        -------
+        self : BackgroundNoise
+            The fitted transformer.
+        """
+        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        self._check_geometry(X.shape[1])
+        # A Generator seeded once here: every transform advances it (fresh noise per call),
+        # and refitting with an int random_state replays the same draws.
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self._rng = np.random.default_rng(seed)
+        return self
+
+    def transform(self, X):
+        """Draw fresh noise and return the noisy images, flattened.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, C * H * W)
+            Flattened images of shape ``image_shape_``.
+
+        Returns
+        -------
+        X_noisy : ndarray of shape (n_samples, prod(output_image_shape_))
+            Same dtype as ``X`` (float32 or float64).
+        """
+        check_is_fitted(self, "output_image_shape_")
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        n = X.shape[0]
+        rng, std = self._rng, float(self.noise_std)
+        if self.mode == "additive":
+            if std == 0.0:
+                return X.copy()
+            return X + std * rng.standard_normal(X.shape, dtype=X.dtype)
+        c, h, w = self.image_shape_
+        gh, gw = self.grid_
+        if self._fixed_tile is None:
+            tiles = rng.integers(gh * gw, size=n)
+            rows, cols = np.divmod(tiles, gw)
+        else:
+            rows = np.full(n, self._fixed_tile[0])
+            cols = np.full(n, self._fixed_tile[1])
+        shape = (n, c, gh * h, gw * w)
+        canvas = (
+            np.zeros(shape, dtype=X.dtype)
+            if std == 0.0
+            else std * rng.standard_normal(shape, dtype=X.dtype)
+        )
+        # View the canvas as (n, C, tile row, H, tile column, W) and write each image into its
+        # tile; the advanced indices (sample, row, column) broadcast to one tile per sample.
+        tiles_view = canvas.reshape(n, c, gh, h, gw, w)
+        tiles_view[np.arange(n), :, rows, :, cols, :] = X.reshape(n, c, h, w)
+        return canvas.reshape(n, -1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output pixels.
+
+        In "additive" mode the features are the input features (one-to-one). In "pad" mode
+        they are the canvas pixels, ``backgroundnoise_c{channel}_r{row}_c{column}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, checked against ``feature_names_in_`` when that exists.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "output_image_shape_")
+        input_features = _check_feature_names_in(self, input_features)
+        if self.mode == "additive":
+            return input_features
+        c, h, w = self.output_image_shape_
+        ch, r, col = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+        names = [
+            f"backgroundnoise_c{a}_r{b}_c{d}"
+            for a, b, d in zip(ch.ravel(), r.ravel(), col.ravel())
+        ]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Noise is drawn at transform time: two transforms of the same X differ.
+        tags.non_deterministic = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

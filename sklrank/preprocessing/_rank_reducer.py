@@ -1,0 +1,191 @@
+"""PCARankReducer: map samples to their rank-K approximation in the original feature space."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["PCARankReducer"]
+
+# Checks of sklearn.utils.estimator_checks that PCARankReducer is expected to fail, with why.
+# Empty: it passes them all. Kept as a dict so that the common test can pass it as
+# ``expected_failed_checks`` without special cases.
+_EXPECTED_FAILED_CHECKS = {}
+
+
+class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Replace each sample by its rank-``n_components`` approximation, in the original space.
+
+    The samples are projected on the ``n_components`` leading right singular vectors ``V``
+    (rows of ``components_``) of the training matrix and mapped back, so images keep their
+    shape and pixel meaning: ``X_out = mean_ + (X - mean_) @ V.T @ V``. The decomposition is
+    scikit-learn's :class:`~sklearn.decomposition.TruncatedSVD` (``center=False``) or
+    :class:`~sklearn.decomposition.PCA` (``center=True``).
+
+    How the mean is handled:
+
+    - ``center=False`` (default): no centring, ``mean_`` is zero and the output is the
+      orthogonal projection ``X @ V.T @ V``. The transformed training matrix then has rank
+      exactly ``n_components`` (when ``X`` has at least that rank), which is what rank
+      studies need: the clean data have a known rank.
+    - ``center=True``: PCA around the training mean; the output is an affine rank-K
+      approximation whose rank is at most ``n_components + 1`` (the mean adds one direction).
+
+    Parameters
+    ----------
+    n_components : int or None, default=2
+        Rank ``K`` of the output. At most ``min(n_samples, n_features)`` of the training data.
+        None keeps ``min(n_samples, n_features)`` components (no reduction beyond the rank of
+        the data).
+    center : bool, default=False
+        Whether to centre the data on the training mean before projecting (see above).
+    svd_solver : {"auto", "arpack", "randomized"}, default="auto"
+        Solver of the underlying TruncatedSVD (``algorithm``) or PCA (``svd_solver``).
+        "arpack" is exact up to its tolerance but needs
+        ``n_components < min(n_samples, n_features)``; "randomized" is faster on large
+        matrices but approximate (with a flat spectrum, such as noise, its subspace is off by
+        about a percent). "auto" is "arpack" when ``n_components < min(n_samples,
+        n_features)``, else the exact full decomposition (randomized for TruncatedSVD, which
+        is exact when it keeps the whole row space; "full" for PCA).
+    n_iter : int, default=5
+        Power iterations of the randomized solver (``n_iter`` of TruncatedSVD,
+        ``iterated_power`` of PCA).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the solver (the randomized projections, or ARPACK's starting vector); pass an
+        int for reproducible output.
+
+    Attributes
+    ----------
+    decomposition_ : TruncatedSVD or PCA
+        The fitted scikit-learn decomposition.
+    components_ : ndarray of shape (n_components_, n_features_in_)
+        Orthonormal rows ``V`` spanning the retained subspace.
+    mean_ : ndarray of shape (n_features_in_,)
+        Training mean (``center=True``) or zeros (``center=False``).
+    n_components_ : int
+        The number of components actually kept.
+    explained_variance_ratio_ : ndarray of shape (n_components_,)
+        Copied from the decomposition.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    BackgroundNoise : Adds Gaussian background noise around or onto images.
+    make_rank_pipeline : Pipeline of PCARankReducer, BackgroundNoise and RankCNNClassifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklrank import PCARankReducer
+    >>> X = np.random.default_rng(0).standard_normal((50, 20)).astype(np.float32)
+    >>> Xr = PCARankReducer(n_components=3, random_state=0).fit_transform(X)
+    >>> Xr.shape, Xr.dtype, int(np.linalg.matrix_rank(Xr))
+    ((50, 20), dtype('float32'), 3)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "center": ["boolean"],
+        "svd_solver": [StrOptions({"auto", "randomized", "arpack"})],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self, n_components=2, *, center=False, svd_solver="auto", n_iter=5, random_state=None
+    ):
+        self.n_components = n_components
+        self.center = center
+        self.svd_solver = svd_solver
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the rank-``n_components`` subspace on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (float32 is kept as float32).
+        y : None
+            Ignored; present for Pipeline compatibility.
+
+        Returns
+        -------
+        self : PCARankReducer
+            The fitted transformer.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        n_samples, n_features = X.shape
+        max_rank = min(n_samples, n_features)
+        k = max_rank if self.n_components is None else self.n_components
+        if k > max_rank:
+            raise ValueError(
+                f"n_components={k} is larger than min(n_samples, n_features)={max_rank} "
+                f"(n_samples={n_samples}, n_features={n_features}); pass n_components <= "
+                f"{max_rank} or fit on more samples."
+            )
+        if self.svd_solver == "arpack" and k >= max_rank:
+            raise ValueError(
+                f"svd_solver='arpack' needs n_components < min(n_samples, n_features)="
+                f"{max_rank}, got n_components={k}; use svd_solver='auto' or a smaller "
+                "n_components."
+            )
+        solver = self.svd_solver
+        if solver == "auto":
+            # arpack is exact but cannot keep the whole row space; then the full SVD is exact
+            solver = "arpack" if k < max_rank else ("full" if self.center else "randomized")
+        if self.center:
+            decomposition = PCA(
+                n_components=k,
+                svd_solver=solver,
+                iterated_power=self.n_iter,
+                random_state=self.random_state,
+            )
+        else:
+            decomposition = TruncatedSVD(
+                n_components=k,
+                algorithm=solver,
+                n_iter=self.n_iter,
+                random_state=self.random_state,
+            )
+        decomposition.fit(X)
+        self.decomposition_ = decomposition
+        self.components_ = decomposition.components_
+        self.mean_ = (
+            decomposition.mean_ if self.center else np.zeros(n_features, dtype=X.dtype)
+        )
+        self.n_components_ = k
+        self.explained_variance_ratio_ = decomposition.explained_variance_ratio_
+        return self
+
+    def transform(self, X):
+        """Map each sample to its projection on the fitted rank-K subspace.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Samples to project.
+
+        Returns
+        -------
+        X_low_rank : ndarray of shape (n_samples, n_features_in_)
+            Same dtype as ``X`` (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # The sklearn decomposition computes X V^T (centred for PCA) and maps it back.
+        out = self.decomposition_.inverse_transform(self.decomposition_.transform(X))
+        return np.asarray(out, dtype=X.dtype)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,91 @@
+"""Huberized ReLU: the spec formula, C^1 smoothness, safe gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklrank.nn import HuberizedReLU, huberized_relu, huberized_relu_derivative
+
+
+def spec_sigma(z, q, kappa):
+    """The formula of docs/science.md section A, in numpy float64."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.zeros_like(z)
+    mid = (z > 0) & (z <= kappa)
+    out[mid] = z[mid] ** q / (q * kappa ** (q - 1))
+    high = z > kappa
+    out[high] = z[high] - (1 - 1 / q) * kappa
+    return out
+
+
+@pytest.mark.parametrize("q", [1.0, 1.5, 2.0, 3.0, 4.5])
+@pytest.mark.parametrize("kappa", [0.3, 1.0, 2.5])
+def test_matches_spec_formula(q, kappa):
+    z = np.linspace(-3, 5, 401)
+    got = huberized_relu(torch.tensor(z), q=q, kappa=kappa).numpy()
+    np.testing.assert_allclose(got, spec_sigma(z, q, kappa), rtol=1e-12, atol=1e-15)
+    module = HuberizedReLU(q=q, kappa=kappa)
+    np.testing.assert_allclose(module(torch.tensor(z)).numpy(), got)
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0, 3.0, 4.5])
+@pytest.mark.parametrize("kappa", [0.5, 1.0, 2.0])
+def test_autograd_equals_analytic_derivative(q, kappa):
+    # avoid z == 0 exactly, where ReLU (q = 1) has no derivative
+    z = torch.tensor(np.linspace(-3, 5, 400) + 1e-3, requires_grad=True)
+    huberized_relu(z, q=q, kappa=kappa).sum().backward()
+    expected = huberized_relu_derivative(z.detach(), q=q, kappa=kappa)
+    torch.testing.assert_close(z.grad, expected, rtol=1e-12, atol=1e-15)
+    # and the analytic derivative is the spec's: 0, (z/kappa)^(q-1), 1
+    zn = z.detach().numpy()
+    ref = np.where(zn > kappa, 1.0, np.where(zn > 0, (np.clip(zn, 0, kappa) / kappa) ** (q - 1), 0))
+    np.testing.assert_allclose(expected.numpy(), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("q", [2.0, 3.0])
+def test_c1_at_zero_and_kappa(q):
+    kappa = 1.3
+    eps = 1e-6
+    for point in (0.0, kappa):
+        zs = torch.tensor([point - eps, point + eps], dtype=torch.float64)
+        values = huberized_relu(zs, q=q, kappa=kappa)
+        grads = huberized_relu_derivative(zs, q=q, kappa=kappa)
+        assert abs(float(values[1] - values[0])) < 1e-5  # continuous
+        assert abs(float(grads[1] - grads[0])) < 1e-4  # derivative continuous
+    assert float(huberized_relu_derivative(torch.tensor(kappa), q=q, kappa=kappa)) == 1.0
+
+
+def test_no_nan_or_inf_gradients_on_extreme_inputs():
+    z = torch.tensor([-1e30, -1e4, -1.0, 0.0, 1e-30, 0.5, 1e4, 1e30], requires_grad=True)
+    for q in (1.0, 1.5, 3.0, 7.0):
+        z.grad = None
+        out = huberized_relu(z, q=q, kappa=1.0)
+        out.sum().backward()
+        assert torch.isfinite(out).all()
+        assert torch.isfinite(z.grad).all()
+    z32 = torch.tensor([-3e38, 3e38], dtype=torch.float32, requires_grad=True)
+    huberized_relu(z32, q=3).sum().backward()
+    assert torch.isfinite(z32.grad).all()
+
+
+def test_q1_is_relu():
+    z = torch.linspace(-2, 3, 101, dtype=torch.float64)
+    torch.testing.assert_close(huberized_relu(z, q=1, kappa=0.7), torch.relu(z))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name", [({"q": 0.5}, "q"), ({"q": float("nan")}, "q"), ({"kappa": 0.0}, "kappa"),
+                     ({"kappa": -1.0}, "kappa")]
+)
+def test_bad_parameters_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        HuberizedReLU(**kwargs)
+    with pytest.raises(ValueError, match=name):
+        huberized_relu(torch.zeros(2), **kwargs)
+
+
+def test_repr_and_dtype():
+    module = HuberizedReLU(q=3, kappa=1.0)
+    assert "q=3" in repr(module) and "kappa=1" in repr(module)
+    out = module(torch.randn(4, dtype=torch.float32))
+    assert out.dtype == torch.float32

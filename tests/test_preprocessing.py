@@ -1,0 +1,255 @@
+"""PCARankReducer, BackgroundNoise and make_rank_pipeline."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils import get_tags
+
+from sklrank import BackgroundNoise, PCARankReducer, make_rank_pipeline
+
+
+def _data(n=40, d=30, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(dtype)
+
+
+# --------------------------------------------------------------------------- PCARankReducer
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_reducer_exact_rank_and_dtype(k, dtype):
+    X = _data(dtype=dtype)
+    Xr = PCARankReducer(k, random_state=0).fit_transform(X)
+    assert Xr.shape == X.shape
+    assert Xr.dtype == dtype
+    s = np.linalg.svd(Xr.astype(np.float64), compute_uv=False)
+    # exactly k nonzero singular values: a clear gap after the k-th
+    assert s[k - 1] > 1e-2 * s[0]
+    assert s[k:].max(initial=0.0) < 1e-5 * s[0]
+    assert np.linalg.matrix_rank(Xr) == k
+
+
+def test_rank_reducer_is_a_projection_on_the_top_subspace():
+    rng = np.random.default_rng(1)
+    # data of rank 3 plus a little noise: the rank-3 reduction recovers the clean data
+    clean = (rng.standard_normal((50, 3)) @ rng.standard_normal((3, 20))).astype(np.float32)
+    X = clean + 1e-3 * rng.standard_normal(clean.shape).astype(np.float32)
+    red = PCARankReducer(3, random_state=0).fit(X)
+    Xr = red.transform(X)
+    np.testing.assert_allclose(Xr, clean, atol=5e-3)
+    # projecting twice changes nothing, and the components are orthonormal
+    np.testing.assert_allclose(red.transform(Xr), Xr, atol=1e-4)
+    np.testing.assert_allclose(red.components_ @ red.components_.T, np.eye(3), atol=1e-5)
+    np.testing.assert_array_equal(red.mean_, 0.0)
+    # the best rank-3 approximation (Eckart-Young) of X, up to the solver's accuracy
+    u, s, vt = np.linalg.svd(X.astype(np.float64), full_matrices=False)
+    best = (u[:, :3] * s[:3]) @ vt[:3]
+    np.testing.assert_allclose(Xr, best, atol=1e-3)
+
+
+def test_rank_reducer_centered_matches_pca_and_has_rank_k_plus_one():
+    X = _data() + 3.0  # a large mean, so that it adds a direction
+    red = PCARankReducer(4, center=True, random_state=0).fit(X)
+    Xr = red.transform(X)
+    pca = PCA(4, svd_solver="full").fit(X)
+    np.testing.assert_allclose(Xr, pca.inverse_transform(pca.transform(X)), atol=1e-3)
+    np.testing.assert_allclose(red.mean_, X.mean(axis=0), rtol=1e-5)
+    assert np.linalg.matrix_rank(Xr) == 5
+
+
+def test_rank_reducer_none_keeps_everything():
+    X = _data(n=12, d=30)
+    red = PCARankReducer(None, random_state=0).fit(X)
+    assert red.n_components_ == 12
+    np.testing.assert_allclose(red.transform(X), X, atol=1e-4)
+
+
+def test_rank_reducer_too_many_components():
+    X = _data(n=10, d=30)
+    with pytest.raises(ValueError, match=r"n_components=11 .*min\(n_samples, n_features\)=10"):
+        PCARankReducer(11).fit(X)
+    with pytest.raises(ValueError, match="n_components"):
+        PCARankReducer(31).fit(_data(n=40, d=30))
+    with pytest.raises(ValueError, match="n_components"):
+        PCARankReducer(0).fit(X)
+    with pytest.raises(ValueError, match="arpack"):
+        PCARankReducer(10, svd_solver="arpack").fit(X)
+
+
+def test_rank_reducer_feature_names_and_pandas_output():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_data(d=5), columns=[f"px{i}" for i in range(5)])
+    red = PCARankReducer(2, random_state=0).set_output(transform="pandas").fit(X)
+    out = red.transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(X.columns)
+    assert list(red.get_feature_names_out()) == list(X.columns)
+
+
+def test_rank_reducer_transform_checks_n_features():
+    red = PCARankReducer(2, random_state=0).fit(_data())
+    with pytest.raises(ValueError, match="features"):
+        red.transform(_data(d=29))
+
+
+# --------------------------------------------------------------------------- BackgroundNoise
+
+
+def _tiles(out, image_shape, grid):
+    """(n, gh, gw, C, H, W) view of flattened canvases."""
+    c, h, w = image_shape
+    gh, gw = grid
+    return out.reshape(len(out), c, gh, h, gw, w).transpose(0, 2, 4, 1, 3, 5)
+
+
+@pytest.mark.parametrize("position, tile", [(3, (1, 0)), ((0, 2), (0, 2)), (0, (0, 0))])
+def test_pad_fixed_position(position, tile):
+    image_shape, grid = (2, 3, 4), (2, 3)
+    X = _data(n=500, d=24) + 10.0  # images far from the noise, to spot them
+    noise = BackgroundNoise(0.7, image_shape, grid=grid, position=position, random_state=0)
+    out = noise.fit_transform(X)
+    assert noise.output_image_shape_ == (2, 6, 12)
+    assert out.shape == (500, 2 * 6 * 12)
+    assert out.dtype == np.float32
+    tiles = _tiles(out, image_shape, grid)
+    np.testing.assert_array_equal(tiles[:, tile[0], tile[1]].reshape(500, -1), X)
+    mask = np.ones(grid, dtype=bool)
+    mask[tile] = False
+    background = tiles[:, mask]
+    assert background.size == 500 * 5 * 24
+    # i.i.d. N(0, 0.7^2): the standard error of these estimates is about 0.002
+    assert abs(background.mean()) < 0.01
+    assert abs(background.std() - 0.7) < 0.01
+
+
+def test_pad_random_position_uses_every_tile_once_per_sample():
+    image_shape, grid = (1, 2, 2), (2, 2)
+    X = _data(n=400, d=4) + 50.0
+    out = BackgroundNoise(1.0, image_shape, random_state=0).fit_transform(X)
+    tiles = _tiles(out, image_shape, grid).reshape(400, 4, 4)
+    is_image = np.all(tiles == X[:, None, :], axis=2)  # (n, tile)
+    np.testing.assert_array_equal(is_image.sum(axis=1), 1)
+    counts = is_image.sum(axis=0)
+    assert counts.min() > 60  # uniform over 4 tiles: about 100 each
+    # the other tiles are noise, far below the images
+    assert np.abs(tiles[~is_image]).max() < 10
+
+
+def test_additive_mode():
+    X = _data(n=300, d=36, dtype=np.float64)
+    noise = BackgroundNoise(0.3, (1, 6, 6), mode="additive", grid=(3, 3), random_state=0)
+    out = noise.fit_transform(X)
+    assert noise.output_image_shape_ == (1, 6, 6)
+    assert out.shape == X.shape and out.dtype == np.float64
+    diff = out - X
+    assert abs(diff.mean()) < 0.01
+    assert abs(diff.std() - 0.3) < 0.01
+    assert list(noise.get_feature_names_out()) == [f"x{i}" for i in range(36)]
+
+
+@pytest.mark.parametrize("mode", ["pad", "additive"])
+def test_zero_noise_is_clean(mode):
+    X = _data(n=20, d=16)
+    out = BackgroundNoise(0.0, (1, 4, 4), mode=mode, position=1).fit_transform(X)
+    if mode == "additive":
+        np.testing.assert_array_equal(out, X)
+    else:
+        tiles = _tiles(out, (1, 4, 4), (2, 2)).reshape(20, 4, 16)
+        np.testing.assert_array_equal(tiles[:, 1], X)
+        np.testing.assert_array_equal(tiles[:, [0, 2, 3]], 0.0)
+
+
+def test_noise_is_drawn_at_transform_time_and_reproducible():
+    X = _data(n=10, d=16)
+    noise = BackgroundNoise(1.0, (1, 4, 4), random_state=42).fit(X)
+    first, second = noise.transform(X), noise.transform(X)
+    assert not np.array_equal(first, second)  # fresh noise at each call
+    noise.fit(X)  # refit: the generator starts over
+    np.testing.assert_array_equal(noise.transform(X), first)
+    other = BackgroundNoise(1.0, (1, 4, 4), random_state=42).fit(X)
+    np.testing.assert_array_equal(other.transform(X), first)
+    assert not np.array_equal(BackgroundNoise(1.0, (1, 4, 4), random_state=1).fit_transform(X),
+                              first)
+    assert get_tags(noise).non_deterministic
+
+
+def test_default_image_shape_is_a_row():
+    X = _data(n=5, d=7)
+    noise = BackgroundNoise(1.0, grid=(1, 3), position=2).fit(X)
+    assert noise.image_shape_ == (1, 1, 7)
+    assert noise.output_image_shape_ == (1, 1, 21)
+    np.testing.assert_array_equal(noise.transform(X)[:, 14:], X)
+
+
+def test_noise_feature_names_and_pandas_output():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_data(n=6, d=4), columns=list("abcd"))
+    noise = BackgroundNoise(1.0, (1, 2, 2), random_state=0).set_output(transform="pandas")
+    out = noise.fit_transform(X)
+    names = noise.get_feature_names_out()
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(names)
+    assert len(names) == 16 == len(set(names))
+    assert names[0] == "backgroundnoise_c0_r0_c0" and names[-1] == "backgroundnoise_c0_r3_c3"
+    with pytest.raises(ValueError):
+        noise.get_feature_names_out(["w", "x", "y", "z"])  # not the names seen in fit
+
+
+def test_noise_bad_input():
+    X = _data(n=5, d=16)
+    with pytest.raises(ValueError, match="noise_std"):
+        BackgroundNoise(-0.1, (1, 4, 4)).fit(X)
+    with pytest.raises(ValueError, match=r"image_shape=\(1, 4, 5\) has 20 pixels .* 16 features"):
+        BackgroundNoise(1.0, (1, 4, 5)).fit(X)
+    with pytest.raises(ValueError, match="image_shape must be"):
+        BackgroundNoise(1.0, (4, 4)).fit(X)
+    with pytest.raises(ValueError, match="position=4"):
+        BackgroundNoise(1.0, (1, 4, 4), position=4).fit(X)
+    with pytest.raises(ValueError, match=r"position=\(2, 0\)"):
+        BackgroundNoise(1.0, (1, 4, 4), position=(2, 0)).fit(X)
+    with pytest.raises(ValueError, match="grid"):
+        BackgroundNoise(1.0, (1, 4, 4), grid=(0, 2)).fit(X)
+    with pytest.raises(ValueError, match="mode"):
+        BackgroundNoise(1.0, (1, 4, 4), mode="multiplicative").fit(X)
+    noise = BackgroundNoise(1.0, (1, 4, 4)).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        noise.transform(_data(n=5, d=20))
+
+
+# --------------------------------------------------------------------------- make_rank_pipeline
+
+
+def test_make_rank_pipeline_shapes():
+    pipe = make_rank_pipeline((3, 5, 7), n_components=4, noise_std=0.5, grid=(1, 3),
+                              random_state=0, n_filters=2)
+    assert [name for name, _ in pipe.steps] == ["rank", "noise", "cnn"]
+    assert pipe["cnn"].input_shape == (3, 5, 21)
+    assert pipe["cnn"].kernel_size == (5, 7)
+    assert pipe["cnn"].n_filters == 2
+    assert pipe["rank"].n_components == 4
+    additive = make_rank_pipeline((1, 6, 6), mode="additive")
+    assert additive["rank"] == "passthrough"
+    assert additive["cnn"].input_shape == (1, 6, 6)
+    with pytest.raises(TypeError, match="input_shape"):
+        make_rank_pipeline((1, 6, 6), input_shape=(1, 12, 12))
+    with pytest.raises(ValueError, match="image_shape"):
+        make_rank_pipeline((6, 6))
+
+
+def test_make_rank_pipeline_fits_and_searches_noise_levels():
+    rng = np.random.default_rng(0)
+    n, image_shape = 60, (1, 4, 4)
+    y = np.repeat([0, 1], n // 2)
+    # two classes: two fixed images, scaled; PCA rank 2 keeps them
+    protos = rng.standard_normal((2, 16)).astype(np.float32) * 2
+    X = protos[y] * rng.uniform(0.5, 1.5, (n, 1)).astype(np.float32)
+    pipe = make_rank_pipeline(image_shape, n_components=2, random_state=0, n_filters=2,
+                              max_epochs=30)
+    search = GridSearchCV(pipe, {"noise__noise_std": [0.0, 1.0]}, cv=2, error_score="raise")
+    search.fit(X, y)
+    best = search.best_estimator_
+    assert best["cnn"].input_shape_ == (1, 8, 8)
+    assert best["cnn"].filters_.shape == (4, 16)
+    assert best.predict(X).shape == (n,)
+    assert best["noise"].transform(best["rank"].transform(X)).dtype == np.float32

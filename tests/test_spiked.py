@@ -1,0 +1,71 @@
+"""make_spiked: the spiked data model of section B."""
+
+import numpy as np
+import pytest
+
+from sklrank.datasets import make_spiked
+
+
+def test_shapes_and_decomposition():
+    X, y, spike = make_spiked(80, 30, alpha=0.5, nu=0.3, random_state=0, return_spike=True)
+    assert X.shape == (80, 30) and y.shape == (80,)
+    assert np.isclose(np.linalg.norm(spike.q), 1.0)
+    assert np.isclose(spike.zeta, 80**0.3)
+    np.testing.assert_allclose(X, spike.X_bulk + spike.zeta * np.outer(spike.z, spike.q))
+    np.testing.assert_allclose(spike.target_directions @ spike.target_directions.T, np.eye(3),
+                               atol=1e-12)
+
+
+def test_reproducible_and_seed_dependent():
+    a = make_spiked(20, 10, random_state=3)
+    b = make_spiked(20, 10, random_state=3)
+    c = make_spiked(20, 10, random_state=4)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.allclose(a[0], c[0])
+
+
+def test_bulk_eigenvalues_follow_power_law():
+    X, _, spike = make_spiked(4000, 8, alpha=1.0, nu=0.0, random_state=0, return_spike=True)
+    var = spike.X_bulk.var(axis=0)
+    np.testing.assert_allclose(var, np.arange(1, 9) ** -1.0, rtol=0.1)
+
+
+def test_spike_strength_shows_in_top_direction():
+    X, _, spike = make_spiked(500, 50, nu=0.45, random_state=1, return_spike=True)
+    top = np.linalg.svd(X, full_matrices=False)[2][0]
+    assert abs(top @ spike.q) > 0.95
+
+
+def test_targets():
+    X, y, spike = make_spiked(300, 20, nu=0.4, target="spike", random_state=0,
+                              return_spike=True)
+    assert np.corrcoef(y, spike.z)[0, 1] > 0.95
+    _, y2, spike2 = make_spiked(50, 20, target=lambda t: t[:, 0], random_state=0,
+                                return_spike=True)
+    X2 = make_spiked(50, 20, target=lambda t: t[:, 0], random_state=0)[0]
+    np.testing.assert_allclose(y2, X2 @ spike2.target_directions[0])
+    _, y3 = make_spiked(50, 20, noise=1.0, random_state=0)
+    _, y4 = make_spiked(50, 20, noise=0.0, random_state=0)
+    assert not np.allclose(y3, y4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"nu": -0.1}, "nu"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"n_samples": 0}, "n_samples"),
+        ({"target": "nope"}, "target"),
+        ({"noise": -1}, "noise"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    params = {"n_samples": 10, "n_features": 5, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_spiked(**params)
+
+
+def test_bad_callable_target_shape():
+    with pytest.raises(ValueError, match="target callable"):
+        make_spiked(10, 5, target=lambda t: t)
