@@ -91,7 +91,10 @@ _COMMON_DOC = """
     jacobian_penalty : float, default=0.0
         lambda_J of ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2``.
     lr : float, default=1.0
-        Learning rate of full-batch gradient descent (plain SGD, batch = training set).
+        Learning rate of full-batch gradient descent (plain SGD, batch = training set). The
+        curvature grows with ``||x||^2``: for features of unit variance scale it as
+        ``1 / n_features`` (``sklrank gradients`` uses ``20 / n_features``); a run that
+        diverges raises ``FloatingPointError`` naming the epoch.
     max_epochs : int, default=100
         Number of gradient steps.
     random_state : int, RandomState instance or None, default=None
@@ -283,8 +286,15 @@ class _TwoLayerMixin:
             )
         X = validate_data(self, X, reset=False, dtype=np.float32)
         self.module_.eval()
+        # Evaluated in float64 so that a sample's output does not depend on the other rows it
+        # comes with: float32 BLAS kernels change their summation order with the row count.
+        state = dict(self.module_.named_parameters())
+        state.update(self.module_.named_buffers())
+        device = self.module_.weight.device
+        state = {name: value.detach().to(torch.float64) for name, value in state.items()}
+        x = torch.from_numpy(np.ascontiguousarray(X)).to(device=device, dtype=torch.float64)
         with torch.no_grad():
-            return self.module_(torch.from_numpy(np.ascontiguousarray(X)))
+            return torch.func.functional_call(self.module_, state, (x,)).cpu()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
