@@ -161,16 +161,15 @@ def test_spike_estimated_when_unknown():
 
 
 @pytest.mark.slow
-def test_full_size_is_fast():
-    import time
-
+def test_full_size_decomposition():
+    # The paper's size (n = 750, d = 1000, m = 1250); its time is measured in benchmarks/,
+    # not asserted here.
     X, y, spike = make_spiked(750, 1000, nu=0.35, random_state=0, return_spike=True)
     net = TwoLayerNet(1000, 1250, random_state=0)
-    t = time.perf_counter()
     res = gradient_decomposition(net, X, y, spike=spike)
-    elapsed = time.perf_counter() - t
     assert res.singular_values.shape == (1000,)
-    assert elapsed < 30, f"full-size decomposition took {elapsed:.1f} s"
+    assert np.all(np.diff(res.singular_values) <= 1e-12)
+    assert 0 < res.top2_share <= 1
 
 
 def test_bad_input(small):
