@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from ._patches import check_image_geometry
 from ._rank import stable_rank
+from .callbacks._progress import EpochProgressBar
 from .callbacks._rank_history import RankHistory, _plain, bank_stable_ranks, filter_matrix_of
 from .nn._cnn import TwoLayerCNN
 
@@ -66,41 +67,11 @@ class _TrainLoss(Callback):
         net.history.record("train_loss", loss)
 
 
-class _EpochProgress(Callback):
-    """A tqdm bar per fit (when ``net.verbose``): one tick an epoch, loss and filter rank."""
-
-    bar_ = None
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.bar_ = None
-        if net.verbose:
-            from tqdm.auto import tqdm
-
-            self.bar_ = tqdm(total=net.max_epochs, desc=type(net).__name__, unit="epoch",
-                             leave=False)
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.bar_ is None:
-            return
-        row = net.history[-1]
-        postfix = {}
-        if "train_loss" in row:
-            postfix["loss"] = f"{row['train_loss']:.4g}"
-        if "filter_stable_rank" in row:
-            postfix["filter_sr"] = f"{row['filter_stable_rank']:.3f}"
-        self.bar_.set_postfix(postfix, refresh=False)
-        self.bar_.update()
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        if self.bar_ is not None:
-            self.bar_.close()
-            self.bar_ = None
-
-
 class _NetRankHistory(RankHistory):
     """The default RankHistory: records every ``net.rank_every`` epochs, or not at all (None)."""
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
         self.every = net.rank_every
 
     def on_epoch_end(self, net, **kwargs):
@@ -322,7 +293,7 @@ class RankCNNClassifier(NeuralNetClassifier):
             ("epoch_timer", EpochTimer()),
             ("train_loss", _TrainLoss()),
             ("filter_rank", _NetRankHistory()),
-            ("progress", _EpochProgress()),
+            ("progress", EpochProgressBar()),
         ]
 
     @property

@@ -23,9 +23,10 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
+from skorch.callbacks import EpochTimer, PassthroughScoring
 from skorch.dataset import unpack_data
 
+from .callbacks._progress import EpochProgressBar
 from .gradients._decomposition import penalty
 from .nn._two_layer import TwoLayerNet
 
@@ -41,30 +42,6 @@ def _seeded(seed):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
-
-
-class _Progress(Callback):
-    """A tqdm bar per fit when ``net.verbose``: one tick an epoch, with the loss."""
-
-    bar_ = None
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.bar_ = None
-        if net.verbose:
-            from tqdm.auto import tqdm
-
-            self.bar_ = tqdm(total=net.max_epochs, desc=type(net).__name__, unit="epoch",
-                             leave=False)
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.bar_ is not None:
-            self.bar_.set_postfix(loss=f"{net.history[-1, 'train_loss']:.4g}", refresh=False)
-            self.bar_.update()
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        if self.bar_ is not None:
-            self.bar_.close()
-            self.bar_ = None
 
 
 _COMMON_DOC = """
@@ -155,7 +132,7 @@ class _TwoLayerMixin:
         return [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("progress", _Progress()),
+            ("progress", EpochProgressBar()),
         ]
 
     def _get_param_names(self):

@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 
 from sklrank import RankCNNClassifier, patch_matrix, stable_rank
 from sklrank.callbacks import RankHistory
@@ -149,6 +150,31 @@ def test_filter_rank_stable_while_data_rank_explodes():
 
 
 # ---------------------------------------------------------------- fitted attributes, history
+@pytest.mark.parametrize(
+    "n_features, n_filters",
+    # batched bank Gram matrices (<= 128 values a filter), dense Gram, warm-started Lanczos
+    [(64, 10), (150, 10), (150, 80)],
+)
+def test_ranks_recorded_every_epoch_are_exact(n_features, n_filters):
+    # The callback's fast paths (batched bank Gram matrices; Lanczos warm-started from the
+    # previous epoch) must agree with stable_rank on a snapshot of the filters, every epoch.
+    X, y = small_data(n=80, n_classes=3, n_features=n_features, n_patches=2)
+    snapshots = []
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            snapshots.append(net.module_.filter_matrix().detach().numpy().copy())
+
+    clf = fast(input_shape=(1, 2, n_features), kernel_size=(1, n_features), n_filters=n_filters,
+               max_epochs=5, init_std=0.05, callbacks=[("snapshot", Snapshot())]).fit(X, y)
+    m = n_filters
+    for row, filters in zip(clf.history, snapshots):
+        assert row["filter_stable_rank"] == pytest.approx(stable_rank(filters), rel=1e-9)
+        for b, label in enumerate(clf.classes_):
+            expected = stable_rank(filters[b * m : (b + 1) * m])
+            assert row["filter_bank_stable_ranks"][label] == pytest.approx(expected, rel=1e-9)
+
+
 def test_fitted_attributes_and_history():
     X, y = small_data(n_classes=3)
     clf = fast(max_epochs=6, rank_every=2).fit(X, y)
@@ -386,3 +412,31 @@ def test_verbose_progress_bar(capsys):
     fast(verbose=1).fit(X, y)
     err = capsys.readouterr().err
     assert "RankCNNClassifier" in err and "epoch" in err
+
+
+def test_progress_bar_postfix_and_leftover_bar(capsys):
+    from types import SimpleNamespace
+
+    from skorch.history import History
+
+    from sklrank.callbacks._progress import EpochProgressBar
+
+    net = SimpleNamespace(verbose=1, max_epochs=2, history=History())
+    cb = EpochProgressBar()
+    cb.on_train_begin(net)
+    net.history.new_epoch()
+    net.history.record("train_loss", 0.5)
+    cb.on_epoch_end(net)
+    assert cb.bar_.postfix == "loss=0.5" and cb.bar_.n == 1
+    net.history.new_epoch()
+    net.history.record("train_loss", 0.25)
+    net.history.record("filter_stable_rank", 1.5)
+    cb.on_epoch_end(net)
+    assert cb.bar_.postfix == "loss=0.25, filter_sr=1.500"
+    leftover = cb.bar_  # a fit that raised never calls on_train_end: the next fit closes it
+    net.verbose = 0
+    cb.on_train_begin(net)
+    assert cb.bar_ is None and leftover.disable  # tqdm marks a closed bar disabled
+    cb.on_epoch_end(net)
+    cb.on_train_end(net)
+    capsys.readouterr()

@@ -8,6 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sklrank._rank as rank_module
 from sklrank import effective_rank, squared_singular_values, stable_rank
 
 
@@ -100,6 +101,51 @@ def test_large_noise_like_matrix_to_1e6_relative():
     expected = dense_stable_rank(A)
     for method in ("gram", "lanczos"):
         assert stable_rank(A, method=method) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["tall", "wide", "tall_fortran", "wide_fortran"])
+@pytest.mark.parametrize("kind", ["gaussian", "low_rank_plus_noise", "exact_low_rank"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_matrices_float32_gram_refined_to_float64(layout, kind, dtype):
+    # Large enough for the float32 Gram + float64 Rayleigh quotient path (>= 1e8 multiply-adds)
+    rng = np.random.default_rng(3)
+    if kind == "exact_low_rank":
+        A = rng.standard_normal((3000, 3)) @ rng.standard_normal((3, 320))
+    else:
+        A = _matrix(kind, 3000, 320, 3)
+    A = A.astype(dtype)
+    if layout.startswith("wide"):
+        A = A.T
+    if layout.endswith("fortran"):
+        A = np.asfortranarray(A)
+    assert rank_module._uses_float32_gram(A)
+    assert stable_rank(A) == pytest.approx(dense_stable_rank(A), rel=1e-10)
+    assert stable_rank(torch.from_numpy(np.ascontiguousarray(A))) == pytest.approx(
+        dense_stable_rank(A), rel=1e-10)
+
+
+def test_large_gram_side_uses_reproducible_lanczos():
+    # Gram side above 1024: the top eigenvalue comes from the hand-written Lanczos, which must
+    # be exact and give the same bits on every call, also for an exactly low-rank matrix (where
+    # ARPACK would restart from its own random state).
+    rng = np.random.default_rng(0)
+    for A in (rng.standard_normal((1500, 1100)),
+              rng.standard_normal((1500, 4)) @ rng.standard_normal((4, 1100))):
+        values = {stable_rank(A) for _ in range(3)} | {stable_rank(A, method="gram")}
+        assert len(values) == 1
+        assert values.pop() == pytest.approx(dense_stable_rank(A), rel=1e-10)
+        assert stable_rank(A, method="lanczos") == pytest.approx(dense_stable_rank(A), rel=1e-10)
+
+
+def test_lanczos_reports_non_convergence():
+    spread = np.diag(np.linspace(0.0, 1.0, 500))  # evenly spread: slow convergence
+    with pytest.raises(RuntimeError, match="did not converge"):
+        rank_module._lanczos_top(lambda v: spread @ v, 500, 1e-12, max_iter=5)
+    G = np.diag(np.linspace(1.0, 1.0 + 1e-9, 500))
+    G[0, 0] = 2.0
+    value, vector = rank_module._lanczos_top(lambda v: G @ v, 500, 1e-12)
+    assert value == pytest.approx(2.0, rel=1e-12)
+    assert abs(vector[0]) == pytest.approx(1.0, rel=1e-9)
 
 
 def test_stable_rank_bounds_and_rank():

@@ -155,3 +155,18 @@ def test_partial_fit_continues_training(data):
     assert not torch.equal(W, reg.module_.weight.detach())
     with pytest.raises(ValueError, match="features"):
         reg.partial_fit(X[:, :3], y)
+
+
+@pytest.mark.parametrize("Estimator", [TwoLayerNetRegressor, TwoLayerNetClassifier])
+def test_verbose_progress_bar(Estimator, data, capsys):
+    X, y, _ = data
+    if Estimator is TwoLayerNetClassifier:
+        y = np.where(y > np.median(y), 1, 0)
+    est = Estimator(n_hidden=8, lr=0.01, max_epochs=3, random_state=0)
+    assert dict(est.get_default_callbacks())["progress"] is not None
+    est.fit(X, y)
+    assert capsys.readouterr().err == ""
+    est.set_params(verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert Estimator.__name__ in err and "epoch" in err
+    assert est.callbacks_[-1][0] == "progress" and est.callbacks_[-1][1].bar_ is None

@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from .._rank import stable_rank
+from .._rank import _lanczos_top
+
+# Filter matrices whose smaller side is at most this get a dense eigendecomposition of their
+# Gram matrix; larger ones warm-started Lanczos (below).
+_DENSE_MAX_SIDE = 128
+# Relative Ritz residual at which the warm-started Lanczos stops: the recorded top eigenvalue
+# is then within 1e-10 (relative) of the dense float64 one.
+_LANCZOS_TOL = 1e-10
 
 __all__ = ["RankHistory", "filter_matrix_of", "bank_stable_ranks"]
 
@@ -62,8 +69,61 @@ def bank_stable_ranks(filters, n_banks):
     banks = filters.to(torch.float64).reshape(n_banks, -1, filters.shape[1])
     m, dim = banks.shape[1:]
     gram = banks @ banks.transpose(1, 2) if m <= dim else banks.transpose(1, 2) @ banks
-    fro_sq = gram.diagonal(dim1=1, dim2=2).sum(1)
-    top_sq = torch.linalg.eigvalsh(gram)[:, -1]
+    return _ratios(gram.diagonal(dim1=1, dim2=2).sum(1), torch.linalg.eigvalsh(gram))
+
+
+class _FilterRanks:
+    """Exact stable ranks of a changing filter matrix and of its banks, cheaply every epoch.
+
+    Narrow filters (at most 128 values): the banks' Gram matrices ``F_b^T F_b`` sum to the
+    whole matrix's ``F^T F``, so one batched dense eigendecomposition gives every rank. Wider
+    filters: each epoch changes them by one gradient step, so the top eigenvector of their
+    Gram matrix barely moves, and Lanczos started from the previous one needs a few
+    products with the filter matrix itself, where a dense eigendecomposition of the Gram
+    matrix costs O(n^3) (measured: 15 ms an epoch for 400 filters of 784 values, against
+    about 90 ms for the epoch itself); the small bank Gram matrices stay dense.
+    """
+
+    def __init__(self):
+        self.vector = None
+
+    def __call__(self, filters, n_banks=None):
+        """(stable rank of ``filters``, list of the banks' stable ranks or None)."""
+        F = filters.to(torch.float64)
+        n = min(F.shape)
+        if n_banks is not None and F.shape[1] <= _DENSE_MAX_SIDE:
+            banks = F.reshape(n_banks, -1, F.shape[1])
+            grams = banks.transpose(1, 2) @ banks
+            grams = torch.cat([grams.sum(0, keepdim=True), grams])
+            ranks = _ratios(grams.diagonal(dim1=1, dim2=2).sum(1), torch.linalg.eigvalsh(grams))
+            return ranks[0], ranks[1:]
+        if n <= _DENSE_MAX_SIDE:
+            gram = F @ F.T if F.shape[0] <= F.shape[1] else F.T @ F
+            overall = _ratios(torch.trace(gram)[None], torch.linalg.eigvalsh(gram)[None])[0]
+        else:
+            overall = self._lanczos_stable_rank(F)
+        return overall, (None if n_banks is None else bank_stable_ranks(filters, n_banks))
+
+    def _lanczos_stable_rank(self, F):
+        if F.shape[0] <= F.shape[1]:  # the Gram operator of the smaller side, not formed
+
+            def matvec(v):
+                return (F @ (F.T @ torch.from_numpy(v))).numpy()
+        else:
+
+            def matvec(v):
+                return (F.T @ (F @ torch.from_numpy(v))).numpy()
+
+        n = min(F.shape)
+        v0 = self.vector if self.vector is not None and len(self.vector) == n else None
+        top_sq, self.vector = _lanczos_top(matvec, n, _LANCZOS_TOL, v0=v0)
+        fro_sq = (F * F).sum()[None]
+        return _ratios(fro_sq, torch.tensor([[top_sq]], dtype=torch.float64))[0]
+
+
+def _ratios(fro_sq, eigenvalues):
+    """Stable ranks from squared Frobenius norms and ascending Gram eigenvalues (batched)."""
+    top_sq = eigenvalues[:, -1]
     if bool((top_sq <= 0).any()):
         raise ValueError("A bank of zero filters has no stable rank.")
     # rounding can put the ratio a hair below the exact floor of 1, as in stable_rank
@@ -113,17 +173,24 @@ class RankHistory(Callback):
                 f"training diverged at epoch {len(net.history)}: the filters hold NaN or "
                 "infinity; lower lr."
             )
-        net.history.record("filter_stable_rank", stable_rank(filters))
         module = net.module_
         n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
-        if n_banks is not None and m is not None and n_banks * m == filters.shape[0]:
+        if n_banks is None or m is None or n_banks * m != filters.shape[0]:
+            n_banks = None
+        if getattr(self, "_ranks", None) is None:
+            self._ranks = _FilterRanks()
+        overall, ranks = self._ranks(filters, n_banks)
+        net.history.record("filter_stable_rank", overall)
+        if n_banks is not None:
             labels = getattr(net, "classes_", None)
             if labels is None or len(labels) != n_banks:
                 labels = range(n_banks)
-            ranks = bank_stable_ranks(filters, n_banks)
             net.history.record(
                 "filter_bank_stable_ranks", {_plain(c): r for c, r in zip(labels, ranks)}
             )
+
+    def on_train_begin(self, net, **kwargs):
+        self._ranks = _FilterRanks()
 
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) % self.every == 0:

@@ -45,17 +45,21 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     svd_solver : {"auto", "arpack", "randomized"}, default="auto"
         Solver of the underlying TruncatedSVD (``algorithm``) or PCA (``svd_solver``).
         "arpack" is exact up to its tolerance but needs
-        ``n_components < min(n_samples, n_features)``; "randomized" is faster on large
+        ``n_components < min(n_samples, n_features)``, and its output is not reproducible
+        to the last bit when the data have rank at most ``n_components`` (ARPACK then
+        restarts from its own process-wide random state); "randomized" is faster on large
         matrices but approximate (with a flat spectrum, such as noise, its subspace is off by
-        about a percent). "auto" is "arpack" when ``n_components < min(n_samples,
-        n_features)``, else the exact full decomposition (randomized for TruncatedSVD, which
-        is exact when it keeps the whole row space; "full" for PCA).
+        about a percent). "auto" is an exact decomposition that ``random_state`` fully
+        determines: TruncatedSVD's randomized solver with a sketch as wide as the whole row
+        space (``n_oversamples = min(n_samples, n_features) - n_components``, at least 10),
+        or "full" for PCA.
     n_iter : int, default=5
         Power iterations of the randomized solver (``n_iter`` of TruncatedSVD,
-        ``iterated_power`` of PCA).
+        ``iterated_power`` of PCA); "auto" needs none.
     random_state : int, RandomState instance or None, default=None
         Seed of the solver (the randomized projections, or ARPACK's starting vector); pass an
-        int for reproducible output.
+        int for reproducible output (bitwise, across fits and processes, except with
+        "arpack").
 
     Attributes
     ----------
@@ -138,10 +142,16 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"{max_rank}, got n_components={k}; use svd_solver='auto' or a smaller "
                 "n_components."
             )
-        solver = self.svd_solver
+        solver, oversamples, n_iter = self.svd_solver, 10, self.n_iter
         if solver == "auto":
-            # arpack is exact but cannot keep the whole row space; then the full SVD is exact
-            solver = "arpack" if k < max_rank else ("full" if self.center else "randomized")
+            # Exact and fully seeded. Not ARPACK: when the data have rank <= n_components (clean
+            # low-rank images) its Lanczos run restarts from a vector drawn by ARPACK's own
+            # process-wide generator, whatever random_state says, so the output changes in the
+            # last bits from one fit, or one process, to the next. The randomized solver with
+            # a sketch as wide as the whole row space is an exact SVD driven by random_state.
+            solver = "full" if self.center else "randomized"
+            oversamples = max(10, max_rank - k)
+            n_iter = 0  # the sketch spans the whole row space: power iterations add nothing
         if self.center:
             decomposition = PCA(
                 n_components=k,
@@ -153,7 +163,8 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             decomposition = TruncatedSVD(
                 n_components=k,
                 algorithm=solver,
-                n_iter=self.n_iter,
+                n_iter=n_iter,
+                n_oversamples=oversamples,
                 random_state=self.random_state,
             )
         decomposition.fit(X)

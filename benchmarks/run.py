@@ -1,0 +1,210 @@
+"""Run every benchmark and write benchmarks/RESULTS.md.
+
+Run from the repository root::
+
+    python benchmarks/run.py            # the full run (about 5 minutes on 2 CPU cores)
+    python benchmarks/run.py --quick    # smaller sizes, a smoke test (about a minute)
+
+Every number is a median over repeats, and every speed is a ratio against a baseline timed in
+the same process (a hand-written PyTorch loop, torch.matmul, a dense SVD, autograd). When a
+CUDA device is present the classifier is also benchmarked on it.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy
+import sklearn
+import skorch
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_classifier  # noqa: E402
+import bench_gradients  # noqa: E402
+import bench_stable_rank  # noqa: E402
+import bench_sweep  # noqa: E402
+
+import sklrank  # noqa: E402
+
+
+def _cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_lines():
+    gpu = (
+        torch.cuda.get_device_name(0)
+        if torch.cuda.is_available()
+        else "none: GPU numbers not measured (no CUDA device on this machine)"
+    )
+    return [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- CPU: {_cpu_model()}, {os.cpu_count()} cores visible, torch threads "
+        f"{torch.get_num_threads()}",
+        f"- GPU: {gpu}",
+        f"- {platform.system()} {platform.release()}, Python {platform.python_version()}",
+        f"- sklrank {sklrank.__version__}, torch {torch.__version__}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
+        f"skorch {skorch.__version__}",
+    ]
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def classifier_section(results):
+    lines = [
+        "## a, b. RankCNNClassifier against a hand-written PyTorch loop",
+        "",
+        "Seconds per epoch (one full-batch gradient step), the wall-clock time of a whole "
+        "`fit` from numpy arrays divided by its epochs; the loop trains the identical "
+        "`TwoLayerCNN` (same initial filters, same SGD) on the same data. \"no ranks\" is "
+        "`rank_every=None` (the same FLOPs as the loop); \"ranks every epoch\" is the default "
+        "`rank_every=1`, which also computes the exact stable rank of all filters and of each "
+        "class's bank after every step. GFLOP/s counts the forward and backward matrix "
+        "products (4 n P D (B m) FLOPs an epoch) against `torch.matmul` doing those two "
+        "products alone.",
+        "",
+    ]
+    rows = []
+    for r in results:
+        rows.append([
+            f"{r['case']} ({r['device']})", r["n_samples"], r["shape"], r["epochs"],
+            f"{r['loop_s_per_epoch'] * 1e3:.2f} ms",
+            f"{r['classifier_no_rank_s_per_epoch'] * 1e3:.2f} ms",
+            f"**{r['ratio_no_rank']:.2f}x**",
+            f"{r['classifier_s_per_epoch'] * 1e3:.2f} ms",
+            f"{r['ratio_with_rank']:.2f}x",
+            f"{r['max_filter_diff']:.1e}",
+        ])
+    lines += _table(
+        ["case", "n", "image, kernel", "epochs", "loop", "classifier, no ranks", "ratio",
+         "classifier, ranks every epoch", "ratio", "max filter diff"], rows)
+    lines += ["", "| case | model GFLOP/s | loop GFLOP/s | torch.matmul GFLOP/s | model / matmul |",
+              "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['case']} ({r['device']}) | {r['model_gflops']:.1f} | {r['loop_gflops']:.1f} "
+            f"| {r['matmul_gflops']:.1f} | **{r['model_gflops'] / r['matmul_gflops']:.0%}** |"
+        )
+    return lines
+
+
+def stable_rank_section(rows):
+    lines = [
+        "## c. stable_rank against numpy.linalg.svd",
+        "",
+        "Float32 Gaussian noise. Ratios are SVD time / `stable_rank` time; the error is "
+        "relative to the float64 dense SVD.",
+        "",
+    ]
+    table = [[
+        r["shape"], f"{r['stable_rank_s']:.3f} s",
+        f"{r['svd_values_s']:.2f} s (**{r['ratio_vs_values']:.1f}x**)",
+        f"{r['svd_values_float64_s']:.2f} s ({r['ratio_vs_values_float64']:.1f}x)",
+        f"{r['svd_thin_s']:.2f} s ({r['ratio_vs_thin']:.1f}x)",
+        f"{r['rel_error']:.1e}",
+    ] for r in rows]
+    return lines + _table(
+        ["shape", "stable_rank", "svd(compute_uv=False)", "same, float64",
+         "svd(full_matrices=False)", "relative error"], table)
+
+
+def sweep_section(rows, fit):
+    lines = [
+        "## d. Noise sweep: time against n_samples and n_jobs",
+        "",
+        f"`noise_sweep(\"synthetic\")` at noise levels {list(bench_sweep.NOISE_LEVELS)}, "
+        f"2 seeds ({rows[0]['fits']} fits), classifier {bench_sweep.CLASSIFIER}, one torch "
+        "thread a fit.",
+        "",
+    ]
+    table = [[r["varies"], r["n_samples"], r["n_jobs"], f"{r['seconds']:.2f} s",
+              f"{r['seconds_per_fit']:.2f} s"] for r in rows]
+    lines += _table(["varies", "n_samples", "n_jobs", "sweep", "per fit"], table)
+    lines += [
+        "",
+        f"Least-squares line through the n_samples rows: "
+        f"{fit['seconds_per_1000_samples']:.2f} s per 1000 samples + "
+        f"{fit['fixed_seconds']:.2f} s; the largest deviation of a row from the line is "
+        f"{fit['max_relative_deviation_from_line']:.1%}.",
+    ]
+    return lines
+
+
+def gradients_section(r):
+    return [
+        "## Gradient decomposition at the paper's size",
+        "",
+        "`gradient_decomposition` (closed-form gradient, its split into residue, spike and "
+        "rest, their spectra) against torch autograd's gradient plus `numpy.linalg.svd` of it.",
+        "",
+        *_table(["size", "gradient_decomposition", "autograd + SVD", "ratio",
+                 "gradients agree to"],
+                [[r["size"], f"{r['decomposition_s']:.3f} s", f"{r['autograd_svd_s']:.3f} s",
+                  f"{r['ratio']:.2f}x", f"{r['max_rel_gradient_diff']:.1e}"]]),
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS.md"),
+                        help="where to write the results (default: benchmarks/RESULTS.md)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+
+    def step(name):
+        print(f"[benchmarks] {name} ...", flush=True)
+
+    step("classifier against the hand-written loop")
+    classifier = bench_classifier.run(quick=quick, repeats=2 if quick else 5)
+    if torch.cuda.is_available():
+        classifier += bench_classifier.run(quick=quick, repeats=2 if quick else 5, device="cuda")
+    step("stable_rank against the dense SVD")
+    shapes = [(20000, 784)] if quick else bench_stable_rank.SHAPES
+    ranks = bench_stable_rank.run(shapes=shapes, repeats=1 if quick else 3)
+    step("noise sweep scaling")
+    sweep_rows, sweep_fit = bench_sweep.run(quick=quick, repeats=1 if quick else 3)
+    step("gradient decomposition")
+    gradients = bench_gradients.run(quick=quick, repeats=1 if quick else 3)
+
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python benchmarks/run.py" + (" --quick" if quick else "") + "`; "
+        "medians over repeats, every ratio against a baseline run in the same process.",
+        "",
+        *machine_lines(),
+        "",
+        *classifier_section(classifier),
+        "",
+        *stable_rank_section(ranks),
+        "",
+        *sweep_section(sweep_rows, sweep_fit),
+        "",
+        *gradients_section(gradients),
+        "",
+    ]
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+    print(f"[benchmarks] wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
