@@ -188,7 +188,8 @@ def main(argv=None):
         "# Benchmark results",
         "",
         "Written by `python benchmarks/run.py" + (" --quick" if quick else "") + "`; "
-        "medians over repeats, every ratio against a baseline run in the same process.",
+        "medians over repeats, every ratio against a baseline run in the same process. "
+        "What bounds these numbers and what was made faster: `docs/results.md`, section E.",
         "",
         *machine_lines(),
         "",
