@@ -346,7 +346,8 @@ def autograd_gradient(
     >>> autograd_gradient(net, np.ones((3, 4)), np.zeros(3)).shape
     (4, 6)
     """
-    net = copy.deepcopy(module).double()
+    # float64 on the CPU whatever the module's device (a CUDA-trained network included)
+    net = copy.deepcopy(module).to("cpu", torch.float64)
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float64))
     if noise is not None:
         Xt = Xt + torch.as_tensor(np.asarray(noise, dtype=np.float64))
@@ -554,8 +555,9 @@ def gradient_decomposition(
     XBt = torch.from_numpy(X_B)
     qt = torch.from_numpy(q)
     zzt = torch.from_numpy(zz)
-    W = module.weight.detach().to(torch.float64)
-    a = module.a.detach().to(torch.float64)
+    # float64 on the CPU whatever the module's device (a CUDA-trained network included)
+    W = module.weight.detach().to("cpu", torch.float64)
+    a = module.a.detach().to("cpu", torch.float64)
     gamma = module.gamma
     lam, lam_j = reg["weight_decay"], reg["jacobian_penalty"]
 
