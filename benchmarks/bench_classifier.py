@@ -18,11 +18,11 @@ tiles) with a 28 x 28 kernel and 10 classes.
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _timing import median_seconds, seconds
 
 from sklrank import RankCNNClassifier
 from sklrank.datasets import make_low_rank_patches
@@ -77,12 +77,6 @@ def hand_written_fit(X, y, input_shape, kernel_size, lr, epochs, seed, device="c
     return model, losses
 
 
-def _timed(func):
-    start = time.perf_counter()
-    func()
-    return time.perf_counter() - start
-
-
 def forward_backward_flops(n_samples, n_patches, filter_dim, n_outputs):
     """FLOPs of one forward + backward pass: the patch-filter product and the filters' gradient
     (two matrix products of 2 n P D (B m) FLOPs; the input needs no gradient)."""
@@ -104,8 +98,8 @@ def matmul_gflops(n_samples, n_patches, filter_dim, n_outputs, repeats, device="
         return z, dw
 
     run()
-    seconds = statistics.median(_timed(run) for _ in range(repeats))
-    return forward_backward_flops(n_samples, n_patches, filter_dim, n_outputs) / seconds / 1e9
+    flops = forward_backward_flops(n_samples, n_patches, filter_dim, n_outputs)
+    return flops / median_seconds(run, repeats) / 1e9
 
 
 def bench_case(name, quick=False, repeats=5, device="cpu"):
@@ -132,9 +126,9 @@ def bench_case(name, quick=False, repeats=5, device="cpu"):
     loop(2)
     classifier(1, 2)
     for _ in range(repeats):
-        times["loop"].append(_timed(loop))
-        times["classifier_no_rank"].append(_timed(lambda: classifier(None)))
-        times["classifier"].append(_timed(lambda: classifier(1)))
+        times["loop"].append(seconds(loop))
+        times["classifier_no_rank"].append(seconds(lambda: classifier(None)))
+        times["classifier"].append(seconds(lambda: classifier(1)))
     per_epoch = {k: statistics.median(v) / epochs for k, v in times.items()}
 
     # same model, same data: the two sides must agree on the trained filters

@@ -10,23 +10,13 @@ the rest, and takes the spectra; the two gradients are compared entry by entry.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _timing import median_seconds
 
 from sklrank.datasets import make_spiked
 from sklrank.gradients import autograd_gradient, gradient_decomposition
 from sklrank.nn import TwoLayerNet
-
-
-def _median_time(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(quick=False, repeats=3):
@@ -41,8 +31,8 @@ def run(quick=False, repeats=3):
     G_autograd, _ = baseline()
     result = gradient_decomposition(net, X, y, spike=spike, return_matrices=True)
     rel_error = float(np.abs(result.G - G_autograd).max() / np.abs(G_autograd).max())
-    t_sklrank = _median_time(lambda: gradient_decomposition(net, X, y, spike=spike), repeats)
-    t_baseline = _median_time(baseline, repeats)
+    t_sklrank = median_seconds(lambda: gradient_decomposition(net, X, y, spike=spike), repeats)
+    t_baseline = median_seconds(baseline, repeats)
     return {
         "size": f"n={n}, d={d}, m={m}",
         "decomposition_s": t_sklrank,

@@ -12,23 +12,13 @@ the reference). The relative error of ``stable_rank`` is reported against that r
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _timing import median_seconds, seconds
 
 from sklrank import stable_rank
 
 SHAPES = [(60000, 784), (10000, 3072)]
-
-
-def _median_time(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(shapes=SHAPES, repeats=3, seed=0):
@@ -39,14 +29,18 @@ def run(shapes=SHAPES, repeats=3, seed=0):
         # noise-like: the hardest case for iterative and randomized top-singular-value methods
         A = rng.standard_normal((m, n), dtype=np.float32)
         A64 = A.astype(np.float64)
-        start = time.perf_counter()
-        s64 = np.linalg.svd(A64, compute_uv=False)
-        t_values64 = time.perf_counter() - start
+        svd_values = {}
+
+        def dense_reference(A64=A64, out=svd_values):
+            out["s"] = np.linalg.svd(A64, compute_uv=False)
+
+        t_values64 = seconds(dense_reference)
+        s64 = svd_values["s"]
         reference = float((s64**2).sum() / s64[0] ** 2)
         value = stable_rank(A)
-        t_rank = _median_time(lambda A=A: stable_rank(A), repeats)
-        t_values = _median_time(lambda A=A: np.linalg.svd(A, compute_uv=False), repeats)
-        t_thin = _median_time(lambda A=A: np.linalg.svd(A, full_matrices=False), 1)
+        t_rank = median_seconds(lambda A=A: stable_rank(A), repeats)
+        t_values = median_seconds(lambda A=A: np.linalg.svd(A, compute_uv=False), repeats)
+        t_thin = median_seconds(lambda A=A: np.linalg.svd(A, full_matrices=False), 1)
         rows.append(
             {
                 "shape": f"{m} x {n}",

@@ -11,10 +11,9 @@ backend), one torch thread each.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _timing import median_seconds
 
 from sklrank.experiments import noise_sweep
 
@@ -29,12 +28,7 @@ def _sweep_seconds(n_samples, n_jobs, seeds, repeats):
             classifier_params=CLASSIFIER, n_jobs=n_jobs, verbose=0,
         )
 
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(run, repeats)
 
 
 def run(quick=False, repeats=3):
