@@ -178,7 +178,7 @@ def main(argv=None):
         classifier += bench_classifier.run(quick=quick, repeats=2 if quick else 5, device="cuda")
     step("stable_rank against the dense SVD")
     shapes = [(20000, 784)] if quick else bench_stable_rank.SHAPES
-    ranks = bench_stable_rank.run(shapes=shapes, repeats=1 if quick else 3)
+    ranks = bench_stable_rank.run(shapes=shapes, repeats=1 if quick else 5)
     step("noise sweep scaling")
     sweep_rows, sweep_fit = bench_sweep.run(quick=quick, repeats=1 if quick else 3)
     step("gradient decomposition")
