@@ -175,6 +175,19 @@ def test_ranks_recorded_every_epoch_are_exact(n_features, n_filters):
             assert row["filter_bank_stable_ranks"][label] == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("shape, n_banks", [((80, 64), 2), ((4000, 128), 10), ((600, 300), 3)])
+def test_filter_ranks_helper_paths_agree_with_stable_rank(shape, n_banks):
+    # the numpy and torch batched paths of narrow filters, and Lanczos for wide ones
+    from sklrank.callbacks._rank_history import _FilterRanks
+
+    W = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    overall, banks = _FilterRanks()(W, n_banks)
+    m = shape[0] // n_banks
+    assert overall == pytest.approx(stable_rank(W.numpy()), rel=1e-9)
+    for b, rank in enumerate(banks):
+        assert rank == pytest.approx(stable_rank(W.numpy()[b * m : (b + 1) * m]), rel=1e-9)
+
+
 def test_fitted_attributes_and_history():
     X, y = small_data(n_classes=3)
     clf = fast(max_epochs=6, rank_every=2).fit(X, y)

@@ -12,6 +12,9 @@ from .._rank import _lanczos_top
 # Gram matrix; larger ones warm-started Lanczos (below). Filters of at most this many values
 # get one batched eigendecomposition for the whole matrix and its banks.
 _DENSE_MAX_SIDE = 128
+# ... computed with numpy up to this many multiply-adds (numpy's BLAS runs single-threaded on
+# such sizes, so it does not fight torch's threads), with torch above.
+_NUMPY_MAX_MACS = 2_000_000
 # Relative Ritz residual at which the warm-started Lanczos stops: the recorded top eigenvalue
 # is then within 1e-10 (relative) of the dense float64 one.
 _LANCZOS_TOL = 1e-10
@@ -91,13 +94,22 @@ class _FilterRanks:
     def __call__(self, filters, n_banks=None):
         """(stable rank of ``filters``, list of the banks' stable ranks or None)."""
         if n_banks is not None and filters.shape[1] <= _DENSE_MAX_SIDE:
-            # numpy: a dozen torch calls on such tiny matrices cost more than the arithmetic
-            # (measured 1.3 ms against 0.1-0.7 ms an epoch); BLAS does not thread at this size
-            F = filters.to(torch.float64).numpy()
-            banks = F.reshape(n_banks, -1, F.shape[1])
-            grams = np.matmul(banks.transpose(0, 2, 1), banks)
-            grams = np.concatenate([grams.sum(0, keepdims=True), grams])
-            ranks = _ratios(np.trace(grams, axis1=1, axis2=2), np.linalg.eigvalsh(grams))
+            F = filters.to(torch.float64)
+            if F.numel() * F.shape[1] <= _NUMPY_MAX_MACS:
+                # numpy: a dozen torch calls on tiny matrices cost more than the arithmetic
+                # (measured 1.3 ms against 0.1-0.7 ms an epoch); BLAS does not thread here
+                banks = F.numpy().reshape(n_banks, -1, F.shape[1])
+                grams = np.matmul(banks.transpose(0, 2, 1), banks)
+                grams = np.concatenate([grams.sum(0, keepdims=True), grams])
+                eigenvalues = np.linalg.eigvalsh(grams)
+                fro_sq = np.trace(grams, axis1=1, axis2=2)
+            else:
+                banks = F.reshape(n_banks, -1, F.shape[1])
+                grams = banks.transpose(1, 2) @ banks
+                grams = torch.cat([grams.sum(0, keepdim=True), grams])
+                eigenvalues = torch.linalg.eigvalsh(grams)
+                fro_sq = grams.diagonal(dim1=1, dim2=2).sum(1)
+            ranks = _ratios(fro_sq, eigenvalues)
             return ranks[0], ranks[1:]
         F = filters.to(torch.float64)
         n = min(F.shape)
