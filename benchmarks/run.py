@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py            # the full run (about 5 minutes on 2 CPU cores)
+    python benchmarks/run.py            # the full run (about 8 minutes on 2 CPU cores)
     python benchmarks/run.py --quick    # smaller sizes, a smoke test (about a minute)
 
 Every number is a median over repeats, and every speed is a ratio against a baseline timed in
