@@ -22,7 +22,7 @@ _PASS_ROWS = 512
 # effective_rank's "auto" uses a dense SVD up to this many entries, the Gram eigenvalues above.
 _DENSE_SVD_MAX_ENTRIES = 4_000_000
 # stable_rank's Gram path forms the Gram matrix in float64 while it costs fewer multiply-adds
-# than this; above, in float32 (twice the speed) refined by a float64 Rayleigh-Ritz step.
+# than this; above, in float32 (twice the speed) refined by a float64 Rayleigh quotient.
 _FLOAT32_GRAM_MIN_MACS = 100_000_000
 # CPU tensors are computed with numpy (see _host_array) from this many multiply-adds on.
 _TORCH_TO_NUMPY_MIN_MACS = 10_000_000_000
@@ -325,15 +325,18 @@ def stable_rank(A, *, method="auto", tol=1e-12):
 
         - "gram": the largest eigenvalue of the Gram matrix of the smaller side (cost
           ``min(n_rows, n_cols)^2 * max(n_rows, n_cols)``, no SVD). Small Gram matrices are
-          formed in float64; large ones (over 1e8 multiply-adds) in float32, which gives the
-          dominant eigen-subspace at half the cost, and the value is then the float64
-          Rayleigh-Ritz value of the exact Gram matrix on a 16-dimensional subspace, one
-          float64 pass over ``A`` (its residual is checked, with the float64 Gram matrix as the
-          fallback). CUDA tensors use the float64 Gram matrix on their device;
+          formed in float64; large numpy ones (over 1e8 multiply-adds) in float32, which
+          gives the top eigenvector at half the cost, and the value is then its float64
+          Rayleigh quotient with the exact Gram matrix, from one float64 pass over ``A`` (the
+          residual is checked, with the float64 Gram matrix as the fallback). The top
+          eigenvalue of Gram matrices larger than 1024 comes from Lanczos iterations (see
+          below) instead of an O(n^3) eigendecomposition. Torch tensors use the float64 Gram
+          matrix on their device (CPU tensors above 1e10 multiply-adds go the numpy way);
         - "svd": a dense float64 SVD (the reference);
         - "lanczos": Lanczos iterations on the implicit Gram operator, for matrices whose
-          both sides are large; the residual is checked and an error raised when the result
-          is not accurate to 1e-6 relative.
+          both sides are large: fixed start vector (reproducible to the last bit), full
+          re-orthogonalisation, and an error raised when the Ritz residual does not reach
+          ``tol`` within 300 iterations.
         - "auto": "gram" when the smaller side is at most 4096, else "lanczos".
 
         Randomized SVD is deliberately not offered: it underestimates the top singular value
