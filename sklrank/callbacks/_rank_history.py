@@ -10,10 +10,10 @@ from .._rank import _lanczos_top
 
 # Filter matrices whose smaller side is at most this get a dense eigendecomposition of their
 # Gram matrix; larger ones warm-started Lanczos (below). Filters of at most this many values
-# get one batched eigendecomposition for the whole matrix and its banks.
+# get one batched numpy eigendecomposition for the whole matrix and its banks, up to
+# _NUMPY_MAX_MACS multiply-adds (numpy's BLAS runs single-threaded on such sizes, so it does
+# not fight torch's threads); above, torch.
 _DENSE_MAX_SIDE = 128
-# ... computed with numpy up to this many multiply-adds (numpy's BLAS runs single-threaded on
-# such sizes, so it does not fight torch's threads), with torch above.
 _NUMPY_MAX_MACS = 2_000_000
 # Relative Ritz residual at which the warm-started Lanczos stops: the recorded top eigenvalue
 # is then within 1e-10 (relative) of the dense float64 one.
@@ -73,7 +73,8 @@ def bank_stable_ranks(filters, n_banks):
     banks = filters.to(torch.float64).reshape(n_banks, -1, filters.shape[1])
     m, dim = banks.shape[1:]
     gram = banks @ banks.transpose(1, 2) if m <= dim else banks.transpose(1, 2) @ banks
-    return _ratios(gram.diagonal(dim1=1, dim2=2).sum(1), torch.linalg.eigvalsh(gram))
+    top_sq = torch.linalg.eigvalsh(gram)[:, -1]
+    return _ratios(gram.diagonal(dim1=1, dim2=2).sum(1).numpy(), top_sq.numpy())
 
 
 class _FilterRanks:
@@ -93,29 +94,25 @@ class _FilterRanks:
 
     def __call__(self, filters, n_banks=None):
         """(stable rank of ``filters``, list of the banks' stable ranks or None)."""
-        if n_banks is not None and filters.shape[1] <= _DENSE_MAX_SIDE:
-            F = filters.to(torch.float64)
-            if F.numel() * F.shape[1] <= _NUMPY_MAX_MACS:
-                # numpy: a dozen torch calls on tiny matrices cost more than the arithmetic
-                # (measured 1.3 ms against 0.1-0.7 ms an epoch); BLAS does not thread here
-                banks = F.numpy().reshape(n_banks, -1, F.shape[1])
-                grams = np.matmul(banks.transpose(0, 2, 1), banks)
-                grams = np.concatenate([grams.sum(0, keepdims=True), grams])
-                eigenvalues = np.linalg.eigvalsh(grams)
-                fro_sq = np.trace(grams, axis1=1, axis2=2)
-            else:
-                banks = F.reshape(n_banks, -1, F.shape[1])
-                grams = banks.transpose(1, 2) @ banks
-                grams = torch.cat([grams.sum(0, keepdim=True), grams])
-                eigenvalues = torch.linalg.eigvalsh(grams)
-                fro_sq = grams.diagonal(dim1=1, dim2=2).sum(1)
-            ranks = _ratios(fro_sq, eigenvalues)
+        if (
+            n_banks is not None
+            and filters.shape[1] <= _DENSE_MAX_SIDE
+            and filters.numel() * filters.shape[1] <= _NUMPY_MAX_MACS
+        ):
+            # numpy: a dozen torch calls on tiny matrices cost more than the arithmetic
+            # (measured 1.3 ms against 0.1-0.7 ms an epoch); BLAS does not thread here
+            banks = filters.to(torch.float64).numpy().reshape(n_banks, -1, filters.shape[1])
+            grams = np.matmul(banks.transpose(0, 2, 1), banks)
+            grams = np.concatenate([grams.sum(0, keepdims=True), grams])
+            top_sq = np.linalg.eigvalsh(grams)[:, -1]
+            ranks = _ratios(np.trace(grams, axis1=1, axis2=2), top_sq)
             return ranks[0], ranks[1:]
         F = filters.to(torch.float64)
         n = min(F.shape)
         if n <= _DENSE_MAX_SIDE:
             gram = F @ F.T if F.shape[0] <= F.shape[1] else F.T @ F
-            overall = _ratios(torch.trace(gram)[None], torch.linalg.eigvalsh(gram)[None])[0]
+            top_sq = float(torch.linalg.eigvalsh(gram)[-1])
+            overall = _ratios([float(torch.trace(gram))], [top_sq])[0]
         else:
             overall = self._lanczos_stable_rank(F)
         return overall, (None if n_banks is None else bank_stable_ranks(filters, n_banks))
@@ -133,14 +130,12 @@ class _FilterRanks:
         n = min(F.shape)
         v0 = self.vector if self.vector is not None and len(self.vector) == n else None
         top_sq, self.vector = _lanczos_top(matvec, n, _LANCZOS_TOL, v0=v0)
-        fro_sq = (F * F).sum()[None]
-        return _ratios(fro_sq, torch.tensor([[top_sq]], dtype=torch.float64))[0]
+        return _ratios([float((F * F).sum())], [top_sq])[0]
 
 
-def _ratios(fro_sq, eigenvalues):
-    """Stable ranks from squared Frobenius norms and ascending Gram eigenvalues (batched;
-    numpy arrays or torch tensors)."""
-    top_sq = eigenvalues[:, -1]
+def _ratios(fro_sq, top_sq):
+    """Stable ranks from squared Frobenius norms and top Gram eigenvalues (sequences)."""
+    fro_sq, top_sq = np.asarray(fro_sq, dtype=np.float64), np.asarray(top_sq, dtype=np.float64)
     if bool((top_sq <= 0).any()):
         raise ValueError("A bank of zero filters has no stable rank.")
     # rounding can put the ratio a hair below the exact floor of 1, as in stable_rank
