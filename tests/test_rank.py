@@ -124,6 +124,101 @@ def test_large_matrices_float32_gram_refined_to_float64(layout, kind, dtype):
         dense_stable_rank(A), rel=1e-10)
 
 
+def _image_like(m, n, seed, dtype=np.float32):
+    # Non-negative "images" with a mean: the top singular value stands out, as on MNIST.
+    rng = np.random.default_rng(seed)
+    basis = rng.uniform(0.0, 1.0, (5, n))
+    return (rng.uniform(0.0, 1.0, (m, 5)) @ basis + 0.3 * rng.standard_normal((m, n))).astype(
+        dtype
+    )
+
+
+def _count_passes(monkeypatch):
+    calls = []
+    original = rank_module._RowPassGram.__call__
+
+    def counting(self, v):
+        calls.append(len(v))
+        return original(self, v)
+
+    monkeypatch.setattr(rank_module._RowPassGram, "__call__", counting)
+    return calls
+
+
+@pytest.mark.parametrize("layout", ["c", "fortran_wide", "float64", "int"])
+def test_matrix_free_path_on_image_like_data_is_exact(layout, monkeypatch):
+    A = _image_like(3000, 320, 0)
+    if layout == "fortran_wide":
+        A = np.asfortranarray(A.T)
+    elif layout == "float64":
+        A = A.astype(np.float64)
+    elif layout == "int":
+        A = np.round(100 * A).astype(np.int32)
+    passes = _count_passes(monkeypatch)
+    value = stable_rank(A)
+    # The matrix-free path converged (no Gram matrix): a few passes over A, not the budget.
+    assert 0 < len(passes) <= 10
+    assert value == pytest.approx(dense_stable_rank(A), rel=1e-10)
+    assert stable_rank(A, method="lanczos") == pytest.approx(dense_stable_rank(A), rel=1e-10)
+
+
+def test_matrix_free_path_gives_up_on_noise_and_falls_back(monkeypatch):
+    A = np.random.default_rng(2).standard_normal((4000, 400)).astype(np.float32)
+    top, fro_sq = rank_module._top_eigenvalue_matrix_free(A, 1e-7, budget=25)
+    assert top is None  # predicted to need more passes than the budget
+    assert fro_sq == pytest.approx(float(np.sum(A.astype(np.float64) ** 2)), rel=1e-12)
+    passes = _count_passes(monkeypatch)
+    assert stable_rank(A) == pytest.approx(dense_stable_rank(A), rel=1e-10)
+    # a few probing passes, then the Gram path and its one refining pass
+    assert 4 <= len(passes) <= 8
+
+
+def test_matrix_free_pass_does_not_depend_on_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    A = _image_like(3000, 320, 1)
+    v = np.random.default_rng(0).standard_normal(320)
+    blas_threads = rank_module._blas_threads()
+    with rank_module._RowPassGram(A) as gram:
+        assert gram.n_threads == min(8, blas_threads)
+        threaded = gram(v)
+    with threadpool_limits(limits=1, user_api="blas"):  # e.g. inside a joblib worker
+        with rank_module._RowPassGram(A) as gram:
+            assert gram.n_threads == 1
+            serial = gram(v)
+        serial_value = stable_rank(A)
+    np.testing.assert_array_equal(threaded, serial)
+    assert stable_rank(A) == serial_value
+    A64 = A.astype(np.float64)
+    np.testing.assert_allclose(threaded, A64.T @ (A64 @ v), rtol=1e-12)
+
+
+def test_concurrent_calls_restore_blas_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    A = _image_like(3000, 320, 2)
+    before = rank_module._blas_threads()
+    with ThreadPoolExecutor(4) as pool:
+        values = list(pool.map(lambda _: stable_rank(A), range(8)))
+    assert len(set(values)) == 1
+    assert rank_module._blas_threads() == before
+
+
+def test_matrix_free_zero_matrix_raises():
+    with pytest.raises(ValueError, match="zero matrix"):
+        stable_rank(np.zeros((3000, 320), dtype=np.float32))
+
+
+def test_budget_prediction():
+    # Residuals falling 10x per iteration reach 1e-7 in a few iterations: within budget.
+    assert not rank_module._exceeds_budget([1e-1, 1e-2, 1e-3], 1e-7, budget=10)
+    # Falling 1.25x per iteration would take ~70 iterations: over a budget of 30.
+    assert rank_module._exceeds_budget([0.1, 0.08, 0.064], 1e-7, budget=30)
+    assert rank_module._exceeds_budget([0.1, 0.1, 0.1], 1e-7, budget=30)  # stalled
+    assert not rank_module._exceeds_budget([0.1, 0.1], 1e-7, budget=30)  # too early to tell
+    assert rank_module._exceeds_budget([0.1] * 5, 1e-7, budget=5)  # budget spent
+
+
 def test_large_gram_side_uses_reproducible_lanczos():
     # Gram side above 1024: the top eigenvalue comes from the hand-written Lanczos, which must
     # be exact and give the same bits on every call, also for an exactly low-rank matrix (where
