@@ -304,3 +304,12 @@ def test_malformed_input_raises(bad):
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="method"):
         stable_rank(np.eye(3), method="randomized")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_entry_is_reported_also_when_the_sum_overflows(bad):
+    A = np.full((50, 4), 3e38, dtype=np.float32)  # finite entries whose float32 sum overflows
+    assert stable_rank(A) == pytest.approx(1.0)
+    A[7, 2] = bad
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        stable_rank(A)
