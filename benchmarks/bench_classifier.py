@@ -22,7 +22,7 @@ import statistics
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _timing import median_seconds, seconds
+from _timing import seconds
 
 from sklrank import RankCNNClassifier
 from sklrank.datasets import make_low_rank_patches
@@ -83,23 +83,45 @@ def forward_backward_flops(n_samples, n_patches, filter_dim, n_outputs):
     return 4 * n_samples * n_patches * filter_dim * n_outputs
 
 
-def matmul_gflops(n_samples, n_patches, filter_dim, n_outputs, repeats, device="cpu"):
-    """GFLOP/s of torch.matmul doing the forward-pass and weight-gradient products of the
-    model's shapes: the same FLOP count as forward + backward, nothing else."""
-    a = torch.randn(n_samples * n_patches, filter_dim, device=device)
+def forward_backward_against_matmul(X, y, input_shape, kernel_size, repeats, device="cpu"):
+    """GFLOP/s of the model's forward + backward pass on the full batch (the cross-entropy
+    loss and its gradient, as in a training step without the optimizer) and of torch.matmul
+    doing the forward-pass and weight-gradient products of the model's shapes alone (the
+    same FLOP count, nothing else), timed alternately so that both see the same state of the
+    machine; returns (model GFLOP/s, matmul GFLOP/s, median of the paired ratios)."""
+    X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+    y_t = torch.from_numpy(np.unique(y, return_inverse=True)[1].astype(np.int64)).to(device)
+    torch.manual_seed(0)
+    n_classes = len(np.unique(y))
+    model = TwoLayerCNN(input_shape, kernel_size, n_classes=n_classes, n_filters=N_FILTERS,
+                        init_std=0.01).to(device)
+    n_patches = (input_shape[1] // kernel_size[0]) * (input_shape[2] // kernel_size[1])
+    filter_dim = input_shape[0] * kernel_size[0] * kernel_size[1]
+    n_outputs = n_classes * N_FILTERS
+    a = torch.randn(len(X) * n_patches, filter_dim, device=device)
     w = torch.randn(filter_dim, n_outputs, device=device)
-    g = torch.randn(n_samples * n_patches, n_outputs, device=device)
+    g = torch.randn(len(X) * n_patches, n_outputs, device=device)
 
-    def run():
-        z = a @ w
-        dw = g.T @ a
+    def forward_backward():
+        model.zero_grad()
+        F.cross_entropy(model(X_t), y_t).backward()
         if device != "cpu":
             torch.cuda.synchronize()
-        return z, dw
 
-    run()
-    flops = forward_backward_flops(n_samples, n_patches, filter_dim, n_outputs)
-    return flops / median_seconds(run, repeats) / 1e9
+    def matmul():
+        a @ w, g.T @ a  # noqa: B018 (the products are what is timed)
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    flops = forward_backward_flops(len(X), n_patches, filter_dim, n_outputs)
+    forward_backward(), matmul()  # warm-up
+    model_s, matmul_s = [], []
+    for _ in range(repeats):
+        model_s.append(seconds(forward_backward))
+        matmul_s.append(seconds(matmul))
+    ratios = [m / f for f, m in zip(model_s, matmul_s)]
+    return (flops / statistics.median(model_s) / 1e9, flops / statistics.median(matmul_s) / 1e9,
+            statistics.median(ratios))
 
 
 def bench_case(name, quick=False, repeats=5, device="cpu"):
@@ -149,10 +171,11 @@ def bench_case(name, quick=False, repeats=5, device="cpu"):
         "ratio_no_rank": per_epoch["classifier_no_rank"] / per_epoch["loop"],
         "ratio_with_rank": per_epoch["classifier"] / per_epoch["loop"],
         "max_filter_diff": max_filter_diff,
-        "model_gflops": flops / per_epoch["classifier_no_rank"] / 1e9,
+        "epoch_gflops": flops / per_epoch["classifier_no_rank"] / 1e9,
         "loop_gflops": flops / per_epoch["loop"] / 1e9,
-        "matmul_gflops": matmul_gflops(n, n_patches, filter_dim, n_classes * N_FILTERS,
-                                       repeats=max(repeats, 5), device=device),
+        **dict(zip(["model_gflops", "matmul_gflops", "model_over_matmul"],
+                   forward_backward_against_matmul(X, y, input_shape, kernel_size,
+                                                   repeats=max(2 * repeats, 9), device=device))),
     }
 
 

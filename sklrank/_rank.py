@@ -538,10 +538,11 @@ def stable_rank(A, *, method="auto", tol=1e-12):
           order) "auto" first tries the matrix-free Lanczos, to a relative Ritz residual of
           1e-7 (the value is then within 1e-7 of the top eigenvalue, and in practice to
           1e-13): when the top singular value stands out, as on real data, a handful of
-          passes over ``A`` suffice (MNIST's 60000 x 784 training images: 5 passes, 25x
-          faster than ``numpy.linalg.svd``). On noise-like spectra the residuals predict,
-          after 3 or 4 passes, that it would cost more than the Gram matrix, and "gram" is
-          used instead (those passes are the price, about 15% at 60000 x 784).
+          passes over ``A`` suffice (MNIST's 60000 x 784 training images: 5 passes, 0.08 s,
+          about 28x faster than ``numpy.linalg.svd(A, compute_uv=False)`` on 2 cores). On
+          noise-like spectra the residuals predict, after 3 or 4 passes, that it would cost
+          more than the Gram matrix, and "gram" is used instead (those passes are the
+          price, about 0.05 s at 60000 x 784).
 
         Randomized SVD is deliberately not offered: it underestimates the top singular value
         of noise-like matrices by several percent.
