@@ -134,6 +134,36 @@ def test_synthetic_defaults_meet_the_claim():
     assert high["data_stable_rank"] > 8 * 2 * SYNTHETIC_DEFAULTS["rank"]
 
 
+def test_clean_ranks_computed_once_per_clean_matrix(monkeypatch):
+    # Every noise level of a seed has the same clean matrix: its spectrum is computed once.
+    from sklrank.experiments import _sweep
+
+    calls = []
+    compute = _sweep._compute_clean_ranks
+
+    def counting(X_clean, rtol):
+        calls.append(X_clean.shape)
+        return compute(X_clean, rtol)
+
+    monkeypatch.setattr(_sweep, "_compute_clean_ranks", counting)
+    monkeypatch.setattr(_sweep, "_CLEAN_RANKS_CACHE", {})
+    df = noise_sweep(noise_levels=[0.0, 0.5, 1.0], seeds=[3, 4], **TINY)
+    assert len(calls) == 2  # one per seed, not one per (noise level, seed)
+    for _, group in df.groupby("seed"):
+        assert group["clean_rank"].nunique() == 1 and group["clean_stable_rank"].nunique() == 1
+    # the cached values are the computed ones, and other content is not served from the cache
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3)) @ rng.standard_normal((3, 20))
+    assert _sweep._clean_ranks(X) == compute(X, 1e-4) == _sweep._clean_ranks(X.copy())
+    Y = X.copy()
+    Y[0, 0] += 1.0
+    assert _sweep._clean_ranks(Y) == compute(Y, 1e-4) != _sweep._clean_ranks(X)
+    assert len(calls) == 4
+    for i in range(_sweep._CLEAN_RANKS_CACHE_SIZE + 5):  # bounded
+        _sweep._clean_ranks(X + i)
+    assert len(_sweep._CLEAN_RANKS_CACHE) == _sweep._CLEAN_RANKS_CACHE_SIZE
+
+
 def test_random_signal_position_raises_the_clean_rank():
     df = noise_sweep(
         noise_levels=[0.0],
