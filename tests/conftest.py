@@ -1,5 +1,6 @@
 """Shared fixtures: where the reference data lives, and quiet, reproducible torch."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,3 +53,29 @@ def pytest_configure(config):
     # (every worker using all cores) makes the suite several times slower.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+# dask.distributed's Nanny sets these to 1 in the calling process's environment (for the worker
+# processes it spawns) and does not put them back; later subprocesses of the test session
+# (joblib workers, torch imported afresh) would then run single-threaded.
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_env_restored():
+    saved = {name: os.environ.get(name) for name in _THREAD_ENV}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def thread_env_restored():
+    """A context manager that puts the thread-count environment variables back on exit
+    (wrap a dask LocalCluster in it)."""
+    return _thread_env_restored

@@ -21,10 +21,11 @@ distributed = pytest.importorskip("dask.distributed")
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(thread_env_restored):
     # Loopback only, a random free port (safe under pytest-xdist, where two test processes may
     # each start a cluster) and no dashboard.
     with (
+        thread_env_restored(),
         distributed.LocalCluster(
             n_workers=2,
             processes=True,
@@ -91,3 +92,4 @@ def test_grid_search_on_dask_gives_identical_numbers(client):
     accuracy = local.cv_results_["mean_test_accuracy"]
     data_rank = local.cv_results_["mean_test_data_rank"]
     assert accuracy[0] > 0.8 and data_rank[1] > 1.2 * data_rank[0]
+

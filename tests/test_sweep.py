@@ -92,9 +92,10 @@ def test_n_jobs_gives_identical_numbers(tiny_sweep):
 
 
 @pytest.mark.slow
-def test_dask_client_gives_identical_numbers(tiny_sweep):
+def test_dask_client_gives_identical_numbers(tiny_sweep, thread_env_restored):
     distributed = pytest.importorskip("dask.distributed")
     with (
+        thread_env_restored(),
         distributed.LocalCluster(
             n_workers=1,
             threads_per_worker=1,
