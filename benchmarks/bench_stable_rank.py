@@ -40,7 +40,7 @@ def mnist_cases(data_home=None, n_samples=None):
     try:
         X, _ = load_mnist(data_home, n_samples=n_samples, random_state=0, return_X_y=True,
                           download_if_missing=False)
-    except DataFileError as exc:
+    except (FileNotFoundError, DataFileError) as exc:
         return [(None, f"MNIST rows left out: {str(exc).splitlines()[0]}")]
     X = np.ascontiguousarray(X, dtype=np.float32)
     return [(f"MNIST images {X.shape[0]} x {X.shape[1]}", X),
