@@ -1,0 +1,41 @@
+"""The benchmark scripts run and report sane numbers (tiny sizes; nothing here is timed)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import bench_classifier  # noqa: E402
+import bench_stable_rank  # noqa: E402
+import run as benchmarks_run  # noqa: E402
+
+
+def test_stable_rank_benchmark_rows_and_missing_mnist_note(tmp_path):
+    rows, notes = bench_stable_rank.run(shapes=[(400, 60)], repeats=1, data_home=tmp_path)
+    assert [r["matrix"] for r in rows] == ["Gaussian noise 400 x 60"]
+    assert rows[0]["rel_error"] < 1e-10
+    assert all(rows[0][k] > 0 for k in ("stable_rank_s", "svd_values_s", "svd_thin_s"))
+    assert len(notes) == 1 and notes[0].startswith("MNIST rows left out: MNIST files not found")
+    text = "\n".join(benchmarks_run.stable_rank_section(rows, notes))
+    assert "Gaussian noise 400 x 60" in text and "MNIST rows left out" in text
+
+
+def test_stable_rank_benchmark_reads_mnist(mnist_dir):
+    cases = bench_stable_rank.mnist_cases(mnist_dir.parent, n_samples=300)
+    names = [name for name, _ in cases]
+    assert names == ["MNIST images 300 x 784", "MNIST images, centred, 300 x 784"]
+    X, centred = cases[0][1], cases[1][1]
+    assert X.dtype == np.float32 and X.flags.c_contiguous
+    np.testing.assert_allclose(centred.mean(axis=0), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["synthetic", "mnist-sized"])
+def test_forward_backward_against_matmul(case):
+    build = bench_classifier.CASES[case][0]
+    X, y, input_shape, kernel_size = build(200)
+    model, matmul, ratio = bench_classifier.forward_backward_against_matmul(
+        X, y, input_shape, kernel_size, repeats=2)
+    assert model > 0 and matmul > 0 and ratio > 0
