@@ -254,29 +254,26 @@ def _top_eigenvalue_symmetric(G):
     return _top_eigenpair_symmetric(G)[0]
 
 
-def _gram_times(A, u):
-    """``G u`` and ``||A||_F^2`` in float64 for the Gram matrix G of A's smaller side (numpy).
+def _wide_gram_times(B, u):
+    """``G u`` and ``||B||_F^2`` in float64 for ``G = B B^T``, B a numpy matrix stored by rows
+    with fewer rows than columns (the tall layout uses :class:`_RowPassGram`).
 
-    Reads A in blocks of rows of its memory layout, copied into one reused float64 buffer
-    (a small buffer stays in cache while it is used twice, and reusing it avoids page faults
-    on fresh allocations, which cost more than the arithmetic here)."""
-    B = A.T if (A.flags.f_contiguous and not A.flags.c_contiguous) else A
-    small_side_is_rows = B.shape[0] < B.shape[1]  # then G = B B^T, else G = B^T B
+    Two reads of B in blocks of rows, copied into one reused float64 buffer (reusing it
+    avoids page faults on fresh allocations, which cost more than the arithmetic here):
+    ``B^T u``, then ``B (B^T u)``."""
     buffer = np.empty((min(_PASS_ROWS, B.shape[0]), B.shape[1]))
     fro_sq = 0.0
-    acc = np.zeros(B.shape[1])  # B^T u (rows) or G u (columns)
+    Btu = np.zeros(B.shape[1])
     for i in range(0, B.shape[0], _PASS_ROWS):
         chunk = buffer[: min(_PASS_ROWS, B.shape[0] - i)]
         np.copyto(chunk, B[i : i + _PASS_ROWS])
         fro_sq += float(np.vdot(chunk, chunk))
-        acc += chunk.T @ (u[i : i + len(chunk)] if small_side_is_rows else chunk @ u)
-    if not small_side_is_rows:
-        return acc, fro_sq
-    Gu = np.empty(B.shape[0])  # G u = B (B^T u): a second pass
+        Btu += chunk.T @ u[i : i + len(chunk)]
+    Gu = np.empty(B.shape[0])
     for i in range(0, B.shape[0], _PASS_ROWS):
         chunk = buffer[: min(_PASS_ROWS, B.shape[0] - i)]
         np.copyto(chunk, B[i : i + _PASS_ROWS])
-        Gu[i : i + len(chunk)] = chunk @ acc
+        Gu[i : i + len(chunk)] = chunk @ Btu
     return Gu, fro_sq
 
 
@@ -295,11 +292,11 @@ def _top_eigenvalue_refined(A):
     gram32 = A32.T @ A32 if A.shape[0] >= A.shape[1] else A32 @ A32.T  # numpy calls syrk
     _, u = _top_eigenpair_symmetric(gram32.astype(np.float64), tol=1e-9)
     u = u / np.linalg.norm(u)
-    if _matrix_free_applies(A):  # one threaded pass (3x faster than _gram_times' serial one)
+    if _matrix_free_applies(A):  # one threaded pass over A
         with _RowPassGram(_by_rows(A)) as gram:
             Gu, fro_sq = gram(u), gram.fro_sq
     else:
-        Gu, fro_sq = _gram_times(A, u)
+        Gu, fro_sq = _wide_gram_times(_by_rows(A), u)
     theta = float(u @ Gu)
     residual = float(np.linalg.norm(Gu - theta * u))
     if not residual <= _RESIDUAL_TOL * theta:

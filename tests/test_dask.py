@@ -92,4 +92,3 @@ def test_grid_search_on_dask_gives_identical_numbers(client):
     accuracy = local.cv_results_["mean_test_accuracy"]
     data_rank = local.cv_results_["mean_test_data_rank"]
     assert accuracy[0] > 0.8 and data_rank[1] > 1.2 * data_rank[0]
-
