@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.linalg
 import threadpoolctl
+from sklearn.utils import assert_all_finite
 
 try:  # torch is a hard dependency of sklrank, but keep the rank tools importable without it
     import torch
@@ -89,25 +90,16 @@ def _check_matrix(A, name="A"):
         )
     if A.size == 0:
         raise ValueError(f"{name} is empty (shape {A.shape}); it needs one entry at least.")
-    if not _all_finite(A):
-        raise ValueError(f"{name} contains NaN or infinity; remove or impute those entries.")
+    # scikit-learn checks the sum first and each entry only when the sum is not finite (a sum
+    # that overflows on finite entries is no error, so its warning is silenced too)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            assert_all_finite(A, allow_nan=False, input_name=name)
+    except ValueError:
+        raise ValueError(
+            f"{name} contains NaN or infinity; remove or impute those entries."
+        ) from None
     return A
-
-
-def _all_finite(A):
-    """Whether every entry of numpy array A is finite.
-
-    The sum is finite only if every entry is (NaN and infinity propagate), so the elementwise
-    check, which needs a boolean copy of A and twice the time (17 ms against 8 ms at
-    60000 x 784), runs only when the sum is not finite (a non-finite entry, or an overflow);
-    scikit-learn's check_array does the same.
-    """
-    if not np.issubdtype(A.dtype, np.inexact):
-        return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(A)):
-            return True
-    return bool(np.isfinite(A).all())
 
 
 def _check_method(method):
