@@ -18,12 +18,12 @@ _LAZY_NAMES = {
     "effective_rank": "sklrank._rank",
     "squared_singular_values": "sklrank._rank",
     "patch_matrix": "sklrank._patches",
-    "RankCNNClassifier": "sklrank._classifier",
+    "RankCNNClassifier": "sklrank._rank_cnn_classifier",
     "PCARankReducer": "sklrank.preprocessing",
     "BackgroundNoise": "sklrank.preprocessing",
     "make_rank_pipeline": "sklrank.preprocessing",
-    "TwoLayerNetRegressor": "sklrank._two_layer",
-    "TwoLayerNetClassifier": "sklrank._two_layer",
+    "TwoLayerNetRegressor": "sklrank._two_layer_net_estimators",
+    "TwoLayerNetClassifier": "sklrank._two_layer_net_estimators",
 }
 _SUBMODULES = [
     "callbacks",

@@ -418,13 +418,20 @@ def test_divergence_is_reported():
         fast(lr=1e38, max_epochs=20, init_std=1.0).fit(X, y)
 
 
-def test_verbose_progress_bar(capsys):
+def test_verbose_table_and_progress_bar(capsys):
     X, y = small_data()
     fast(verbose=0).fit(X, y)
-    assert capsys.readouterr().err == ""
-    fast(verbose=1).fit(X, y)
-    err = capsys.readouterr().err
-    assert "RankCNNClassifier" in err and "epoch" in err
+    out = capsys.readouterr()
+    assert out.err == "" and out.out == ""
+    fast(verbose=1).fit(X, y)  # skorch's per-epoch table, as in skorch
+    out = capsys.readouterr()
+    header = out.out.splitlines()[0].split()
+    assert header[0] == "epoch" and "train_loss" in header and "filter_stable_rank" in header
+    assert "filter_bank_stable_ranks" not in out.out  # a dict: not a table column
+    assert out.err == ""
+    fast(progress_bar=True).fit(X, y)  # a tqdm bar per fit, on stderr
+    out = capsys.readouterr()
+    assert "RankCNNClassifier" in out.err and "epoch" in out.err and out.out == ""
 
 
 def test_progress_bar_postfix_and_leftover_bar(capsys):
@@ -434,7 +441,7 @@ def test_progress_bar_postfix_and_leftover_bar(capsys):
 
     from sklrank.callbacks._progress import EpochProgressBar
 
-    net = SimpleNamespace(verbose=1, max_epochs=2, history=History())
+    net = SimpleNamespace(progress_bar=True, max_epochs=2, history=History())
     cb = EpochProgressBar()
     cb.on_train_begin(net)
     net.history.new_epoch()
@@ -447,7 +454,7 @@ def test_progress_bar_postfix_and_leftover_bar(capsys):
     cb.on_epoch_end(net)
     assert cb.bar_.postfix == "loss=0.25, filter_sr=1.500"
     leftover = cb.bar_  # a fit that raised never calls on_train_end: the next fit closes it
-    net.verbose = 0
+    net.progress_bar = False
     cb.on_train_begin(net)
     assert cb.bar_ is None and leftover.disable  # tqdm marks a closed bar disabled
     cb.on_epoch_end(net)

@@ -26,12 +26,25 @@ _SKORCH_INIT = {
     ),
 }
 
+# The skorch estimators are checked twice: with settings that train on unit-scale data in a few
+# dozen full-batch steps (the checks that ask a classifier to fit its training data), and with
+# a step small enough for the data centred at 100 that some API checks use, which kill the
+# network at the first settings (the fit then raises TrainingFailedError, as a dead network is
+# not a result). The defaults reproduce the papers instead.
+UNIT_SCALE = {
+    RankCNNClassifier: dict(n_filters=4, max_epochs=30, lr=5.0, init_std=0.1, random_state=0),
+    TwoLayerNetRegressor: dict(n_hidden=32, lr=0.05, max_epochs=50, random_state=0),
+    TwoLayerNetClassifier: dict(n_hidden=32, lr=0.5, max_epochs=50, random_state=0),
+}
+LARGE_SCALE = {
+    RankCNNClassifier: dict(n_filters=4, max_epochs=30, lr=1e-3, init_std=0.1, random_state=1),
+    TwoLayerNetRegressor: dict(n_hidden=32, lr=1e-5, max_epochs=50, random_state=1),
+    TwoLayerNetClassifier: dict(n_hidden=32, lr=1e-5, max_epochs=50, random_state=1),
+}
+
 ESTIMATORS = [
-    # Settings that train enough in a few dozen full-batch steps for the checks that ask a
-    # classifier to fit its (easy) training data; the defaults reproduce the paper instead.
-    RankCNNClassifier(n_filters=4, max_epochs=30, lr=5.0, init_std=0.1, random_state=0),
-    TwoLayerNetRegressor(n_hidden=32, max_epochs=50, random_state=0),
-    TwoLayerNetClassifier(n_hidden=32, max_epochs=50, random_state=0),
+    *(cls(**params) for cls, params in UNIT_SCALE.items()),
+    *(cls(**params) for cls, params in LARGE_SCALE.items()),
     PCARankReducer(),
     PCARankReducer(center=True),
     BackgroundNoise(),
@@ -48,15 +61,52 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Estimator's parameters changed after set_params"),
 ]
 
+_LOC_100 = (
+    "the check fits data centred at 100, which kill the network at the unit-scale settings; "
+    "the fit raises TrainingFailedError (a dead network is not a result); the check passes "
+    "at the small-step settings (LARGE_SCALE)"
+)
+_TOO_SMALL_STEP = (
+    "the small step made for data centred at 100 does not fit unit-scale training data in a "
+    "few dozen epochs; the check passes at the unit-scale settings"
+)
+_FLOAT32_WEIGHTS = (
+    "float32 training: weighted and repeated-sample fits agree to ~2e-7 in predict_proba, "
+    "above the check's tolerance (tests/test_classifier.py checks the equivalence at float32 "
+    "precision)"
+)
+UNIT_SCALE_FAILURES = {
+    **_SKORCH_INIT,
+    "check_fit_idempotent": _LOC_100,
+    "check_fit_check_is_fitted": _LOC_100,
+    "check_n_features_in": _LOC_100,
+}
+LARGE_SCALE_FAILURES = {
+    **_SKORCH_INIT,
+    "check_classifiers_train": _TOO_SMALL_STEP,
+    "check_regressors_train": _TOO_SMALL_STEP,
+}
+# (estimator class, settings) -> {check name: reason}
 EXPECTED_FAILED_CHECKS = {
-    RankCNNClassifier: _SKORCH_INIT,
-    TwoLayerNetRegressor: _SKORCH_INIT,
-    TwoLayerNetClassifier: _SKORCH_INIT,
+    (RankCNNClassifier, "unit"): {
+        **UNIT_SCALE_FAILURES,
+        "check_sample_weight_equivalence_on_dense_data": _FLOAT32_WEIGHTS,
+    },
+    (TwoLayerNetRegressor, "unit"): UNIT_SCALE_FAILURES,
+    (TwoLayerNetClassifier, "unit"): UNIT_SCALE_FAILURES,
+    (RankCNNClassifier, "large"): LARGE_SCALE_FAILURES,
+    (TwoLayerNetRegressor, "large"): LARGE_SCALE_FAILURES,
+    (TwoLayerNetClassifier, "large"): LARGE_SCALE_FAILURES,
 }
 
 
 def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS.get(type(estimator), {})
+    params = estimator.get_params(deep=False)
+    for name, settings in (("unit", UNIT_SCALE), ("large", LARGE_SCALE)):
+        own = settings.get(type(estimator))
+        if own is not None and all(params[k] == v for k, v in own.items()):
+            return EXPECTED_FAILED_CHECKS[type(estimator), name]
+    return {}
 
 
 @pytest.fixture(autouse=True)

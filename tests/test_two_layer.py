@@ -166,7 +166,11 @@ def test_verbose_progress_bar(Estimator, data, capsys):
     assert dict(est.get_default_callbacks())["progress"] is not None
     est.fit(X, y)
     assert capsys.readouterr().err == ""
-    est.set_params(verbose=1).fit(X, y)
+    est.set_params(progress_bar=True).fit(X, y)
     err = capsys.readouterr().err
     assert Estimator.__name__ in err and "epoch" in err
-    assert est.callbacks_[-1][0] == "progress" and est.callbacks_[-1][1].bar_ is None
+    assert dict(est.callbacks_)["progress"].bar_ is None  # closed at the end of the fit
+    est.set_params(progress_bar=False, verbose=1).fit(X, y)  # skorch's per-epoch table
+    out = capsys.readouterr()
+    header = next(line for line in out.out.splitlines() if line.lstrip().startswith("epoch"))
+    assert header.split()[:2] == ["epoch", "train_loss"] and out.err == ""

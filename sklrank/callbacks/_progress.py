@@ -1,4 +1,4 @@
-"""EpochProgressBar: the tqdm bar the sklrank estimators show when ``verbose`` is set."""
+"""EpochProgressBar: the tqdm bar the sklrank estimators show with ``progress_bar=True``."""
 
 from skorch.callbacks import Callback
 
@@ -6,11 +6,11 @@ __all__ = ["EpochProgressBar"]
 
 
 class EpochProgressBar(Callback):
-    """A tqdm progress bar per fit when ``net.verbose``: one tick an epoch.
+    """A tqdm progress bar per fit when ``net.progress_bar``: one tick an epoch.
 
     Private: the sklrank estimators add it to their default callbacks (as ``"progress"``)
-    and switch it with their ``verbose`` parameter. The bar (``tqdm.auto``, on stderr) is
-    created in ``on_train_begin`` only when ``net.verbose`` is truthy, so a silent fit
+    and switch it with their ``progress_bar`` parameter. The bar (``tqdm.auto``, on stderr) is
+    created in ``on_train_begin`` only when ``net.progress_bar`` is true, so a silent fit
     neither imports tqdm nor prints anything, and it is closed in ``on_train_end``. Its
     postfix shows the epoch's ``train_loss`` as ``loss`` and, when the history row holds it,
     ``filter_stable_rank`` as ``filter_sr``.
@@ -18,14 +18,14 @@ class EpochProgressBar(Callback):
     Attributes
     ----------
     bar_ : tqdm.tqdm or None
-        The bar of the fit in progress; None outside a verbose fit.
+        The bar of the fit in progress; None outside a fit that shows one.
     """
 
     bar_ = None
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self._close()  # a fit that raised (e.g. diverged) never reached on_train_end
-        if net.verbose:
+        if getattr(net, "progress_bar", False):
             from tqdm.auto import tqdm
 
             self.bar_ = tqdm(

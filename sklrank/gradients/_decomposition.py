@@ -204,7 +204,7 @@ class GradientDecomposition:
 
 def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty):
     """module, loss name, regulariser values, y-encoder from an estimator or a module."""
-    from ..nn._two_layer import TwoLayerNet
+    from ..nn import TwoLayerNet
 
     if isinstance(estimator_or_module, TwoLayerNet):
         module, defaults, encode = estimator_or_module, {}, None

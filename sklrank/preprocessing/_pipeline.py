@@ -74,7 +74,7 @@ def make_rank_pipeline(
     >>> pipe["cnn"].input_shape, pipe["cnn"].kernel_size
     ((1, 56, 56), (28, 28))
     """
-    from sklrank._classifier import RankCNNClassifier  # torch is imported only when needed
+    from sklrank import RankCNNClassifier  # torch is imported only when needed
 
     computed = sorted({"input_shape", "kernel_size"} & set(classifier_params))
     if computed:

@@ -1,0 +1,578 @@
+"""The private base of sklrank's skorch estimators.
+
+:class:`~sklrank.RankCNNClassifier`, :class:`~sklrank.TwoLayerNetRegressor` and
+:class:`~sklrank.TwoLayerNetClassifier` share what lives here: parameter validation, the
+``random_state`` seeding skorch lacks, data validated once and kept on the device, full-batch
+iteration without a DataLoader, sample weights, label encoding, the default callbacks of
+skorch (with validation scores when ``train_split`` is set), and the checks that a fit which
+did not train is never reported as a result.
+"""
+
+import contextlib
+import inspect
+import math
+import warnings
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, validate_parameter_constraints
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import Dataset
+from skorch.utils import is_dataset
+from torch.utils.data import DataLoader, Subset
+
+from .callbacks._progress import EpochProgressBar
+from .exceptions import TrainingDivergedError, TrainingFailedError
+
+# A fit whose training loss changed by less than this fraction of its first value learned
+# nothing (the loss of an untrained network is log(n_classes) or the variance of y).
+_UNMOVED_LOSS_RTOL = 1e-3
+# Rows of X used to describe the input scale in a failure message.
+_SCALE_SAMPLE_ROWS = 2048
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Run the block with torch's CPU generator seeded, restoring the global state after."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+class _FullBatch:
+    """Yields the whole data set as one batch every epoch, in place of a DataLoader.
+
+    The tensors are already on the device, so there is nothing to index, collate or copy
+    per epoch (a DataLoader with ``batch_size=len(dataset)`` stacks the samples one by one).
+    """
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __iter__(self):
+        yield self.X, self.y
+
+    def __len__(self):
+        return 1
+
+
+def _take(data, indices):
+    """Rows ``indices`` of a tensor, an array, a dict of those, or None."""
+    if data is None:
+        return None
+    if isinstance(data, Mapping):
+        return {key: _take(value, indices) for key, value in data.items()}
+    if isinstance(data, torch.Tensor):
+        return data[torch.as_tensor(np.asarray(indices), device=data.device)]
+    return np.asarray(data)[np.asarray(indices)]
+
+
+def _dataset_tensors(dataset):
+    """``(X, y)`` of a skorch Dataset (or a Subset of one, as ValidSplit makes) whose X is a
+    tensor or a dict of tensors; None for any other data set."""
+    indices = None
+    if isinstance(dataset, Subset):
+        indices, dataset = dataset.indices, dataset.dataset
+    if type(dataset) is not Dataset:
+        return None
+    X = dataset.X
+    values = X.values() if isinstance(X, Mapping) else [X]
+    if not all(isinstance(value, torch.Tensor) for value in values):
+        return None
+    y = dataset.y
+    if indices is not None:
+        X, y = _take(X, indices), _take(y, indices)
+    return X, y
+
+
+def _inputs(X):
+    """The input tensor of a batch: X itself, or X["X"] when X carries sample weights."""
+    return X["X"] if isinstance(X, Mapping) else X
+
+
+class _BaseNet:
+    """Mixin (left of skorch's NeuralNet classes) with what the sklrank estimators share.
+
+    Subclasses define ``_parameter_constraints``, ``_module_kwargs()``, ``_prepare_targets(y,
+    reset)`` and ``_scale_report(X)`` (the likely causes of a failed fit, from the data).
+    """
+
+    # module keyword arguments that only shape a new network's initial weights
+    _init_only_kwargs = ()
+    # whether validate_data converts y to numbers (regressors)
+    _y_numeric = False
+
+    _common_constraints = {
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "batch_size": [Options(Integral, {-1}), Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+        "progress_bar": ["boolean"],
+    }
+
+    # ------------------------------------------------------------------ parameters
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter, which would include
+        # its private bookkeeping (_params_to_validate, ...) and ours.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
+    def _check_params(self):
+        # sklearn's BaseEstimator._validate_params is shadowed by skorch's method of the same
+        # name (which checks unexpected kwargs), so the constraints are checked here directly.
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {k: getattr(self, k) for k in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+
+    def __repr__(self):
+        # skorch's repr lists the module only; add this estimator's parameters that differ
+        # from their defaults, as scikit-learn's repr does.
+        state = "initialized" if self.initialized_ else "uninitialized"
+        lines = [f"{type(self).__name__}[{state}]("]
+        if self.initialized_:
+            module = str(self.module_).replace("\n", "\n  ")
+            lines.append(f"  module_={module},")
+        defaults = {}
+        for cls in reversed(type(self).__mro__):  # skorch's defaults, then ours on top
+            if "__init__" in vars(cls):
+                for name, param in inspect.signature(cls.__init__).parameters.items():
+                    if param.default is not inspect.Parameter.empty:
+                        defaults[name] = param.default
+        for name, value in sorted(self.get_params(deep=False).items()):
+            if name == "module" and self.initialized_:
+                continue
+            if name in defaults and repr(value) == repr(defaults[name]):
+                continue
+            lines.append(f"  {name}={value!r},")
+        lines.append(")")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ seeding
+    def _init_seed(self):
+        """An int seed drawn from ``random_state`` (None when it is None)."""
+        if self.random_state is None:
+            return None
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    # ------------------------------------------------------------------ data
+    def _device(self):
+        return torch.device(self.device if self.device is not None else "cpu")
+
+    def _as_tensor(self, array):
+        """A numpy array as a tensor on the device. ``torch.from_numpy`` shares memory and
+        warns on read-only arrays (pandas' copy-on-write gives those), so those are copied."""
+        array = np.require(array, requirements=("C", "W"))
+        return torch.from_numpy(array).to(self._device())
+
+    def _fit_data(self, X, y, sample_weight, reset):
+        """Validate the training data once; tensors on the device, as skorch receives them."""
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=True,
+            y_numeric=self._y_numeric,
+        )
+        self._check_fit_X(X, reset)
+        y_fit = self._prepare_targets(y, reset)
+        X_fit = self._as_tensor(X)
+        if sample_weight is not None:
+            weights = _check_sample_weight(
+                sample_weight, X, dtype=np.float32, ensure_non_negative=True
+            )
+            if not weights.sum() > 0:
+                raise ValueError(
+                    "sample_weight sums to 0: at least one sample needs a positive weight."
+                )
+            X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
+        return X_fit, y_fit
+
+    def _check_fit_X(self, X, reset):
+        """Hook: further checks of the validated training X."""
+
+    def check_data(self, X, y=None):
+        # The data were validated (and the labels checked) before skorch's loop sees them.
+        pass
+
+    def get_iterator(self, dataset, training=False):
+        """Full batches are the tensors themselves; anything else goes to skorch's DataLoader."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        iterator = self.iterator_train if training else self.iterator_valid
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        if (
+            iterator is DataLoader
+            and set(kwargs) <= {"batch_size"}
+            and (batch_size == -1 or batch_size >= len(dataset))
+        ):
+            tensors = _dataset_tensors(dataset)
+            if tensors is not None:
+                return _FullBatch(*tensors)
+        return super().get_iterator(dataset, training=training)
+
+    def _prediction_input(self, X):
+        """X for prediction: a Dataset as is (skorch's scoring callbacks pass one); a tensor or
+        an array-like validated against the fitted input, on the device."""
+        self.check_is_fitted()
+        if is_dataset(X):
+            return X
+        X = _inputs(X)
+        if isinstance(X, torch.Tensor):
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has shape {tuple(X.shape)}, but {type(self).__name__} is expecting "
+                    f"(n_samples, {self.n_features_in_})."
+                )
+            if not X.is_floating_point() or not bool(torch.isfinite(X).all()):
+                raise ValueError("X must be a finite floating-point tensor.")
+            return X.detach().to(device=self._device(), dtype=torch.float32)
+        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=True)
+        return self._as_tensor(X)
+
+    # ------------------------------------------------------------------ training
+    def _is_initialized(self):
+        return bool(getattr(self, "initialized_", False)) and hasattr(self, "module_")
+
+    def initialize(self):
+        """Initialise the module, criterion, optimizer and callbacks, seeded by ``random_state``.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        with seeded(self._init_seed()):
+            super().initialize()
+        return self
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Initialise the network and train it (``max_epochs`` epochs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs; cast to float32.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: the training loss is the weighted mean
+            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples). Routed through
+            a Pipeline or a search with scikit-learn's metadata routing
+            (``set_fit_request(sample_weight=True)``).
+        **fit_params : dict
+            Passed on to skorch (``train_split`` and the module's forward).
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For invalid hyper-parameters or data, naming the parameter and the fix.
+        sklrank.exceptions.TrainingDivergedError
+            When the training loss or the weights stop being finite.
+        sklrank.exceptions.TrainingFailedError
+            When training ends with a dead network (every gradient exactly zero).
+        """
+        self._check_params()
+        warm = self.warm_start and self._is_initialized()
+        data = self._fit_data(X, y, sample_weight, reset=not warm)
+        if warm:
+            self._check_warm_start()
+        else:
+            self.initialize()
+        return self._train(data, "fit", fit_params)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
+        """Train ``max_epochs`` more epochs from the current weights (initialising if needed).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Targets.
+        classes : ignored
+            The classes are fixed at the first fit (or by the ``classes`` parameter).
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
+        **fit_params : dict
+            Passed on to skorch.
+
+        Returns
+        -------
+        self
+            The estimator, trained further.
+        """
+        self._check_params()
+        initialized = self._is_initialized()
+        data = self._fit_data(X, y, sample_weight, reset=not initialized)
+        if not initialized:
+            self.initialize()
+        return self._train(data, "partial_fit", fit_params)
+
+    def _check_warm_start(self):
+        """Refuse a warm start whose parameters describe a different network."""
+        used = getattr(self, "_module_kwargs_used", None)
+        if used is None:
+            return
+        now = self._module_kwargs()
+        changed = [
+            k for k in used
+            if k in now and k not in self._init_only_kwargs and repr(now[k]) != repr(used[k])
+        ]
+        if changed:
+            details = ", ".join(f"{k}: {used[k]!r} -> {now[k]!r}" for k in changed)
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, but the parameters "
+                f"now describe a different one ({details}); set warm_start=False to train a "
+                "new network, or restore the parameters."
+            )
+
+    def initialize_module(self):
+        """Build the module from the fitted geometry and the parameters, seeded."""
+        kwargs = self._module_kwargs()
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        self._module_kwargs_used = kwargs
+        return self
+
+    def _train(self, data, routing_method, fit_params):
+        X_fit, y_fit = data
+        first_epoch = len(self.history)
+        NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method, **fit_params)
+        self._check_training_outcome(_inputs(X_fit), first_epoch)
+        return self
+
+    def infer(self, x, **fit_params):
+        """The module's output for a batch (sample weights travel with X and are dropped)."""
+        return super().infer(_inputs(x), **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The criterion, as a weighted mean when the batch carries sample weights."""
+        y_true = self._loss_targets(y_true, y_pred)
+        if not (isinstance(X, Mapping) and "sample_weight" in X):
+            return self.criterion_(y_pred, y_true)
+        weights = X["sample_weight"]
+        previous = self.criterion_.reduction
+        self.criterion_.reduction = "none"  # torch losses read it at call time
+        try:
+            losses = self.criterion_(y_pred, y_true)
+        finally:
+            self.criterion_.reduction = previous
+        losses = losses.reshape(len(weights), -1).mean(dim=1)
+        return (losses * weights).sum() / weights.sum()
+
+    def _loss_targets(self, y_true, y_pred):
+        """Hook: the targets as the criterion takes them."""
+        return y_true
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Raise as soon as the training loss stops being finite (before any callback)."""
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                             **kwargs)
+        row = self.history[-1]
+        for batch in row["batches"]:
+            loss = batch.get("train_loss")
+            if loss is not None and not math.isfinite(loss):
+                X = None if dataset_train is None else _dataset_tensors(dataset_train)
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {row['epoch']}: the training loss is {loss}. "
+                    + self._likely_cause(None if X is None else _inputs(X[0]), "diverged")
+                )
+
+    def _check_training_outcome(self, X, first_epoch):
+        """After training: a diverged or dead network raises, an unmoved loss warns."""
+        params = [p for p in self.module_.parameters() if p.requires_grad]
+        epochs = len(self.history)
+        if not all(bool(torch.isfinite(p).all()) for p in params):
+            raise TrainingDivergedError(
+                f"training diverged: the weights hold NaN or infinity after {epochs} epochs. "
+                + self._likely_cause(X, "diverged")
+            )
+        losses = [row["train_loss"] for row in self.history[first_epoch:] if "train_loss" in row]
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads and losses and losses[-1] > 0 and not any(bool(g.any()) for g in grads):
+            raise TrainingFailedError(
+                f"training failed: the network died (every gradient is exactly zero at epoch "
+                f"{epochs}; the training loss is stuck at {losses[-1]:.6g}), so its "
+                "predictions no longer depend on the data. " + self._likely_cause(X, "died")
+            )
+        if len(losses) >= 2 and abs(losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(
+            losses[0]
+        ):
+            warnings.warn(
+                f"{type(self).__name__} learned nothing: the training loss moved from "
+                f"{losses[0]:.6g} to {losses[-1]:.6g} in {len(losses)} epochs (less than "
+                f"{_UNMOVED_LOSS_RTOL:.0e} of its start). " + self._likely_cause(X, "unmoved"),
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _likely_cause(self, X, failure):
+        """The likely cause of a failed fit, measured from a sample of the training rows."""
+        if X is None:
+            return self._scale_report(None, failure)
+        X = X[:_SCALE_SAMPLE_ROWS].detach().to(device="cpu", dtype=torch.float64).numpy()
+        return self._scale_report(X, failure)
+
+    def _scale_report(self, X, failure):
+        """Hook: a sentence naming the likely cause and the fix (X: float64 rows or None)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fitted state
+    def check_is_fitted(self, attributes=None, *args, **kwargs):
+        """Raise :class:`sklearn.exceptions.NotFittedError` unless the net is initialised.
+
+        Parameters
+        ----------
+        attributes : list of str, default=None
+            Attributes that must exist (default: the module).
+        *args, **kwargs
+            Passed to :func:`sklearn.utils.validation.check_is_fitted`.
+        """
+        if attributes is None and not self._is_initialized():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments (or 'initialize' and 'load_params') before using this "
+                "estimator."
+            )
+        super().check_is_fitted(attributes, *args, **kwargs)
+
+
+class _ClassifierNet(_BaseNet):
+    """What the sklrank classifiers add: labels of any type, encoded for the criterion.
+
+    The batches carry the labels themselves (as a tensor when they are numbers), so that
+    skorch's scoring callbacks compare :meth:`predict`'s labels with true labels; the
+    criterion gets their indices in ``classes_``.
+    """
+
+    _min_classes, _max_classes = 2, None
+
+    @property
+    def classes_(self):
+        """The class labels, sorted: the order of the logits (and of the filter banks)."""
+        inferred = self.__dict__.get("classes_inferred_")
+        if inferred is not None:
+            return inferred
+        if self.classes is not None and len(self.classes):
+            return np.unique(np.asarray(self.classes))
+        if self._is_initialized():  # as skorch: an initialised net predicts indices
+            return np.arange(self._n_outputs())
+        raise AttributeError(
+            f"{type(self).__name__} has no attribute 'classes_' before it is fitted (or "
+            "initialised)."
+        )
+
+    def _n_outputs(self):
+        """The number of classes the initialised module scores."""
+        raise NotImplementedError
+
+    def _prepare_targets(self, y, reset):
+        check_classification_targets(y)
+        if reset:
+            if self.classes is not None and len(self.classes):
+                classes = np.unique(np.asarray(self.classes))
+            else:
+                classes = np.unique(y)
+            if len(classes) < self._min_classes:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in y; got "
+                    f"one class only, {classes.tolist()}. Pass y with two or more classes."
+                )
+            if self._max_classes is not None and len(classes) > self._max_classes:
+                raise ValueError(
+                    f"Only binary classification is supported: the logistic loss acts on one "
+                    f"output. y has {len(classes)} classes {classes.tolist()[:10]}; pass y "
+                    "with exactly 2 classes."
+                )
+            self.classes_inferred_ = classes
+            self._classes_tensors = {}
+        classes = self.classes_
+        index = np.searchsorted(classes, y)
+        unseen = (index >= len(classes)) | (classes[np.minimum(index, len(classes) - 1)] != y)
+        if unseen.any():
+            raise ValueError(
+                f"y holds labels {np.unique(y[unseen]).tolist()} that are not among the "
+                f"classes {classes.tolist()}; list them in `classes` or refit from scratch."
+            )
+        if classes.dtype.kind in "iuf":
+            return self._as_tensor(np.asarray(y, dtype=classes.dtype))
+        return np.asarray(y)  # booleans, strings and other objects: encoded on the host
+
+    def _loss_targets(self, y_true, y_pred):
+        """Indices of the labels in ``classes_`` (the criterion's targets)."""
+        classes = self.classes_
+        if isinstance(y_true, torch.Tensor):
+            if classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes))):
+                return y_true.long()  # labels 0..k-1 are their own indices
+            key = (y_true.device, y_true.dtype)
+            cache = self.__dict__.setdefault("_classes_tensors", {})
+            if key not in cache:
+                cache[key] = torch.as_tensor(classes, dtype=y_true.dtype, device=y_true.device)
+            return torch.searchsorted(cache[key], y_true)
+        codes = np.searchsorted(classes, np.asarray(y_true))
+        return torch.from_numpy(codes.astype(np.int64)).to(y_pred.device)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), torch.Tensor or skorch Dataset
+            Inputs; array-likes are validated against the fitted input.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in ``classes_`` order.
+        """
+        return super().predict_proba(self._prediction_input(X))
+
+    def predict(self, X):
+        """Predicted class labels: the most probable class of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), torch.Tensor or skorch Dataset
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``; ``argmax`` of :meth:`predict_proba`, ties included.
+        """
+        index = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[index]
+
+
+def default_callbacks(classifier, extra=()):
+    """skorch's default callbacks (valid scores are recorded when there is validation data),
+    the ``extra`` ones of an estimator, the progress bar, and PrintLog (shown with
+    ``verbose``)."""
+    callbacks = [
+        ("epoch_timer", EpochTimer()),
+        ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+        ("valid_loss", PassthroughScoring(name="valid_loss")),
+    ]
+    if classifier:
+        callbacks.append(
+            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False))
+        )
+    callbacks += list(extra)
+    callbacks += [
+        ("progress", EpochProgressBar()),
+        ("print_log", PrintLog(keys_ignored=["filter_bank_stable_ranks"])),
+    ]
+    return callbacks

@@ -1,0 +1,461 @@
+"""TwoLayerNetRegressor and TwoLayerNetClassifier: the two-layer network of section B on skorch.
+
+Only the input weights W are trained (full-batch gradient descent by default); the outer signs
+``a`` are fixed. The regularisers of the paper are parameters: ``weight_decay`` adds
+``(lambda/2)||W||_F^2`` to the loss, ``input_noise`` trains on ``x + N(0, tau^2 I)`` with a
+fresh draw every step (also across ``partial_fit`` calls), and ``jacobian_penalty`` adds
+``(lambda_J/n) sum_i ||grad_x f(x_i)||^2`` (built with autograd, ``create_graph=True``).
+"""
+
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+
+from ._base import _BaseNet, _ClassifierNet, _inputs, default_callbacks
+from .gradients._decomposition import penalty
+from .nn._two_layer_net import TwoLayerNet
+
+__all__ = ["TwoLayerNetRegressor", "TwoLayerNetClassifier"]
+
+
+_COMMON_DOC = """
+    Parameters
+    ----------
+    module : type, default=sklrank.nn.TwoLayerNet
+        The network class (built with n_features from X and the parameters below).
+    n_hidden : int, default=512
+        Width m (the paper uses 1250).
+    scaling : {"ntk", "mean_field"}, default="ntk"
+        ``gamma_m = 1/sqrt(m)`` or ``1/m``.
+    activation : {"relu", "tanh", "sigmoid", "huberized"} or torch.nn.Module, default="relu"
+        Elementwise activation.
+    init : {"sphere", "spike"}, default="sphere"
+        Rows of W uniform on the sphere, or ``normalise_rows(W_S + spike_weight 1 q^T)``.
+    spike : array-like of shape (n_features,), default=None
+        The direction q for ``init="spike"``.
+    spike_weight : float, default=None
+        Weight of q for ``init="spike"``; None uses ``n_samples ** -0.25`` as in the paper.
+    weight_decay : float, default=0.0
+        lambda of the penalty ``(lambda/2)||W||_F^2``.
+    input_noise : float, default=0.0
+        Std tau of the Gaussian noise added to the inputs at every training step (drawn on
+        the CPU from the estimator's own generator, seeded by ``random_state`` at
+        initialisation, so that every step, also of later ``partial_fit`` calls, gets a fresh
+        and reproducible draw).
+    jacobian_penalty : float, default=0.0
+        lambda_J of ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2``.
+    lr : float, default=1.0
+        Learning rate of full-batch gradient descent (plain SGD, batch = training set). The
+        curvature grows with ``||x||^2``: for features of unit variance scale it as
+        ``1 / n_features`` (``sklrank gradients`` uses ``20 / n_features``); a run that
+        diverges raises :class:`~sklrank.exceptions.TrainingDivergedError` naming the epoch
+        and the step that is too large.
+    max_epochs : int, default=100
+        Number of gradient steps.
+    random_state : int, RandomState instance or None, default=None
+        Seeds W, a and the input noise: the same value gives identical numbers.
+    device : str or torch.device, default="cpu"
+        Where the module and the data live during training ("cuda" for a GPU).
+    verbose : int, default=0
+        1 prints skorch's per-epoch table.
+    progress_bar : bool, default=False
+        Show a tqdm progress bar per fit.
+    **kwargs
+        Any other skorch parameter (``optimizer``, ``callbacks``, ``train_split``, ...).
+
+    Attributes
+    ----------
+    module_ : sklrank.nn.TwoLayerNet
+        The trained network.
+    n_features_in_ : int
+        Number of features seen during fit.
+    history_ : skorch.History
+        ``train_loss`` per epoch (the data loss plus the regularisers), ``valid_loss`` with a
+        ``train_split``, plus what callbacks such as :class:`sklrank.callbacks.GradientSpectrum`
+        record.
+"""
+
+
+class _TwoLayerNet(_BaseNet):
+    """What the regressor and the classifier share."""
+
+    _init_only_kwargs = ("init", "spike", "spike_weight", "random_state")
+    _parameter_constraints = {
+        **_BaseNet._common_constraints,
+        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "scaling": [StrOptions({"ntk", "mean_field"})],
+        "activation": [StrOptions({"relu", "tanh", "sigmoid", "huberized"}), torch.nn.Module],
+        "init": [StrOptions({"sphere", "spike"})],
+        "spike": [None, "array-like"],
+        "spike_weight": [None, Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "jacobian_penalty": [Interval(Real, 0, None, closed="left")],
+    }
+
+    @property
+    def _default_callbacks(self):
+        return default_callbacks(isinstance(self, NeuralNetClassifier))
+
+    def _check_params(self):
+        super()._check_params()
+        if self.init == "spike" and self.spike is None:
+            raise ValueError(
+                'init="spike" needs spike=q (the spike direction, shape (n_features,)); '
+                'pass it or use init="sphere".'
+            )
+
+    def _check_fit_X(self, X, reset):
+        if reset:
+            self._n_samples_fit = len(X)
+
+    def _module_kwargs(self):
+        module_params = self.get_params_for("module")
+        n_features = self.__dict__.get("n_features_in_", module_params.get("n_features"))
+        if n_features is None:
+            raise NotFittedError(
+                f"{type(self).__name__} learns n_features from X: call fit, or pass "
+                "module__n_features=d to initialize it before fitting."
+            )
+        spike_weight = self.spike_weight
+        if self.init == "spike" and spike_weight is None:
+            n_samples = self.__dict__.get("_n_samples_fit")
+            if n_samples is None:
+                raise NotFittedError(
+                    'init="spike" with spike_weight=None uses n_samples ** -0.25: call fit, '
+                    "or pass spike_weight to initialize it before fitting."
+                )
+            spike_weight = n_samples**-0.25
+        kwargs = {
+            "n_features": n_features,
+            "n_hidden": self.n_hidden,
+            "scaling": self.scaling,
+            "activation": self.activation,
+            "init": self.init,
+            "spike": self.spike,
+            "spike_weight": spike_weight,
+            "random_state": self._init_seed(),
+        }
+        kwargs.update(module_params)
+        return kwargs
+
+    def initialize_module(self):
+        """Build the TwoLayerNet for the fitted number of features, seeded by random_state."""
+        super().initialize_module()
+        if "n_features_in_" not in self.__dict__:
+            self.n_features_in_ = int(self.module_.n_features)
+        return self
+
+    def initialize(self):
+        """Initialise the network (and the input-noise generator), seeded by random_state.
+
+        Returns
+        -------
+        self
+        """
+        super().initialize()
+        seed = self._init_seed()
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        self._noise_generator = generator
+        return self
+
+    def train_step_single(self, batch, **fit_params):
+        """One step: fresh input noise, data loss plus regularisers, backward."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        x = _inputs(Xi)
+        if self.input_noise > 0:
+            noise = torch.randn(x.shape, generator=self._noise_generator, dtype=x.dtype)
+            x = x + self.input_noise * noise.to(x.device)
+        if self.jacobian_penalty > 0:
+            x = x.detach().requires_grad_(True)
+        Xi = {**Xi, "X": x} if isinstance(Xi, Mapping) else x
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Data loss, plus the regularisers while training."""
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training and (self.weight_decay > 0 or self.jacobian_penalty > 0):
+            loss = loss + penalty(
+                self.module_, _inputs(X), self._output(y_pred), self.weight_decay,
+                self.jacobian_penalty,
+            )
+        return loss
+
+    def _f(self, x, **fit_params):
+        """The network output f(x): float32 while training, float64 in evaluation, where a
+        sample's output then does not depend on the rows it comes with (float32 BLAS kernels
+        change their summation order with the row count)."""
+        x = to_tensor(_inputs(x), device=self.device)
+        if self.module_.training:
+            return self.module_(x, **fit_params)
+        state = dict(self.module_.named_parameters())
+        state.update(self.module_.named_buffers())
+        state = {name: value.detach().to(torch.float64) for name, value in state.items()}
+        return torch.func.functional_call(self.module_, state, (x.to(torch.float64),))
+
+    def _output(self, y_pred):
+        """The scalar network output f from what ``infer`` returns."""
+        raise NotImplementedError
+
+    def _scale_report(self, X, failure):
+        if X is None:
+            return f"Likely causes: lr={self.lr:g} or the input scale."
+        mean_sq = float(np.mean(np.sum(X**2, axis=1)))
+        # the NTK of the net is about gamma_m^2 m ||x||^2 / 2: the step lr * that must stay
+        # below ~2 for gradient descent on the mean squared error to be stable
+        gamma_sq_m = 1.0 if self.scaling == "ntk" else 1.0 / self.n_hidden
+        step = self.lr * mean_sq * gamma_sq_m
+        scale = f"mean ||x||^2 = {mean_sq:.3g}"
+        if failure in ("diverged", "died"):
+            return (
+                f"Likely cause: the step is too large for the input scale ({scale}; "
+                f"lr * mean ||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2): lower lr to "
+                f"about {1.0 / (mean_sq * gamma_sq_m):.3g} or scale X down."
+            )
+        return (
+            f"Likely cause: too small a step ({scale}; lr * mean ||x||^2 * gamma_m^2 m = "
+            f"{step:.3g}) or too few epochs (max_epochs={self.max_epochs}); raise lr (about "
+            f"{1.0 / (mean_sq * gamma_sq_m):.3g} is stable) or max_epochs."
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.input_noise > 0 and self.random_state is None
+        return tags
+
+
+class TwoLayerNetRegressor(_TwoLayerNet, NeuralNetRegressor):
+    __doc__ = (
+        """Two-layer network ``f(x) = gamma_m a^T sigma(W x)`` trained on the mean squared error.
+
+    Read more in section B of ``docs/science.md``; pair it with
+    :func:`sklrank.gradients.gradient_decomposition` and
+    :class:`sklrank.callbacks.GradientSpectrum`.
+"""
+        + _COMMON_DOC
+        + """
+    Examples
+    --------
+    >>> from sklrank import TwoLayerNetRegressor
+    >>> from sklrank.datasets import make_spiked
+    >>> X, y = make_spiked(100, 20, nu=0.1, random_state=0)
+    >>> reg = TwoLayerNetRegressor(n_hidden=32, lr=0.05, max_epochs=5, random_state=0)
+    >>> reg = reg.fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+    )
+
+    _gradient_loss = "mse"
+    _y_numeric = True
+
+    def __init__(
+        self,
+        module=TwoLayerNet,
+        *,
+        n_hidden=512,
+        scaling="ntk",
+        activation="relu",
+        init="sphere",
+        spike=None,
+        spike_weight=None,
+        weight_decay=0.0,
+        input_noise=0.0,
+        jacobian_penalty=0.0,
+        lr=1.0,
+        max_epochs=100,
+        random_state=None,
+        criterion=torch.nn.MSELoss,
+        optimizer=torch.optim.SGD,
+        batch_size=-1,
+        train_split=None,
+        device="cpu",
+        verbose=0,
+        progress_bar=False,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.n_hidden = n_hidden
+        self.scaling = scaling
+        self.activation = activation
+        self.init = init
+        self.spike = spike
+        self.spike_weight = spike_weight
+        self.weight_decay = weight_decay
+        self.input_noise = input_noise
+        self.jacobian_penalty = jacobian_penalty
+        self.random_state = random_state
+        self.progress_bar = progress_bar
+
+    def _prepare_targets(self, y, reset):
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one target a sample), got shape {y.shape}.")
+        return self._as_tensor(y.astype(np.float32).reshape(-1, 1))
+
+    def _loss_targets(self, y_true, y_pred):
+        return y_true.to(y_pred.dtype)
+
+    def _output(self, y_pred):
+        return y_pred[:, 0]
+
+    def infer(self, x, **fit_params):
+        """``f(x)`` as a column, shape ``(n, 1)`` (the MSE criterion's input)."""
+        return self._f(x, **fit_params).unsqueeze(1)
+
+    def predict(self, X):
+        """Network outputs ``f(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), torch.Tensor or skorch Dataset
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Evaluated in float64.
+        """
+        out = self.forward(self._prediction_input(X))
+        return out[:, 0].numpy().astype(np.float64)
+
+    @property
+    def predict_proba(self):
+        # skorch's NeuralNet defines it; a regressor has none (hasattr must be False)
+        raise AttributeError("TwoLayerNetRegressor has no predict_proba; use predict.")
+
+
+class TwoLayerNetClassifier(_TwoLayerNet, _ClassifierNet, NeuralNetClassifier):
+    __doc__ = (
+        """Two-layer network ``f(x) = gamma_m a^T sigma(W x)`` trained on the logistic loss.
+
+    Binary only: the logits are ``[0, f(x)]``, so the cross-entropy is exactly the logistic
+    loss ``log(1 + exp(-s f(x)))`` with ``s = +1`` for ``classes_[1]`` and ``-1`` for
+    ``classes_[0]``. Read more in section B of ``docs/science.md``.
+"""
+        + _COMMON_DOC
+        + """    classes_ : ndarray of shape (2,)
+        The two class labels (any type).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklrank import TwoLayerNetClassifier
+    >>> from sklrank.datasets import make_spiked
+    >>> X, y = make_spiked(100, 20, nu=0.3, target="spike", random_state=0)
+    >>> clf = TwoLayerNetClassifier(n_hidden=32, max_epochs=20, random_state=0)
+    >>> clf = clf.fit(X, np.where(y > 0, "pos", "neg"))
+    >>> clf.classes_.tolist()
+    ['neg', 'pos']
+    """
+    )
+
+    _gradient_loss = "logistic"
+    _max_classes = 2
+
+    def __init__(
+        self,
+        module=TwoLayerNet,
+        *,
+        n_hidden=512,
+        scaling="ntk",
+        activation="relu",
+        init="sphere",
+        spike=None,
+        spike_weight=None,
+        weight_decay=0.0,
+        input_noise=0.0,
+        jacobian_penalty=0.0,
+        lr=1.0,
+        max_epochs=100,
+        random_state=None,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.SGD,
+        batch_size=-1,
+        train_split=None,
+        device="cpu",
+        verbose=0,
+        progress_bar=False,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.n_hidden = n_hidden
+        self.scaling = scaling
+        self.activation = activation
+        self.init = init
+        self.spike = spike
+        self.spike_weight = spike_weight
+        self.weight_decay = weight_decay
+        self.input_noise = input_noise
+        self.jacobian_penalty = jacobian_penalty
+        self.random_state = random_state
+        self.progress_bar = progress_bar
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _n_outputs(self):
+        return 2
+
+    def _output(self, y_pred):
+        return y_pred[:, 1]
+
+    def infer(self, x, **fit_params):
+        """The logits ``[0, f(x)]``, shape ``(n, 2)``."""
+        f = self._f(x, **fit_params)
+        return torch.stack([torch.zeros_like(f), f], dim=1)
+
+    def decision_function(self, X):
+        """Network outputs ``f(x)`` (positive favours ``classes_[1]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), torch.Tensor or skorch Dataset
+            Inputs.
+
+        Returns
+        -------
+        f : ndarray of shape (n_samples,)
+            Evaluated in float64.
+        """
+        out = self.forward(self._prediction_input(X))
+        return out[:, 1].numpy().astype(np.float64)
