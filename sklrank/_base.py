@@ -178,13 +178,16 @@ class _BaseNet:
 
     def _fit_data(self, X, y, sample_weight, reset):
         """Validate the training data once; tensors on the device, as skorch receives them."""
+        # On an accelerator X is checked for NaN and infinity where it lands, at the device's
+        # memory bandwidth, instead of by a pass over it on the host.
+        on_host = self._device().type == "cpu"
         X, y = validate_data(
-            self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=True,
+            self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
             y_numeric=self._y_numeric,
         )
         self._check_fit_X(X, reset)
         y_fit = self._prepare_targets(y, reset)
-        X_fit = self._as_tensor(X)
+        X_fit = self._checked_tensor(X, on_host)
         if sample_weight is not None:
             weights = _check_sample_weight(
                 sample_weight, X, dtype=np.float32, ensure_non_negative=True
@@ -235,8 +238,18 @@ class _BaseNet:
             if not X.is_floating_point() or not bool(torch.isfinite(X).all()):
                 raise ValueError("X must be a finite floating-point tensor.")
             return X.detach().to(device=self._device(), dtype=torch.float32)
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=True)
-        return self._as_tensor(X)
+        on_host = self._device().type == "cpu"
+        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=on_host)
+        return self._checked_tensor(X, on_host)
+
+    def _checked_tensor(self, X, checked):
+        """X on the device, checked for NaN and infinity there unless ``checked`` already."""
+        X_t = self._as_tensor(X)
+        if not checked and not bool(torch.isfinite(X_t).all()):
+            raise ValueError(
+                "Input X contains NaN or infinity; remove or impute those entries."
+            )
+        return X_t
 
     # ------------------------------------------------------------------ training
     def _is_initialized(self):
@@ -349,7 +362,7 @@ class _BaseNet:
 
     def _train(self, data, routing_method, fit_params):
         X_fit, y_fit = data
-        first_epoch = len(self.history)
+        first_epoch = self._first_epoch = len(self.history)
         NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method, **fit_params)
         self._check_training_outcome(_inputs(X_fit), first_epoch)
         return self
@@ -386,9 +399,13 @@ class _BaseNet:
             loss = batch.get("train_loss")
             if loss is not None and not math.isfinite(loss):
                 X = None if dataset_train is None else _dataset_tensors(dataset_train)
+                # the first loss of a fit is computed at the weights it started from
+                at_start = len(self.history) == self.__dict__.get("_first_epoch", 0) + 1
                 raise TrainingDivergedError(
-                    f"training diverged at epoch {row['epoch']}: the training loss is {loss}. "
-                    + self._likely_cause(None if X is None else _inputs(X[0]), "diverged")
+                    f"training diverged at epoch {row['epoch']}: the training loss is {loss}"
+                    + (" at the initial weights, before any step. " if at_start else ". ")
+                    + self._likely_cause(None if X is None else _inputs(X[0]),
+                                         "diverged_at_start" if at_start else "diverged")
                 )
 
     def _check_training_outcome(self, X, first_epoch):
@@ -427,7 +444,10 @@ class _BaseNet:
         return self._scale_report(X, failure)
 
     def _scale_report(self, X, failure):
-        """Hook: a sentence naming the likely cause and the fix (X: float64 rows or None)."""
+        """Hook: a sentence naming the likely cause and the fix.
+
+        ``X`` holds float64 training rows (or None); ``failure`` is "diverged_at_start" (the
+        loss of the initial weights is not finite), "diverged", "died" or "unmoved"."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ fitted state
@@ -557,14 +577,41 @@ class _ClassifierNet(_BaseNet):
         return self.classes_[index]
 
 
+class _PassthroughScoring(PassthroughScoring):
+    """skorch's PassthroughScoring (same keys, same values), reading the epoch's batches
+    directly: skorch's History indexing costs more than a full-batch epoch of a small net."""
+
+    def on_epoch_end(self, net, **kwargs):
+        key = "train_batch_size" if self.on_train else "valid_batch_size"
+        batches = [b for b in net.history[-1]["batches"] if self.name in b]
+        if not batches:  # no data of this kind (e.g. no validation split)
+            return
+        score = np.average([b[self.name] for b in batches],
+                           weights=[b.get(key, 1) for b in batches])
+        is_best = self._is_best_score(score)
+        if is_best:
+            self.best_score_ = score
+        net.history.record(self.name, score)
+        if is_best is not None:
+            net.history.record(self.name + "_best", bool(is_best))
+
+
+class _PrintLog(PrintLog):
+    """skorch's PrintLog, which formats the epoch's table only when it is shown."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.verbose or self.sink is not print:
+            super().on_epoch_end(net, **kwargs)
+
+
 def default_callbacks(classifier, extra=()):
     """skorch's default callbacks (valid scores are recorded when there is validation data),
     the ``extra`` ones of an estimator, the progress bar, and PrintLog (shown with
     ``verbose``)."""
     callbacks = [
         ("epoch_timer", EpochTimer()),
-        ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-        ("valid_loss", PassthroughScoring(name="valid_loss")),
+        ("train_loss", _PassthroughScoring(name="train_loss", on_train=True)),
+        ("valid_loss", _PassthroughScoring(name="valid_loss")),
     ]
     if classifier:
         callbacks.append(
@@ -573,6 +620,6 @@ def default_callbacks(classifier, extra=()):
     callbacks += list(extra)
     callbacks += [
         ("progress", EpochProgressBar()),
-        ("print_log", PrintLog(keys_ignored=["filter_bank_stable_ranks"])),
+        ("print_log", _PrintLog(keys_ignored=["filter_bank_stable_ranks"])),
     ]
     return callbacks

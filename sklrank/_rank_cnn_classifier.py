@@ -405,6 +405,22 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
                                module.padding)
         norm = float(np.sqrt(np.mean(np.sum(patches**2, axis=1))))
         scale = f"root-mean-square patch norm {norm:.3g}, largest |X| {np.abs(X).max():.3g}"
+        if failure == "diverged_at_start":
+            if np.float32(kappa ** (q - 1)) == 0:
+                return (
+                    f"Likely cause: kappa={kappa:g} underflows in float32 (kappa^(q-1) = "
+                    f"{kappa ** (q - 1):.3g}), so the Huberized ReLU divides by zero: raise "
+                    "kappa (the paper's is 1)."
+                )
+            if norm > _LARGEST_UNIT_PATCH_NORM:
+                return (
+                    f"Likely cause: the input scale ({scale}) overflows the forward pass in "
+                    "float32: scale X to unit scale (e.g. pixels / 255, or StandardScaler)."
+                )
+            return (
+                f"Likely cause: the activation or the module gives non-finite outputs on these "
+                f"inputs ({scale}); check activation, q and kappa."
+            )
         if failure in ("diverged", "died"):
             if norm > _LARGEST_UNIT_PATCH_NORM:
                 return (

@@ -221,6 +221,11 @@ class _TwoLayerNet(_BaseNet):
         gamma_sq_m = 1.0 if self.scaling == "ntk" else 1.0 / self.n_hidden
         step = self.lr * mean_sq * gamma_sq_m
         scale = f"mean ||x||^2 = {mean_sq:.3g}"
+        if failure == "diverged_at_start":
+            return (
+                f"Likely cause: the inputs ({scale}) or the activation overflow the forward "
+                "pass in float32: scale X, or check the activation."
+            )
         if failure in ("diverged", "died"):
             return (
                 f"Likely cause: the step is too large for the input scale ({scale}; "

@@ -176,16 +176,20 @@ def test_ranks_recorded_every_epoch_are_exact(n_features, n_filters):
 
 
 @pytest.mark.parametrize("shape, n_banks", [((80, 64), 2), ((4000, 128), 10), ((600, 300), 3)])
-def test_filter_ranks_helper_paths_agree_with_stable_rank(shape, n_banks):
-    # the numpy and torch batched paths of narrow filters, and Lanczos for wide ones
-    from sklrank.callbacks._rank_history import _FilterRanks
+def test_batched_filter_ranks_agree_with_stable_rank(shape, n_banks):
+    # the deferred computation: a stack of epochs' filters, their banks, in one batch
+    from sklrank.callbacks._rank_history import _stable_ranks
 
-    W = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
-    overall, banks = _FilterRanks()(W, n_banks)
+    rng = np.random.default_rng(0)
+    stack = torch.from_numpy(rng.standard_normal((3, *shape)).astype(np.float32))
+    stack[1] *= torch.linspace(0.1, 3, shape[1])  # an uneven spectrum too
+    ranks, fro = _stable_ranks(stack, n_banks)
+    assert ranks.shape == fro.shape == (3, 1 + n_banks)
     m = shape[0] // n_banks
-    assert overall == pytest.approx(stable_rank(W.numpy()), rel=1e-9)
-    for b, rank in enumerate(banks):
-        assert rank == pytest.approx(stable_rank(W.numpy()[b * m : (b + 1) * m]), rel=1e-9)
+    for k, W in enumerate(stack.numpy()):
+        assert ranks[k, 0] == pytest.approx(stable_rank(W), rel=1e-9)
+        for b in range(n_banks):
+            assert ranks[k, 1 + b] == pytest.approx(stable_rank(W[b * m : (b + 1) * m]), rel=1e-9)
 
 
 def test_fitted_attributes_and_history():

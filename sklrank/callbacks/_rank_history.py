@@ -6,20 +6,23 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from .._rank import _lanczos_top
+from ..exceptions import TrainingDivergedError
 
-# Filter matrices whose smaller side is at most this get a dense eigendecomposition of their
-# Gram matrix; larger ones warm-started Lanczos (below). Filters of at most this many values
-# get one batched numpy eigendecomposition for the whole matrix and its banks, up to
-# _NUMPY_MAX_MACS multiply-adds (numpy's BLAS runs single-threaded on such sizes, so it does
-# not fight torch's threads); above, torch.
-_DENSE_MAX_SIDE = 128
-_NUMPY_MAX_MACS = 2_000_000
-# Relative Ritz residual at which the warm-started Lanczos stops: the recorded top eigenvalue
-# is then within 1e-10 (relative) of the dense float64 one.
-_LANCZOS_TOL = 1e-10
+# Snapshots of the filters kept for a deferred computation, at most this many bytes: then
+# they are computed in one batch (and at the end of training).
+_BUFFER_BYTES = 32 * 2**20
 
 __all__ = ["RankHistory", "filter_matrix_of", "bank_stable_ranks"]
+
+
+def _filters_on_device(module):
+    """The first-layer filters of ``module``, one flattened filter a row, where they live."""
+    if hasattr(module, "filter_matrix"):
+        return module.filter_matrix()
+    weight = next((p for p in module.parameters() if p.ndim >= 2), None)
+    if weight is None:
+        raise ValueError(f"{type(module).__name__} has no parameter with 2 or more dimensions.")
+    return weight.reshape(weight.shape[0], -1)
 
 
 def filter_matrix_of(module):
@@ -32,114 +35,67 @@ def filter_matrix_of(module):
     Parameters
     ----------
     module : torch.nn.Module
+        The network.
 
     Returns
     -------
     filters : torch.Tensor of shape (n_filters, filter_dim)
         Detached, on the CPU (a view of the parameter when it lives on the CPU).
     """
-    if hasattr(module, "filter_matrix"):
-        weight = module.filter_matrix()
-    else:
-        weight = next((p for p in module.parameters() if p.ndim >= 2), None)
-        if weight is None:
-            raise ValueError(f"{type(module).__name__} has no parameter with 2 or more dimensions.")
-        weight = weight.reshape(weight.shape[0], -1)
-    # The filter matrix is small: one device -> host copy, then the exact float64 rank on the
-    # CPU (a tiny eigendecomposition on a GPU costs more in launch latency than it saves).
-    # Kept a torch tensor: stable_rank's torch path (torch.linalg.eigvalsh of the Gram) is
-    # several times faster on such small matrices than its scipy path.
-    return weight.detach().to("cpu")
+    return _filters_on_device(module).detach().to("cpu")
+
+
+def _stable_ranks(filters, n_banks):
+    """Exact (float64) stable ranks of a stack of filter matrices and of their banks.
+
+    ``filters`` has shape ``(k, R, D)``. Returns ``(ranks, fro)``, two ``(k, 1 + n_banks)``
+    tensors (``n_banks`` 0 when None): column 0 for the whole matrix, then one per bank (the
+    equal, contiguous blocks of rows); ``fro`` holds the squared Frobenius norms (0 for a
+    block of zero filters, whose rank is NaN). One batched eigendecomposition of the Gram
+    matrices of the smaller side, on the filters' device: no host synchronisation.
+    """
+    F = filters.to(torch.float64)
+    k, rows, dim = F.shape
+    grams = [_gram(F)]
+    if n_banks:
+        grams.append(_gram(F.reshape(k * n_banks, rows // n_banks, dim)))
+    ranks, fros = [], []
+    for gram in grams:
+        top = torch.linalg.eigvalsh(gram)[..., -1]
+        fro = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
+        # rounding can put the ratio a hair below the exact floor of 1, as in stable_rank
+        ranks.append((fro / top).clamp(min=1.0).reshape(k, -1))
+        fros.append(fro.reshape(k, -1))
+    return torch.cat(ranks, dim=1), torch.cat(fros, dim=1)
+
+
+def _gram(M):
+    """Gram matrices of the smaller side of a stack of matrices ``(k, r, d)``."""
+    return M @ M.transpose(-1, -2) if M.shape[-2] <= M.shape[-1] else M.transpose(-1, -2) @ M
 
 
 def bank_stable_ranks(filters, n_banks):
     """Stable rank of each of ``n_banks`` equal, contiguous blocks of rows of ``filters``.
 
     The same float64 Gram-matrix computation as :func:`sklrank.stable_rank` (``method="gram"``),
-    batched: one eigendecomposition call for all banks, which matters when the ranks are
-    recorded every epoch.
+    batched: one eigendecomposition call for all banks.
 
     Parameters
     ----------
     filters : torch.Tensor of shape (n_banks * m, dim)
         Finite filter matrix, bank ``b`` in rows ``b*m .. (b+1)*m - 1``.
     n_banks : int
+        Number of banks.
 
     Returns
     -------
     ranks : list of float
         One stable rank per bank.
     """
-    banks = filters.to(torch.float64).reshape(n_banks, -1, filters.shape[1])
-    m, dim = banks.shape[1:]
-    gram = banks @ banks.transpose(1, 2) if m <= dim else banks.transpose(1, 2) @ banks
-    top_sq = torch.linalg.eigvalsh(gram)[:, -1]
-    return _ratios(gram.diagonal(dim1=1, dim2=2).sum(1).numpy(), top_sq.numpy())
-
-
-class _FilterRanks:
-    """Exact stable ranks of a changing filter matrix and of its banks, cheaply every epoch.
-
-    Narrow filters (at most 128 values): the banks' Gram matrices ``F_b^T F_b`` sum to the
-    whole matrix's ``F^T F``, so one batched dense eigendecomposition gives every rank. Wider
-    filters: each epoch changes them by one gradient step, so the top eigenvector of their
-    Gram matrix barely moves, and Lanczos started from the previous one needs a few
-    products with the filter matrix itself, where a dense eigendecomposition of the Gram
-    matrix costs O(n^3) (measured: 15 ms an epoch for 400 filters of 784 values, against
-    about 90 ms for the epoch itself); the small bank Gram matrices stay dense.
-    """
-
-    def __init__(self):
-        self.vector = None
-
-    def __call__(self, filters, n_banks=None):
-        """(stable rank of ``filters``, list of the banks' stable ranks or None)."""
-        if (
-            n_banks is not None
-            and filters.shape[1] <= _DENSE_MAX_SIDE
-            and filters.numel() * filters.shape[1] <= _NUMPY_MAX_MACS
-        ):
-            # numpy: a dozen torch calls on tiny matrices cost more than the arithmetic
-            # (measured 1.3 ms against 0.1-0.7 ms an epoch); BLAS does not thread here
-            banks = filters.to(torch.float64).numpy().reshape(n_banks, -1, filters.shape[1])
-            grams = np.matmul(banks.transpose(0, 2, 1), banks)
-            grams = np.concatenate([grams.sum(0, keepdims=True), grams])
-            top_sq = np.linalg.eigvalsh(grams)[:, -1]
-            ranks = _ratios(np.trace(grams, axis1=1, axis2=2), top_sq)
-            return ranks[0], ranks[1:]
-        F = filters.to(torch.float64)
-        n = min(F.shape)
-        if n <= _DENSE_MAX_SIDE:
-            gram = F @ F.T if F.shape[0] <= F.shape[1] else F.T @ F
-            top_sq = float(torch.linalg.eigvalsh(gram)[-1])
-            overall = _ratios([float(torch.trace(gram))], [top_sq])[0]
-        else:
-            overall = self._lanczos_stable_rank(F)
-        return overall, (None if n_banks is None else bank_stable_ranks(filters, n_banks))
-
-    def _lanczos_stable_rank(self, F):
-        if F.shape[0] <= F.shape[1]:  # the Gram operator of the smaller side, not formed
-
-            def matvec(v):
-                return (F @ (F.T @ torch.from_numpy(v))).numpy()
-        else:
-
-            def matvec(v):
-                return (F.T @ (F @ torch.from_numpy(v))).numpy()
-
-        n = min(F.shape)
-        v0 = self.vector if self.vector is not None and len(self.vector) == n else None
-        top_sq, self.vector = _lanczos_top(matvec, n, _LANCZOS_TOL, v0=v0)
-        return _ratios([float((F * F).sum())], [top_sq])[0]
-
-
-def _ratios(fro_sq, top_sq):
-    """Stable ranks from squared Frobenius norms and top Gram eigenvalues (sequences)."""
-    fro_sq, top_sq = np.asarray(fro_sq, dtype=np.float64), np.asarray(top_sq, dtype=np.float64)
-    if bool((top_sq <= 0).any()):
+    ranks, fro = _stable_ranks(filters[None], n_banks)
+    if not bool((fro > 0).all()):
         raise ValueError("A bank of zero filters has no stable rank.")
-    # rounding can put the ratio a hair below the exact floor of 1, as in stable_rank
-    return [max(float(r), 1.0) for r in fro_sq / top_sq]
+    return ranks[0, 1:].tolist()
 
 
 class RankHistory(Callback):
@@ -149,12 +105,21 @@ class RankHistory(Callback):
     per-class banks (attributes ``n_banks`` and ``n_filters``), ``"filter_bank_stable_ranks"``:
     a dict mapping each class label (from ``net.classes_`` when available, else the bank
     index) to the stable rank of that bank's filters. Epochs that are not recorded simply lack
-    the keys; the last epoch of a fit is always recorded.
+    the keys; the last epoch of a fit is always recorded. The ranks are exact: float64 Gram
+    matrices and their eigenvalues, on the filters' device.
 
     Parameters
     ----------
     every : int, default=1
         Record at epochs ``every, 2 * every, ...`` (1-based) and at the last epoch.
+    defer : bool or "auto", default="auto"
+        True keeps a copy of the filters of each recorded epoch on their device and computes
+        the ranks of many epochs in one batch (when the copies reach 32 MiB, and at the end of
+        training), so recording costs no host synchronisation per epoch and little time;
+        the rows of the history get their values then. False computes them at the epoch
+        itself, for callbacks that read them during training. "auto" defers unless the net
+        shows its progress (``verbose`` or ``progress_bar``), where each row is read as it is
+        written.
 
     Examples
     --------
@@ -169,48 +134,69 @@ class RankHistory(Callback):
     [False, True, False, True]
     """
 
-    def __init__(self, every=1):
+    def __init__(self, every=1, defer="auto"):
         self.every = every
+        self.defer = defer
 
     def initialize(self):
         if isinstance(self.every, bool) or not isinstance(self.every, Integral) or self.every < 1:
             raise ValueError(f"every must be a positive int (record every k epochs), got "
                              f"{self.every!r}.")
+        if self.defer not in (True, False, "auto"):
+            raise ValueError(f"defer must be True, False or 'auto', got {self.defer!r}.")
         return self
 
-    def _record(self, net):
-        filters = filter_matrix_of(net.module_)
-        if not bool(torch.isfinite(filters).all()):
-            raise FloatingPointError(
-                f"training diverged at epoch {len(net.history)}: the filters hold NaN or "
-                "infinity; lower lr."
-            )
-        module = net.module_
-        n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
-        if n_banks is None or m is None or n_banks * m != filters.shape[0]:
-            n_banks = None
-        if getattr(self, "_ranks", None) is None:
-            self._ranks = _FilterRanks()
-        overall, ranks = self._ranks(filters, n_banks)
-        net.history.record("filter_stable_rank", overall)
-        if n_banks is not None:
-            labels = getattr(net, "classes_", None)
-            if labels is None or len(labels) != n_banks:
-                labels = range(n_banks)
-            net.history.record(
-                "filter_bank_stable_ranks", {_plain(c): r for c, r in zip(labels, ranks)}
-            )
-
     def on_train_begin(self, net, **kwargs):
-        self._ranks = _FilterRanks()
+        self._pending = []  # (history row index, filters on their device)
+        defer = self.defer
+        if defer == "auto":
+            defer = not (net.verbose or getattr(net, "progress_bar", False))
+        self._deferred = bool(defer)
 
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) % self.every == 0:
-            self._record(net)
+            self._snapshot(net)
 
     def on_train_end(self, net, **kwargs):
-        if len(net.history) and "filter_stable_rank" not in net.history[-1]:
-            self._record(net)
+        recorded = {row for row, _ in self._pending}
+        last = len(net.history) - 1
+        if last >= 0 and last not in recorded and "filter_stable_rank" not in net.history[-1]:
+            self._snapshot(net)
+        self._flush(net)
+
+    def _snapshot(self, net):
+        filters = _filters_on_device(net.module_).detach().clone()
+        self._pending.append((len(net.history) - 1, filters))
+        size = filters.numel() * filters.element_size() * len(self._pending)
+        if not self._deferred or size >= _BUFFER_BYTES:
+            self._flush(net)
+
+    def _flush(self, net):
+        pending, self._pending = getattr(self, "_pending", []), []
+        if not pending:
+            return
+        stack = torch.stack([filters for _, filters in pending])
+        module = net.module_
+        n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
+        if n_banks is None or m is None or n_banks * m != stack.shape[1]:
+            n_banks = None
+        ranks, fro = (t.cpu().numpy() for t in _stable_ranks(stack, n_banks))  # one sync
+        if not (np.isfinite(fro).all() and np.isfinite(ranks[fro > 0]).all()):
+            raise TrainingDivergedError(
+                "training diverged: the filters hold NaN or infinity; lower lr."
+            )
+        if not (fro > 0).all():
+            raise ValueError("A bank of zero filters has no stable rank.")
+        labels = getattr(net, "classes_", None)
+        if labels is None or len(labels) != (n_banks or 0):
+            labels = range(n_banks or 0)
+        for (row, _), overall, banks in zip(pending, ranks[:, 0], ranks[:, 1:]):
+            record = net.history[row]
+            record["filter_stable_rank"] = float(overall)
+            if n_banks:
+                record["filter_bank_stable_ranks"] = {
+                    _plain(c): float(r) for c, r in zip(labels, banks)
+                }
 
 
 def _plain(label):

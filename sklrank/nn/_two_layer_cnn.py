@@ -136,7 +136,9 @@ class TwoLayerCNN(nn.Module):
         channels = self.input_shape[0]
         kh, kw = self.kernel_size
         self.weight = nn.Parameter(
-            torch.randn(self.n_banks * self.n_filters, channels, kh, kw) * float(init_std)
+            # float32 whatever torch's default dtype: the estimators feed float32 inputs
+            torch.randn(self.n_banks * self.n_filters, channels, kh, kw, dtype=torch.float32)
+            * float(init_std)
         )
         height, width = self.input_shape[1:]
         if padding == "circular":

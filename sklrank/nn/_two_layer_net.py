@@ -137,7 +137,7 @@ class TwoLayerNet(nn.Module):
             W = W + float(spike_weight) * (q / q.norm())[None, :]
             W /= W.norm(dim=1, keepdim=True)
         self.weight = nn.Parameter(W.to(torch.float32))
-        signs = torch.ones(n_hidden)
+        signs = torch.ones(n_hidden, dtype=torch.float32)
         signs[n_hidden // 2 :] = -1.0
         self.register_buffer("a", signs[torch.randperm(n_hidden, generator=gen)])
 
