@@ -192,10 +192,6 @@ class _BaseNet:
             weights = _check_sample_weight(
                 sample_weight, X, dtype=np.float32, ensure_non_negative=True
             )
-            if not weights.sum() > 0:
-                raise ValueError(
-                    "sample_weight sums to 0: at least one sample needs a positive weight."
-                )
             X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
         return X_fit, y_fit
 

@@ -348,7 +348,7 @@ class TwoLayerNetRegressor(_TwoLayerNet, NeuralNetRegressor):
             Evaluated in float64.
         """
         out = self.forward(self._prediction_input(X))
-        return out[:, 0].numpy().astype(np.float64)
+        return out[:, 0].detach().numpy().astype(np.float64)
 
     @property
     def predict_proba(self):
@@ -463,4 +463,4 @@ class TwoLayerNetClassifier(_TwoLayerNet, _ClassifierNet, NeuralNetClassifier):
             Evaluated in float64.
         """
         out = self.forward(self._prediction_input(X))
-        return out[:, 1].numpy().astype(np.float64)
+        return out[:, 1].detach().numpy().astype(np.float64)

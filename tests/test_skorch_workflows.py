@@ -1,0 +1,273 @@
+"""The skorch workflows, written as a skorch user writes them, on every sklrank estimator.
+
+Persistence (``initialize`` + ``load_params``, ``save_params`` with ``f_history``, pickle,
+joblib), skorch's callbacks (``EpochScoring`` on train and validation data, ``Checkpoint``,
+``EarlyStopping``, ``LRScheduler``), ``train_split=ValidSplit(...)`` with skorch's history
+columns, the per-epoch table of ``verbose=1``, ``predict`` against ``predict_proba``, sample
+weights (directly and routed through a Pipeline and a search), pandas output, and the repr.
+"""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+import torch
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRScheduler
+from skorch.dataset import ValidSplit
+
+from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
+from sklrank.datasets import make_low_rank_patches, make_spiked
+
+
+def cnn(**kwargs):
+    params = dict(input_shape=(1, 4, 64), kernel_size=(1, 64), n_filters=8, max_epochs=40,
+                  random_state=0)
+    return RankCNNClassifier(**{**params, **kwargs})
+
+
+def cnn_data(n=200):
+    return make_low_rank_patches(n_samples=n, noise_std=0.5, random_state=0)
+
+
+def spiked_data(n=200, classify=False):
+    X, y = make_spiked(n, 20, nu=0.3, target="spike" if classify else "triple_index",
+                       random_state=0)
+    return X, (np.where(y > 0, "pos", "neg") if classify else y)
+
+
+def two_layer(Estimator, **kwargs):
+    params = dict(n_hidden=32, lr=0.05, max_epochs=40, random_state=0)
+    return Estimator(**{**params, **kwargs})
+
+
+# (estimator factory, data factory, whether it is a classifier)
+CASES = {
+    "cnn": (cnn, cnn_data, True),
+    "regressor": (lambda **kw: two_layer(TwoLayerNetRegressor, **kw), spiked_data, False),
+    "classifier": (
+        lambda **kw: two_layer(TwoLayerNetClassifier, **kw),
+        lambda: spiked_data(classify=True),
+        True,
+    ),
+}
+
+
+def _predictions(est, X, classifier):
+    return est.predict_proba(X) if classifier else est.predict(X)
+
+
+# ---------------------------------------------------------------- persistence
+@pytest.mark.parametrize("case", CASES)
+def test_initialize_load_params_predicts_as_saved(case, tmp_path):
+    make, data, classifier = CASES[case]
+    X, y = data()
+    est = make(train_split=ValidSplit(0.2)).fit(X, y)
+    est.save_params(f_params=tmp_path / "params.pt", f_history=tmp_path / "history.json")
+
+    extra = {"classes": list(np.unique(y))} if classifier else {}
+    if case == "cnn":
+        new = make(train_split=ValidSplit(0.2), **extra)  # geometry from input_shape
+    else:
+        new = make(train_split=ValidSplit(0.2), module__n_features=X.shape[1], **extra)
+    new.initialize()
+    new.load_params(f_params=tmp_path / "params.pt", f_history=tmp_path / "history.json")
+    np.testing.assert_array_equal(new.predict(X), est.predict(X))
+    np.testing.assert_array_equal(_predictions(new, X, classifier),
+                                  _predictions(est, X, classifier))
+    assert new.history[:, "valid_loss"] == est.history[:, "valid_loss"]
+    if case == "cnn":
+        np.testing.assert_array_equal(new.filters_, est.filters_)
+        assert new.filter_stable_rank_ == est.filter_stable_rank_
+        assert new.filter_bank_stable_ranks_ == est.filter_bank_stable_ranks_
+        assert new.input_shape_ == est.input_shape_ and new.kernel_size_ == est.kernel_size_
+    if classifier:
+        np.testing.assert_array_equal(new.classes_, est.classes_)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pickle_and_joblib_round_trips(case, tmp_path):
+    make, data, classifier = CASES[case]
+    X, y = data()
+    est = make().fit(X, y)
+    joblib.dump(est, tmp_path / "est.joblib")
+    for copy in (pickle.loads(pickle.dumps(est)), joblib.load(tmp_path / "est.joblib")):
+        np.testing.assert_array_equal(copy.predict(X), est.predict(X))
+        if case == "cnn":
+            np.testing.assert_array_equal(copy.filters_, est.filters_)
+
+
+def test_initialized_net_without_classes_predicts_indices():
+    # as skorch: a net that was only initialised scores k outputs and predicts their indices
+    X, y = cnn_data()
+    net = cnn().initialize()
+    assert net.classes_.tolist() == [0, 1]
+    assert set(net.predict(X)) <= {0, 1} and net.filters_.shape == (16, 64)
+
+
+# ---------------------------------------------------------------- callbacks and history
+def test_valid_split_and_epoch_scoring_record_skorch_columns():
+    X, y = cnn_data()
+    clf = cnn(train_split=ValidSplit(0.2),
+              callbacks=[EpochScoring("accuracy", lower_is_better=False)]).fit(X, y)
+    for row in clf.history:
+        for key in ("train_loss", "valid_loss", "valid_acc", "accuracy", "filter_stable_rank"):
+            assert key in row, (key, row["epoch"])
+    # the scores are the estimator's own: valid_acc is the accuracy on the held-out fifth
+    assert 0.5 <= clf.history[-1, "valid_acc"] <= 1.0
+    assert clf.history[-1, "accuracy"] == clf.history[-1, "valid_acc"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_epoch_scoring_on_train_and_valid_data(case):
+    make, data, classifier = CASES[case]
+    X, y = data()
+    metric = "accuracy" if classifier else "r2"
+    est = make(train_split=ValidSplit(0.25, random_state=0), callbacks=[
+        EpochScoring(metric, on_train=True, name="train_score", lower_is_better=False),
+        EpochScoring(metric, name="valid_score", lower_is_better=False),
+    ]).fit(X, y)
+    assert len(est.history[:, "train_score"]) == len(est.history[:, "valid_score"]) == 40
+    # the last epoch's training score is the score of the fitted model on the training part
+    split = ValidSplit(0.25, random_state=0)
+    train, _ = split(est.get_dataset(X, y), y)
+    scorer = sklearn.metrics.get_scorer(metric)
+    expected = scorer(est, X[train.indices], y[train.indices])
+    # the cached predictions come from the last step's forward pass, before its update
+    assert est.history[-1, "train_score"] == pytest.approx(expected, abs=0.1)
+
+
+def test_string_labels_with_valid_split_and_scoring():
+    X, y = cnn_data()
+    labels = np.where(y > 0, "up", "down")
+    clf = cnn(train_split=ValidSplit(0.2), callbacks=[
+        EpochScoring("accuracy", on_train=True, name="train_acc", lower_is_better=False),
+    ]).fit(X, labels)
+    assert clf.history[-1, "train_acc"] > 0.9 and clf.history[-1, "valid_acc"] > 0.9
+    assert set(clf.predict(X)) == {"up", "down"}
+
+
+def test_checkpoint_early_stopping_and_lr_scheduler(tmp_path):
+    X, y = cnn_data()
+    clf = cnn(max_epochs=200, train_split=ValidSplit(0.2), callbacks=[
+        Checkpoint(dirname=str(tmp_path)),
+        EarlyStopping(patience=5),
+        LRScheduler(policy="StepLR", step_size=10, gamma=0.5),
+    ]).fit(X, y)
+    assert len(clf.history) < 200  # stopped early on the validation loss
+    assert (tmp_path / "params.pt").is_file()
+    assert clf.optimizer_.param_groups[0]["lr"] < clf.lr  # the scheduler lowered it
+    restored = cnn(train_split=ValidSplit(0.2)).initialize()
+    restored.load_params(checkpoint=Checkpoint(dirname=str(tmp_path)))
+    best = int(np.flatnonzero(clf.history[:, "valid_loss_best"])[-1])
+    assert restored.history[-1, "epoch"] == clf.history[best, "epoch"]
+
+
+def test_verbose_prints_skorch_table_with_valid_columns(capsys):
+    X, y = cnn_data()
+    cnn(verbose=1, max_epochs=3, train_split=ValidSplit(0.2)).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert header[0] == "epoch" and header[-1] == "dur"
+    for column in ("train_loss", "valid_loss", "valid_acc", "filter_stable_rank"):
+        assert column in header
+    assert len(lines) == 2 + 3  # header, rule, one row an epoch
+
+
+# ---------------------------------------------------------------- predict and predict_proba
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+def test_predict_is_argmax_of_predict_proba(case):
+    make, data, _ = CASES[case]
+    X, y = data()
+    est = make(max_epochs=30).fit(X, y)
+    proba = est.predict_proba(X)
+    np.testing.assert_array_equal(est.predict(X), est.classes_[proba.argmax(axis=1)])
+
+
+def test_ties_predict_the_first_class_as_predict_proba_does():
+    X, y = cnn_data()
+    clf = cnn(max_epochs=5).fit(X, y)
+    with torch.no_grad():
+        clf.module_.weight.zero_()  # every logit equal: an exact tie everywhere
+        clf.module_.weight[0, 0, 0, 0] = 1e-30  # a difference float32 softmax cannot show
+    proba = clf.predict_proba(X)
+    assert np.all(proba == 0.5)
+    np.testing.assert_array_equal(clf.predict(X), np.full(len(X), clf.classes_[0]))
+
+
+# ---------------------------------------------------------------- sample weights
+@pytest.mark.parametrize("case", CASES)
+def test_sample_weight_equals_repeated_samples(case):
+    make, data, classifier = CASES[case]
+    X, y = data(n=120) if case != "classifier" else data()
+    X, y = X[:120], y[:120]
+    weights = np.random.default_rng(0).integers(0, 3, len(y))
+    weighted = make(max_epochs=20).fit(X, y, sample_weight=weights)
+    repeated = make(max_epochs=20).fit(np.repeat(X, weights, axis=0), np.repeat(y, weights))
+    np.testing.assert_allclose(_predictions(weighted, X, classifier),
+                               _predictions(repeated, X, classifier), rtol=1e-4, atol=1e-5)
+    unweighted = make(max_epochs=20).fit(X, y)
+    assert not np.allclose(_predictions(weighted, X, classifier),
+                           _predictions(unweighted, X, classifier), atol=1e-5)
+
+
+def test_sample_weight_errors():
+    X, y = cnn_data()
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        cnn().fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="non-zero"):
+        cnn().fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        cnn().fit(X, y, sample_weight=np.ones(3))
+
+
+def test_sample_weight_routed_through_pipeline_and_search():
+    X, y = cnn_data()
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    direct = cnn().fit(StandardScaler().fit_transform(X), y, sample_weight=weights)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            cnn().set_fit_request(sample_weight=True),
+        ).fit(X, y, sample_weight=weights)
+        np.testing.assert_array_equal(pipe[-1].filters_, direct.filters_)
+        search = GridSearchCV(
+            cnn().set_fit_request(sample_weight=True).set_score_request(sample_weight=True),
+            {"lr": [5.0, 50.0]}, cv=2, error_score="raise",
+        ).fit(X, y, sample_weight=weights)
+        assert search.best_params_["lr"] in (5.0, 50.0)
+    # without routing, a search passes fit parameters to the estimator directly
+    search = GridSearchCV(cnn(), {"lr": [5.0, 50.0]}, cv=2, error_score="raise")
+    search.fit(X, y, sample_weight=weights)
+    scores = cross_validate(cnn(), X, y, cv=2, params={"sample_weight": weights},
+                            error_score="raise")["test_score"]
+    assert np.all(scores > 0.5)
+
+
+# ---------------------------------------------------------------- pandas and repr
+def test_pandas_output_fits_without_warnings():
+    X, y = cnn_data()
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    pipe = make_pipeline(StandardScaler(), cnn()).set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "NumPy array is not writable" among them
+        pipe.fit(frame, y)
+        pipe.predict(frame)
+
+
+def test_repr_shows_sklrank_parameters():
+    text = repr(cnn(n_filters=3, q=2))
+    assert text.startswith("RankCNNClassifier[uninitialized](")
+    for part in ("n_filters=3", "q=2", "input_shape=(1, 4, 64)", "random_state=0"):
+        assert part in text
+    assert "kappa" not in text  # defaults are left out, as scikit-learn does
+    X, y = cnn_data()
+    fitted = repr(cnn(max_epochs=2).fit(X, y))
+    assert fitted.startswith("RankCNNClassifier[initialized](") and "module_=TwoLayerCNN" in fitted
+    assert "n_hidden=32" in repr(two_layer(TwoLayerNetRegressor))
