@@ -1,4 +1,45 @@
-"""Tests of the MNIST and CIFAR-10 loaders (real files when present, small files otherwise)."""
+"""Tests of the MNIST and CIFAR-10 loaders (real files when present, small files otherwise).
+
+Downloads go through pooch; no test reaches the network: pooch's HTTP downloader is replaced by
+one that serves local files (or fails as without network).
+
+Bad inputs and data files, and their answers:
+
+==============================================  =============================================
+input                                           answer
+==============================================  =============================================
+files missing, download_if_missing=False        FileNotFoundError naming the files and the
+                                                folder to put them in, and SKLRANK_DATA
+files missing, no network                       FileNotFoundError "download failed" with the
+                                                same hint; nothing half-written is left
+download with a wrong md5                       refused by pooch ("does not match the known
+                                                hash"); nothing is left
+first mirror down                               the next mirror
+archive with a member outside the folder        refused (tarfile's "data" filter)
+data_home is a file (fetch_mnist)               ValueError naming the folder to pass (was
+                                                "not found" under <file>/mnist)
+truncated gzip; truncated IDX; wrong magic;     DataFileError naming the file and what is
+label > 9; image and label counts disagree      wrong
+CIFAR batch truncated, missing, or holding      DataFileError / FileNotFoundError naming it;
+code or other codecs                            nothing is unpickled but numpy arrays
+truncated a_broken.npz beside a valid npz       loaded from the valid file, a UserWarning
+                                                names the skipped one (was BadZipFile, no
+                                                path)
+unreadable npz alone, or passed as data_home    DataFileError naming it: not a valid npz
+(truncated, HTML, a pickle)                     (was BadZipFile / numpy's advice to load it
+                                                "unsafely" with allow_pickle)
+npz with a corrupt member                       DataFileError naming the file and the array
+                                                (was BadZipFile / zlib.error)
+npz with object (pickled) arrays                DataFileError: never unpickled, store a
+                                                numeric or str array
+npz with 3 label names, float labels            DataFileError (were 3 target_names, labels
+                                                truncated to ints)
+npz with non-uint8 images, too few labels       DataFileError
+npz passed under another suffix                 read
+subset/n_samples out of range; unknown class    ValueError / InvalidParameterError naming it
+old names load_mnist / load_cifar10             FutureWarning: use fetch_* (removed in 0.3)
+==============================================  =============================================
+"""
 
 import codecs
 import gzip
@@ -280,6 +321,16 @@ def test_missing_mnist_says_where(tmp_path):
         fetch_mnist(tmp_path, download_if_missing=False)
     assert str(tmp_path / "mnist") in str(info.value)
     assert "SKLRANK_DATA" in str(info.value)
+
+
+def test_mnist_data_home_that_is_a_file(tmp_path, no_network):
+    # was "not found: put the files in <file>/mnist", or a download attempt under a file
+    _write_mnist(tmp_path)
+    for download_if_missing in (False, True):
+        with pytest.raises(ValueError, match="is a file; pass the folder") as info:
+            fetch_mnist(tmp_path / "train-images-idx3-ubyte.gz",
+                        download_if_missing=download_if_missing)
+        assert repr(str(tmp_path)) in str(info.value)
 
 
 def test_missing_mnist_without_network(tmp_path, no_network):

@@ -208,6 +208,11 @@ def _find_mnist_file(folders, name):
 
 def _mnist_paths(data_home, download_if_missing, keys):
     home = get_data_home(data_home)
+    if home.is_file():
+        raise ValueError(
+            f"data_home={str(home)!r} is a file; pass the folder that holds mnist/ or the four "
+            f"MNIST files, e.g. data_home={str(home.parent)!r}."
+        )
     folders = [home / "mnist", home]
     paths, missing = {}, []
     for key in keys:
