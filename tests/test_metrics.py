@@ -1,4 +1,36 @@
-"""Rank scorers: values, unwrapping of Pipelines and searches, errors."""
+"""Rank scorers: values, unwrapping of Pipelines and searches, errors.
+
+Bad or unusual inputs of the scorers and their answers (X is checked against the final step
+as its ``predict`` checks it, after the Pipeline's transforms):
+
+==================================================  ===========================================
+input                                               answer
+==================================================  ===========================================
+X with fewer features than the model was fitted     ValueError "X has 10 features, but
+on (bare model, Pipeline, TwoLayerNet*)             RankCNNClassifier is expecting 64" (the
+                                                    data scorer returned a number)
+DataFrame with other column names than at fit       ValueError "feature names should match"
+                                                    (was a number)
+ndarray X for a model fitted on a DataFrame         scikit-learn's feature-names UserWarning,
+                                                    as predict gives
+NaN / inf in X                                      ValueError "Input X contains NaN" (the
+                                                    message of predict, not of the rank)
+empty X, 1-D X                                      scikit-learn's validate_data error
+uint8 X, patches scorer                             the rank, as for float X (was
+                                                    NotImplementedError from torch's im2col)
+X=None for "data" / "patches"                       ValueError: the scorer needs X
+unfitted model, Pipeline or search; refit=False     NotFittedError naming what to fit
+a final step that is not a sklrank model            TypeError naming it
+bank not a class of the model                       ValueError naming bank
+RankScorer("weights", ...), rank=["stable"]         ValueError naming quantity / rank at
+                                                    construction (were KeyError at call,
+                                                    TypeError unhashable list)
+set_output(transform="pandas") Pipeline in a        the ranks, as with arrays
+GridSearchCV
+==================================================  ===========================================
+"""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -11,12 +43,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklrank import (
     BackgroundNoise,
     RankCNNClassifier,
+    TwoLayerNetClassifier,
     effective_rank,
     patch_matrix,
     stable_rank,
 )
 from sklrank.datasets import make_low_rank_patches
 from sklrank.metrics import (
+    RankScorer,
     data_stable_rank_scorer,
     filter_stable_rank_scorer,
     make_rank_scorer,
@@ -153,3 +187,95 @@ def test_make_rank_scorer_bad_arguments(data, fitted):
     with pytest.raises(ValueError, match="bank=7"):
         make_rank_scorer(bank=7)(fitted, X, y)
     assert "patches" in repr(make_rank_scorer("patches"))
+
+
+# --------------------------------------------------------------------------- hostile inputs
+
+PATCHES = make_rank_scorer("patches")
+
+
+def test_scorers_check_x_as_predict_does(data, fitted):
+    # issue 17: data_stable_rank_scorer(clf, X[:, :10], y) returned a number for a model
+    # fitted on 64 features, where clf.predict(X[:, :10]) raises
+    X, y = data
+    with pytest.raises(ValueError, match="X has 10 features") as predict_error:
+        fitted.predict(X[:, :10])
+    for scorer in (data_stable_rank_scorer, PATCHES):
+        with pytest.raises(ValueError, match="X has 10 features") as scorer_error:
+            scorer(fitted, X[:, :10], y)
+        assert str(scorer_error.value) == str(predict_error.value)
+    # in a Pipeline, the final step is checked on what it receives
+    identity = FunctionTransformer(lambda Z: Z)
+    pipe = make_pipeline(identity, _clf()).fit(X, y)
+    with pytest.raises(ValueError, match="RankCNNClassifier is expecting 64 features"):
+        data_stable_rank_scorer(pipe, X[:, :10], y)
+    two_layer = TwoLayerNetClassifier(n_hidden=4, max_epochs=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="TwoLayerNetClassifier is expecting 64 features"):
+        data_stable_rank_scorer(two_layer, X[:, :10], y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_x_gets_the_message_of_predict(data, fitted, bad):
+    X, y = data
+    X = X.copy()
+    X[3, 7] = bad
+    for scorer in (data_stable_rank_scorer, PATCHES):
+        with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+            scorer(fitted, X, y)
+
+
+def test_feature_names_are_checked_as_predict_checks_them(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
+    clf = _clf(max_epochs=2).fit(df, y)
+    assert data_stable_rank_scorer(clf, df, y) == pytest.approx(stable_rank(X))
+    renamed = df.rename(columns={"px0": "other"})
+    with pytest.raises(ValueError, match="feature names should match"):
+        data_stable_rank_scorer(clf, renamed, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        data_stable_rank_scorer(clf, X, y)
+
+
+def test_integer_x_and_one_sample(data, fitted):
+    X, y = data
+    raw = np.round(np.abs(X) * 40).astype(np.uint8)
+    assert PATCHES(fitted, raw, y) == pytest.approx(
+        stable_rank(patch_matrix(raw.astype(np.float64), INPUT_SHAPE, KERNEL))
+    )
+    assert data_stable_rank_scorer(fitted, raw, y) == pytest.approx(
+        stable_rank(raw.astype(np.float64))
+    )
+    assert data_stable_rank_scorer(fitted, X[:1], y[:1]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="0 sample"):
+        data_stable_rank_scorer(fitted, X[:0], y[:0])
+
+
+def test_scorer_parameters_are_checked_at_construction():
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        RankScorer("weights", "stable")
+    with pytest.raises(ValueError, match="rank must be one of"):
+        make_rank_scorer("filters", ["stable"])
+    with pytest.raises(ValueError, match="bank=1 selects a bank"):
+        RankScorer("patches", "stable", bank=1)
+
+
+def test_pandas_output_pipeline_in_a_search(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
+    noise = BackgroundNoise(1.0, INPUT_SHAPE, grid=(2, 1), random_state=0)
+    pipe = make_pipeline(noise, _clf(input_shape=(1, 8, 16), max_epochs=2))
+    pipe.set_output(transform="pandas")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")  # issue 14
+        search = GridSearchCV(
+            pipe,
+            {"backgroundnoise__noise_std": [0.0, 1.0]},
+            cv=2,
+            scoring={"accuracy": "accuracy", "data": data_stable_rank_scorer, "patches": PATCHES},
+            refit="accuracy",
+            error_score="raise",
+        ).fit(df, y)
+    data_rank = search.cv_results_["mean_test_data"]
+    assert np.all(np.isfinite(data_rank)) and data_rank[1] > data_rank[0]

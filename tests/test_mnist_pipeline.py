@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sklrank import make_rank_pipeline
-from sklrank.datasets import load_mnist
+from sklrank.datasets import fetch_mnist
 from sklrank.metrics import data_stable_rank_scorer, filter_stable_rank_scorer
 
 NOISE_LEVELS = [0.0, 1.0, 2.0]
@@ -14,7 +14,7 @@ N_COMPONENTS = 10
 
 @pytest.fixture(scope="module")
 def mnist_3_vs_8(mnist_dir):
-    X, y = load_mnist(
+    X, y = fetch_mnist(
         mnist_dir,
         classes=[3, 8],
         n_samples=240,

@@ -1,4 +1,34 @@
-"""PCARankReducer, BackgroundNoise and make_rank_pipeline."""
+"""PCARankReducer, BackgroundNoise and make_rank_pipeline.
+
+Bad or unusual inputs and their answers:
+
+===================================================  ==========================================
+input                                                answer
+===================================================  ==========================================
+uint8 / int images (both transformers)               read as float (PCARankReducer: float64,
+                                                     BackgroundNoise: float32)
+NaN / inf in X, empty X, 1-D X                       scikit-learn's validate_data error
+X with other n_features at transform                 ValueError naming the features
+pandas X, ``set_output(transform="pandas")``         DataFrame out with feature names
+PCARankReducer n_components > min(n, d), 0          ValueError naming n_components
+PCARankReducer on X * 1e200, X * 1e-200 (float64),   exact power-of-two rescaling: the same
+X * 1e-30 (float32)                                  output up to the scale and a finite
+                                                     explained_variance_ratio_ (was NaN with
+                                                     overflow/underflow RuntimeWarnings)
+BackgroundNoise noise_std < 0, NaN, inf              InvalidParameterError naming noise_std
+BackgroundNoise noise overflowing the dtype          ValueError naming noise_std and the fix
+(noise_std=1e39 on float32)                          (the output held inf)
+BackgroundNoise position=(0.7, 0), position=True     ValueError naming position (were read as
+                                                     tile (0, 0) and tile 1)
+BackgroundNoise image_shape (1, 4.0, 4) or not       ValueError naming image_shape
+matching n_features; grid=(0, 2) or True
+make_rank_pipeline bad grid, mode, noise_std,        ValueError naming the parameter at once
+position, n_components                               (were found at the first fit, or never:
+                                                     grid=(0, 2) gave input_shape (1, 0, 8))
+===================================================  ==========================================
+"""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -268,3 +298,100 @@ def test_rank_reducer_auto_is_bitwise_reproducible():
     # and exact: the data lie in the kept subspace, so the projection gives them back
     assert np.linalg.matrix_rank(X) <= 16
     np.testing.assert_allclose(fits[0].transform(X), X, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- hostile inputs
+
+
+def test_integer_images_are_accepted():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(30, 16), dtype=np.uint8)
+    Xr = PCARankReducer(3, random_state=0).fit_transform(X)
+    assert Xr.dtype == np.float64
+    np.testing.assert_allclose(
+        Xr, PCARankReducer(3, random_state=0).fit_transform(X.astype(np.float64))
+    )
+    out = BackgroundNoise(0.0, (1, 4, 4), position=0).fit_transform(X)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(_tiles(out, (1, 4, 4), (2, 2))[:, 0, 0].reshape(30, 16), X)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e300])
+@pytest.mark.parametrize("center", [False, True])
+def test_rank_reducer_extreme_scales(scale, center):
+    X = _data(n=30, d=12, dtype=np.float64)
+    ref = PCARankReducer(3, center=center, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow / invalid-value RuntimeWarning
+        red = PCARankReducer(3, center=center, random_state=0).fit(X * scale)
+        out = red.transform(X * scale)
+    assert red.scale_ != 1.0 and ref.scale_ == 1.0
+    np.testing.assert_allclose(red.explained_variance_ratio_, ref.explained_variance_ratio_,
+                               rtol=1e-10)
+    np.testing.assert_allclose(out / scale, ref.transform(X), atol=1e-12)
+    np.testing.assert_allclose(red.mean_ / scale, ref.mean_, atol=1e-12)
+
+
+def test_rank_reducer_tiny_float32():
+    X = _data(n=30, d=12)
+    ref = PCARankReducer(3, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        red = PCARankReducer(3, random_state=0).fit(X * np.float32(1e-30))
+        out = red.transform(X * np.float32(1e-30))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(red.explained_variance_ratio_, ref.explained_variance_ratio_,
+                               rtol=1e-4)
+    np.testing.assert_allclose(out / np.float32(1e-30), ref.transform(X), atol=1e-4)
+
+
+def test_noise_overflow_is_an_error():
+    X = _data(n=4, d=16)
+    for mode in ("pad", "additive"):
+        noise = BackgroundNoise(1e39, (1, 4, 4), mode=mode, random_state=0).fit(X)
+        with pytest.raises(ValueError, match=r"noise_std=1e\+39 overflows float32"):
+            noise.transform(X)
+        # float64 holds it
+        assert np.isfinite(noise.transform(X.astype(np.float64))).all()
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"position": (0.7, 0)}, r"position=\(0.7, 0\) is not a \(row, column\) tile"),
+        ({"position": (1, 1.0)}, "position="),
+        ({"position": True}, "position=True is not a tile"),
+        ({"position": "centre"}, "position"),
+        ({"grid": True}, "grid must be"),
+        ({"grid": (2.0, 2)}, "grid must be"),
+        ({"image_shape": (1, 4.0, 4)}, "image_shape must be"),
+    ],
+)
+def test_noise_refuses_fractional_and_boolean_geometry(params, match):
+    params = {"noise_std": 1.0, "image_shape": (1, 4, 4), **params}
+    with pytest.raises(ValueError, match=match):
+        BackgroundNoise(**params).fit(_data(n=5, d=16))
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"grid": (0, 2)}, "grid"),
+        ({"grid": "ab"}, "grid"),
+        ({"mode": "multiplicative"}, "mode"),
+        ({"noise_std": -1.0}, "noise_std"),
+        ({"position": 4}, "position=4"),
+        ({"position": (0.5, 0)}, "position"),
+        ({"n_components": 0}, "n_components"),
+    ],
+)
+def test_make_rank_pipeline_checks_its_parameters_at_once(params, match):
+    with pytest.raises(ValueError, match=match):
+        make_rank_pipeline((1, 4, 4), **params)
+
+
+def test_make_rank_pipeline_geometry_matches_the_noise_step():
+    pipe = make_rank_pipeline((2, 3, 5), grid=3, position=(2, 1))
+    assert pipe["cnn"].input_shape == (2, 9, 15) and pipe["cnn"].kernel_size == (3, 5)
+    X = _data(n=4, d=30)
+    assert pipe["noise"].fit(X).output_image_shape_ == pipe["cnn"].input_shape

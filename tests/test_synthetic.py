@@ -1,4 +1,23 @@
-"""The synthetic low-rank patch data of the paper."""
+"""The synthetic low-rank patch data of the paper.
+
+Bad inputs of ``make_low_rank_patches`` and their answers:
+
+===========================================  ================================================
+input                                        answer
+===========================================  ================================================
+n_classes * rank > n_features                ValueError naming rank and n_features
+n_patches=0, n_samples=0, n_classes=1        InvalidParameterError naming the parameter
+noise_std < 0, NaN or inf                    InvalidParameterError naming noise_std
+signal_norm <= 0, NaN or inf                 InvalidParameterError naming signal_norm
+signal_position >= n_patches                 ValueError naming signal_position
+signal_position=True/False                   ValueError naming signal_position (was an
+                                             IndexError from numpy)
+signal_norm=1e300, noise_std=1e39            ValueError: overflows float32 (X held inf)
+signal_norm=1e-43, noise_std=1e-44           ValueError: underflows float32 (the signal lost
+                                             its norm, the noise was zero)
+n_samples=1                                  one sample
+===========================================  ================================================
+"""
 
 import numpy as np
 import pytest
@@ -93,8 +112,30 @@ def test_same_seed_same_data():
         ({"noise_std": -0.1}, "noise_std"),
         ({"signal_position": 9, "n_patches": 4}, "signal_position"),
         ({"signal_norm": 0}, "signal_norm"),
+        ({"signal_norm": np.inf}, "signal_norm"),
+        ({"noise_std": np.nan}, "noise_std"),
+        ({"n_classes": 1}, "n_classes"),
+        ({"signal_position": True}, "signal_position=True is not a patch index"),
+        ({"signal_position": False}, "signal_position=False is not a patch index"),
+        ({"signal_norm": 1e300}, "signal_norm=1e.300 or noise_std=0.0 overflows float32"),
+        ({"noise_std": 1e39}, "noise_std=1e.39 overflows float32"),
+        ({"signal_norm": 1e-43}, "signal_norm=1e-43 underflows float32"),
+        ({"noise_std": 1e-44}, "noise_std=1e-44 underflows float32"),
     ],
 )
 def test_invalid_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_low_rank_patches(**kwargs)
+
+
+def test_one_sample_and_extreme_but_representable_scales():
+    X, y = make_low_rank_patches(n_samples=1, n_features=8, n_patches=2, random_state=0)
+    assert X.shape == (1, 16) and y.shape == (1,)
+    for scale in (1e-35, 1e35):
+        X, _, basis, _ = make_low_rank_patches(
+            n_samples=20, n_features=8, n_patches=2, signal_norm=scale, noise_std=scale / 10,
+            signal_position=0, random_state=0, return_basis=True,
+        )
+        assert np.isfinite(X).all()
+        np.testing.assert_allclose(np.linalg.norm(X[:, :8].astype(np.float64), axis=1), scale,
+                                   rtol=1e-5)

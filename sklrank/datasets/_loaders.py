@@ -2,50 +2,32 @@
 
 import codecs
 import gzip
-import hashlib
 import os
 import pickle
-import shutil
 import struct
 import tarfile
-import tempfile
-import urllib.error
-import urllib.request
+import warnings
+import zipfile
 import zlib
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+import pooch
+from sklearn.utils import Bunch, check_random_state, deprecated
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-__all__ = ["load_mnist", "load_cifar10", "get_data_home"]
+__all__ = ["fetch_mnist", "fetch_cifar10", "get_data_home", "DataFileError"]
 
 # Environment variable naming the folder that holds ``mnist/`` and ``cifar10/``.
 DATA_ENV_VAR = "SKLRANK_DATA"
 
 _MNIST_FILES = {
-    # key: (file name without .gz, md5 of the .gz as published, md5 of the unpacked file)
-    "train_images": (
-        "train-images-idx3-ubyte",
-        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "6bbc9ace898e44ae57da46a324031adb",
-    ),
-    "train_labels": (
-        "train-labels-idx1-ubyte",
-        "d53e105ee54ea40749a09fcbcd1e9432",
-        "a25bea736e30d166cdddb491f175f624",
-    ),
-    "test_images": (
-        "t10k-images-idx3-ubyte",
-        "9fb629c4189551a2d022fa330f9573f3",
-        "2646ac647ad5339dbf082846283269ea",
-    ),
-    "test_labels": (
-        "t10k-labels-idx1-ubyte",
-        "ec29112dd5afa0611ce80d1b7f02629c",
-        "27ae3e4e09519cfbb04c329615203637",
-    ),
+    # key: (file name without .gz, md5 of the .gz as published)
+    "train_images": ("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train_labels": ("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432"),
+    "test_images": ("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3"),
+    "test_labels": ("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c"),
 }
 # Mirrors of the canonical MNIST files, tried in order; every download is checked by md5.
 _MNIST_MIRRORS = (
@@ -148,36 +130,24 @@ def get_data_home(data_home=None):
 # --------------------------------------------------------------------------- downloads
 
 
-def _md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _retrieve(urls, folder, fname, md5):
+    """Download ``fname`` into ``folder`` from the first of ``urls`` that serves it.
 
-
-def _download(urls, target, md5):
-    """Download the first URL that works to ``target``, checking its md5; return the path."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    pooch streams each download to a temporary file beside the target, checks its md5 and only
+    then moves it into place, so a failed or corrupted download leaves nothing behind; a file
+    already in ``folder`` with the right md5 is reused without a download. Returns the path.
+    """
     errors = []
     for url in urls:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
-        os.close(fd)
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-            got = _md5(tmp)
-            if got != md5:
-                errors.append(f"{url}: md5 {got} differs from the published {md5}")
-                continue
-            os.replace(tmp, target)
-            return target
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            return Path(
+                pooch.retrieve(
+                    url, known_hash=f"md5:{md5}", fname=fname, path=folder, progressbar=True
+                )
+            )
+        # requests' errors are OSErrors; pooch raises ValueError for a wrong checksum.
+        except (OSError, ValueError) as exc:
             errors.append(f"{url}: {exc}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise OSError("; ".join(errors))
 
 
@@ -238,6 +208,11 @@ def _find_mnist_file(folders, name):
 
 def _mnist_paths(data_home, download_if_missing, keys):
     home = get_data_home(data_home)
+    if home.is_file():
+        raise ValueError(
+            f"data_home={str(home)!r} is a file; pass the folder that holds mnist/ or the four "
+            f"MNIST files, e.g. data_home={str(home.parent)!r}."
+        )
     folders = [home / "mnist", home]
     paths, missing = {}, []
     for key in keys:
@@ -258,10 +233,10 @@ def _mnist_paths(data_home, download_if_missing, keys):
     if not download_if_missing:
         raise FileNotFoundError(f"MNIST files not found: {hint}.")
     for key in missing:
-        name, gz_md5, _ = _MNIST_FILES[key]
+        name, gz_md5 = _MNIST_FILES[key]
         try:
-            paths[key] = _download(
-                [m + name + ".gz" for m in _MNIST_MIRRORS], where / (name + ".gz"), gz_md5
+            paths[key] = _retrieve(
+                [m + name + ".gz" for m in _MNIST_MIRRORS], where, name + ".gz", gz_md5
             )
         except OSError as exc:
             raise FileNotFoundError(
@@ -343,7 +318,7 @@ _COMMON_CONSTRAINTS = {
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
-def load_mnist(
+def fetch_mnist(
     data_home=None,
     *,
     subset="train",
@@ -353,7 +328,7 @@ def load_mnist(
     return_X_y=False,
     download_if_missing=True,
 ):
-    """Load the MNIST digits from the four standard IDX files.
+    """Load the MNIST digits from the four standard IDX files, downloading them if missing.
 
     The files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` are read gzipped (``.gz``) or
@@ -379,9 +354,10 @@ def load_mnist(
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
     download_if_missing : bool, default=True
-        If files are missing, try to download them (checked against the published md5
-        checksums); where the network is unavailable this fails with an error that says
-        which files to put where.
+        If files are missing, download them into ``<data_home>/mnist/`` with :mod:`pooch`
+        (checked against the published md5 checksums, with a progress bar); where the
+        network is unavailable this fails with an error that says which files to put where.
+        False fails at once with that error.
 
     Returns
     -------
@@ -402,9 +378,9 @@ def load_mnist(
 
     Examples
     --------
-    >>> from sklrank.datasets import load_mnist
-    >>> mnist = load_mnist(subset="test", classes=[0, 1], n_samples=100,
-    ...                    random_state=0)  # doctest: +SKIP
+    >>> from sklrank.datasets import fetch_mnist
+    >>> mnist = fetch_mnist(subset="test", classes=[0, 1], n_samples=100,
+    ...                     random_state=0)  # doctest: +SKIP
     >>> mnist.data.shape, mnist.images.shape  # doctest: +SKIP
     ((100, 784), (100, 28, 28))
     """
@@ -513,22 +489,49 @@ def _check_cifar_arrays(source, data, labels):
         raise DataFileError(f"{source}: labels outside 0-9; the file is corrupt.")
 
 
+def _open_npz(path):
+    """``np.load`` of the npz file ``path``, or a DataFileError naming the file and the fix."""
+    # An npz file is a zip archive of .npy arrays. Anything else (a truncated download, an
+    # .npy, a pickle) would reach numpy's pickle fallback, whose advice, allow_pickle=True,
+    # is the wrong one here: it lets the file run code and does not repair it.
+    if not zipfile.is_zipfile(path):
+        raise DataFileError(
+            f"{path} is not a valid npz file: an npz is a zip archive of arrays (as "
+            "numpy.savez writes it), and this file is not one or is a truncated one. Replace "
+            "it with a fresh copy, or delete it."
+        )
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataFileError(
+            f"{path} is a corrupt npz file ({type(exc).__name__}: {exc}); replace it with a "
+            "fresh copy, or delete it."
+        ) from exc
+
+
 def _find_cifar_source(home):
-    """The batch folder or the npz file to read, or None."""
-    if home.is_file() and home.suffix == ".npz":
-        return home
+    """``(source, skipped)``: the batch folder or npz file to read (None if there is none),
+    and a DataFileError for each npz file looked at on the way that cannot be read."""
+    if home.is_file():
+        return home, []
     for folder in (home / "cifar10", home):
         if folder.name == _CIFAR_DIR and folder.is_dir():
-            return folder
+            return folder, []
         if (folder / _CIFAR_DIR).is_dir():
-            return folder / _CIFAR_DIR
+            return folder / _CIFAR_DIR, []
+    skipped = []
     for folder in (home / "cifar10", home):
         if folder.is_dir():
             for npz in sorted(folder.glob("*.npz")):
-                with np.load(npz) as f:
-                    if all(k in f.files for k in _CIFAR_NPZ_KEYS):
-                        return npz
-    return None
+                try:
+                    with _open_npz(npz) as f:
+                        names = f.files
+                except DataFileError as exc:
+                    skipped.append(exc)
+                    continue
+                if all(k in names for k in _CIFAR_NPZ_KEYS):
+                    return npz, skipped
+    return None, skipped
 
 
 def _cifar_from_batches(folder, parts):
@@ -560,38 +563,64 @@ def _cifar_from_batches(folder, parts):
 
 
 def _cifar_from_npz(path, parts):
-    try:
-        with np.load(path) as f:
-            missing = [k for k in _CIFAR_NPZ_KEYS if k not in f.files]
-            if missing:
+    with _open_npz(path) as f:
+        missing = [k for k in _CIFAR_NPZ_KEYS if k not in f.files]
+        if missing:
+            raise DataFileError(
+                f"{path} lacks the arrays {missing}; a CIFAR-10 npz holds {_CIFAR_NPZ_KEYS}."
+            )
+        arrays = {}
+        for key in _CIFAR_NPZ_KEYS:
+            try:
+                arrays[key] = f[key]
+            except ValueError as exc:
+                if "allow_pickle" not in str(exc):
+                    raise DataFileError(
+                        f"{path}: its array {key!r} is corrupt ({exc}); replace the file with "
+                        "a fresh copy."
+                    ) from exc
                 raise DataFileError(
-                    f"{path} lacks the arrays {missing}; a CIFAR-10 npz holds {_CIFAR_NPZ_KEYS}."
-                )
-            arrays = {k: f[k] for k in _CIFAR_NPZ_KEYS}
-    except DataFileError:
-        raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataFileError(f"{path} is truncated or corrupt ({exc}).") from exc
+                    f"{path}: its array {key!r} holds Python objects, which sklrank does not "
+                    "load (unpickling can run code); save it as a numeric or string array, "
+                    f"e.g. np.savez(..., {key}=np.asarray({key}, dtype=str)) for names."
+                ) from exc
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise DataFileError(
+                    f"{path} is truncated or corrupt: its array {key!r} cannot be read "
+                    f"({type(exc).__name__}: {exc}); replace the file with a fresh copy."
+                ) from exc
     images, labels = [], []
     for part in parts:
-        data, lab = arrays[f"{part}_data"], arrays[f"{part}_labels"].astype(np.int64)
+        data, lab = arrays[f"{part}_data"], arrays[f"{part}_labels"]
+        if not np.issubdtype(lab.dtype, np.integer):
+            raise DataFileError(
+                f"{path} ({part}): labels of dtype {lab.dtype}, expected integers 0-9."
+            )
+        lab = lab.astype(np.int64)
         _check_cifar_arrays(f"{path} ({part})", data, lab)
         images.append(data)
         labels.append(lab)
-    names = tuple(str(n) for n in arrays["label_names"])
+    names = tuple(str(n) for n in np.ravel(arrays["label_names"]))
+    if len(names) != len(_CIFAR_LABEL_NAMES):
+        raise DataFileError(
+            f"{path}: label_names holds {len(names)} names, expected the 10 CIFAR-10 classes "
+            f"{list(_CIFAR_LABEL_NAMES)}."
+        )
     return np.concatenate(images), np.concatenate(labels), names, [str(path)]
 
 
 def _download_cifar(home):
-    archive = home / "cifar10" / "cifar-10-python.tar.gz"
-    _download([_CIFAR_URL], archive, _CIFAR_ARCHIVE_MD5)
+    folder = home / "cifar10"
+    archive = _retrieve([_CIFAR_URL], folder, "cifar-10-python.tar.gz", _CIFAR_ARCHIVE_MD5)
+    # Extracted here rather than by pooch.Untar: before Python 3.12 pooch extracts without
+    # tarfile's "data" filter, which refuses members that would land outside the folder.
     with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(home / "cifar10", filter="data")
-    return home / "cifar10" / _CIFAR_DIR
+        tar.extractall(folder, filter="data")
+    return folder / _CIFAR_DIR
 
 
 @validate_params(_COMMON_CONSTRAINTS, prefer_skip_nested_validation=True)
-def load_cifar10(
+def fetch_cifar10(
     data_home=None,
     *,
     subset="train",
@@ -601,7 +630,7 @@ def load_cifar10(
     return_X_y=False,
     download_if_missing=True,
 ):
-    """Load CIFAR-10 from the official python batches or from an npz file.
+    """Load CIFAR-10 from the official python batches or an npz file, downloading if missing.
 
     Looked for, in this order, in ``<data_home>/cifar10/`` and ``data_home`` itself: the
     official folder ``cifar-10-batches-py/`` (``data_batch_1`` ... ``data_batch_5``,
@@ -609,7 +638,10 @@ def load_cifar10(
     ``train_data``, ``train_labels``, ``test_data``, ``test_labels`` and ``label_names`` in
     the official layout (such as a labelled subset of the official files). ``data_home`` may
     also be the batch folder or the npz file itself. The batch files are python pickles: they
-    are read with an unpickler that only accepts numpy arrays.
+    are read with an unpickler that only accepts numpy arrays; npz files are never unpickled.
+    An ``.npz`` file of the folder that cannot be read (truncated, not an npz) is skipped with
+    a warning that names it when a valid source is found, and reported with the reason
+    otherwise.
 
     Parameters
     ----------
@@ -628,9 +660,10 @@ def load_cifar10(
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
     download_if_missing : bool, default=True
-        If nothing is found, try to download the official archive (163 MB, checked against
-        its published md5) into ``<data_home>/cifar10/``; where the network is unavailable
-        this fails with an error that says which files to put where.
+        If nothing is found, download the official archive (163 MB, checked against its
+        published md5, with a progress bar) into ``<data_home>/cifar10/`` with :mod:`pooch`
+        and unpack it there; where the network is unavailable this fails with an error that
+        says which files to put where. False fails at once with that error.
 
     Returns
     -------
@@ -651,14 +684,24 @@ def load_cifar10(
 
     Examples
     --------
-    >>> from sklrank.datasets import load_cifar10
-    >>> cifar = load_cifar10(subset="test", classes=[0, 1], return_X_y=False)  # doctest: +SKIP
+    >>> from sklrank.datasets import fetch_cifar10
+    >>> cifar = fetch_cifar10(subset="test", classes=[0, 1])  # doctest: +SKIP
     >>> cifar.images.shape[1:]  # doctest: +SKIP
     (3, 32, 32)
     """
     home = get_data_home(data_home)
-    source = _find_cifar_source(home)
-    if source is None:
+    source, skipped = _find_cifar_source(home)
+    if source is not None:
+        for problem in skipped:
+            warnings.warn(
+                f"Skipped while looking for CIFAR-10: {problem}", UserWarning, stacklevel=3
+            )
+    elif skipped:
+        raise DataFileError(
+            f"CIFAR-10 not found in {home / 'cifar10'} or {home}: the only candidates, npz "
+            "files, cannot be read. " + " ".join(str(problem) for problem in skipped)
+        )
+    else:
         hint = (
             f"put the official folder {_CIFAR_DIR}/ (from cifar-10-python.tar.gz, "
             f"https://www.cs.toronto.edu/~kriz/cifar.html) or an npz file with the arrays "
@@ -674,7 +717,7 @@ def load_cifar10(
                 f"CIFAR-10 not found and the download failed ({exc}); {hint}."
             ) from exc
     parts = ["train", "test"] if subset == "all" else [subset]
-    if source.suffix == ".npz":
+    if source.is_file():
         images, labels, names, files = _cifar_from_npz(source, parts)
     else:
         images, labels, names, files = _cifar_from_batches(source, parts)
@@ -688,3 +731,48 @@ def load_cifar10(
         return_X_y,
         filenames=files,
     )
+
+
+# --------------------------------------------------------------------------- deprecated names
+
+
+@deprecated("use fetch_mnist instead (renamed in 0.2; load_mnist will be removed in 0.3).")
+def load_mnist(*args, **kwargs):
+    """Deprecated alias of :func:`fetch_mnist`, removed in 0.3.
+
+    .. deprecated:: 0.2
+        Renamed :func:`fetch_mnist`, as scikit-learn names its downloading loaders; this
+        alias emits a FutureWarning and will be removed in 0.3.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed to :func:`fetch_mnist`.
+
+    Returns
+    -------
+    data : Bunch or tuple
+        What :func:`fetch_mnist` returns.
+    """
+    return fetch_mnist(*args, **kwargs)
+
+
+@deprecated("use fetch_cifar10 instead (renamed in 0.2; load_cifar10 will be removed in 0.3).")
+def load_cifar10(*args, **kwargs):
+    """Deprecated alias of :func:`fetch_cifar10`, removed in 0.3.
+
+    .. deprecated:: 0.2
+        Renamed :func:`fetch_cifar10`, as scikit-learn names its downloading loaders; this
+        alias emits a FutureWarning and will be removed in 0.3.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed to :func:`fetch_cifar10`.
+
+    Returns
+    -------
+    data : Bunch or tuple
+        What :func:`fetch_cifar10` returns.
+    """
+    return fetch_cifar10(*args, **kwargs)

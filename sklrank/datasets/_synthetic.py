@@ -9,6 +9,34 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 __all__ = ["make_low_rank_patches"]
 
 
+_FLOAT32 = np.finfo(np.float32)
+
+
+def _check_float32_scale(X, basis, signal_norm, noise_std):
+    """Refuse scales that float32 X cannot hold: values that overflow to inf, signal patches
+    that lose their norm by underflow, or noise that underflows to zero (the data would no
+    longer be what the parameters say)."""
+    if not np.isfinite(X).all():
+        raise ValueError(
+            f"signal_norm={signal_norm!r} or noise_std={noise_std!r} overflows float32 (largest "
+            f"value {_FLOAT32.max:.3g}): X would hold inf. Generate at a smaller scale and "
+            "rescale X in float64 if you need it."
+        )
+    norms = np.linalg.norm(basis.astype(np.float32).astype(np.float64), axis=1)
+    kept = {
+        "signal_norm": np.allclose(norms, signal_norm, rtol=1e-3, atol=0),
+        # float32's subnormals keep 0.1% precision down to 1000 times the smallest one
+        "noise_std": not 0 < noise_std < 1e3 * _FLOAT32.smallest_subnormal,
+    }
+    for name, value in (("signal_norm", signal_norm), ("noise_std", noise_std)):
+        if not kept[name]:
+            raise ValueError(
+                f"{name}={value!r} underflows float32 (smallest normal value "
+                f"{_FLOAT32.tiny:.3g}): X would not hold these patches. Pass a larger {name} "
+                "and rescale X in float64 if you need it."
+            )
+
+
 @validate_params(
     {
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -67,7 +95,9 @@ def make_low_rank_patches(
     noise_std : float, default=0.0
         Standard deviation of the background noise; 0 gives the clean data.
     signal_norm : float, default=5.0
-        Euclidean norm of every signal patch.
+        Euclidean norm of every signal patch. ``X`` is float32: a ``signal_norm`` or
+        ``noise_std`` it cannot represent (overflow to inf, or signal patches that underflow)
+        is an error.
     n_classes : int, default=2
         Number of classes. Two classes are labelled -1 and +1 (as in the paper); more
         classes are labelled 0, ..., n_classes - 1.
@@ -111,9 +141,12 @@ def make_low_rank_patches(
             f"n_classes * rank = {n_classes} * {rank} = {n_directions} orthonormal signal "
             f"directions do not fit in n_features={n_features}; lower rank or raise n_features."
         )
-    if signal_position != "random" and signal_position >= n_patches:
+    if isinstance(signal_position, bool | np.bool_) or (
+        signal_position != "random" and signal_position >= n_patches
+    ):
         raise ValueError(
-            f"signal_position={signal_position} is not a patch index for n_patches={n_patches}."
+            f"signal_position={signal_position!r} is not a patch index for "
+            f"n_patches={n_patches}; pass an int in 0..{n_patches - 1} or 'random'."
         )
     rng = check_random_state(random_state)
 
@@ -133,7 +166,9 @@ def make_low_rank_patches(
     if orthogonal_noise and noise_std > 0:
         patches -= (patches @ q) @ q.T
     patches[np.arange(n_samples), position] = basis[direction]
-    X = patches.reshape(n_samples, n_patches * n_features).astype(np.float32)
+    with np.errstate(over="ignore"):
+        X = patches.reshape(n_samples, n_patches * n_features).astype(np.float32)
+    _check_float32_scale(X, basis, signal_norm, noise_std)
 
     classes = np.array([-1, 1]) if n_classes == 2 else np.arange(n_classes)
     y = classes[labels].astype(np.int64)

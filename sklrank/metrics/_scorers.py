@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._patches import patch_matrix
 from .._rank import effective_rank, stable_rank
@@ -84,6 +84,15 @@ class RankScorer:
     """
 
     def __init__(self, quantity, rank, bank=None):
+        if not isinstance(quantity, str) or quantity not in _QUANTITIES:
+            raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}.")
+        if not isinstance(rank, str) or rank not in _RANKS:
+            raise ValueError(f"rank must be one of {tuple(_RANKS)}, got {rank!r}.")
+        if bank is not None and quantity != "filters":
+            raise ValueError(
+                f"bank={bank!r} selects a bank of filters; it needs quantity='filters', got "
+                f"quantity={quantity!r}."
+            )
         self.quantity = quantity
         self.rank = rank
         self.bank = bank
@@ -137,7 +146,16 @@ class RankScorer:
             return filters[i * size : (i + 1) * size]
         if X is None:
             raise ValueError(f"{self!r} needs X: call scorer(estimator, X, y).")
-        Xt = np.asarray(_transform(prefixes, X))
+        # X as the final step receives it, checked as its predict checks it (number of
+        # features, feature names, finite values): a model's rank is never read off data the
+        # model would refuse. Integer data become float64 for the rank.
+        Xt = validate_data(
+            final,
+            _transform(prefixes, X),
+            reset=False,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=True,
+        )
         if self.quantity == "data":
             return Xt
         return patch_matrix(
@@ -152,7 +170,9 @@ class RankScorer:
         estimator : fitted sklrank estimator, Pipeline ending with one, or fitted search
             The model.
         X : array-like of shape (n_samples, n_features)
-            Data before the Pipeline's transforms (ignored for ``quantity="filters"``).
+            Data before the Pipeline's transforms (ignored for ``quantity="filters"``). After
+            the transforms it is checked against the final step as its ``predict`` checks
+            it: the number of features it was fitted on, its feature names, finite values.
         y : array-like, default=None
             Ignored; present for the scorer signature.
         **kwargs
@@ -161,6 +181,12 @@ class RankScorer:
         Returns
         -------
         rank : float
+
+        Raises
+        ------
+        ValueError
+            If ``X`` (after the transforms) does not fit the final step: another number of
+            features, NaN or inf values; or ``X`` is None for "data" and "patches".
         """
         prefixes, final = self._final_step(estimator)
         return float(_RANKS[self.rank](self._matrix(prefixes, final, X)))
@@ -215,15 +241,6 @@ def make_rank_scorer(quantity="filters", rank="stable", bank=None):
     >>> make_rank_scorer("patches", rank="effective")
     make_rank_scorer(quantity='patches', rank='effective')
     """
-    if quantity not in _QUANTITIES:
-        raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}.")
-    if rank not in _RANKS:
-        raise ValueError(f"rank must be one of {tuple(_RANKS)}, got {rank!r}.")
-    if bank is not None and quantity != "filters":
-        raise ValueError(
-            f"bank={bank!r} selects a bank of filters; it needs quantity='filters', got "
-            f"quantity={quantity!r}."
-        )
     return RankScorer(quantity, rank, bank)
 
 

@@ -8,27 +8,61 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .._patches import _positive_ints
+
 __all__ = ["BackgroundNoise"]
 
-# Checks of sklearn.utils.estimator_checks that BackgroundNoise is expected to fail, with why.
-# Empty: with the ``non_deterministic`` tag the checks that compare two transforms are skipped
-# by scikit-learn itself, and BackgroundNoise passes all the others.
-_EXPECTED_FAILED_CHECKS = {}
+
+def _is_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool | np.bool_)
 
 
-def _positive_int_tuple(value, length, name, what):
-    """``value`` as a tuple of ``length`` positive ints, or a ValueError naming ``name``."""
-    try:
-        out = tuple(value)
-    except TypeError:
-        out = None
-    if (
-        out is None
-        or len(out) != length
-        or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in out)
-    ):
-        raise ValueError(f"{name} must be {what} ({length} positive ints), got {value!r}.")
-    return tuple(int(v) for v in out)
+def _noise_geometry(n_features, image_shape, mode, grid, position):
+    """``(image_shape, grid, output_image_shape, tile)`` of BackgroundNoise's parameters for
+    samples of ``n_features`` features; ``tile`` is the fixed (row, column) of the image, or
+    None for a random tile. A ValueError names the parameter that does not fit."""
+    if image_shape is None:
+        image_shape = (1, 1, n_features)
+    else:
+        image_shape = _positive_ints(image_shape, 3, "image_shape", "(channels, height, width)")
+    if int(np.prod(image_shape)) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape} has {int(np.prod(image_shape))} pixels but X has "
+            f"{n_features} features; pass the (channels, height, width) of one image, "
+            f"whose product is {n_features}."
+        )
+    if mode == "additive":
+        return image_shape, (1, 1), image_shape, (0, 0)
+    if _is_int(grid):
+        grid = (grid, grid)
+    gh, gw = grid = _positive_ints(grid, 2, "grid", "(rows, columns) of tiles")
+    if isinstance(position, str):
+        tile = None
+    elif _is_int(position) and 0 <= position < gh * gw:
+        tile = divmod(int(position), gw)
+    elif _is_int(position) or isinstance(position, bool | np.bool_):
+        raise ValueError(
+            f"position={position!r} is not a tile of the {gh} x {gw} grid; pass a tile "
+            f"index in 0..{gh * gw - 1}, a (row, column) pair, or 'random'."
+        )
+    else:
+        try:
+            tile = tuple(position)
+        except TypeError:
+            tile = ()
+        if (
+            len(tile) != 2
+            or not all(_is_int(v) for v in tile)
+            or not (0 <= tile[0] < gh and 0 <= tile[1] < gw)
+        ):
+            raise ValueError(
+                f"position={position!r} is not a (row, column) tile of the {gh} x {gw} "
+                f"grid; pass a pair of ints with 0 <= row < {gh} and 0 <= column < {gw}, a "
+                "tile index, or 'random'."
+            )
+        tile = (int(tile[0]), int(tile[1]))
+    c, h, w = image_shape
+    return image_shape, grid, (c, gh * h, gw * w), tile
 
 
 class BackgroundNoise(TransformerMixin, BaseEstimator):
@@ -57,8 +91,9 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     noise_std : float, default=1.0
-        Standard deviation of the Gaussian noise, ``>= 0``; 0 gives the clean images (on a
-        zero canvas in "pad" mode).
+        Standard deviation of the Gaussian noise, ``>= 0`` and finite; 0 gives the clean
+        images (on a zero canvas in "pad" mode). A level whose noise overflows the images'
+        dtype (above about 1e37 for float32) is an error at transform, not inf pixels.
     image_shape : tuple of 3 ints or None, default=None
         ``(channels, height, width)`` of one input image; ``C * H * W`` must equal the number
         of features. None means ``(1, 1, n_features)``: each row is a 1-pixel-high image.
@@ -135,56 +170,6 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         self.position = position
         self.random_state = random_state
 
-    def _check_geometry(self, n_features):
-        """Validate image_shape, grid and position against ``n_features``; set the attributes."""
-        if self.image_shape is None:
-            image_shape = (1, 1, n_features)
-        else:
-            image_shape = _positive_int_tuple(
-                self.image_shape, 3, "image_shape", "(channels, height, width)"
-            )
-        if int(np.prod(image_shape)) != n_features:
-            raise ValueError(
-                f"image_shape={image_shape} has {int(np.prod(image_shape))} pixels but X has "
-                f"{n_features} features; pass the (channels, height, width) of one image, "
-                f"whose product is {n_features}."
-            )
-        if self.mode == "additive":
-            self.image_shape_, self.grid_ = image_shape, (1, 1)
-            self.output_image_shape_ = image_shape
-            self._fixed_tile = (0, 0)
-            return
-        grid = self.grid
-        if isinstance(grid, Integral):
-            grid = (grid, grid)
-        grid = _positive_int_tuple(grid, 2, "grid", "(rows, columns) of tiles")
-        gh, gw = grid
-        position = self.position
-        if isinstance(position, str):
-            tile = None
-        elif isinstance(position, Integral):
-            if position >= gh * gw:
-                raise ValueError(
-                    f"position={position} is not a tile of the {gh} x {gw} grid; pass a tile "
-                    f"index in 0..{gh * gw - 1}, a (row, column) pair, or 'random'."
-                )
-            tile = divmod(int(position), gw)
-        else:
-            try:
-                tile = tuple(int(v) for v in position)
-            except (TypeError, ValueError):
-                tile = ()
-            if len(tile) != 2 or not (0 <= tile[0] < gh and 0 <= tile[1] < gw):
-                raise ValueError(
-                    f"position={position!r} is not a (row, column) tile of the {gh} x {gw} "
-                    f"grid; pass a pair with 0 <= row < {gh} and 0 <= column < {gw}, a tile "
-                    "index, or 'random'."
-                )
-        c, h, w = image_shape
-        self.image_shape_, self.grid_ = image_shape, grid
-        self.output_image_shape_ = (c, gh * h, gw * w)
-        self._fixed_tile = tile
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the geometry against ``X`` and create the noise generator.
@@ -192,7 +177,8 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, C * H * W)
-            Flattened images.
+            Flattened images; float32 and float64 are kept, other real dtypes (e.g. uint8
+            pixels) are read as float32.
         y : None
             Ignored; present for Pipeline compatibility.
 
@@ -202,7 +188,9 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X = validate_data(self, X, dtype=[np.float32, np.float64])
-        self._check_geometry(X.shape[1])
+        self.image_shape_, self.grid_, self.output_image_shape_, self._fixed_tile = (
+            _noise_geometry(X.shape[1], self.image_shape, self.mode, self.grid, self.position)
+        )
         # A Generator seeded once here: every transform advances it (fresh noise per call),
         # and refitting with an int random_state replays the same draws.
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -215,17 +203,37 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, C * H * W)
-            Flattened images of shape ``image_shape_``.
+            Flattened images of shape ``image_shape_`` (integer images are read as float32).
 
         Returns
         -------
         X_noisy : ndarray of shape (n_samples, prod(output_image_shape_))
             Same dtype as ``X`` (float32 or float64).
+
+        Raises
+        ------
+        ValueError
+            If the noise overflows the dtype of ``X`` (the output would hold inf).
         """
         check_is_fitted(self, "output_image_shape_")
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        n = X.shape[0]
-        rng, std = self._rng, float(self.noise_std)
+        std = float(self.noise_std)
+        if std == 0.0:
+            return self._noisy(X, std)
+        with np.errstate(over="ignore"):
+            out = self._noisy(X, std)
+        # X is finite (validate_data), so an inf can only be an overflow of X's dtype.
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"noise_std={self.noise_std!r} overflows {X.dtype} (largest value "
+                f"{np.finfo(X.dtype).max:.3g}) with these images: the noisy images would hold "
+                "inf. Lower noise_std (or rescale X), or pass float64 X."
+            )
+        return out
+
+    def _noisy(self, X, std):
+        """The noisy images of ``X`` for noise level ``std``, drawn from the fitted generator."""
+        n, rng = X.shape[0], self._rng
         if self.mode == "additive":
             if std == 0.0:
                 return X.copy()

@@ -1,10 +1,9 @@
 """make_rank_pipeline: PCARankReducer -> BackgroundNoise -> RankCNNClassifier, shapes computed."""
 
-from numbers import Integral
-
 from sklearn.pipeline import Pipeline
 
-from ._noise import BackgroundNoise, _positive_int_tuple
+from .._patches import _positive_ints
+from ._noise import BackgroundNoise, _noise_geometry
 from ._rank_reducer import PCARankReducer
 
 __all__ = ["make_rank_pipeline"]
@@ -64,6 +63,14 @@ def make_rank_pipeline(
     pipeline : sklearn.pipeline.Pipeline
         Steps ``"rank"``, ``"noise"``, ``"cnn"``.
 
+    Raises
+    ------
+    ValueError
+        For a malformed ``image_shape``, ``grid`` or ``position``, an unknown ``mode``, a
+        negative ``noise_std`` or a bad ``n_components``, at once (not at the first fit).
+    TypeError
+        If ``input_shape`` or ``kernel_size`` is passed.
+
     Examples
     --------
     >>> from sklrank import make_rank_pipeline
@@ -82,7 +89,7 @@ def make_rank_pipeline(
             f"make_rank_pipeline computes {computed} from image_shape, mode and grid; do not "
             "pass them (build the Pipeline by hand for another geometry)."
         )
-    image_shape = _positive_int_tuple(image_shape, 3, "image_shape", "(channels, height, width)")
+    image_shape = _positive_ints(image_shape, 3, "image_shape", "(channels, height, width)")
     noise = BackgroundNoise(
         noise_std,
         image_shape,
@@ -91,17 +98,18 @@ def make_rank_pipeline(
         position=position,
         random_state=random_state,
     )
+    # Checked now, as fit would check them, so that a bad noise_std, mode, grid or position
+    # is reported here and not after the rank step of the first fit.
+    noise._validate_params()
     c, h, w = image_shape
-    if mode == "pad":
-        gh, gw = (grid, grid) if isinstance(grid, Integral) else tuple(grid)
-        canvas = (c, int(gh) * h, int(gw) * w)
-    else:
-        canvas = image_shape
+    _, _, canvas, _ = _noise_geometry(c * h * w, image_shape, mode, grid, position)
     rank = (
         "passthrough"
         if n_components is None
         else PCARankReducer(n_components, random_state=random_state)
     )
+    if rank != "passthrough":
+        rank._validate_params()
     cnn = RankCNNClassifier(
         input_shape=canvas,
         kernel_size=(h, w),

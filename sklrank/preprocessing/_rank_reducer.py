@@ -10,10 +10,24 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["PCARankReducer"]
 
-# Checks of sklearn.utils.estimator_checks that PCARankReducer is expected to fail, with why.
-# Empty: it passes them all. Kept as a dict so that the common test can pass it as
-# ``expected_failed_checks`` without special cases.
-_EXPECTED_FAILED_CHECKS = {}
+
+def _power_of_two_scale(X):
+    """1.0, or the power of two to divide ``X`` by when its largest magnitude is so large or
+    small that squares and variances of its values would overflow or underflow ``X.dtype``.
+
+    A power of two scales floats exactly, so the rescaled decomposition is the same up to
+    that factor; a quarter of the dtype's exponent range (about 1e+-77 in float64, 1e+-9
+    in float32) leaves room for squares and sums of many of them.
+    """
+    largest = float(np.max(np.abs(X), initial=0.0))
+    if largest == 0.0:
+        return 1.0
+    finfo = np.finfo(X.dtype)
+    exponent = int(np.frexp(largest)[1])
+    if abs(exponent) <= finfo.maxexp // 4:
+        return 1.0
+    # largest / scale lies in [1, 2); the clip keeps the scale a normal number of X.dtype.
+    return float(np.ldexp(1.0, int(np.clip(exponent - 1, finfo.minexp, finfo.maxexp - 1))))
 
 
 class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -64,13 +78,19 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     Attributes
     ----------
     decomposition_ : TruncatedSVD or PCA
-        The fitted scikit-learn decomposition.
+        The fitted scikit-learn decomposition (of ``X / scale_``).
     components_ : ndarray of shape (n_components_, n_features_in_)
         Orthonormal rows ``V`` spanning the retained subspace.
     mean_ : ndarray of shape (n_features_in_,)
         Training mean (``center=True``) or zeros (``center=False``).
     n_components_ : int
         The number of components actually kept.
+    scale_ : float
+        1.0, or the power of two the data are divided by before the decomposition (and
+        multiplied by after it) when their largest magnitude is beyond about 1e+-77 in
+        float64 (1e+-9 in float32), where the decomposition's variances would overflow or
+        underflow; ``decomposition_`` is fitted on ``X / scale_``. The output scales with
+        ``X``: ``transform(c * X) == c * transform(X)`` up to rounding.
     explained_variance_ratio_ : ndarray of shape (n_components_,)
         Copied from the decomposition.
     n_features_in_ : int
@@ -117,7 +137,8 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data (float32 is kept as float32).
+            Training data (float32 is kept as float32; integer data such as uint8 pixels are
+            read as float64).
         y : None
             Ignored; present for Pipeline compatibility.
 
@@ -167,11 +188,14 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 n_oversamples=oversamples,
                 random_state=self.random_state,
             )
-        decomposition.fit(X)
+        self.scale_ = _power_of_two_scale(X)
+        decomposition.fit(X if self.scale_ == 1.0 else X / X.dtype.type(self.scale_))
         self.decomposition_ = decomposition
         self.components_ = decomposition.components_
         self.mean_ = (
-            decomposition.mean_ if self.center else np.zeros(n_features, dtype=X.dtype)
+            decomposition.mean_ * X.dtype.type(self.scale_)
+            if self.center
+            else np.zeros(n_features, dtype=X.dtype)
         )
         self.n_components_ = k
         self.explained_variance_ratio_ = decomposition.explained_variance_ratio_
@@ -192,9 +216,13 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        scale = X.dtype.type(self.scale_)
+        if self.scale_ != 1.0:
+            X = X / scale
         # The sklearn decomposition computes X V^T (centred for PCA) and maps it back.
         out = self.decomposition_.inverse_transform(self.decomposition_.transform(X))
-        return np.asarray(out, dtype=X.dtype)
+        out = np.asarray(out, dtype=X.dtype)
+        return out if self.scale_ == 1.0 else out * scale
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
