@@ -1,0 +1,235 @@
+"""A fit that did not train is never reported as a result; fitted attributes never go stale.
+
+Bad inputs and failed fits of the skorch estimators, and the answer each gets:
+
+=============================================================  ==================================
+input                                                          answer
+=============================================================  ==================================
+raw 0..255 MNIST pixels, default lr (the network dies)         TrainingFailedError naming the
+                                                               input scale and "pixels / 255"
+pixels in [0, 1] with lr=1e6 (the network dies)                TrainingFailedError naming lr
+synthetic data scaled by 0.1 (the loss never moves)            ConvergenceWarning naming the
+                                                               tiny pre-activations (init_std,
+                                                               kappa, scale X up)
+kappa=1e-300 (kappa^(q-1) underflows in float32)               TrainingDivergedError at epoch 1,
+                                                               naming kappa
+X scaled by 1e30                                               TrainingDivergedError naming the
+                                                               input scale
+two-layer regressor, lr far above the stable step              TrainingDivergedError (or
+                                                               TrainingFailedError if the ReLU
+                                                               units die) with the stable lr
+set_params(module__pooling="sum") on a fitted CNN              the module is re-initialised (as
+                                                               in skorch) and filters_ / ranks
+                                                               follow it
+load_params into a fitted CNN                                  filters_ / ranks follow the
+                                                               loaded weights
+warm_start=True with a new input_shape / n_filters             ValueError naming the changed
+                                                               parameters
+partial_fit of a two-layer net with input_noise                fresh noise every step, also
+                                                               across calls; the same
+                                                               random_state gives the same run
+fit after torch.set_default_dtype(torch.float64)               trains as under float32
+fractional input_shape (e.g. (1, 4.5, 64))                     ValueError naming input_shape
+=============================================================  ==================================
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
+from sklrank.datasets import fetch_mnist, make_low_rank_patches, make_spiked
+from sklrank.exceptions import TrainingDivergedError, TrainingFailedError
+
+
+def synthetic(n=120, **kwargs):
+    return make_low_rank_patches(n_samples=n, noise_std=0.5, random_state=0, **kwargs)
+
+
+def cnn(**kwargs):
+    params = dict(input_shape=(1, 4, 64), kernel_size=(1, 64), n_filters=8, max_epochs=30,
+                  random_state=0)
+    return RankCNNClassifier(**{**params, **kwargs})
+
+
+# ---------------------------------------------------------------- failed fits
+@pytest.fixture(scope="module")
+def mnist_3_8(mnist_dir):
+    return fetch_mnist(subset="train", classes=[3, 8], n_samples=300, random_state=0,
+                       return_X_y=True, data_home=mnist_dir.parent)
+
+
+def mnist_cnn(**kwargs):
+    return RankCNNClassifier(input_shape=(1, 28, 28), kernel_size=(14, 14), n_filters=4,
+                             max_epochs=50, random_state=0, **kwargs)
+
+
+def test_raw_pixels_are_a_failed_fit_naming_the_input_scale(mnist_3_8):
+    X, y = mnist_3_8
+    raw = (X * 255).round().astype(np.uint8)
+    with pytest.raises(TrainingFailedError, match=r"died.*input scale.*pixels / 255"):
+        mnist_cnn().fit(raw, y)
+    # the same images in [0, 1] train
+    assert mnist_cnn().fit(X, y).score(X, y) > 0.9
+
+
+def test_huge_lr_is_a_failed_fit_naming_lr(mnist_3_8):
+    X, y = mnist_3_8
+    with pytest.raises(TrainingFailedError, match=r"lr=1e\+06 is too large.*lower lr"):
+        mnist_cnn(lr=1e6).fit(X, y)
+
+
+def test_unmoved_loss_warns_with_the_cause():
+    X, y = synthetic(n=200)
+    with pytest.warns(ConvergenceWarning, match=r"learned nothing.*init_std.*kappa"):
+        clf = cnn(max_epochs=300, n_filters=40).fit(0.1 * X, y)
+    assert clf.history[0, "train_loss"] == pytest.approx(clf.history[-1, "train_loss"],
+                                                         rel=1e-3)
+    # a healthy fit of the same data does not warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        cnn(max_epochs=300, n_filters=40).fit(X, y)
+
+
+def test_divergence_names_kappa_when_it_underflows():
+    X, y = synthetic()
+    with pytest.raises(TrainingDivergedError,
+                       match=r"epoch 1.*initial weights.*kappa=1e-300 underflows"):
+        cnn(kappa=1e-300).fit(X, y)
+
+
+def test_divergence_names_the_input_scale():
+    X, y = synthetic()
+    with pytest.raises(TrainingDivergedError, match="input scale") as info:
+        cnn().fit(X * 1e30, y)
+    assert isinstance(info.value, FloatingPointError)  # the old contract still holds
+
+
+def test_two_layer_too_large_step_names_the_stable_lr():
+    # (the logistic loss of the classifier saturates instead: a huge step on separable data
+    # gives large logits and a perfect fit, which is a result)
+    X, y = make_spiked(150, 40, nu=0.3, target="spike", random_state=0)
+    with pytest.raises(TrainingFailedError, match=r"step is too large.*lower lr to about"):
+        TwoLayerNetRegressor(n_hidden=32, lr=50.0, max_epochs=30, random_state=0).fit(X, y)
+    TwoLayerNetRegressor(n_hidden=32, lr=0.02, max_epochs=30, random_state=0).fit(X, y)
+
+
+# ---------------------------------------------------------------- stale attributes
+def test_set_params_reinitialising_the_module_refreshes_filters_and_ranks():
+    X, y = synthetic()
+    clf = cnn().fit(X, y)
+    trained = clf.filters_.copy()
+    clf.set_params(module__pooling="sum")  # skorch re-initialises the module at once
+    assert clf.module_.pooling == "sum"
+    now = clf.module_.filter_matrix().detach().numpy()
+    np.testing.assert_array_equal(clf.filters_, now)
+    assert not np.array_equal(clf.filters_, trained)
+    from sklrank import stable_rank
+
+    assert clf.filter_stable_rank_ == pytest.approx(stable_rank(now))
+
+
+def test_load_params_and_more_training_refresh_filters(tmp_path):
+    X, y = synthetic()
+    first = cnn(random_state=1).fit(X, y)
+    first.save_params(f_params=tmp_path / "first.pt")
+    clf = cnn().fit(X, y)
+    rank_before = clf.filter_stable_rank_
+    clf.load_params(f_params=tmp_path / "first.pt")
+    np.testing.assert_array_equal(clf.filters_, first.filters_)
+    assert clf.filter_stable_rank_ == first.filter_stable_rank_ != rank_before
+    clf.partial_fit(X, y)  # more training changes the weights, and so the attributes
+    assert not np.array_equal(clf.filters_, first.filters_)
+
+
+def test_filters_are_a_read_only_view_of_the_cache():
+    X, y = synthetic()
+    clf = cnn().fit(X, y)
+    with pytest.raises(ValueError, match="read-only"):
+        clf.filters_[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("change", [
+    {"input_shape": (1, 8, 32), "kernel_size": (1, 32)},
+    {"n_filters": 3},
+    {"activation": "relu"},
+])
+def test_warm_start_refuses_a_new_network(change):
+    X, y = synthetic()
+    clf = cnn(warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start=True continues training.*" +
+                       list(change)[0]):
+        clf.set_params(**change).fit(X, y)
+
+
+def test_warm_start_with_the_same_network_continues():
+    X, y = synthetic()
+    clf = cnn(warm_start=True, max_epochs=10).fit(X, y)
+    first = clf.filters_.copy()
+    clf.set_params(init_std=0.5).fit(X, y)  # init_std only shapes a new network
+    assert len(clf.history) == 20 and not np.array_equal(first, clf.filters_)
+
+
+# ---------------------------------------------------------------- noise across partial_fit
+@pytest.mark.parametrize("Estimator", [TwoLayerNetRegressor, TwoLayerNetClassifier])
+def test_partial_fit_draws_fresh_input_noise_every_step(Estimator):
+    X, y = make_spiked(80, 15, nu=0.3, target="spike", random_state=0)
+    if Estimator is TwoLayerNetClassifier:
+        y = (y > 0).astype(int)
+    params = dict(n_hidden=16, lr=0.05, input_noise=0.5, random_state=0)
+    one_fit = Estimator(max_epochs=8, **params).fit(X, y)
+    pieces = Estimator(max_epochs=2, **params)
+    for _ in range(4):
+        pieces.partial_fit(X, y)
+    # four calls of two steps are the same eight steps: the noise stream goes on
+    np.testing.assert_allclose(pieces.module_.weight.detach().numpy(),
+                               one_fit.module_.weight.detach().numpy(), rtol=1e-5, atol=1e-7)
+    again = Estimator(max_epochs=2, **params)
+    for _ in range(4):
+        again.partial_fit(X, y)
+    np.testing.assert_array_equal(again.module_.weight.detach().numpy(),
+                                  pieces.module_.weight.detach().numpy())
+
+
+def test_noise_is_fresh_within_a_call_of_several_steps():
+    X, y = make_spiked(80, 15, nu=0.3, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=16, lr=0.05, input_noise=0.5, max_epochs=1,
+                               random_state=0)
+    reg.partial_fit(X, y)
+    w1 = reg.module_.weight.detach().clone()
+    reg.partial_fit(X, y)
+    w2 = reg.module_.weight.detach().clone()
+    reg.partial_fit(X, y)
+    w3 = reg.module_.weight.detach().clone()
+    # equal noise would give nearly equal steps; fresh noise gives different ones
+    assert not torch.allclose(w2 - w1, w3 - w2, rtol=1e-3, atol=1e-6)
+
+
+# ---------------------------------------------------------------- other inputs
+def test_fit_under_float64_default_dtype():
+    X, y = synthetic()
+    expected = cnn().fit(X, y).predict_proba(X)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = cnn().fit(X, y).predict_proba(X)
+        Xs, ys = make_spiked(60, 10, nu=0.3, random_state=0)
+        TwoLayerNetRegressor(n_hidden=8, lr=0.05, max_epochs=3, random_state=0).fit(Xs, ys)
+    finally:
+        torch.set_default_dtype(previous)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 4.5, 64), (1, 4, 64.2), (True, 4, 64), "1,4,64"])
+def test_fractional_input_shape_is_an_error(shape):
+    X, y = synthetic()
+    with pytest.raises(ValueError, match="input_shape"):
+        cnn(input_shape=shape).fit(X, y)
+
+
+def test_integral_float_input_shape_is_accepted():
+    X, y = synthetic()
+    assert cnn(input_shape=(1.0, 4.0, 64.0)).fit(X, y).input_shape_ == (1, 4, 64)
