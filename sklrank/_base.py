@@ -397,12 +397,16 @@ class _BaseNet:
                 X = None if dataset_train is None else _dataset_tensors(dataset_train)
                 # the first loss of a fit is computed at the weights it started from
                 at_start = len(self.history) == self.__dict__.get("_first_epoch", 0) + 1
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {row['epoch']}: the training loss is {loss}"
-                    + (" at the initial weights, before any step. " if at_start else ". ")
-                    + self._likely_cause(None if X is None else _inputs(X[0]),
-                                         "diverged_at_start" if at_start else "diverged")
-                )
+                raise self._divergence(row["epoch"], loss, None if X is None else _inputs(X[0]),
+                                       at_start)
+
+    def _divergence(self, epoch, loss, X, at_start):
+        """The error for a training loss that stopped being finite at ``epoch``."""
+        return TrainingDivergedError(
+            f"training diverged at epoch {epoch}: the training loss is {loss}"
+            + (" at the initial weights, before any step. " if at_start else ". ")
+            + self._likely_cause(X, "diverged_at_start" if at_start else "diverged")
+        )
 
     def _check_training_outcome(self, X, first_epoch):
         """After training: a diverged or dead network raises, an unmoved loss warns."""
