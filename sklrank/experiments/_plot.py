@@ -25,14 +25,24 @@ def _minor_label(value, _):
     return f"{value:g}" if any(np.isclose(mantissa, m) for m in (2, 3, 5)) else ""
 
 
-def _log_scale(ax, axis="y"):
-    """A log scale labelled with plain numbers (2, 5, 20 rather than 2 x 10^0)."""
+def _log_scale(ax):
+    """A log y scale labelled with plain numbers (2, 5, 20 rather than 2 x 10^0)."""
     from matplotlib.ticker import FuncFormatter
 
-    getattr(ax, f"set_{axis}scale")("log")
-    target = getattr(ax, f"{axis}axis")
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    target.set_minor_formatter(FuncFormatter(_minor_label))
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
+
+
+def _size_axis(ax, sizes, log_x):
+    """The training-set sizes as the x ticks, on a log scale when asked."""
+    from matplotlib.ticker import NullFormatter
+
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xticks(sizes, [f"{n:g}" for n in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("training samples n")
 
 
 def _check_frame(df, required, producer):
@@ -292,13 +302,12 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     )
     clean = float(df["clean_rank"].median())
     left.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
-    left.set_xlabel("training samples n")
+    sizes = sorted(df["n_train"].unique())
+    _size_axis(left, sizes, log_x)
     left.set_ylabel("filter stable rank")
     left.set_title("filter stable rank against n (mean ± sd over seeds)")
     left.legend(title="noise std", loc="best")
     left.grid(True, which="both", alpha=0.3)
-    if log_x:
-        _log_scale(left, "x")
 
     if len(panels) > 1:
         right = panels[1]
@@ -312,13 +321,11 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         values = values[np.isfinite(values) & (values > 0)]
         if values.size and values.max() > 5 * values.min():
             _log_scale(right)
-        right.set_xlabel("training samples n")
+        _size_axis(right, sizes, log_x)
         right.set_ylabel(f"stable rank at noise {levels[-1]:g} / at noise {levels[0]:g}")
         right.set_title(f"growth from noise {levels[0]:g} to {levels[-1]:g} (per seed)")
         right.legend(title=None, loc="best")
         right.grid(True, which="both", alpha=0.3)
-        if log_x:
-            _log_scale(right, "x")
 
     if given is None:
         datasets = ", ".join(str(d) for d in dict.fromkeys(df["dataset"]))
