@@ -27,6 +27,7 @@ an unfinished run exists                    refused: "pass --resume ... or --ove
 --resume after a finished run               "nothing to resume ... pass --overwrite"
 --resume with other options                 "another configuration (...)"; file kept
 --resume and --overwrite together           argparse: not allowed with
+another sweep running into the same files   "another sweep is running into ..."
 Ctrl-C during the fits                      exit 130: "N finished fit(s) are kept in ..."
 a fit that fails                            one line + "N finished fit(s) are kept in ..."
 Ctrl-C while the results are written        exit 130: the previous files unchanged
@@ -302,6 +303,18 @@ def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypa
     pd.testing.assert_frame_equal(resumed.drop(columns="fit_time"),
                                   expected.drop(columns="fit_time"), check_exact=True)
     assert json.loads((out / "tiny.json").read_text())["resumed_fits"] == 3
+
+
+def test_a_run_into_a_running_sweep_is_refused(tmp_path, capsys, no_fit):
+    from sklrank.experiments._checkpoint import SweepCheckpoint
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with SweepCheckpoint.open(out / "synthetic.points.jsonl", {}, ("seed",)):
+        for flag in ("--resume", "--overwrite"):
+            line = _one_line(["sweep", "--out", str(out), "--quiet", flag], capsys)
+            assert "another sweep is running into" in line
+    assert (out / "synthetic.points.jsonl").exists()
 
 
 def test_failed_fit_keeps_the_finished_ones(tmp_path, capsys, monkeypatch):

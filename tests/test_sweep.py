@@ -8,6 +8,7 @@ input                                     answer
 ========================================  ====================================================
 noise_levels with NaN, inf or < 0         ValueError: "non-empty list of finite values >= 0"
 noise_levels empty / not numbers          ValueError naming noise_levels
+noise_levels above 1e37                   ValueError: "overflows the float32 data"
 noise_levels with a repeated level        ValueError: "holds [0.5] more than once"
 seeds negative, fractional, >= 2**32      ValueError: "integers in [0, 2**32 - 1]"
 seeds repeated                            ValueError: "the same fits twice"
@@ -34,7 +35,7 @@ backend="multiprocessing"                 InvalidParameterError (no result strea
 missing MNIST files, no download          FileNotFoundError: which files to put where
 checkpoint in a missing folder / folder   CheckpointError (ValueError) naming the path
 checkpoint of another configuration       CheckpointError listing each difference
-checkpoint that is not one (e.g. a CSV)   CheckpointError: "is not a sweep checkpoint"
+checkpoint that is not one (e.g. a CSV)   CheckpointError: "is not a sweep checkpoint"; kept
 checkpoint with a damaged line            CheckpointError: "line N ... is damaged"
 checkpoint with a half-written last line  that point is dropped and run again
 checkpoint held by a running sweep        CheckpointError: "in use by another running sweep"
@@ -381,6 +382,7 @@ def _custom(**kwargs):
         ({"noise_levels": [0.0, float("nan")]}, ValueError, "finite values >= 0"),
         ({"noise_levels": [0.0, float("inf")]}, ValueError, "finite values >= 0"),
         ({"noise_levels": []}, ValueError, "noise_levels must be a non-empty list"),
+        ({"noise_levels": [0.0, 1e38]}, ValueError, "overflows the float32 data"),
         ({"noise_levels": ["low"]}, ValueError, "noise_levels must be a list of numbers"),
         ({"noise_levels": [0.5, 0.0, 0.5]}, ValueError, r"holds \[0.5\] more than once"),
         ({"noise_levels": [0.0, -0.0]}, ValueError, r"holds \[0.0\] more than once"),
@@ -531,16 +533,27 @@ def test_unusable_checkpoints(tmp_path, no_fit):
         noise_sweep(checkpoint=tmp_path / "missing" / "sweep.jsonl", **kwargs)
     with pytest.raises(CheckpointError, match="is a folder"):
         noise_sweep(checkpoint=tmp_path, **kwargs)
-    table = tmp_path / "sweep.csv"
-    table.write_text("noise_std,seed\n0.0,0\n")
-    with pytest.raises(CheckpointError, match="is not a sweep checkpoint"):
-        noise_sweep(checkpoint=table, **kwargs)
-    assert table.read_text() == "noise_std,seed\n0.0,0\n"
+    for content in ("noise_std,seed\n0.0,0\n", "noise_std,seed\n0.0,0", "notes"):
+        # someone's file, with or without a last newline, is left as it is
+        table = tmp_path / "sweep.csv"
+        table.write_text(content)
+        with pytest.raises(CheckpointError, match="is not a sweep checkpoint"):
+            noise_sweep(checkpoint=table, **kwargs)
+        assert table.read_text() == content
     damaged = tmp_path / "damaged.jsonl"
     header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}
     damaged.write_text(json.dumps(header) + "\n{not json\n{}\n")
     with pytest.raises(CheckpointError, match="line 2 of checkpoint .* damaged"):
         SweepCheckpoint.open(damaged, {}, ("seed",))
+
+
+def test_a_checkpoint_stopped_while_its_header_was_written_starts_afresh(tmp_path):
+    path = tmp_path / "sweep.jsonl"
+    path.write_bytes(b'{"format": "sklrank-sw')
+    df = noise_sweep(noise_levels=[0.0], seeds=[0], checkpoint=path, **TINY)
+    lines = path.read_text().splitlines()
+    assert len(df) == 1 and len(lines) == 2
+    assert json.loads(lines[0])["format"] == "sklrank-sweep-checkpoint"
 
 
 def test_a_checkpoint_in_use_is_refused(tmp_path, no_fit):

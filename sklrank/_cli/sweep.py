@@ -361,7 +361,7 @@ def _one_line(exc):
 
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
     """Check the output files before any fit, and apply --overwrite / --resume."""
-    from sklrank.experiments._checkpoint import count_points
+    from sklrank.experiments._checkpoint import count_points, in_use
     from sklrank.experiments._outputs import check_output_files
 
     try:
@@ -370,6 +370,11 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
         raise CLIError(_one_line(exc)) from exc
     existing = [str(p) for p in outputs.values() if p.exists()]
     unfinished = checkpoint.exists()
+    if in_use(checkpoint):
+        raise CLIError(
+            f"another sweep is running into {checkpoint} right now; wait for it to finish, or "
+            "pass another --name or --out."
+        )
     if overwrite:
         if unfinished:
             checkpoint.unlink()  # start over: its fits are not reused
@@ -497,7 +502,11 @@ def run(args):
         )
         return _INTERRUPTED
     except CheckpointError as exc:
-        raise CLIError(f"{_one_line(exc)} (--overwrite deletes it and starts over)") from exc
+        fix = {
+            "other_configuration": " (--overwrite deletes it and starts over)",
+            "damaged": " (--overwrite deletes it and starts over)",
+        }.get(exc.reason, "")
+        raise CLIError(f"{_one_line(exc)}{fix}") from exc
     except (FileNotFoundError, DataFileError, ValueError, RuntimeError, MemoryError,
             OSError) as exc:
         # One line: the loaders' and the sweep's messages already say what to do.

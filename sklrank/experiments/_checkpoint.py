@@ -17,14 +17,24 @@ try:  # POSIX advisory locks; elsewhere two sweeps on one file are not detected
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["CheckpointError", "SweepCheckpoint", "count_points"]
+__all__ = ["CheckpointError", "SweepCheckpoint", "count_points", "in_use"]
 
 _FORMAT = "sklrank-sweep-checkpoint"
 _VERSION = 1
+# How every checkpoint file begins (json.dumps keeps the header's key order).
+_HEADER_START = json.dumps({"format": _FORMAT}).encode("utf-8")[:-1]
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used (the message names the file and the fix)."""
+    """A checkpoint file that cannot be used (the message names the file and the fix).
+
+    ``reason`` says why: "path" (a folder, a missing or unwritable folder), "in_use",
+    "not_a_checkpoint", "damaged" or "other_configuration".
+    """
+
+    def __init__(self, message, reason):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _differences(old, new, prefix=""):
@@ -77,11 +87,14 @@ class SweepCheckpoint:
         config = json.loads(json.dumps(config))  # as it reads back from the file
         folder = path.parent
         if path.is_dir():
-            raise CheckpointError(f"checkpoint={str(path)!r} is a folder; pass a file path.")
+            raise CheckpointError(
+                f"checkpoint={str(path)!r} is a folder; pass a file path.", "path"
+            )
         if not folder.is_dir():
             raise CheckpointError(
                 f"checkpoint={str(path)!r}: the folder {str(folder)!r} does not exist; create it "
-                "or pass a path in an existing folder."
+                "or pass a path in an existing folder.",
+                "path",
             )
         header = {"format": _FORMAT, "version": _VERSION, "config": config}
         try:
@@ -89,7 +102,8 @@ class SweepCheckpoint:
         except OSError as exc:
             raise CheckpointError(
                 f"checkpoint={str(path)!r} cannot be written ({exc.strerror or exc}); pass a "
-                "path in a writable folder."
+                "path in a writable folder.",
+                "path",
             ) from exc
         try:
             cls._lock(handle, path)
@@ -108,18 +122,26 @@ class SweepCheckpoint:
         except BlockingIOError:
             raise CheckpointError(
                 f"checkpoint={str(path)!r} is in use by another running sweep; wait for it to "
-                "finish or pass another path."
+                "finish or pass another path.",
+                "in_use",
             ) from None
 
     @classmethod
     def _load(cls, path, handle, header, key_fields):
         lines, end = _read_lines(path)
-        if not lines:  # new (or created but interrupted before its header was written)
+        if not lines:
+            # new, or created but stopped while its header was written (a part of it); any
+            # other content is someone's file, left alone
+            start = path.read_bytes()[: len(_HEADER_START)]
+            if not _HEADER_START.startswith(start):
+                raise CheckpointError(
+                    f"checkpoint={str(path)!r} exists and is not a sweep checkpoint; pass a "
+                    "new path (or delete that file).",
+                    "not_a_checkpoint",
+                )
             handle.truncate(0)
             cls._write(handle, header)
             return {}
-        if end != path.stat().st_size:
-            handle.truncate(end)  # drop the point that was being written when it stopped
         try:
             first = json.loads(lines[0])
         except json.JSONDecodeError:
@@ -127,15 +149,19 @@ class SweepCheckpoint:
         if not isinstance(first, dict) or first.get("format") != _FORMAT:
             raise CheckpointError(
                 f"checkpoint={str(path)!r} exists and is not a sweep checkpoint; pass a new "
-                "path (or delete that file)."
+                "path (or delete that file).",
+                "not_a_checkpoint",
             )
         if first.get("config") != header["config"]:
             diff = _differences(first.get("config") or {}, header["config"])
             raise CheckpointError(
                 f"checkpoint={str(path)!r} holds points of a sweep with another configuration "
                 f"({'; '.join(diff)}); resume with the same settings, or pass another "
-                "checkpoint path (or delete the file) to start over."
+                "checkpoint path (or delete the file) to start over.",
+                "other_configuration",
             )
+        if end != path.stat().st_size:
+            handle.truncate(end)  # drop the point that was being written when it stopped
         rows = {}
         for number, line in enumerate(lines[1:], start=2):
             try:
@@ -144,7 +170,8 @@ class SweepCheckpoint:
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise CheckpointError(
                     f"line {number} of checkpoint {str(path)!r} is not a sweep point; the file "
-                    "is damaged: delete it to start over."
+                    "is damaged: delete it to start over.",
+                    "damaged",
                 ) from None
             rows[key] = row
         return rows
@@ -169,6 +196,19 @@ class SweepCheckpoint:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def in_use(path):
+    """Whether a running sweep holds the checkpoint at ``path`` (False if it does not exist)."""
+    if fcntl is None or not Path(path).is_file():  # pragma: no cover - not POSIX
+        return False
+    with open(path, "rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False
 
 
 def count_points(path):

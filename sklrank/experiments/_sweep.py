@@ -90,6 +90,9 @@ _DATASETS = ("synthetic", "mnist", "cifar10")
 _OWN_PARAMETERS = ("n_samples", "n_test", "rank", "classes")
 # Classifier parameters the sweep sets itself.
 _SET_BY_SWEEP = ("input_shape", "kernel_size", "random_state", "device")
+# The data are float32: Gaussian noise of a larger standard deviation overflows to infinity
+# (draws reach ~6 standard deviations, float32 stops at 3.4e38).
+_MAX_NOISE_STD = 1e37
 # A seed is a numpy RandomState seed.
 _MAX_SEED = 2**32 - 1
 # The fields that identify a point (a row) of a sweep.
@@ -437,6 +440,12 @@ def _check_noise_levels(noise_levels):
     if levels.size == 0 or not np.all(np.isfinite(levels)) or np.any(levels < 0):
         raise ValueError(
             f"noise_levels must be a non-empty list of finite values >= 0, got {levels.tolist()}."
+        )
+    too_large = levels[levels > _MAX_NOISE_STD].tolist()
+    if too_large:
+        raise ValueError(
+            f"noise_levels holds {too_large}: noise that large overflows the float32 data; "
+            f"use levels <= {_MAX_NOISE_STD:g}."
         )
     levels = levels + 0.0  # -0.0 is 0.0
     repeated = sorted({v for v in levels.tolist() if levels.tolist().count(v) > 1})
