@@ -1,7 +1,11 @@
-"""Time of the synthetic noise sweep as a function of n_samples and of n_jobs.
+"""Time of the synthetic noise sweep as a function of n_samples and of n_jobs; peak memory of
+one MNIST sweep point.
 
 Run: ``python benchmarks/bench_sweep.py`` (``--quick`` for a smaller run); or all benchmarks
-at once with ``python benchmarks/run.py``.
+at once with ``python benchmarks/run.py``. ``--memory`` instead measures the peak resident
+memory of one ten-digit MNIST sweep point (2 x 2 canvas, K = 10, noise 1, all 60000 training
+images by default) in a fresh process: the maximum resident set size the kernel reports for
+that process (``resource.getrusage``), imports and data loading included.
 
 Every fit is full-batch gradient descent, so its cost is linear in the number of training
 samples plus a fixed part (skorch's loop, the rank callback, the test-set evaluation and the
@@ -11,6 +15,9 @@ backend), one torch thread each.
 """
 
 import argparse
+import json
+import subprocess
+import sys
 
 import numpy as np
 from _timing import median_seconds
@@ -58,10 +65,51 @@ def run(quick=False, repeats=3):
     return rows, fit
 
 
+# Runs in a fresh interpreter: the peak resident memory of one point, with nothing else
+# allocated before it in that process.
+_MEMORY_PROBE = """
+import json, resource, sys, time
+from sklrank.experiments import noise_sweep
+n_samples, max_epochs, data_home = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] or None
+start = time.perf_counter()
+df = noise_sweep("mnist", n_samples=n_samples, noise_levels=[1.0], seeds=[0],
+                 data_home=data_home, download_if_missing=False, verbose=0,
+                 classifier_params={"max_epochs": max_epochs})
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+print(json.dumps({"peak_mib": peak_kib / 1024, "seconds": time.perf_counter() - start,
+                  "fit_time": float(df["fit_time"].iloc[0]),
+                  "n_train": int(df["n_train"].iloc[0])}))
+"""
+
+
+def peak_memory(n_samples=60000, max_epochs=2, data_home=None):
+    """Peak resident memory (MiB) and times of one MNIST sweep point, in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(n_samples), str(max_epochs), data_home or ""],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
+    parser.add_argument("--memory", action="store_true",
+                        help="peak memory of one MNIST sweep point instead of the timings")
+    parser.add_argument("--n-samples", type=int, default=60000,
+                        help="--memory: training images (default 60000)")
+    parser.add_argument("--max-epochs", type=int, default=2,
+                        help="--memory: full-batch steps (default 2)")
+    parser.add_argument("--data-home", help="--memory: folder holding mnist/ (default: "
+                        "$SKLRANK_DATA)")
     args = parser.parse_args(argv)
+    if args.memory:
+        r = peak_memory(args.n_samples, args.max_epochs, args.data_home)
+        print(f"one MNIST sweep point, n_train={r['n_train']}, {args.max_epochs} epochs: "
+              f"peak resident memory {r['peak_mib']:.0f} MiB ({r['peak_mib'] / 1024:.2f} GiB); "
+              f"point {r['fit_time']:.1f} s of preprocessing and training, "
+              f"{r['seconds']:.1f} s in all")
+        return
     rows, fit = run(quick=args.quick, repeats=1 if args.quick else 3)
     for r in rows:
         print(f"n_samples={r['n_samples']:>5} n_jobs={r['n_jobs']}: {r['seconds']:.2f} s "

@@ -1,14 +1,53 @@
-"""Tests of the ``sklrank`` command line (tiny sweeps through ``sklrank._cli.main``)."""
+"""Tests of the ``sklrank`` command line (tiny sweeps through ``sklrank._cli.main``).
+
+Bad and hostile input to ``sklrank sweep``, and the answer (one line on stderr, exit status
+2 unless said otherwise; every check runs before the first fit):
+
+==========================================  ================================================
+input                                       answer
+==========================================  ================================================
+--dataset imagenet, --seeds 0, --n-jobs 0   argparse: invalid choice / must be ...
+--noise -0.5, --noise nan, --q nan, --q 0.5 argparse: must be a finite number >= 0 / >= 1
+--canvas 2by2, --signal-position middle     argparse: expected ROWSxCOLS / 'random' or ...
+--noise 0 0 (repeated level)                "noise_levels holds [0.0] more than once"
+--classes 3 --dataset mnist                 "keeps one class only"
+--canvas 1x1 --dataset mnist                "leaves no tile for the noise"
+--signal-position 9 (synthetic, 8 patches)  "not a patch index"
+--classes with --dataset synthetic          "--classes do(es) not apply"
+--device cuda without a GPU                 "torch finds no CUDA device here ..."
+--device cuda --n-jobs 2                    "the points on one GPU run one after another"
+missing MNIST files with --no-download      "MNIST files not found: put ... in DIR"
+a 300-character --name                      "too long for this file system"
+--name a/b, --name ..                       "--name must be a plain file name"
+--out is a file / under a file              "is a file" / "cannot create the output folder"
+--out not writable                          "cannot write in the output folder"
+NAME.csv is a folder                        "is a folder, where a result file is to be written"
+results exist already                       refused: "pass --overwrite ... or another --name"
+an unfinished run exists                    refused: "pass --resume ... or --overwrite"
+--resume after a finished run               "nothing to resume ... pass --overwrite"
+--resume with other options                 "another configuration (...)"; file kept
+--resume and --overwrite together           argparse: not allowed with
+another sweep running into the same files   "another sweep is running into ..."
+Ctrl-C during the fits                      exit 130: "N finished fit(s) are kept in ..."
+a fit that fails                            one line + "N finished fit(s) are kept in ..."
+Ctrl-C while the results are written        exit 130: the previous files unchanged
+==========================================  ================================================
+"""
 
 import argparse
+import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
+import torch
 
 from sklrank._cli import build_parser, main
+from sklrank.experiments import _sweep
 
 # A sweep of 4 fits that takes about a second.
 TINY = [
@@ -22,12 +61,39 @@ TINY = [
     "--max-epochs", "20",
     "--quiet",
 ]
+SYNTHETIC_POINT = _sweep._synthetic_point
 
 
 def _sweep_parser():
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices["sweep"]
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("a fit ran although the command is invalid")
+
+    monkeypatch.setattr(_sweep, "_synthetic_point", fail)
+    monkeypatch.setattr(_sweep, "_image_point", fail)
+
+
+def _stop_after(monkeypatch, k, exception=KeyboardInterrupt):
+    calls = []
+
+    def point(*args, **kwargs):
+        if len(calls) == k:
+            raise exception("stopped")
+        calls.append(1)
+        return SYNTHETIC_POINT(*args, **kwargs)
+
+    monkeypatch.setattr(_sweep, "_synthetic_point", point)
+    return calls
 
 
 def test_help_documents_every_option():
@@ -43,19 +109,22 @@ def test_help_documents_every_option():
         for option in action.option_strings
         if option.startswith("--")
     ]
-    assert len(options) >= 20
+    assert len(options) >= 25
     for option in options:
         assert option in text, option
     for action in _sweep_parser()._actions:
         assert action.help, f"{action.option_strings} has no help text"
     for flag in ("--dataset", "--noise", "--seeds", "--out", "--n-jobs", "--data-home",
-                 "--classes", "--rank", "--n-samples", "--max-epochs", "--scheduler"):
+                 "--classes", "--rank", "--n-samples", "--max-epochs", "--scheduler",
+                 "--resume", "--overwrite", "--device", "--threads-per-point"):
         assert flag in options
+    assert "NAME.points.jsonl" in text and "sample-size study" in text
 
 
 def test_sweep_writes_csv_png_json(tmp_path, capsys):
     out = tmp_path / "results"
     assert main(["sweep", "--out", str(out), "--name", "tiny", *TINY]) == 0
+    assert _files(out) == ["tiny.csv", "tiny.json", "tiny.png"]  # no checkpoint, no temp
     df = pd.read_csv(out / "tiny.csv")
     assert len(df) == 4
     assert sorted(df["noise_std"].unique()) == [0.0, 0.5]
@@ -65,24 +134,43 @@ def test_sweep_writes_csv_png_json(tmp_path, capsys):
     assert record["config"]["noise_levels"] == [0.0, 0.5]
     assert record["config"]["data"]["n_patches"] == 4
     assert record["config"]["classifier_params"]["max_epochs"] == 20
+    assert record["config"]["device"] == "cpu"
     assert record["arguments"]["seeds"] == 2
     for package in ("sklrank", "torch", "scikit-learn", "skorch", "numpy", "python"):
         assert record["versions"][package]
-    assert record["runtime_s"] > 0
+    assert record["runtime_s"] > 0 and record["resumed_fits"] == 0
+    for ext in ("csv", "png"):  # the JSON identifies the set it belongs to
+        digest = hashlib.sha256((out / f"tiny.{ext}").read_bytes()).hexdigest()
+        assert record["outputs"][ext] == {"file": f"tiny.{ext}", "sha256": digest}
     printed = capsys.readouterr().out
     assert "filter sr" in printed and "data sr" in printed and "±" in printed
     assert str(out / "tiny.csv") in printed
+    mode = (out / "tiny.csv").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask  # as open() makes files, not mkstemp's private 0o600
 
 
-def _fails(argv, capsys):
-    """Run the CLI, expect exit status 2; return the last stderr line."""
+def _fails(argv, capsys, status=2):
+    """Run the CLI, expect ``status``; return stderr's last line (one line only for ours)."""
     try:
-        status = main(argv)
+        code = main(argv)
     except SystemExit as exc:  # argparse errors
-        status = exc.code
-    assert status == 2
+        code = exc.code
+    assert code == status
     err = capsys.readouterr().err.strip().splitlines()
     return err[-1]
+
+
+def _one_line(argv, capsys, status=2):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # pragma: no cover - not expected here
+        code = exc.code
+    assert code == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
 
 
 def test_unknown_dataset(capsys):
@@ -90,32 +178,228 @@ def test_unknown_dataset(capsys):
     assert "invalid choice: 'imagenet'" in line
 
 
-def test_negative_noise(capsys):
-    line = _fails(["sweep", "--noise", "0", "-0.5"], capsys)
-    assert "--noise" in line and ">= 0" in line
-
-
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
         (["--seeds", "0"], "--seeds"),
         (["--n-jobs", "0"], "--n-jobs"),
+        (["--noise", "0", "-0.5"], ">= 0"),
+        (["--noise", "nan"], "finite number"),
+        (["--q", "nan"], "--q"),
+        (["--q", "0.5"], ">= 1"),
         (["--canvas", "2by2", "--dataset", "mnist"], "--canvas"),
         (["--signal-position", "middle"], "--signal-position"),
+        (["--resume", "--overwrite"], "not allowed with"),
     ],
 )
 def test_bad_values(argv, match, capsys):
     assert match in _fails(["sweep", *argv], capsys)
 
 
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--noise", "0", "0"], r"noise_levels holds [0.0] more than once"),
+        (["--dataset", "mnist", "--classes", "3"], "keeps one class only"),
+        (["--dataset", "mnist", "--classes", "3", "3"], "more than once"),
+        (["--dataset", "mnist", "--canvas", "1x1"], "leaves no tile for the noise"),
+        (["--signal-position", "9"], "signal_position=9 is not a patch index"),
+        (["--classes", "0", "1"], "--classes do(es) not apply to --dataset synthetic"),
+        (["--dataset", "mnist", "--n-patches", "3"], "--n-patches"),
+        (["--device", "cuda", "--n-jobs", "2"], "one after another"),
+        (["--device", "gpu"], "not a torch device"),
+        (["--name", "a/b"], "--name must be a plain file name"),
+        (["--name", ".."], "--name must be a plain file name"),
+        (["--name", "x" * 300], "too long for this file system"),
+    ],
+)
+def test_bad_options_one_line_before_any_fit(argv, match, tmp_path, capsys, no_fit):
+    line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY[-1:], *argv], capsys)
+    assert line.startswith("sklrank sweep: error: ") and match in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
+def test_cuda_without_a_gpu(tmp_path, capsys, no_fit):
+    line = _one_line(["sweep", "--device", "cuda", "--out", str(tmp_path), "--quiet"], capsys)
+    assert "torch finds no CUDA device here" in line
+
+
 def test_missing_data_one_line(tmp_path, capsys):
-    status = main(["sweep", "--dataset", "mnist", "--data-home", str(tmp_path),
-                   "--no-download", "--out", str(tmp_path / "out"), "--quiet"])
-    assert status == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith("sklrank sweep: error: MNIST files not found")
-    assert str(tmp_path / "mnist") in err[0]
+    line = _one_line(["sweep", "--dataset", "mnist", "--data-home", str(tmp_path),
+                      "--no-download", "--out", str(tmp_path / "out"), "--quiet"], capsys)
+    assert line.startswith("sklrank sweep: error: MNIST files not found")
+    assert str(tmp_path / "mnist") in line
+
+
+def test_outputs_checked_before_any_fit(tmp_path, capsys, no_fit):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    line = _one_line(["sweep", "--out", str(a_file), "--quiet"], capsys)
+    assert "is a file" in line
+    line = _one_line(["sweep", "--out", str(a_file / "sub"), "--quiet"], capsys)
+    assert "cannot create the output folder" in line
+    (tmp_path / "out" / "synthetic.csv").mkdir(parents=True)
+    line = _one_line(["sweep", "--out", str(tmp_path / "out"), "--quiet"], capsys)
+    assert "synthetic.csv" in line and "is a folder" in line
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX permissions")
+def test_unwritable_folder(tmp_path, capsys, no_fit):
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+    elif os.path.isdir("/sys/kernel"):  # root writes anywhere, except where the kernel says no
+        locked = "/sys/kernel"
+    else:  # pragma: no cover
+        pytest.skip("running as root, and no sysfs to stand for an unwritable folder")
+    try:
+        line = _one_line(["sweep", "--out", str(locked), "--quiet"], capsys)
+    finally:
+        if os.geteuid() != 0:
+            locked.chmod(0o700)
+    assert "cannot write in the output folder" in line and str(locked) in line
+
+
+def test_existing_results_are_refused_then_overwritten(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--name", "tiny", *TINY]
+    assert main(argv) == 0
+    before = {name: (out / name).read_bytes() for name in _files(out)}
+    capsys.readouterr()
+    line = _one_line(argv, capsys)
+    assert "already exist" in line and "--overwrite" in line
+    assert {name: (out / name).read_bytes() for name in _files(out)} == before
+    line = _one_line([*argv, "--resume"], capsys)
+    assert "nothing to resume" in line and "--overwrite" in line
+    assert main([*argv, "--overwrite"]) == 0
+    assert "(replacing the previous ones)" in capsys.readouterr().out
+    assert _files(out) == ["tiny.csv", "tiny.json", "tiny.png"]
+
+
+def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypatch):
+    reference = tmp_path / "reference"
+    assert main(["sweep", "--out", str(reference), "--name", "tiny", *TINY]) == 0
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--name", "tiny", *TINY]
+    _stop_after(monkeypatch, 3)
+    capsys.readouterr()
+    line = _one_line(argv, capsys, status=130)
+    checkpoint = out / "tiny.points.jsonl"
+    assert f"3 finished fit(s) are kept in {checkpoint}" in line and "--resume" in line
+    assert _files(out) == ["tiny.points.jsonl"]
+    # without --resume a new run would throw the fits away: refused
+    line = _one_line(argv, capsys)
+    assert "holds 3 finished fit(s)" in line and "--resume" in line
+    # another configuration cannot resume it
+    line = _one_line([*argv[:-1], "--max-epochs", "21", "--quiet", "--resume"], capsys)
+    assert "another configuration" in line and "max_epochs: 20 there, 21 here" in line
+    assert "--overwrite" in line
+    calls = _stop_after(monkeypatch, 100)
+    assert main([*argv, "--resume"]) == 0
+    assert len(calls) == 1  # only the missing fit
+    assert _files(out) == ["tiny.csv", "tiny.json", "tiny.png"]  # the checkpoint is gone
+    resumed, expected = (pd.read_csv(d / "tiny.csv") for d in (out, reference))
+    pd.testing.assert_frame_equal(resumed.drop(columns="fit_time"),
+                                  expected.drop(columns="fit_time"), check_exact=True)
+    assert json.loads((out / "tiny.json").read_text())["resumed_fits"] == 3
+
+
+def test_a_run_into_a_running_sweep_is_refused(tmp_path, capsys, no_fit):
+    from sklrank.experiments._checkpoint import SweepCheckpoint
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with SweepCheckpoint.open(out / "synthetic.points.jsonl", {}, ("seed",)):
+        for flag in ("--resume", "--overwrite"):
+            line = _one_line(["sweep", "--out", str(out), "--quiet", flag], capsys)
+            assert "another sweep is running into" in line
+    assert (out / "synthetic.points.jsonl").exists()
+
+
+def test_failed_fit_keeps_the_finished_ones(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    _stop_after(monkeypatch, 2, RuntimeError)
+    line = _one_line(["sweep", "--out", str(out), *TINY], capsys)
+    assert "stopped" in line and "2 finished fit(s) are kept in" in line
+    assert "noise_std=0.5, seed=0" in line  # the note naming the point (Python >= 3.11)
+    monkeypatch.setattr(_sweep, "_synthetic_point", SYNTHETIC_POINT)
+    assert main(["sweep", "--out", str(out), *TINY, "--resume"]) == 0
+
+
+def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--name", "tiny", *TINY]
+    assert main(argv) == 0
+    before = {name: (out / name).read_bytes() for name in _files(out)}
+    # Ctrl-C once the new CSV is written, while the PNG is being written
+    real = type(out).write_bytes
+    written = []
+
+    def write_bytes(path, data):
+        written.append(path.name)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        return real(path, data)
+
+    monkeypatch.setattr(type(out), "write_bytes", write_bytes)
+    capsys.readouterr()
+    line = _one_line([*argv[:-1], "--max-epochs", "21", "--quiet", "--overwrite"], capsys,
+                     status=130)
+    assert "previous files (if any) are unchanged" in line
+    monkeypatch.setattr(type(out), "write_bytes", real)
+    assert written[0].startswith(".tiny.csv.")  # a temporary file beside the old set
+    # the old CSV, PNG and JSON as they were, the new fits kept, no temporary file left
+    assert _files(out) == ["tiny.csv", "tiny.json", "tiny.png", "tiny.points.jsonl"]
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main([*argv[:-1], "--max-epochs", "21", "--quiet", "--resume"]) == 0
+    record = json.loads((out / "tiny.json").read_text())
+    assert record["resumed_fits"] == 4 and record["config"]["classifier_params"][
+        "max_epochs"] == 21
+
+
+def test_ctrl_c_during_the_renames_is_held_until_the_set_is_whole(tmp_path, capsys,
+                                                                  monkeypatch):
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--name", "tiny", *TINY]
+    assert main(argv) == 0
+    replace = os.replace
+    renamed = []
+
+    def replace_then_sigint(src, dst):
+        replace(src, dst)
+        renamed.append(dst)
+        if len(renamed) == 1:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C right after the new CSV is in place
+
+    monkeypatch.setattr(os, "replace", replace_then_sigint)
+    capsys.readouterr()
+    line = _one_line([*argv[:-1], "--max-epochs", "21", "--quiet", "--overwrite"], capsys,
+                     status=130)
+    monkeypatch.setattr(os, "replace", replace)
+    assert "the results were written first" in line
+    assert len(renamed) == 3  # the PNG and the JSON went in too: one consistent new set
+    record = json.loads((out / "tiny.json").read_text())
+    assert record["config"]["classifier_params"]["max_epochs"] == 21
+    digest = hashlib.sha256((out / "tiny.csv").read_bytes()).hexdigest()
+    assert record["outputs"]["csv"]["sha256"] == digest
+    assert _files(out) == ["tiny.csv", "tiny.json", "tiny.png"]
+
+
+def test_sample_size_study_command(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), *TINY[:5], "--n-samples", "30", "50", *TINY[7:]]
+    assert main(argv) == 0
+    assert _files(out) == ["synthetic_sample_size.csv", "synthetic_sample_size.json",
+                           "synthetic_sample_size.png"]
+    df = pd.read_csv(out / "synthetic_sample_size.csv")
+    assert sorted(df["n_train"].unique()) == [30, 50] and len(df) == 2 * 2 * 2
+    record = json.loads((out / "synthetic_sample_size.json").read_text())
+    assert record["experiment"] == "sample_size_study"
+    assert record["config"]["data"]["n_samples"] == [30, 50]
+    assert (out / "synthetic_sample_size.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "sample-size study" in printed and "n_train" in printed
 
 
 def test_flags_of_the_other_kind_of_data(capsys):
@@ -123,3 +407,19 @@ def test_flags_of_the_other_kind_of_data(capsys):
     assert "--classes" in line and "synthetic" in line
     line = _fails(["sweep", "--dataset", "mnist", "--n-patches", "3"], capsys)
     assert "--n-patches" in line
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sweep_on_cuda_writes_the_files_of_a_cpu_run(tmp_path):
+    assert main(["sweep", "--out", str(tmp_path / "cpu"), "--name", "tiny", *TINY]) == 0
+    assert main(["sweep", "--out", str(tmp_path / "gpu"), "--name", "tiny", *TINY,
+                 "--device", "cuda"]) == 0
+    assert _files(tmp_path / "gpu") == _files(tmp_path / "cpu")
+    cpu, gpu = (pd.read_csv(tmp_path / d / "tiny.csv") for d in ("cpu", "gpu"))
+    assert list(gpu.columns) == list(cpu.columns)
+    pd.testing.assert_series_equal(gpu["data_stable_rank"], cpu["data_stable_rank"])
+    pd.testing.assert_series_equal(gpu["filter_stable_rank"], cpu["filter_stable_rank"],
+                                   rtol=1e-3)
+    record = json.loads((tmp_path / "gpu" / "tiny.json").read_text())
+    assert record["config"]["device"] == "cuda"

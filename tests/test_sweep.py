@@ -1,4 +1,55 @@
-"""Tests of sklrank.experiments: the noise sweep and its figure (tiny sweeps)."""
+"""Tests of sklrank.experiments: the noise sweep, the sample-size study and their figures.
+
+Bad and hostile inputs, and the answer each gets (tests below, and the command line's in
+tests/test_cli.py); every error is raised before the first fit unless said otherwise.
+
+========================================  ====================================================
+input                                     answer
+========================================  ====================================================
+noise_levels with NaN, inf or < 0         ValueError: "non-empty list of finite values >= 0"
+noise_levels empty / not numbers          ValueError naming noise_levels
+noise_levels above 1e37                   ValueError: "overflows the float32 data"
+noise_levels with a repeated level        ValueError: "holds [0.5] more than once"
+seeds negative, fractional, >= 2**32      ValueError: "integers in [0, 2**32 - 1]"
+seeds repeated                            ValueError: "the same fits twice"
+n_seeds=True, n_samples=True (bools)      ValueError: "must be an integer"
+classes for synthetic data                ValueError: "applies to image data sets only"
+classes not labels of the data            ValueError listing the valid labels
+classes with one label, or repeated       ValueError: "keeps one class only" / "more than once"
+custom images with one class in y         ValueError: "holds one class only"
+custom images with NaN in X               ValueError naming dataset's X
+custom images, class with 1 sample        ValueError: the stratified split needs 2 a class
+rank (K) > n_features (synthetic)         ValueError: directions do not fit in n_features
+rank (K) > min(n_samples, pixels)         ValueError: "lower rank or use more samples"
+n_samples > the images available          ValueError: "exceeds the N training images"
+canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
+canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
+position outside the canvas               ValueError from BackgroundNoise naming the tiles
+unknown data_params / classifier_params   ValueError naming the keys
+classifier_params setting device etc.     ValueError: "the sweep sets them"
+device="cuda" without a CUDA device       ValueError: "torch finds no CUDA device here"
+device="tpu" (not a torch device)         ValueError: "not a torch device"
+device="cuda" with n_jobs=2               ValueError: points on one GPU run one after another
+n_jobs=0                                  ValueError naming n_jobs
+backend="multiprocessing"                 InvalidParameterError (no result streaming there)
+missing MNIST files, no download          FileNotFoundError: which files to put where
+checkpoint in a missing folder / folder   CheckpointError (ValueError) naming the path
+checkpoint of another configuration       CheckpointError listing each difference
+checkpoint that is not one (e.g. a CSV)   CheckpointError: "is not a sweep checkpoint"; kept
+checkpoint with a damaged line            CheckpointError: "line N ... is damaged"
+checkpoint with a half-written last line  that point is dropped and run again
+checkpoint held by a running sweep        CheckpointError: "in use by another running sweep"
+interrupted or failed sweep               finished points kept; same call resumes, bitwise
+a fit that raises                         the error, with a note naming the point
+plot: not a DataFrame / empty / columns   TypeError / ValueError naming df
+plot: ax and axes together, wrong axes    ValueError; ax not an Axes: TypeError
+plot: ax with several data sets           ValueError: select one
+study plot with one noise level           ValueError (ax=... draws the left panel only)
+study n_samples empty / repeated / < 1    ValueError naming n_samples
+========================================  ====================================================
+"""
+
+import json
 
 import matplotlib
 
@@ -8,13 +59,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from sklrank.experiments import (  # noqa: E402
     CLASSIFIER_DEFAULTS,
     SYNTHETIC_DEFAULTS,
+    _sweep,
     noise_sweep,
     plot_noise_sweep,
+    plot_sample_size_study,
+    sample_size_study,
 )
+from sklrank.experiments._checkpoint import CheckpointError, SweepCheckpoint  # noqa: E402
 
 COLUMNS = [
     "dataset",
@@ -37,15 +93,57 @@ TINY = {
     "classifier_params": {"max_epochs": 40, "n_filters": 4, "rank_every": 20},
     "verbose": 0,
 }
+LEVELS = [0.0, 1.0, 0.5]
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+# the point functions as they are, before a test replaces them
+SYNTHETIC_POINT, IMAGE_POINT = _sweep._synthetic_point, _sweep._image_point
 
 
 def _numbers(df):
     return df.drop(columns=["fit_time"]).reset_index(drop=True)
 
 
+def _two_class_images(n=80, side=6, seed=0):
+    """Two classes of ``side x side`` images around two different templates."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([3, 7], n // 2)
+    templates = rng.standard_normal((2, side * side)).astype(np.float32)
+    noise = 0.1 * rng.standard_normal((n, side * side)).astype(np.float32)
+    return templates[(y == 7).astype(int)] + noise, y, (1, side, side)
+
+
 @pytest.fixture(scope="module")
 def tiny_sweep():
-    return noise_sweep(noise_levels=[0.0, 1.0, 0.5], n_seeds=2, **TINY)
+    return noise_sweep(noise_levels=LEVELS, n_seeds=2, **TINY)
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Make any sweep point fail the test: the error must come before the first fit."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a point ran although the input is invalid")
+
+    monkeypatch.setattr(_sweep, "_synthetic_point", fail)
+    monkeypatch.setattr(_sweep, "_image_point", fail)
+
+
+def _interrupt_after(monkeypatch, k, exception=KeyboardInterrupt):
+    """The synthetic point function, raising ``exception`` when point k + 1 starts."""
+    calls = []
+
+    def point(*args, **kwargs):
+        if len(calls) == k:
+            raise exception("stopped")
+        calls.append(args[:2])
+        return SYNTHETIC_POINT(*args, **kwargs)
+
+    monkeypatch.setattr(_sweep, "_synthetic_point", point)
+    return calls
+
+
+# --------------------------------------------------------------------------- the sweep
 
 
 def test_tidy_result(tiny_sweep):
@@ -63,10 +161,13 @@ def test_tidy_result(tiny_sweep):
     assert df[["train_accuracy", "test_accuracy"]].stack().between(0, 1).all()
     assert (df["fit_time"] > 0).all()
     config = df.attrs["config"]
-    assert config["noise_levels"] == [0.0, 1.0, 0.5] and config["seeds"] == [0, 1]
+    assert config["noise_levels"] == LEVELS and config["seeds"] == [0, 1]
     assert config["data"]["n_features"] == 16 and config["data"]["signal_position"] == 0
+    assert config["data"]["n_samples"] == 60
     assert config["classifier_params"]["max_epochs"] == 40
     assert config["classifier_params"]["lr"] == CLASSIFIER_DEFAULTS["lr"]
+    assert config["device"] == "cpu" and config["threads_per_point"] == 1
+    json.dumps(config)  # the CLI writes it as JSON
 
 
 def test_data_rank_grows_with_noise(tiny_sweep):
@@ -79,7 +180,7 @@ def test_data_rank_grows_with_noise(tiny_sweep):
 
 
 def test_same_seeds_same_numbers(tiny_sweep):
-    again = noise_sweep(noise_levels=[0.0, 1.0, 0.5], n_seeds=2, **TINY)
+    again = noise_sweep(noise_levels=LEVELS, n_seeds=2, **TINY)
     pd.testing.assert_frame_equal(_numbers(again), _numbers(tiny_sweep))
     other = noise_sweep(noise_levels=[1.0], seeds=[7], **TINY)
     assert other["data_stable_rank"].iloc[0] != tiny_sweep["data_stable_rank"].iloc[-1]
@@ -87,8 +188,22 @@ def test_same_seeds_same_numbers(tiny_sweep):
 
 @pytest.mark.slow
 def test_n_jobs_gives_identical_numbers(tiny_sweep):
-    parallel = noise_sweep(noise_levels=[0.0, 1.0, 0.5], n_seeds=2, n_jobs=2, **TINY)
-    pd.testing.assert_frame_equal(_numbers(parallel), _numbers(tiny_sweep))
+    parallel = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, **TINY)
+    pd.testing.assert_frame_equal(_numbers(parallel), _numbers(tiny_sweep), check_exact=True)
+
+
+@pytest.mark.slow
+def test_n_jobs_gives_identical_numbers_on_images():
+    # Images large enough for the BLAS library to split its products between two threads in
+    # the main process (the PCA's SVD, the rank computations), while a joblib worker has one:
+    # before each point fixed its BLAS threads, the stable ranks differed in the last bits.
+    X, y, shape = _two_class_images(n=400, side=16)
+    X = X + 0.5 * np.random.default_rng(1).standard_normal(X.shape).astype(np.float32)
+    kwargs = {"noise_levels": [0.0, 1.0], "seeds": [0], "rank": 5, "verbose": 0,
+              "classifier_params": {"max_epochs": 5, "n_filters": 2, "rank_every": None}}
+    one = noise_sweep((X, y, shape), **kwargs)
+    two = noise_sweep((X, y, shape), n_jobs=2, **kwargs)
+    pd.testing.assert_frame_equal(_numbers(two), _numbers(one), check_exact=True)
 
 
 @pytest.mark.slow
@@ -111,10 +226,10 @@ def test_dask_client_gives_identical_numbers(tiny_sweep, thread_env_restored):
             noise_levels=[1.0], seeds=[0], dask_client=cluster.scheduler_address, **TINY
         )
     expected = tiny_sweep[tiny_sweep["seed"] == 1].query("noise_std != 0.5")
-    pd.testing.assert_frame_equal(_numbers(df), _numbers(expected))
+    pd.testing.assert_frame_equal(_numbers(df), _numbers(expected), check_exact=True)
     assert df.attrs["config"]["backend"] == "dask"
     expected = tiny_sweep.query("seed == 0 and noise_std == 1.0")
-    pd.testing.assert_frame_equal(_numbers(by_address), _numbers(expected))
+    pd.testing.assert_frame_equal(_numbers(by_address), _numbers(expected), check_exact=True)
 
 
 @pytest.mark.slow
@@ -137,8 +252,6 @@ def test_synthetic_defaults_meet_the_claim():
 
 def test_clean_ranks_computed_once_per_clean_matrix(monkeypatch):
     # Every noise level of a seed has the same clean matrix: its spectrum is computed once.
-    from sklrank.experiments import _sweep
-
     calls = []
     compute = _sweep._compute_clean_ranks
 
@@ -165,6 +278,35 @@ def test_clean_ranks_computed_once_per_clean_matrix(monkeypatch):
     assert len(_sweep._CLEAN_RANKS_CACHE) == _sweep._CLEAN_RANKS_CACHE_SIZE
 
 
+def test_clean_ranks_of_rank_k_images_are_those_of_their_canvas():
+    # The sweep measures the clean canvases of a fixed tile through the rank-K images alone
+    # (no canvas is built): zero tiles and a permutation of the columns keep the spectrum.
+    from sklrank import BackgroundNoise, PCARankReducer
+
+    X, _, shape = _two_class_images(n=60, side=6)
+    low_rank = PCARankReducer(3, random_state=0).fit_transform(X)
+    for position in (0, 3):
+        canvas = BackgroundNoise(0.0, shape, grid=(2, 2), position=position).fit_transform(
+            low_rank
+        )
+        rank, stable = _sweep._compute_clean_ranks(canvas, 1e-4)
+        assert (rank, pytest.approx(stable, rel=1e-12)) == _sweep._compute_clean_ranks(
+            low_rank, 1e-4
+        )
+        assert rank == 3
+
+
+def test_patch_stable_rank_fills_the_patch_matrix_by_blocks(monkeypatch):
+    from sklrank import RankCNNClassifier, patch_matrix, stable_rank
+
+    X, y, _ = _two_class_images(n=40, side=6)
+    clf = RankCNNClassifier(input_shape=(1, 6, 6), kernel_size=(3, 3), stride=(1, 2),
+                            max_epochs=2, random_state=0).fit(X, y)
+    expected = stable_rank(patch_matrix(X, (1, 6, 6), (3, 3), (1, 2)))
+    monkeypatch.setattr(_sweep, "_PATCH_BLOCK_ENTRIES", 7 * 36)  # blocks of 7 samples
+    assert _sweep._patch_stable_rank(X, clf) == expected
+
+
 def test_random_signal_position_raises_the_clean_rank():
     df = noise_sweep(
         noise_levels=[0.0],
@@ -177,24 +319,17 @@ def test_random_signal_position_raises_the_clean_rank():
 
 
 def test_custom_images_tuple():
-    rng = np.random.default_rng(0)
-    n, shape = 80, (1, 6, 6)
-    y = np.repeat([3, 7], n // 2)
-    # two classes of 6 x 6 images around two different templates
-    templates = rng.standard_normal((2, 36)).astype(np.float32)
-    X = templates[(y == 7).astype(int)] + 0.1 * rng.standard_normal((n, 36)).astype(np.float32)
-    df = noise_sweep(
-        (X, y, shape),
-        noise_levels=[0.0, 1.0],
-        seeds=[0],
-        rank=3,
-        classifier_params={"max_epochs": 30, "n_filters": 2},
-        verbose=0,
-    )
+    X, y, shape = _two_class_images()
+    kwargs = {"noise_levels": [0.0, 1.0], "seeds": [0], "rank": 3, "verbose": 0,
+              "classifier_params": {"max_epochs": 30, "n_filters": 2}}
+    df = noise_sweep((X, y, shape), **kwargs)
     assert df["dataset"].tolist() == ["custom", "custom"]
     assert (df["clean_rank"] == 3).all()  # PCA to rank 3, image in a fixed tile
     assert df["n_train"].iloc[0] == 60 and df["n_test"].iloc[0] == 20
     assert df["data_stable_rank"].iloc[1] > df["data_stable_rank"].iloc[0]
+    # a random tile per sample: the clean canvases span K directions in each of the 4 tiles
+    randomly = noise_sweep((X, y, shape), data_params={"position": "random"}, **kwargs)
+    assert (randomly["clean_rank"] == 3 * 4).all()
 
 
 @pytest.mark.slow
@@ -222,53 +357,349 @@ def test_missing_mnist_is_a_clear_error(tmp_path):
         noise_sweep("mnist", data_home=tmp_path, download_if_missing=False, verbose=0)
 
 
+def test_mnist_bad_requests(shared_data_dir, mnist_dir, no_fit):
+    common = {"data_home": shared_data_dir, "download_if_missing": False, "verbose": 0}
+    with pytest.raises(ValueError, match=r"classes holds \[11\].*choose among"):
+        noise_sweep("mnist", classes=[0, 11], **common)
+    with pytest.raises(ValueError, match=r"n_samples=20000 exceeds the 12665 training images"):
+        noise_sweep("mnist", classes=[0, 1], n_samples=20000, **common)
+    with pytest.raises(ValueError, match=r"rank=900 exceeds min\(n_samples, n_features\)=784"):
+        noise_sweep("mnist", rank=900, n_samples=1000, **common)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _custom(**kwargs):
+    X, y, shape = _two_class_images()
+    return {"dataset": (X, y, shape), "rank": 2, **kwargs}
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"noise_levels": [0.0, -1.0]}, "noise_levels must be a non-empty list"),
-        ({"noise_levels": []}, "noise_levels must be a non-empty list"),
-        ({"dataset": "imagenet"}, "dataset"),
-        ({"classes": [0, 1]}, "classes applies to image data sets only"),
-        ({"data_params": {"n_pixels": 3}}, r"unknown keys \['n_pixels'\]"),
-        ({"classifier_params": {"kernel_size": 3}}, "must not set"),
-        ({"n_seeds": 0}, "n_seeds"),
-        ({"dataset": (np.zeros((4, 5)), np.zeros(4), (1, 2, 2))}, "does not hold flattened"),
+        ({"noise_levels": [0.0, -1.0]}, ValueError, "non-empty list of finite values >= 0"),
+        ({"noise_levels": [0.0, float("nan")]}, ValueError, "finite values >= 0"),
+        ({"noise_levels": [0.0, float("inf")]}, ValueError, "finite values >= 0"),
+        ({"noise_levels": []}, ValueError, "noise_levels must be a non-empty list"),
+        ({"noise_levels": [0.0, 1e38]}, ValueError, "overflows the float32 data"),
+        ({"noise_levels": ["low"]}, ValueError, "noise_levels must be a list of numbers"),
+        ({"noise_levels": [0.5, 0.0, 0.5]}, ValueError, r"holds \[0.5\] more than once"),
+        ({"noise_levels": [0.0, -0.0]}, ValueError, r"holds \[0.0\] more than once"),
+        ({"seeds": [0, 1, 0]}, ValueError, "the same fits twice"),
+        ({"seeds": [-1]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
+        ({"seeds": [1.5]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
+        ({"seeds": [2**32]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
+        ({"seeds": []}, ValueError, "non-empty list of integers"),
+        ({"n_seeds": True}, ValueError, "n_seeds must be an integer"),
+        ({"n_samples": True}, ValueError, "n_samples must be an integer"),
+        ({"n_seeds": 0}, ValueError, "n_seeds"),
+        ({"n_jobs": 0}, ValueError, "n_jobs must be a positive number"),
+        ({"backend": "multiprocessing"}, ValueError, "backend"),
+        ({"dataset": "imagenet"}, ValueError, "dataset"),
+        ({"classes": [0, 1]}, ValueError, "classes applies to image data sets only"),
+        ({"data_params": {"n_pixels": 3}}, ValueError, r"unknown keys \['n_pixels'\]"),
+        ({"rank": 40}, ValueError, "do not fit in n_features=64"),
+        ({"data_params": {"signal_position": 8}}, ValueError, "not a patch index"),
+        ({"classifier_params": {"kernel_size": 3}}, ValueError, "must not set"),
+        ({"classifier_params": {"device": "cpu"}}, ValueError, "must not set"),
+        ({"classifier_params": {"n_filter": 3}}, ValueError, "classifier_params: .*n_filter"),
+        ({"classifier_params": {"n_filters": 0}}, ValueError, "classifier_params: n_filters"),
+        ({"device": "tpu"}, ValueError, "not a torch device"),
+        ({"device": "cuda", "n_jobs": 2}, ValueError, "one after another"),
+        ({"dataset": (np.zeros((4, 5)), np.zeros(4), (1, 2, 2))}, ValueError,
+         "does not hold flattened"),
+        ({"dataset": (np.zeros((4, 4)), np.zeros(4))}, ValueError, r"\(X, y, image_shape\)"),
+        (_custom(dataset=(np.zeros((4, 4)), np.zeros(4), (1, 2, 2.5))), ValueError,
+         "image_shape must be"),
+        (_custom(classes=[3]), ValueError, "keeps one class only"),
+        (_custom(classes=[3, 3]), ValueError, "more than once"),
+        (_custom(classes=[3, 5]), ValueError, r"classes holds \[5\]"),
+        (_custom(rank=100), ValueError, r"rank=100 exceeds min\(n_samples, n_features\)=36"),
+        (_custom(n_samples=500), ValueError, "n_samples=500 exceeds the 60 training images"),
+        (_custom(n_test=500), ValueError, "n_test=500 exceeds the 20 test images"),
+        (_custom(data_params={"canvas": (0, 2)}), ValueError, "canvas must be"),
+        (_custom(data_params={"canvas": (2,)}), ValueError, "canvas must be"),
+        (_custom(data_params={"canvas": (2.5, 2)}), ValueError, "canvas must be"),
+        (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
+        (_custom(data_params={"position": 4}), ValueError, "position=4 is not a tile"),
+        (_custom(data_params={"noise_mode": "multiply"}), ValueError, "noise_mode must be"),
     ],
 )
-def test_bad_input_names_the_parameter(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_input_names_the_parameter(kwargs, error, match, no_fit):
+    with pytest.raises(error, match=match):
         noise_sweep(**{"verbose": 0, **kwargs})
 
 
-def test_plot(tiny_sweep):
-    # "auto": a log scale once the ranks span more than a factor of 5
-    spread = tiny_sweep.assign(data_stable_rank=10 * tiny_sweep["data_stable_rank"])
-    fig = plot_noise_sweep(spread)
-    rank_ax, acc_ax = fig.axes[:2]
-    assert rank_ax.get_yscale() == "log"
-    labels = [text.get_text() for text in rank_ax.get_legend().get_texts()]
+def test_bad_custom_images(no_fit):
+    X, y, shape = _two_class_images()
+    with pytest.raises(ValueError, match="holds one class only"):
+        noise_sweep((X, np.zeros_like(y), shape), verbose=0)
+    X_nan = X.copy()
+    X_nan[3, 4] = np.nan
+    with pytest.raises(ValueError, match="dataset's X contains NaN"):
+        noise_sweep((X_nan, y, shape), verbose=0)
+    with pytest.raises(ValueError, match="needs at least 2 of each class"):
+        noise_sweep((X[:41], y[:41], shape), rank=2, verbose=0)
+    with pytest.raises(ValueError, match="one label per row of X"):
+        noise_sweep((X, y[:-1], shape), verbose=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
+def test_cuda_without_a_device_is_a_clear_error(no_fit):
+    with pytest.raises(ValueError, match="torch finds no CUDA device here.*device='cpu'"):
+        noise_sweep(device="cuda", verbose=0)
+
+
+def test_a_failing_point_names_itself(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise RuntimeError("the loss is NaN")
+
+    monkeypatch.setattr(_sweep, "_synthetic_point", diverge)
+    with pytest.raises(RuntimeError, match="the loss is NaN") as info:
+        noise_sweep(noise_levels=[0.5], seeds=[4], **TINY)
+    if hasattr(info.value, "add_note"):
+        assert "n_samples=60, noise_std=0.5, seed=4" in " ".join(info.value.__notes__)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def test_interrupted_sweep_resumes_to_identical_numbers(tiny_sweep, tmp_path, monkeypatch):
+    path = tmp_path / "sweep.jsonl"
+    done = _interrupt_after(monkeypatch, 2, RuntimeError)
+    with pytest.raises(RuntimeError, match="stopped"):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    assert len(done) == 2
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 2  # the header and the two finished points
+    # interrupted by Ctrl-C this time, after one more point
+    done = _interrupt_after(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    assert len(path.read_text().splitlines()) == 1 + 3
+    # the resumed sweep trains only the missing points and gives the uninterrupted numbers
+    done = _interrupt_after(monkeypatch, 100)
+    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    assert len(done) == 6 - 3
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep), check_exact=True)
+    assert resumed["fit_time"].notna().all()
+    # everything is in the file now: the same call trains nothing
+    done = _interrupt_after(monkeypatch, 0, AssertionError)
+    again = noise_sweep(noise_levels=[0.5, 1.0, 0.0], n_seeds=2, checkpoint=path, **TINY)
+    pd.testing.assert_frame_equal(again, resumed, check_exact=True)
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path, no_fit):
+    path = tmp_path / "sweep.jsonl"
+    header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}
+    path.write_text(json.dumps(header) + "\n")  # an empty sweep of another configuration
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match="another configuration .*noise_levels"):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    assert path.read_bytes() == before
+
+
+def test_checkpoint_lists_the_differences(tiny_sweep, tmp_path, monkeypatch):
+    path = tmp_path / "sweep.jsonl"
+    _interrupt_after(monkeypatch, 1, RuntimeError)
+    with pytest.raises(RuntimeError):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    other = {**TINY, "classifier_params": {**TINY["classifier_params"], "max_epochs": 41}}
+    with pytest.raises(CheckpointError) as info:
+        noise_sweep(noise_levels=[0.0, 1.0], n_seeds=2, checkpoint=path, **other)
+    message = str(info.value)
+    assert "noise_levels: [0.0, 0.5, 1.0] there, [0.0, 1.0] here" in message
+    assert "classifier_params.max_epochs: 40 there, 41 here" in message
+
+
+def test_half_written_last_point_is_run_again(tiny_sweep, tmp_path, monkeypatch):
+    path = tmp_path / "sweep.jsonl"
+    _interrupt_after(monkeypatch, 3, RuntimeError)
+    with pytest.raises(RuntimeError):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    text = path.read_text()
+    path.write_text(text[: len(text) - 40])  # the last point cut mid-line, as by a crash
+    done = _interrupt_after(monkeypatch, 100)
+    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    assert len(done) == 6 - 2
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep), check_exact=True)
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_unusable_checkpoints(tmp_path, no_fit):
+    kwargs = {"noise_levels": [0.0], "seeds": [0], **TINY}
+    with pytest.raises(CheckpointError, match="the folder .* does not exist"):
+        noise_sweep(checkpoint=tmp_path / "missing" / "sweep.jsonl", **kwargs)
+    with pytest.raises(CheckpointError, match="is a folder"):
+        noise_sweep(checkpoint=tmp_path, **kwargs)
+    for content in ("noise_std,seed\n0.0,0\n", "noise_std,seed\n0.0,0", "notes"):
+        # someone's file, with or without a last newline, is left as it is
+        table = tmp_path / "sweep.csv"
+        table.write_text(content)
+        with pytest.raises(CheckpointError, match="is not a sweep checkpoint"):
+            noise_sweep(checkpoint=table, **kwargs)
+        assert table.read_text() == content
+    damaged = tmp_path / "damaged.jsonl"
+    header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}
+    damaged.write_text(json.dumps(header) + "\n{not json\n{}\n")
+    with pytest.raises(CheckpointError, match="line 2 of checkpoint .* damaged"):
+        SweepCheckpoint.open(damaged, {}, ("seed",))
+
+
+def test_a_checkpoint_stopped_while_its_header_was_written_starts_afresh(tmp_path):
+    path = tmp_path / "sweep.jsonl"
+    path.write_bytes(b'{"format": "sklrank-sw')
+    df = noise_sweep(noise_levels=[0.0], seeds=[0], checkpoint=path, **TINY)
+    lines = path.read_text().splitlines()
+    assert len(df) == 1 and len(lines) == 2
+    assert json.loads(lines[0])["format"] == "sklrank-sweep-checkpoint"
+
+
+def test_a_checkpoint_in_use_is_refused(tmp_path, no_fit):
+    path = tmp_path / "sweep.jsonl"
+    with (
+        SweepCheckpoint.open(path, {"a": 1}, ("seed",)),
+        pytest.raises(CheckpointError, match="in use by another running sweep"),
+    ):
+        noise_sweep(noise_levels=[0.0], seeds=[0], checkpoint=path, **TINY)
+
+
+# --------------------------------------------------------------------------- device
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_noise_sweep_on_cuda(tiny_sweep):
+    on_gpu = noise_sweep(noise_levels=LEVELS, n_seeds=2, device="cuda", **TINY)
+    assert list(on_gpu.columns) == list(tiny_sweep.columns)
+    assert on_gpu.attrs["config"]["device"] == "cuda"
+    # the data and their ranks are computed on the CPU: identical; the networks close
+    for column in ("data_stable_rank", "patch_stable_rank", "clean_rank", "clean_stable_rank"):
+        np.testing.assert_array_equal(on_gpu[column], tiny_sweep[column])
+    np.testing.assert_allclose(
+        on_gpu["filter_stable_rank"], tiny_sweep["filter_stable_rank"], rtol=1e-3
+    )
+    np.testing.assert_allclose(on_gpu["train_accuracy"], tiny_sweep["train_accuracy"],
+                               atol=0.05)
+
+
+# --------------------------------------------------------------------------- sample sizes
+
+
+def test_sample_size_study_is_the_sweep_at_each_size(tiny_sweep):
+    study = sample_size_study(
+        "synthetic", n_samples=[60, 30], noise_levels=[0.0, 1.0], n_seeds=2,
+        **{k: v for k, v in TINY.items() if k != "n_samples"},
+    )
+    assert study["n_train"].tolist() == [30] * 4 + [60] * 4  # sorted by size
+    assert study.attrs["config"]["data"]["n_samples"] == [30, 60]
+    at_60 = study[study["n_train"] == 60].reset_index(drop=True)
+    expected = tiny_sweep[tiny_sweep["noise_std"] != 0.5].reset_index(drop=True)
+    pd.testing.assert_frame_equal(_numbers(at_60), _numbers(expected), check_exact=True)
+
+
+def test_image_subsets_are_nested_across_sizes():
+    X, y, shape = _two_class_images(n=200)
+    data = (X, y, X[:10], y[:10], shape)
+    small = _sweep._subsample(data, 5, 40, 10)
+    large = _sweep._subsample(data, 5, 120, 10)
+    rows = {row.tobytes() for row in large[0]}
+    assert all(row.tobytes() in rows for row in small[0])
+    np.testing.assert_array_equal(small[2], large[2])  # the same test images
+
+
+def test_sample_size_study_on_images_resumes(tmp_path, monkeypatch):
+    X, y, shape = _two_class_images(n=120)
+    kwargs = {"n_samples": [30, 60], "noise_levels": [0.0, 1.0], "seeds": [0], "rank": 2,
+              "classifier_params": {"max_epochs": 10, "n_filters": 2}, "verbose": 0}
+    full = sample_size_study((X, y, shape), **kwargs)
+    assert full["n_train"].tolist() == [30, 30, 60, 60]
+    path = tmp_path / "study.jsonl"
+    calls = []
+
+    def point(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return IMAGE_POINT(*args, **kwargs)
+
+    monkeypatch.setattr(_sweep, "_image_point", point)
+    with pytest.raises(KeyboardInterrupt):
+        sample_size_study((X, y, shape), checkpoint=path, **kwargs)
+    monkeypatch.setattr(_sweep, "_image_point", IMAGE_POINT)
+    resumed = sample_size_study((X, y, shape), checkpoint=path, **kwargs)
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(full), check_exact=True)
+    # the same file cannot resume the plain sweep: another experiment
+    with pytest.raises(CheckpointError, match="experiment"):
+        noise_sweep((X, y, shape), checkpoint=path, n_samples=30,
+                    **{k: v for k, v in kwargs.items() if k != "n_samples"})
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "match"),
+    [([], "non-empty list"), ([100, 100], "more than once"), ([0, 10], "integers >= 1"),
+     ([10.5], "integers >= 1"), ([10, 5000], r"n_samples=\[5000\] exceeds the 60 training")],
+)
+def test_sample_size_study_bad_sizes(n_samples, match, no_fit):
+    X, y, shape = _two_class_images()
+    with pytest.raises(ValueError, match=match):
+        sample_size_study((X, y, shape), n_samples=n_samples, rank=2, verbose=0)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_plot_into_a_users_axes(tiny_sweep):
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plot_noise_sweep(tiny_sweep, ax=right, log_y=False) is right
+    labels = [text.get_text() for text in right.get_legend().get_texts()]
     assert {"data", "patches", "filters"} <= set(labels)
     assert any(label.startswith("clean data rank (4") for label in labels)
-    assert acc_ax.get_ylabel() == "accuracy"
+    assert right.get_yscale() == "linear"
+    assert not left.lines and not fig.get_suptitle()  # the rest of the user's figure as it was
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2)
-    assert plot_noise_sweep(tiny_sweep, axes=axes, log_y=False) is fig
-    assert axes[0].get_yscale() == "linear"
+    fig, axes = plt.subplots(2, 1)
+    drawn = plot_noise_sweep(tiny_sweep, axes=axes, title="mine")
+    assert list(drawn) == list(axes)
+    assert axes[0].get_title() == "mine" and axes[1].get_ylabel() == "accuracy"
     plt.close(fig)
+
+
+def test_plot_creates_a_figure(tiny_sweep):
+    # "auto": a log scale once the ranks span more than a factor of 5
+    spread = tiny_sweep.assign(data_stable_rank=10 * tiny_sweep["data_stable_rank"])
+    axes = plot_noise_sweep(spread)
+    assert axes.shape == (2,)
+    rank_ax, acc_ax = axes
+    assert rank_ax.get_yscale() == "log"
+    assert acc_ax.get_ylabel() == "accuracy"
+    assert rank_ax.figure is acc_ax.figure
+    plt.close(rank_ax.figure)
 
     two = pd.concat([tiny_sweep, tiny_sweep.assign(dataset="other")])
-    fig = plot_noise_sweep(two)
-    assert len(fig.axes) == 4
-    plt.close(fig)
+    axes = plot_noise_sweep(two)
+    assert axes.shape == (2, 2)
+    assert axes[1, 0].get_title().startswith("other")
+    plt.close(axes[0, 0].figure)
+
+
+def test_relplot_reads_the_same_frame(tiny_sweep):
+    import seaborn as sns
+
+    grid = sns.relplot(data=tiny_sweep, x="noise_std", y="filter_stable_rank", hue="dataset",
+                       kind="line")
+    assert grid.ax.get_xlabel() == "noise_std"
+    plt.close(grid.figure)
 
 
 def test_plot_round_trip_through_csv(tiny_sweep, tmp_path):
     path = tmp_path / "sweep.csv"
     tiny_sweep.to_csv(path, index=False)
-    fig = plot_noise_sweep(pd.read_csv(path))
-    fig.savefig(tmp_path / "sweep.png")
-    plt.close(fig)
+    axes = plot_noise_sweep(pd.read_csv(path))
+    axes[0].figure.savefig(tmp_path / "sweep.png")
+    plt.close(axes[0].figure)
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
@@ -279,3 +710,64 @@ def test_plot_bad_input(tiny_sweep):
         plot_noise_sweep(tiny_sweep.iloc[:0])
     with pytest.raises(TypeError, match="DataFrame"):
         plot_noise_sweep(tiny_sweep.to_numpy())
+    with pytest.raises(ValueError, match="must be numeric"):
+        plot_noise_sweep(tiny_sweep.assign(filter_stable_rank="high"))
+    fig, axes = plt.subplots(1, 3)
+    with pytest.raises(ValueError, match="not both"):
+        plot_noise_sweep(tiny_sweep, ax=axes[0], axes=axes[:2])
+    with pytest.raises(ValueError, match="axes must be 2 matplotlib Axes, got 3"):
+        plot_noise_sweep(tiny_sweep, axes=axes)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        plot_noise_sweep(tiny_sweep, ax=fig)
+    two = pd.concat([tiny_sweep, tiny_sweep.assign(dataset="other")])
+    with pytest.raises(ValueError, match="select one"):
+        plot_noise_sweep(two, ax=axes[0])
+    plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def tiny_study():
+    """A made-up study table: 3 sizes x 2 noise levels x 2 seeds (no fits)."""
+    rows = []
+    for n in (100, 400, 1600):
+        for noise in (0.0, 1.0):
+            for seed in (0, 1):
+                rows.append({
+                    "dataset": "mnist", "n_train": n, "noise_std": noise, "seed": seed,
+                    "filter_stable_rank": 6 + (10 * noise * 100 / n) + 0.1 * seed,
+                    "data_stable_rank": 1.6 + 60 * noise + 0.2 * seed, "clean_rank": 10,
+                })
+    return pd.DataFrame(rows)
+
+
+def test_plot_sample_size_study(tiny_study, tmp_path):
+    axes = plot_sample_size_study(tiny_study)
+    left, right = axes
+    assert left.get_xscale() == "log" and left.get_ylabel() == "filter stable rank"
+    assert right.get_yscale() == "log"  # the data grow ~40x, the filters less than 2x
+    # the growth panel: the filters' mean ratio over the seeds at each n, from noise 0 to 1
+    filters = [line for line in right.get_lines() if len(line.get_xdata()) == 3][0]
+    expected = [np.mean([(6 + 0.1 * s + 1000 / n) / (6 + 0.1 * s) for s in (0, 1)])
+                for n in (100, 400, 1600)]
+    np.testing.assert_allclose(filters.get_ydata(), expected, rtol=1e-12)
+    assert "clean data rank (10)" in [t.get_text() for t in left.get_legend().get_texts()]
+    left.figure.savefig(tmp_path / "study.png")
+    plt.close(left.figure)
+
+    fig, ax = plt.subplots()
+    assert plot_sample_size_study(tiny_study, ax=ax, log_x=False) is ax
+    assert ax.get_xscale() == "linear"
+    plt.close(fig)
+    one_level = tiny_study[tiny_study["noise_std"] == 0]
+    with pytest.raises(ValueError, match="one noise level"):
+        plot_sample_size_study(one_level)
+    fig, ax = plt.subplots()
+    plot_sample_size_study(one_level, ax=ax)  # the left panel needs one level only
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"lacks the columns \['n_train'\]"):
+        plot_sample_size_study(tiny_study.drop(columns="n_train"))
+    # two data sets in one panel, told apart by the line style
+    both = pd.concat([tiny_study, tiny_study.assign(dataset="cifar10")])
+    axes = plot_sample_size_study(both)
+    assert "cifar10" in [t.get_text() for t in axes[0].get_legend().get_texts()]
+    plt.close(axes[0].figure)

@@ -1,6 +1,8 @@
 """``sklrank sweep``: the noise sweep of the paper in one command (CSV, PNG and JSON out)."""
 
 import argparse
+import hashlib
+import io
 import json
 import math
 import platform
@@ -10,20 +12,43 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from sklrank._cli import CLIError
+
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
 
 _EPILOG = """\
 outputs (in --out, named after --name):
-  NAME.csv   one row per (noise level, seed): noise_std, seed, data_stable_rank,
-             patch_stable_rank, filter_stable_rank, clean_rank, clean_stable_rank,
-             train_accuracy, test_accuracy, fit_time, ...
-  NAME.png   stable ranks and accuracy against the noise level (mean +/- sd over seeds)
-  NAME.json  the full configuration, the command line, the package versions and the runtime
+  NAME.csv           one row per fit: noise_std, seed, data_stable_rank, patch_stable_rank,
+                     filter_stable_rank, clean_rank, clean_stable_rank, train_accuracy,
+                     test_accuracy, fit_time, n_train, ...
+  NAME.png           stable ranks and accuracy against the noise level (mean +/- sd over
+                     seeds); with several --n-samples, the filter stable rank against n and
+                     its growth from the smallest to the largest noise level
+  NAME.json          the configuration, the command line, the package versions, the runtime
+                     and the SHA-256 of the CSV and PNG
+  NAME.points.jsonl  while it runs: every finished fit, saved as it finishes (removed once
+                     the three files above are written)
+
+never losing work:
+  Every option is checked, and the output folder tried for writing, before the first fit.
+  The CSV, PNG and JSON are written to temporary files and renamed into place together, so
+  an interrupt or a full disk leaves the previous set whole. An interrupted or failed run
+  keeps its finished fits in NAME.points.jsonl: run the same command with --resume to train
+  only the missing ones (the final numbers are those of an uninterrupted run; other settings
+  are refused). Without --resume or --overwrite, a run into existing results (or beside an
+  unfinished one) is refused; --overwrite starts over and replaces the old files once the
+  new ones are complete.
 
 examples:
   sklrank sweep --out results
+  sklrank sweep --out results --resume
   sklrank sweep --dataset mnist --classes 0 1 --rank 5 --n-samples 1000 --out results
   sklrank sweep --dataset cifar10 --data-home ~/data --noise 0 0.1 0.3 --out results
+  sklrank sweep --dataset mnist --n-samples 1000 4000 16000 60000 --noise 0 0.3 1 \\
+      --device cuda --out results          # the sample-size study
 """
 
 
@@ -51,6 +76,13 @@ def _positive_float(text):
     value = _non_negative_float(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0, got 0")
+    return value
+
+
+def _q(text):
+    value = _non_negative_float(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (1 is the plain ReLU), got {text}")
     return value
 
 
@@ -95,6 +127,7 @@ def add_parser(subparsers):
         CLASSIFIER_DEFAULTS,
         IMAGE_CLASSIFIER_DEFAULTS,
         IMAGE_DEFAULTS,
+        SAMPLE_SIZE_DEFAULTS,
         SYNTHETIC_DEFAULTS,
     )
 
@@ -132,9 +165,13 @@ def add_parser(subparsers):
         help="number of seeds 0..N-1 per noise level (default: 3)",
     )
     data.add_argument(
-        "--n-samples", type=_positive_int, metavar="N",
+        "--n-samples", type=_positive_int, nargs="+", metavar="N",
         help=f"training samples per fit (default: synthetic {syn['n_samples']}; images "
-        f"{img['n_samples']}, drawn per seed from the training set)",
+        f"{img['n_samples']}, drawn per seed from the training set). Several values run the "
+        "sample-size study: the sweep at each n, and a figure of the filter stable rank "
+        f"against n (default name DATASET_sample_size; e.g. "
+        f"{' '.join(str(v) for v in SAMPLE_SIZE_DEFAULTS['n_samples'])} with --noise "
+        f"{' '.join(f'{v:g}' for v in SAMPLE_SIZE_DEFAULTS['noise_levels'])} on mnist)",
     )
     data.add_argument(
         "--n-test", type=_positive_int, metavar="N",
@@ -202,7 +239,7 @@ def add_parser(subparsers):
         help=f"learning rate (default: synthetic {clf['lr']:g}; images {img_clf['lr']:g})",
     )
     model.add_argument(
-        "--q", type=float, metavar="Q",
+        "--q", type=_q, metavar="Q",
         help=f"power of the Huberized ReLU, >= 1; 1 is the plain ReLU (default: {clf['q']})",
     )
 
@@ -213,12 +250,35 @@ def add_parser(subparsers):
     )
     running.add_argument(
         "--name", metavar="NAME",
-        help="base name of the output files (default: the data set's name)",
+        help="base name of the output files, a plain file name (default: the data set's name; "
+        "DATASET_sample_size with several --n-samples)",
+    )
+    again = running.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted or failed run from its finished fits (NAME.points.jsonl) "
+        "with the same options; starts from the first fit when there is nothing to resume",
+    )
+    again.add_argument(
+        "--overwrite", action="store_true",
+        help="start over even if NAME.csv/png/json or an unfinished run exist: the unfinished "
+        "run's fits are discarded at once, the old files are replaced when the new ones are "
+        "complete",
+    )
+    running.add_argument(
+        "--device", default="cpu", metavar="DEVICE",
+        help="where the networks train: cpu (default), cuda or cuda:N; the fits on one GPU run "
+        "one after another (--n-jobs 1)",
     )
     running.add_argument(
         "--n-jobs", type=_n_jobs, metavar="N",
         help="fits run at once with joblib; -1 uses every core (default: 1, or as many as "
         "the Dask cluster runs with --scheduler)",
+    )
+    running.add_argument(
+        "--threads-per-point", type=_positive_int, default=1, metavar="T",
+        help="torch and BLAS threads of each fit (default: 1); the numbers do not depend on "
+        "--n-jobs, but may change in the last bits with T",
     )
     running.add_argument(
         "--scheduler", metavar="ADDRESS",
@@ -245,8 +305,10 @@ def _versions():
     return out
 
 
-def summary_table(df):
-    """Mean +/- standard deviation over seeds at every noise level, as strings."""
+def summary_table(df, by=("noise_std",)):
+    """Mean +/- standard deviation over seeds for every group of ``by``, as strings."""
+    import pandas as pd
+
     columns = {
         "data_stable_rank": "data sr",
         "patch_stable_rank": "patch sr",
@@ -255,14 +317,12 @@ def summary_table(df):
         "test_accuracy": "test acc",
         "fit_time": "fit s",
     }
-    grouped = df.groupby("noise_std")
+    grouped = df.groupby(list(by))
     table = {}
     for column, label in columns.items():
         mean, std = grouped[column].mean(), grouped[column].std(ddof=1).fillna(0.0)
         digits = 3 if "acc" in column else 2
         table[label] = [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(mean, std)]
-    import pandas as pd
-
     out = pd.DataFrame(table, index=grouped.size().index)
     out.insert(0, "seeds", grouped.size().to_numpy())
     out.insert(1, "clean rank", grouped["clean_rank"].median().to_numpy())
@@ -272,11 +332,14 @@ def summary_table(df):
 def describe(config):
     """A one-line description of a sweep's data, for the figure title."""
     data = config["data"]
+    sizes = data["n_samples"]
+    if isinstance(sizes, list):
+        sizes = "n = " + ", ".join(str(v) for v in sizes)
     if config["dataset"] == "synthetic":
         position = data["signal_position"]
         where = "a random patch" if position == "random" else f"patch {position}"
         return (
-            f"synthetic: {data['n_samples']} samples, {data['n_patches']} patches of "
+            f"synthetic: {sizes} samples, {data['n_patches']} patches of "
             f"{data['n_features']}, K = {data['rank']} per class, signal in {where}"
         )
     classes = "all classes" if data["classes"] is None else (
@@ -285,35 +348,57 @@ def describe(config):
     rows, cols = data["canvas"]
     noise = f"{rows}x{cols} noise padding" if data["noise_mode"] == "pad" else "additive noise"
     return (
-        f"{config['dataset']}: {classes}, PCA rank K = {data['rank']}, up to "
-        f"{data['n_samples']} training images, {noise}"
+        f"{config['dataset']}: {classes}, PCA rank K = {data['rank']}, {sizes} training "
+        f"images, {noise}"
     )
 
 
-def run(args):
-    """Run ``sklrank sweep`` (see ``sklrank sweep --help``); return the exit status."""
-    import matplotlib
+def _one_line(exc):
+    """An exception's message (and notes) on one line."""
+    notes = getattr(exc, "__notes__", None) or []
+    return " ".join(" ".join([str(exc), *(f"({n})" for n in notes)]).split())
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from sklrank.datasets import DataFileError
-    from sklrank.experiments import noise_sweep, plot_noise_sweep
+def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
+    """Check the output files before any fit, and apply --overwrite / --resume."""
+    from sklrank.experiments._checkpoint import count_points, in_use
+    from sklrank.experiments._outputs import check_output_files
 
-    synthetic = args.dataset == "synthetic"
-    image_only = {
-        "--classes": args.classes, "--canvas": args.canvas, "--noise-mode": args.noise_mode,
-    }
-    synthetic_only = {
-        "--n-features": args.n_features, "--n-patches": args.n_patches,
-        "--signal-norm": args.signal_norm,
-    }
-    wrong = image_only if synthetic else synthetic_only
-    given = [flag for flag, value in wrong.items() if value is not None]
-    if given:
-        raise CLIError(f"{', '.join(given)} do(es) not apply to --dataset {args.dataset}.")
-    if args.q is not None and args.q < 1:
-        raise CLIError(f"--q must be >= 1, got {args.q:g}.")
+    try:
+        check_output_files([*outputs.values(), checkpoint])
+    except ValueError as exc:
+        raise CLIError(_one_line(exc)) from exc
+    existing = [str(p) for p in outputs.values() if p.exists()]
+    unfinished = checkpoint.exists()
+    if in_use(checkpoint):
+        raise CLIError(
+            f"another sweep is running into {checkpoint} right now; wait for it to finish, or "
+            "pass another --name or --out."
+        )
+    if overwrite:
+        if unfinished:
+            checkpoint.unlink()  # start over: its fits are not reused
+    elif resume:
+        if not unfinished and existing:
+            raise CLIError(
+                f"nothing to resume: {existing[0]} holds the results of a finished run and "
+                f"there is no {checkpoint}; pass --overwrite to run it again."
+            )
+    elif unfinished:
+        raise CLIError(
+            f"{checkpoint} holds {count_points(checkpoint)} finished fit(s) of an unfinished "
+            "run; pass --resume to continue it (same options), or --overwrite to start over."
+        )
+    elif existing:
+        raise CLIError(
+            f"{', '.join(existing)} already exist(s); pass --overwrite to replace them (once the "
+            "new results are complete), or another --name or --out."
+        )
+    return existing
+
+
+def _kwargs(args, synthetic):
+    """noise_sweep's / sample_size_study's keyword arguments from the command line."""
     data_params = {
         key: value
         for key, value in {
@@ -332,43 +417,109 @@ def run(args):
         }.items()
         if value is not None
     }
-    name = args.name or args.dataset
-    if any(sep in name for sep in ("/", "\\")) or name in ("", ".", ".."):
+    return {
+        "noise_levels": args.noise,
+        "n_seeds": args.seeds,
+        "n_test": args.n_test,
+        "rank": args.rank,
+        "classes": args.classes,
+        "data_home": args.data_home,
+        "download_if_missing": not args.no_download,
+        "data_params": data_params or None,
+        "classifier_params": classifier_params or None,
+        "device": args.device,
+        "n_jobs": args.n_jobs,
+        "dask_client": args.scheduler,
+        "threads_per_point": args.threads_per_point,
+        "verbose": 0 if args.quiet else 1,
+    }
+
+
+def _figure(df, study):
+    import matplotlib.pyplot as plt
+
+    from sklrank.experiments import plot_noise_sweep, plot_sample_size_study
+
+    plot = plot_sample_size_study if study else plot_noise_sweep
+    axes = plot(df, title=describe(df.attrs["config"]))
+    fig = np.ravel(axes)[0].figure
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def run(args):
+    """Run ``sklrank sweep`` (see ``sklrank sweep --help``); return the exit status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from sklrank.datasets import DataFileError
+    from sklrank.experiments import noise_sweep, sample_size_study
+    from sklrank.experiments._checkpoint import CheckpointError, count_points
+    from sklrank.experiments._outputs import InterruptedAfterWriting, write_file_set
+
+    synthetic = args.dataset == "synthetic"
+    image_only = {
+        "--classes": args.classes, "--canvas": args.canvas, "--noise-mode": args.noise_mode,
+    }
+    synthetic_only = {
+        "--n-features": args.n_features, "--n-patches": args.n_patches,
+        "--signal-norm": args.signal_norm,
+    }
+    wrong = image_only if synthetic else synthetic_only
+    given = [flag for flag, value in wrong.items() if value is not None]
+    if given:
+        raise CLIError(f"{', '.join(given)} do(es) not apply to --dataset {args.dataset}.")
+    study = args.n_samples is not None and len(args.n_samples) > 1
+    name = args.name or (f"{args.dataset}_sample_size" if study else args.dataset)
+    if any(sep in name for sep in ("/", "\\", "\0")) or name in ("", ".", ".."):
         raise CLIError(f"--name must be a plain file name, got {name!r}.")
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CLIError(f"cannot create the output folder {out}: {exc}") from exc
+    outputs = {ext: out / f"{name}.{ext}" for ext in ("csv", "png", "json")}
+    checkpoint = out / f"{name}.points.jsonl"
+    replaced = _prepare_outputs(
+        outputs, checkpoint, overwrite=args.overwrite, resume=args.resume
+    )
+    resumed = count_points(checkpoint)
 
     start = time.perf_counter()
+    kwargs = _kwargs(args, synthetic)
     try:
-        df = noise_sweep(
-            args.dataset,
-            noise_levels=args.noise,
-            n_seeds=args.seeds,
-            n_samples=args.n_samples,
-            n_test=args.n_test,
-            rank=args.rank,
-            classes=args.classes,
-            data_home=args.data_home,
-            download_if_missing=not args.no_download,
-            data_params=data_params or None,
-            classifier_params=classifier_params or None,
-            n_jobs=args.n_jobs,
-            dask_client=args.scheduler,
-            verbose=0 if args.quiet else 1,
+        if study:
+            df = sample_size_study(
+                args.dataset, n_samples=args.n_samples, checkpoint=checkpoint, **kwargs
+            )
+        else:
+            n_samples = None if args.n_samples is None else args.n_samples[0]
+            df = noise_sweep(args.dataset, n_samples=n_samples, checkpoint=checkpoint, **kwargs)
+    except KeyboardInterrupt:
+        print(
+            f"sklrank sweep: interrupted; {count_points(checkpoint)} finished fit(s) are kept in "
+            f"{checkpoint}: run the same command with --resume to continue.",
+            file=sys.stderr,
         )
-    except (FileNotFoundError, DataFileError, ValueError, OSError) as exc:
-        # one line: the loaders' and the sweep's messages already say what to do
-        raise CLIError(" ".join(str(exc).split())) from exc
+        return _INTERRUPTED
+    except CheckpointError as exc:
+        fix = {
+            "other_configuration": " (--overwrite deletes it and starts over)",
+            "damaged": " (--overwrite deletes it and starts over)",
+        }.get(exc.reason, "")
+        raise CLIError(f"{_one_line(exc)}{fix}") from exc
+    except (FileNotFoundError, DataFileError, ValueError, RuntimeError, MemoryError,
+            OSError) as exc:
+        # One line: the loaders' and the sweep's messages already say what to do.
+        kept = count_points(checkpoint)
+        hint = (
+            f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run the same "
+            "command with --resume to continue" if kept else ""
+        )
+        raise CLIError(f"{_one_line(exc)}{hint}") from exc
     runtime = time.perf_counter() - start
 
-    csv_path, png_path, json_path = (out / f"{name}.{ext}" for ext in ("csv", "png", "json"))
-    df.to_csv(csv_path, index=False)
-    fig = plot_noise_sweep(df, title=describe(df.attrs["config"]))
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
+    csv_bytes = df.to_csv(index=False).encode("utf-8")
+    png_bytes = _figure(df, study)
     record = {
         # the command line when run as `sklrank ...` / `python -m sklrank ...`
         "command": (
@@ -377,17 +528,51 @@ def run(args):
             else None
         ),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
+        "experiment": "sample_size_study" if study else "noise_sweep",
         "config": df.attrs["config"],
         "versions": _versions(),
         "runtime_s": round(runtime, 2),
+        "resumed_fits": resumed,
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "outputs": {"csv": csv_path.name, "png": png_path.name},
+        "outputs": {
+            ext: {"file": outputs[ext].name, "sha256": hashlib.sha256(content).hexdigest()}
+            for ext, content in (("csv", csv_bytes), ("png", png_bytes))
+        },
     }
-    json_path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    json_bytes = (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8")
+    try:
+        write_file_set({
+            outputs["csv"]: lambda path: path.write_bytes(csv_bytes),
+            outputs["png"]: lambda path: path.write_bytes(png_bytes),
+            outputs["json"]: lambda path: path.write_bytes(json_bytes),
+        })
+    except InterruptedAfterWriting:
+        checkpoint.unlink(missing_ok=True)
+        print(
+            f"sklrank sweep: interrupted; the results were written first: "
+            f"{', '.join(str(p) for p in outputs.values())}.",
+            file=sys.stderr,
+        )
+        return _INTERRUPTED
+    except KeyboardInterrupt:
+        print(
+            f"sklrank sweep: interrupted while writing; the previous files (if any) are "
+            f"unchanged and every fit is kept in {checkpoint}: run the same command with "
+            "--resume to write the results.",
+            file=sys.stderr,
+        )
+        return _INTERRUPTED
+    except OSError as exc:
+        raise CLIError(
+            f"writing the results failed ({_one_line(exc)}); every fit is kept in {checkpoint}: "
+            "free space or fix the folder, then run the same command with --resume."
+        ) from exc
+    checkpoint.unlink(missing_ok=True)
 
-    print(f"noise sweep on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s "
-          "(mean ± sd over seeds)")
-    print(summary_table(df).to_string())
-    print(f"wrote {csv_path}, {png_path}, {json_path}")
+    experiment = "sample-size study" if study else "noise sweep"
+    print(f"{experiment} on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s"
+          + (f" ({resumed} resumed)" if resumed else "") + " (mean ± sd over seeds)")
+    print(summary_table(df, ("n_train", "noise_std") if study else ("noise_std",)).to_string())
+    print(f"wrote {outputs['csv']}, {outputs['png']}, {outputs['json']}"
+          + (" (replacing the previous ones)" if replaced else ""))
     return 0
-

@@ -1,9 +1,14 @@
-"""The figure of the noise sweep: stable ranks and accuracy against the noise level."""
+"""Figures of the experiments: the noise sweep, and the sample-size study.
+
+Both functions take the tidy table their experiment returns (one row per fit) and, as
+seaborn's axes-level functions do, draw into the Axes they are given (``ax`` for the main
+panel, ``axes`` for all panels) and return the Axes they drew on.
+"""
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_noise_sweep"]
+__all__ = ["plot_noise_sweep", "plot_sample_size_study"]
 
 _RANKS = {
     "data_stable_rank": "data",
@@ -20,116 +25,313 @@ def _minor_label(value, _):
     return f"{value:g}" if any(np.isclose(mantissa, m) for m in (2, 3, 5)) else ""
 
 
-def plot_noise_sweep(df, axes=None, *, log_y="auto", title=None):
+def _log_scale(ax):
+    """A log y scale labelled with plain numbers (2, 5, 20 rather than 2 x 10^0)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
+
+
+def _size_axis(ax, sizes, log_x):
+    """The training-set sizes as the x ticks, on a log scale when asked."""
+    from matplotlib.ticker import NullFormatter
+
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xticks(sizes, [f"{n:g}" for n in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("training samples n")
+
+
+def _check_frame(df, required, producer):
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame from {producer}, got {type(df)}.")
+    missing = sorted(required - set(df.columns))
+    if missing:
+        raise ValueError(f"df lacks the columns {missing}; pass the output of {producer}.")
+    if df.empty:
+        raise ValueError("df is empty: there is nothing to plot.")
+    numeric = sorted(c for c in required if c != "dataset")
+    bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise ValueError(f"df's columns {bad} must be numeric; pass the output of {producer}.")
+    df = df.copy()
+    if "dataset" not in df.columns:
+        df["dataset"] = "data"
+    return df
+
+
+def _check_axes(ax, axes, n_panels):
+    """The caller's Axes as a list (``ax``: the first panel only), or None to create them."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and axes is not None:
+        raise ValueError("pass ax (the main panel only) or axes (every panel), not both.")
+    if ax is not None:
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}.")
+        return [ax]
+    if axes is not None:
+        flat = list(np.ravel(np.asarray(axes, dtype=object)))
+        if len(flat) != n_panels or not all(isinstance(a, Axes) for a in flat):
+            raise ValueError(
+                f"axes must be {n_panels} matplotlib Axes, got {len(flat)} item(s)."
+            )
+        return flat
+    return None
+
+
+def _single_dataset(df, given):
+    datasets = list(dict.fromkeys(df["dataset"]))
+    if given is not None and len(datasets) != 1:
+        raise ValueError(
+            f"ax / axes draw one data set; df holds {datasets}: select one, e.g. "
+            f"df[df['dataset'] == {datasets[0]!r}]."
+        )
+    return datasets
+
+
+def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
     """Draw the paper's figure from a :func:`noise_sweep` result.
 
-    Left panel: the stable rank of the data, of the patches and of the learned filters
+    Rank panel: the stable rank of the data, of the patches and of the learned filters
     against the noise level (mean over seeds, the band is +/- one standard deviation), with
-    the clean data's rank as a dashed reference line. Right panel: train and test accuracy.
-    A result holding several data sets gets one row of panels per data set.
+    the clean data's rank as a dashed reference line. Accuracy panel: train and test accuracy.
 
     Parameters
     ----------
     df : pandas.DataFrame
-        The output of :func:`~sklrank.experiments.noise_sweep` (or its CSV read back), with
-        columns ``noise_std``, ``seed``, ``data_stable_rank``, ``filter_stable_rank``,
-        ``clean_rank``, ``train_accuracy`` and ``test_accuracy``; ``patch_stable_rank``
-        and ``dataset`` are used when present.
+        The tidy output of :func:`~sklrank.experiments.noise_sweep` (or its CSV read back):
+        one row per fit, with columns ``noise_std``, ``data_stable_rank``,
+        ``filter_stable_rank``, ``clean_rank``, ``train_accuracy`` and ``test_accuracy``;
+        ``patch_stable_rank`` and ``dataset`` are used when present. The same frame works
+        with seaborn directly, e.g. ``sns.relplot(data=df, x="noise_std",
+        y="filter_stable_rank", hue="dataset", kind="line")``.
+    ax : matplotlib Axes, default=None
+        Draw the rank panel (the paper's claim) only, into this Axes.
     axes : array-like of 2 matplotlib Axes, default=None
-        Where to draw (rank panel, accuracy panel), for a single data set. None creates a
-        new figure.
+        Draw the rank panel and the accuracy panel into these.
     log_y : bool or "auto", default="auto"
         Log scale for the ranks; "auto" uses it when they span more than a factor of 5.
     title : str, default=None
-        Figure title; None names the data set(s).
+        The figure's title when this function creates the figure (None names the data
+        sets); with ``ax`` or ``axes``, the rank panel's title (None: a description).
 
     Returns
     -------
-    fig : matplotlib.figure.Figure
-        The figure drawn on.
+    ax : matplotlib Axes or ndarray of Axes
+        ``ax`` when given; else the Axes drawn on, (rank, accuracy): the given ``axes``, or
+        those of a new figure (``ax[0].figure``), of shape (2,) for one data set and
+        (n_datasets, 2) for several (one row each).
 
     Examples
     --------
+    >>> import matplotlib.pyplot as plt
     >>> from sklrank.experiments import noise_sweep, plot_noise_sweep
     >>> df = noise_sweep(noise_levels=[0.0, 1.0], n_seeds=2, verbose=0)  # doctest: +SKIP
-    >>> fig = plot_noise_sweep(df)  # doctest: +SKIP
+    >>> fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))  # doctest: +SKIP
+    >>> plot_noise_sweep(df, ax=left)  # doctest: +SKIP
     >>> fig.savefig("sweep.png")  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import FuncFormatter
 
-    required = {"noise_std", "data_stable_rank", "filter_stable_rank", "clean_rank",
-                "train_accuracy", "test_accuracy"}
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame from noise_sweep, got {type(df)}.")
-    missing = sorted(required - set(df.columns))
-    if missing:
-        raise ValueError(f"df lacks the columns {missing}; pass the output of noise_sweep.")
-    if df.empty:
-        raise ValueError("df is empty: there is nothing to plot.")
-    df = df.copy()
-    if "dataset" not in df.columns:
-        df["dataset"] = "data"
-    datasets = list(dict.fromkeys(df["dataset"]))
-    if axes is None:
-        fig, axes = plt.subplots(
-            len(datasets), 2, figsize=(11, 4.2 * len(datasets)), squeeze=False
-        )
+    df = _check_frame(
+        df,
+        {"noise_std", "data_stable_rank", "filter_stable_rank", "clean_rank", "train_accuracy",
+         "test_accuracy"},
+        "noise_sweep",
+    )
+    given = _check_axes(ax, axes, 2)
+    datasets = _single_dataset(df, given)
+    if given is None:
+        fig, grid = plt.subplots(len(datasets), 2, figsize=(11, 4.2 * len(datasets)),
+                                 squeeze=False)
+        panels = [list(row) for row in grid]
     else:
-        if len(datasets) != 1:
-            raise ValueError(
-                f"axes can only be given for a single data set; df holds {datasets}."
-            )
-        axes = np.asarray(axes, dtype=object).reshape(1, 2)
-        fig = axes[0, 0].figure
+        panels = [given]
+    for row, name in zip(panels, datasets):
+        part = df[df["dataset"] == name]
+        _rank_panel(part, row[0], name, log_y)
+        if len(row) > 1:
+            _accuracy_panel(part, row[1], name)
+        if given is not None and title is not None:
+            row[0].set_title(title)
+    if given is None:
+        fig.suptitle(title if title is not None
+                     else "Noise sweep: " + ", ".join(str(d) for d in datasets))
+        fig.tight_layout()
+        return grid[0] if len(datasets) == 1 else grid
+    return ax if ax is not None else np.asarray(given, dtype=object)
+
+
+def _rank_panel(part, ax, name, log_y):
+    import seaborn as sns
 
     palette = dict(zip(_RANKS.values(), sns.color_palette("deep", len(_RANKS))))
-    for row, name in enumerate(datasets):
-        part = df[df["dataset"] == name]
-        ax_rank, ax_acc = axes[row]
-        rank_cols = [c for c in _RANKS if c in part.columns]
-        ranks = part.melt(
-            id_vars=["noise_std"], value_vars=rank_cols, var_name="matrix", value_name="rank"
-        )
-        ranks["matrix"] = ranks["matrix"].map(_RANKS)
-        sns.lineplot(
-            data=ranks, x="noise_std", y="rank", hue="matrix", palette=palette,
-            errorbar="sd", marker="o", ax=ax_rank,
-        )
-        clean = float(part["clean_rank"].median())
-        ax_rank.axhline(clean, color="black", ls="--", lw=1.2,
-                        label=f"clean data rank ({clean:g})")
-        values = ranks["rank"].to_numpy(dtype=float)
-        use_log = log_y if log_y != "auto" else values.max() > 5 * max(values.min(), 1e-12)
-        if use_log:
-            ax_rank.set_yscale("log")
-            # plain numbers (2, 5, 20) rather than 2 x 10^0; minor ticks labelled at 2, 3, 5
-            ax_rank.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax_rank.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
-        ax_rank.set_xlabel("noise standard deviation")
-        ax_rank.set_ylabel("stable rank")
-        ax_rank.set_title(f"{name}: stable rank (mean ± sd over seeds)")
-        ax_rank.legend(title=None, loc="best")
-        ax_rank.grid(True, which="both", alpha=0.3)
+    rank_cols = [c for c in _RANKS if c in part.columns]
+    ranks = part.melt(
+        id_vars=["noise_std"], value_vars=rank_cols, var_name="matrix", value_name="rank"
+    )
+    ranks["matrix"] = ranks["matrix"].map(_RANKS)
+    sns.lineplot(
+        data=ranks, x="noise_std", y="rank", hue="matrix", palette=palette,
+        errorbar="sd", marker="o", ax=ax,
+    )
+    clean = float(part["clean_rank"].median())
+    ax.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
+    values = ranks["rank"].to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    use_log = (
+        log_y if log_y != "auto"
+        else values.size > 0 and values.max() > 5 * values.min()
+    )
+    if use_log:
+        _log_scale(ax)
+    ax.set_xlabel("noise standard deviation")
+    ax.set_ylabel("stable rank")
+    ax.set_title(f"{name}: stable rank (mean ± sd over seeds)")
+    ax.legend(title=None, loc="best")
+    ax.grid(True, which="both", alpha=0.3)
 
-        accs = part.melt(
-            id_vars=["noise_std"], value_vars=list(_ACCURACIES), var_name="split",
-            value_name="accuracy",
+
+def _accuracy_panel(part, ax, name):
+    import seaborn as sns
+
+    accs = part.melt(
+        id_vars=["noise_std"], value_vars=list(_ACCURACIES), var_name="split",
+        value_name="accuracy",
+    )
+    accs["split"] = accs["split"].map(_ACCURACIES)
+    sns.lineplot(
+        data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd", marker="o", ax=ax,
+    )
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("noise standard deviation")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{name}: accuracy (mean ± sd over seeds)")
+    ax.legend(title=None, loc="best")
+    ax.grid(True, alpha=0.3)
+
+
+def _growth(df):
+    """Per (dataset, n_train, seed): the filter and data stable ranks at the largest noise
+    level over those at the smallest, in long form."""
+    rows = []
+    for (dataset, n, seed), group in df.groupby(["dataset", "n_train", "seed"], sort=True):
+        low = group.loc[group["noise_std"].idxmin()]
+        high = group.loc[group["noise_std"].idxmax()]
+        for column, matrix in (("filter_stable_rank", "filters"), ("data_stable_rank", "data")):
+            rows.append({"dataset": dataset, "n_train": n, "seed": seed, "matrix": matrix,
+                         "growth": high[column] / low[column]})
+    return pd.DataFrame(rows)
+
+
+def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
+    """Draw the sample-size study from a :func:`sample_size_study` result.
+
+    Left panel: the filter stable rank against the training-set size, one line per noise
+    level (mean over seeds, the band is +/- one standard deviation), with the clean data's
+    rank as a dashed line. Right panel: its growth from the smallest to the largest noise
+    level (the ratio of the two, per seed), next to the data stable rank's growth, against
+    the training-set size: the paper's claim holds where the filters' ratio stays near 1
+    while the data's is large. Several data sets in ``df`` are told apart by the line style.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The tidy output of :func:`~sklrank.experiments.sample_size_study` (or its CSV read
+        back), with columns ``n_train``, ``noise_std``, ``seed``, ``filter_stable_rank``,
+        ``data_stable_rank`` and ``clean_rank`` (``dataset`` is used when present): one row
+        per fit, ready for seaborn too, e.g. ``sns.relplot(data=df, x="n_train",
+        y="filter_stable_rank", hue="noise_std", kind="line")``.
+    ax : matplotlib Axes, default=None
+        Draw the left panel (filter stable rank against n) only, into this Axes.
+    axes : array-like of 2 matplotlib Axes, default=None
+        Draw both panels into these.
+    log_x : bool, default=True
+        Log scale for the training-set size.
+    title : str, default=None
+        The figure's title when this function creates the figure; with ``ax`` or ``axes``,
+        the left panel's title.
+
+    Returns
+    -------
+    ax : matplotlib Axes or ndarray of 2 Axes
+        ``ax`` when given; else the Axes drawn on (left, right): the given ``axes``, or those
+        of a new figure (``ax[0].figure``).
+
+    Examples
+    --------
+    >>> from sklrank.experiments import sample_size_study, plot_sample_size_study
+    >>> df = sample_size_study(n_samples=[1000, 4000], n_seeds=1)  # doctest: +SKIP
+    >>> axes = plot_sample_size_study(df)  # doctest: +SKIP
+    >>> axes[0].figure.savefig("sample_size.png")  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = _check_frame(
+        df, {"n_train", "noise_std", "seed", "filter_stable_rank", "data_stable_rank",
+             "clean_rank"},
+        "sample_size_study",
+    )
+    given = _check_axes(ax, axes, 2)
+    levels = sorted(df["noise_std"].unique())
+    if (given is None or len(given) == 2) and len(levels) < 2:
+        raise ValueError(
+            f"df holds one noise level ({levels[0]:g}); the growth panel needs two or more "
+            "(or draw the left panel only, with ax=...)."
         )
-        accs["split"] = accs["split"].map(_ACCURACIES)
+    if given is None:
+        fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
+        panels = list(panels)
+    else:
+        panels = given
+    several = df["dataset"].nunique() > 1
+    style = {"style": "dataset"} if several else {}
+
+    left = panels[0]
+    data = df.assign(noise=df["noise_std"].map(lambda v: f"{v:g}"))
+    order = [f"{v:g}" for v in levels]
+    sns.lineplot(
+        data=data, x="n_train", y="filter_stable_rank", hue="noise", hue_order=order,
+        palette=sns.color_palette("viridis", len(order)), errorbar="sd", marker="o", ax=left,
+        **style,
+    )
+    clean = float(df["clean_rank"].median())
+    left.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
+    sizes = sorted(df["n_train"].unique())
+    _size_axis(left, sizes, log_x)
+    left.set_ylabel("filter stable rank")
+    left.set_title("filter stable rank against n (mean ± sd over seeds)")
+    left.legend(title="noise std", loc="best")
+    left.grid(True, which="both", alpha=0.3)
+
+    if len(panels) > 1:
+        right = panels[1]
+        growth = _growth(df)
         sns.lineplot(
-            data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd", marker="o",
-            ax=ax_acc,
+            data=growth, x="n_train", y="growth", hue="matrix", hue_order=["filters", "data"],
+            errorbar="sd", marker="o", ax=right, **style,
         )
-        ax_acc.set_ylim(0.0, 1.02)
-        ax_acc.set_xlabel("noise standard deviation")
-        ax_acc.set_ylabel("accuracy")
-        ax_acc.set_title(f"{name}: accuracy (mean ± sd over seeds)")
-        ax_acc.legend(title=None, loc="best")
-        ax_acc.grid(True, alpha=0.3)
-    if title is None:
-        title = "Noise sweep: " + ", ".join(str(d) for d in datasets)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+        right.axhline(1.0, color="black", ls=":", lw=1.0)
+        values = growth["growth"].to_numpy(dtype=float)
+        values = values[np.isfinite(values) & (values > 0)]
+        if values.size and values.max() > 5 * values.min():
+            _log_scale(right)
+        _size_axis(right, sizes, log_x)
+        right.set_ylabel(f"stable rank at noise {levels[-1]:g} / at noise {levels[0]:g}")
+        right.set_title(f"growth from noise {levels[0]:g} to {levels[-1]:g} (per seed)")
+        right.legend(title=None, loc="best")
+        right.grid(True, which="both", alpha=0.3)
+
+    if given is None:
+        datasets = ", ".join(str(d) for d in dict.fromkeys(df["dataset"]))
+        fig.suptitle(title if title is not None else f"Sample-size study: {datasets}")
+        fig.tight_layout()
+        return np.asarray(panels, dtype=object)
+    if title is not None:
+        left.set_title(title)
+    return ax if ax is not None else np.asarray(given, dtype=object)
