@@ -519,6 +519,15 @@ class _ClassifierNet(_BaseNet):
                 )
             self.classes_inferred_ = classes
             self._classes_tensors = {}
+        self._encode_target(y)  # unknown labels are an error
+        classes = self.classes_
+        if classes.dtype.kind in "iuf":
+            return self._as_tensor(np.asarray(y, dtype=classes.dtype))
+        return np.asarray(y)  # booleans, strings and other objects: encoded on the host
+
+    def _encode_target(self, y):
+        """Indices of the labels ``y`` in ``classes_`` (numpy; unknown labels are an error)."""
+        y = np.asarray(y)
         classes = self.classes_
         index = np.searchsorted(classes, y)
         unseen = (index >= len(classes)) | (classes[np.minimum(index, len(classes) - 1)] != y)
@@ -527,9 +536,7 @@ class _ClassifierNet(_BaseNet):
                 f"y holds labels {np.unique(y[unseen]).tolist()} that are not among the "
                 f"classes {classes.tolist()}; list them in `classes` or refit from scratch."
             )
-        if classes.dtype.kind in "iuf":
-            return self._as_tensor(np.asarray(y, dtype=classes.dtype))
-        return np.asarray(y)  # booleans, strings and other objects: encoded on the host
+        return index
 
     def _loss_targets(self, y_true, y_pred):
         """Indices of the labels in ``classes_`` (the criterion's targets)."""

@@ -327,6 +327,10 @@ class TwoLayerNetRegressor(_TwoLayerNet, NeuralNetRegressor):
     def _loss_targets(self, y_true, y_pred):
         return y_true.to(y_pred.dtype)
 
+    def _encode_target(self, y):
+        """The targets as numbers (what the gradient decomposition takes)."""
+        return np.asarray(y, dtype=np.float64)
+
     def _output(self, y_pred):
         return y_pred[:, 0]
 

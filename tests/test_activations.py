@@ -89,3 +89,24 @@ def test_repr_and_dtype():
     assert "q=3" in repr(module) and "kappa=1" in repr(module)
     out = module(torch.randn(4, dtype=torch.float32))
     assert out.dtype == torch.float32
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0, 2.5, 3.0, 4.0])
+@pytest.mark.parametrize("kappa", [0.5, 1.0, 3.0])
+def test_first_and_second_derivatives_are_exact(q, kappa):
+    # the fused forward saves the slope; second derivatives (a Jacobian penalty's) are exact
+    # away from the joints 0 and kappa, where sigma'' jumps
+    z = torch.tensor([-2.0, -0.3, 0.2, 0.45, 0.9, 1.7, 2.9, 4.0], dtype=torch.float64)
+    z = (z * kappa).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: huberized_relu(x, q, kappa), (z,))
+    assert torch.autograd.gradgradcheck(lambda x: huberized_relu(x, q, kappa), (z,))
+    (d1,) = torch.autograd.grad(huberized_relu(z, q, kappa).sum(), z)
+    torch.testing.assert_close(d1, huberized_relu_derivative(z.detach(), q, kappa))
+
+
+def test_vmap_over_a_batch_equals_the_loop():
+    z = torch.randn(5, 7, dtype=torch.float64) * 2
+    batched = torch.func.vmap(lambda x: huberized_relu(x, 3, 1.0))(z)
+    torch.testing.assert_close(batched, torch.stack([huberized_relu(x, 3, 1.0) for x in z]))
+    grads = torch.func.vmap(torch.func.grad(lambda x: huberized_relu(x, 3, 1.0).sum()))(z)
+    torch.testing.assert_close(grads, huberized_relu_derivative(z, 3, 1.0))
