@@ -1,14 +1,16 @@
-"""device="cuda": the classifier, the two-layer estimators and the gradient probe.
+"""device="cuda": every skorch estimator, persistence, the rank history and the gradient probe.
 
-Skipped with the reason where no CUDA device is present (stable_rank on CUDA tensors is
-tested in test_rank.py).
+Skipped with the reason where no CUDA device is present (stable_rank on CUDA tensors is tested
+in test_rank.py, the sweep and the commands on CUDA in test_sweep.py, test_cli.py and
+test_cli_gradients.py).
 """
 
 import numpy as np
 import pytest
 import torch
 
-from sklrank import RankCNNClassifier, TwoLayerNetRegressor, stable_rank
+from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor, stable_rank
+from sklrank._batched import fit_batched
 from sklrank.datasets import make_low_rank_patches, make_spiked
 from sklrank.gradients import gradient_decomposition
 
@@ -17,27 +19,74 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine"),
 ]
 
+CNN = dict(input_shape=(1, 4, 64), kernel_size=(1, 64), n_filters=8, max_epochs=30,
+           random_state=0)
+
 
 def test_classifier_on_cuda_matches_cpu():
     X, y = make_low_rank_patches(n_samples=100, noise_std=0.5, random_state=0)
-    params = dict(input_shape=(1, 4, 64), kernel_size=(1, 64), n_filters=8, max_epochs=30,
-                  random_state=0)
-    cpu = RankCNNClassifier(**params).fit(X, y)
-    gpu = RankCNNClassifier(device="cuda", **params).fit(X, y)
+    cpu = RankCNNClassifier(**CNN).fit(X, y)
+    gpu = RankCNNClassifier(device="cuda", **CNN).fit(X, y)
     assert next(gpu.module_.parameters()).device.type == "cuda"
     np.testing.assert_allclose(gpu.filters_, cpu.filters_, rtol=1e-3, atol=1e-5)
     assert gpu.filter_stable_rank_ == pytest.approx(stable_rank(gpu.filters_), rel=1e-9)
+    # the ranks recorded on the device equal those of the filters at each epoch
+    np.testing.assert_allclose(gpu.history[:, "filter_stable_rank"],
+                               cpu.history[:, "filter_stable_rank"], rtol=1e-3)
     assert gpu.history[-1, "filter_stable_rank"] == pytest.approx(gpu.filter_stable_rank_)
     assert (gpu.predict(X) == cpu.predict(X)).mean() >= 0.98
     assert gpu.predict_proba(X).shape == (100, 2)
 
 
-def test_two_layer_estimator_and_gradient_probe_on_cuda():
+def test_classifier_on_cuda_with_valid_split_and_nan_check():
+    from skorch.dataset import ValidSplit
+
+    X, y = make_low_rank_patches(n_samples=100, noise_std=0.5, random_state=0)
+    gpu = RankCNNClassifier(device="cuda", train_split=ValidSplit(0.2), **CNN).fit(X, y)
+    assert "valid_acc" in gpu.history[-1]
+    bad = X.copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        RankCNNClassifier(device="cuda", **CNN).fit(bad, y)  # checked on the device
+    with pytest.raises(ValueError, match="NaN"):
+        gpu.predict(bad)
+
+
+def test_cuda_fit_saved_and_loaded_on_cpu(tmp_path):
+    X, y = make_low_rank_patches(n_samples=100, noise_std=0.5, random_state=0)
+    gpu = RankCNNClassifier(device="cuda", **CNN).fit(X, y)
+    gpu.save_params(f_params=tmp_path / "params.pt")
+    cpu = RankCNNClassifier(classes=[-1, 1], **CNN).initialize()
+    cpu.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_array_equal(cpu.filters_, gpu.filters_)
+    np.testing.assert_array_equal(cpu.predict(X), gpu.predict(X))
+
+
+@pytest.mark.parametrize("Estimator", [TwoLayerNetRegressor, TwoLayerNetClassifier])
+def test_two_layer_estimators_and_gradient_probe_on_cuda(Estimator):
     X, y, spike = make_spiked(120, 20, nu=0.3, random_state=0, return_spike=True)
-    est = TwoLayerNetRegressor(n_hidden=32, lr=0.02, max_epochs=20, random_state=0,
-                               device="cuda").fit(X, y)
+    if Estimator is TwoLayerNetClassifier:
+        y = (y > np.median(y)).astype(int)
+    params = dict(n_hidden=32, lr=0.02, max_epochs=20, random_state=0, input_noise=0.1)
+    est = Estimator(device="cuda", **params).fit(X, y)
     assert est.module_.weight.device.type == "cuda"
+    cpu = Estimator(**params).fit(X, y)
+    np.testing.assert_allclose(est.module_.weight.detach().cpu().numpy(),
+                               cpu.module_.weight.detach().numpy(), rtol=1e-3, atol=1e-5)
     assert est.predict(X).shape == (120,)
+    est.partial_fit(X, y)  # fresh noise, drawn on the CPU generator, moved to the device
     result = gradient_decomposition(est, X, y, spike=spike, check_autograd=True)
     assert result.autograd_max_abs_error < 1e-10
     assert 0 < result.top2_share <= 1
+
+
+def test_batched_fits_on_cuda_match_cpu():
+    data = [make_low_rank_patches(n_samples=80, noise_std=s, random_state=0)
+            for s in (0.0, 0.5, 1.0)]
+    gpu = [RankCNNClassifier(device="cuda", **{**CNN, "random_state": i}) for i in range(3)]
+    cpu = [RankCNNClassifier(**{**CNN, "random_state": i}) for i in range(3)]
+    assert fit_batched(gpu, data) == [None] * 3
+    fit_batched(cpu, data)
+    for g, c, (X, _) in zip(gpu, cpu, data):
+        np.testing.assert_allclose(g.filters_, c.filters_, rtol=1e-3, atol=1e-5)
+        assert (g.predict(X) == c.predict(X)).mean() >= 0.98

@@ -233,3 +233,11 @@ def test_fractional_input_shape_is_an_error(shape):
 def test_integral_float_input_shape_is_accepted():
     X, y = synthetic()
     assert cnn(input_shape=(1.0, 4.0, 64.0)).fit(X, y).input_shape_ == (1, 4, 64)
+
+
+def test_device_side_nan_check():
+    # on an accelerator X is checked where it lands (the CPU runs the same check here)
+    X, _ = synthetic()
+    X[2, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        cnn()._checked_tensor(X, checked=False)
