@@ -39,3 +39,11 @@ def test_forward_backward_against_matmul(case):
     model, matmul, ratio = bench_classifier.forward_backward_against_matmul(
         X, y, input_shape, kernel_size, repeats=2)
     assert model > 0 and matmul > 0 and ratio > 0
+
+
+def test_paper_scale_runs_in_a_fresh_process():
+    # tiny sizes, untimed: the worker runs and reports what RESULTS.md needs
+    result = bench_classifier.paper_scale(n_samples=300, epochs=2)
+    assert result["peak_rss_mib"] > result["data_mib"] > 0
+    assert result["classifier_s_per_epoch"] > 0 and result["loop_s_per_epoch"] > 0
+    assert result["ratio"] > 0
