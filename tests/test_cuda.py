@@ -90,3 +90,17 @@ def test_batched_fits_on_cuda_match_cpu():
     for g, c, (X, _) in zip(gpu, cpu, data):
         np.testing.assert_allclose(g.filters_, c.filters_, rtol=1e-3, atol=1e-5)
         assert (g.predict(X) == c.predict(X)).mean() >= 0.98
+
+
+def test_rank_pipeline_feeds_a_cuda_classifier():
+    # numpy transformers, then the classifier moves the data to the device itself
+    from sklrank import make_rank_pipeline
+
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 64)).astype(np.float32)
+    y = (X[:, :32].sum(1) > X[:, 32:].sum(1)).astype(int)
+    pipe = make_rank_pipeline((1, 8, 8), n_components=4, grid=(2, 2), noise_std=0.3,
+                              random_state=0, n_filters=4, max_epochs=20, device="cuda")
+    pipe.fit(X, y)
+    assert next(pipe["cnn"].module_.parameters()).device.type == "cuda"
+    assert pipe.predict(X).shape == (120,)
