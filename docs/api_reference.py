@@ -18,7 +18,8 @@ import sklrank
 
 # autosummary picks the page template by the object's type: _templates/autosummary/class.rst,
 # exception.rst, function.rst or data.rst
-KIND_TITLES = {"class": "Classes", "function": "Functions", "data": "Objects"}
+KIND_TITLES = {"class": "Classes", "exception": "Exceptions", "function": "Functions",
+               "data": "Objects"}
 
 # Methods that implement a hook of the framework a class plugs into: torch calls them, or
 # skorch does, and their contract is the framework's. Class pages leave them out and the
@@ -51,9 +52,9 @@ of its subpackages. Import them from where they are listed (``from sklrank impor
 RankCNNClassifier``, ``from sklrank.datasets import make_spiked``); the modules whose names
 start with an underscore are private and may change without notice.
 
-The estimators follow scikit-learn's conventions (``fit`` returns the estimator, fitted
-attributes end with ``_``, parameters are set in ``__init__`` and tuned with ``set_params``)
-and, for the networks, skorch's: the methods they inherit from
+The estimators follow scikit-learn's conventions (``fit`` returns the estimator, the names
+of fitted attributes end with an underscore, parameters are set in ``__init__`` and tuned
+with ``set_params``) and, for the networks, skorch's: the methods they inherit from
 ``skorch.NeuralNetClassifier`` or ``skorch.NeuralNetRegressor`` (``fit``, ``predict``,
 ``history``, ``save_params``, ...) are documented by skorch.
 """
@@ -68,9 +69,9 @@ def subpackages():
 
 
 def kind(obj):
-    """"class", "function" or "data" (any other object: dicts, scorer instances)."""
+    """"class", "exception", "function" or "data" (any other object: dicts, scorers)."""
     if inspect.isclass(obj):
-        return "class"
+        return "exception" if issubclass(obj, BaseException) else "class"
     if inspect.isroutine(obj):
         return "function"
     return "data"
@@ -122,7 +123,7 @@ def render_index():
     """The reStructuredText of ``api/index.rst``."""
     out = [INTRO]
     for module_name, summary, entries in public_names():
-        out += [f"``{module_name}``", "-" * (len(module_name) + 4), ""]
+        out += [module_name, "-" * len(module_name), ""]
         out += [f".. module:: {module_name}", "", summary, ""]
         owned = [e for e in entries if e[2] is None]
         for k in KIND_TITLES:

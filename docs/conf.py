@@ -74,6 +74,7 @@ autosummary_imported_members = True
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 autodoc_member_order = "bysource"
 add_module_names = False
+toc_object_entries_show_parents = "hide"  # "fit()" in a page's contents, not "Class.fit()"
 
 # numpydoc: the class template lists the members itself
 numpydoc_show_class_members = False
@@ -92,7 +93,7 @@ sphinx_gallery_conf = {
     # say so)
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"__init__\.py",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_helpers.ExampleOrder",
     "doc_module": ("sklrank",),
     "backreferences_dir": str(DOCS / "api" / "generated" / "backreferences"),
     # an object no example uses has no backreferences file: nothing to warn about
@@ -101,7 +102,7 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "download_all_examples": False,
     "remove_config_comments": True,
-    "reset_modules": ("matplotlib", "seaborn", "gallery_reset.torch_threads"),
+    "reset_modules": ("matplotlib", "seaborn", "gallery_helpers.torch_threads"),
     "matplotlib_animations": False,
     "min_reported_time": 0,
     # a broken example fails the build (sphinx-gallery's default, stated for CI)

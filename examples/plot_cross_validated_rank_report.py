@@ -19,7 +19,8 @@ exists; see :func:`~sklrank.datasets.get_data_home`).
 # The scorers
 # -----------
 # :func:`~sklrank.metrics.make_rank_scorer` builds one scorer per (matrix, rank) pair;
-# ``bank=`` restricts the filters to one class's bank.
+# ``bank=`` restricts the filters to one class's bank. All are stable ranks but
+# ``filters_eff``, the effective rank of the filters.
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,12 +35,12 @@ from sklrank.metrics import make_rank_scorer
 X, y = load_mnist(classes=[0, 1], n_samples=300, random_state=0, return_X_y=True)
 scoring = {
     "accuracy": "accuracy",
-    "filters_stable": make_rank_scorer("filters", "stable"),
-    "filters_effective": make_rank_scorer("filters", "effective"),
-    "bank_0_stable": make_rank_scorer("filters", "stable", bank=0),
-    "bank_1_stable": make_rank_scorer("filters", "stable", bank=1),
-    "data_stable": make_rank_scorer("data", "stable"),
-    "patches_stable": make_rank_scorer("patches", "stable"),
+    "filters": make_rank_scorer("filters", "stable"),
+    "filters_eff": make_rank_scorer("filters", "effective"),
+    "bank_0": make_rank_scorer("filters", "stable", bank=0),
+    "bank_1": make_rank_scorer("filters", "stable", bank=1),
+    "data": make_rank_scorer("data", "stable"),
+    "patches": make_rank_scorer("patches", "stable"),
 }
 
 # %%
@@ -85,13 +86,15 @@ fig.tight_layout()
 # filters, one row per class's bank: the filters that won look like the digit of their bank;
 # the rest is noise they picked up, or their small initialisation.
 
+# sphinx_gallery_thumbnail_number = 2
 cnn = cv["estimator"][0]["cnn"]
 filters = cnn.filters_.reshape(-1, 28, 28)
 fig, axes = plt.subplots(2, cnn.n_filters, figsize=(9, 4))
-for ax, image, index in zip(axes.ravel(), filters, range(len(filters))):
+for ax, image in zip(axes.ravel(), filters):
     limit = np.abs(image).max()
     ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.set_axis_off()
-    ax.set_title(f"bank {cnn.classes_[index // cnn.n_filters]}", fontsize=8)
-fig.suptitle(f"fold 0: filter stable rank {report.loc[0, 'filters_stable']:.2f}")
+for row, label in zip(axes, cnn.classes_):
+    row[0].set_title(f"bank of digit {label}", loc="left", fontsize=9)
+fig.suptitle(f"fold 0: filter stable rank {report.loc[0, 'filters']:.2f}")
 fig.tight_layout()
