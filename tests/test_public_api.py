@@ -1,6 +1,10 @@
-"""Every public name is reachable from the package and documented in numpydoc style."""
+"""Every public name is reachable from the package and documented in numpydoc style.
 
-import doctest
+The Examples sections of the docstrings run as doctests in the test command itself
+(``--doctest-modules`` in pyproject.toml, methods' examples included), and
+tests/test_docs.py validates the docstrings with numpydoc.
+"""
+
 import importlib
 import inspect
 
@@ -61,14 +65,3 @@ def test_dir_lists_all():
     assert set(dir(sklrank)) == set(sklrank.__all__)
     with pytest.raises(AttributeError, match="no attribute"):
         sklrank.not_a_name  # noqa: B018
-
-
-@pytest.mark.parametrize("qualname, obj", PUBLIC, ids=[q for q, _ in PUBLIC])
-def test_docstring_examples_run(qualname, obj):
-    # The Examples sections are executed, so that they cannot drift from the code.
-    finder = doctest.DocTestFinder(recurse=False)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in finder.find(obj, qualname, globs={}):
-        runner.run(test)
-    result = runner.summarize(verbose=False)
-    assert result.failed == 0, f"{qualname}: {result.failed} docstring example(s) failed"
