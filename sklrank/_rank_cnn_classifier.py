@@ -65,14 +65,14 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     layer is fixed. For two classes the cross-entropy on the two logits is the paper's logistic
     loss on ``F_{+1} - F_{-1}``. Training defaults are the paper's: plain SGD on the whole
     training set (one step an epoch), no validation split. The stable rank of the filter
-    matrix is recorded in ``history`` as training goes (see :class:`sklrank.callbacks.
-    RankHistory`).
+    matrix is recorded in ``history`` as training goes (see
+    :class:`sklrank.callbacks.RankHistory`).
 
     Read more in section A of ``docs/science.md``.
 
     Parameters
     ----------
-    module : torch.nn.Module class, default=:class:`sklrank.nn.TwoLayerCNN`
+    module : torch.nn.Module class, default=sklrank.nn.TwoLayerCNN
         The network; it receives the geometry, ``n_classes`` and the parameters below as
         keyword arguments (``module__<name>`` parameters override them).
     input_shape : tuple of 3 ints or None, default=None

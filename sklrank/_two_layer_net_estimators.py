@@ -61,6 +61,16 @@ _COMMON_DOC = """
         Number of gradient steps.
     random_state : int, RandomState instance or None, default=None
         Seeds W, a and the input noise: the same value gives identical numbers.
+    criterion : torch criterion class, default=torch.nn.MSELoss (regressor) or \
+            torch.nn.CrossEntropyLoss (classifier, on the logits ``[0, f(x)]``)
+        The data loss.
+    optimizer : torch optimizer class, default=torch.optim.SGD
+        Plain gradient descent unless ``optimizer__*`` parameters say otherwise.
+    batch_size : int, default=-1
+        -1 trains on the whole training set at once (full-batch gradient descent).
+    train_split : callable or None, default=None
+        No internal validation split; e.g. ``skorch.dataset.ValidSplit(0.2)`` records
+        ``valid_loss`` (and ``valid_acc`` for the classifier).
     device : str or torch.device, default="cpu"
         Where the module and the data live during training ("cuda" for a GPU).
     verbose : int, default=0
@@ -356,7 +366,11 @@ class TwoLayerNetRegressor(_TwoLayerNet, NeuralNetRegressor):
 
     @property
     def predict_proba(self):
-        # skorch's NeuralNet defines it; a regressor has none (hasattr must be False)
+        """Not available: a regressor has no class probabilities (use :meth:`predict`).
+
+        skorch's NeuralNet defines the method; the property raises AttributeError so that
+        ``hasattr(regressor, "predict_proba")`` is False, as scikit-learn expects.
+        """
         raise AttributeError("TwoLayerNetRegressor has no predict_proba; use predict.")
 
 

@@ -148,7 +148,14 @@ class TwoLayerCNN(nn.Module):
         )
 
     def filter_matrix(self):
-        """All filters flattened, one a row: shape ``(n_banks * n_filters, C * kh * kw)``."""
+        """All filters flattened, one a row.
+
+        Returns
+        -------
+        filters : torch.Tensor of shape (n_banks * n_filters, C * kh * kw)
+            A view of ``weight`` (gradients flow through it); bank ``c`` in rows
+            ``c*m .. (c+1)*m - 1``.
+        """
         return self.weight.reshape(self.weight.shape[0], -1)
 
     def _patches(self, x):

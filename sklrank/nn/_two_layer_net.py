@@ -157,8 +157,9 @@ class TwoLayerNet(nn.Module):
         Returns
         -------
         d1 : torch.Tensor
+            ``sigma'(z)``, the shape of ``z``.
         d2 : torch.Tensor
-            Only if ``second``.
+            ``sigma''(z)``, only if ``second``.
         """
         name = self.activation_name
         if name == "relu":
