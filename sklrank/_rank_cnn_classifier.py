@@ -435,7 +435,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
             )
         pre_activation = init_std * norm
         slope = min(1.0, pre_activation / kappa) ** (q - 1)
-        if slope < 1e-3:
+        if slope < 1e-4:  # the paper's defaults start near 1e-3 (a slow, winner-take-all start)
             return (
                 f"Likely cause: the initial pre-activations (init_std * patch norm = "
                 f"{pre_activation:.3g}; {scale}) are tiny against kappa={kappa:g}, where the "
