@@ -24,6 +24,8 @@ option                                         answer
 --nu with --figure all                         "do(es) not apply to --figure all"
 --record-epochs beyond --epochs                the library's message naming record_epochs
 --device cuda without a GPU                    "no CUDA device is available"
+--figure real-data, data files missing,        the loader's message, one line: "MNIST files
+--no-download                                  not found in ..." (nothing written)
 --device tpu / --device mps                    "not a torch device" / "expected cpu or
                                                cuda"
 --quick with --nu / --n-features               not an error: explicit options win over
@@ -118,6 +120,15 @@ def test_quick_real_data(tmp_path, shared_data_dir):
     assert set(df.dataset) == {"mnist", "cifar10"}
     assert set(df.epoch) == {0, 3}
     assert df.spike_estimated.all()
+
+
+def test_missing_data_is_one_line(tmp_path, capsys):
+    line = _fails(["--figure", "real-data", "--quick", "--data-home", str(tmp_path / "none"),
+                   "--no-download", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert "MNIST files not found" in line and str(tmp_path / "none") in line
+    assert not any((tmp_path / "out").iterdir())
+    line = _fails(["--figure", "training", "--no-download", "--out", str(tmp_path)], capsys)
+    assert "--no-download do(es) not apply to --figure training" in line
 
 
 def test_explicit_options_win_over_quick(tmp_path):

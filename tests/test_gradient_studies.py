@@ -295,7 +295,7 @@ def test_plots_return_the_axes_they_drew_on(activations_df, regularisers_df, tra
     cases = [
         (plot_activation_study, activations_df, (1, 5)),
         (plot_regulariser_study, regularisers_df, (3, 4)),
-        (plot_training_study, training_df, (2, 3)),
+        (plot_training_study, training_df, (2, 4)),
     ]
     for plot, df, shape in cases:
         axes = plot(df)
@@ -343,3 +343,10 @@ def test_estimator_trained_by_a_study_is_reproducible():
     a = training_study(**TINY, nus=[0.3], activations=["tanh"], n_seeds=1, max_epochs=3)
     b = training_study(**TINY, nus=[0.3], activations=["tanh"], n_seeds=1, max_epochs=3)
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.slow
+def test_n_jobs_gives_the_same_numbers():
+    kwargs = dict(**TINY, nus=[0.3], activations=["tanh"], n_seeds=2, max_epochs=2)
+    pd.testing.assert_frame_equal(training_study(**kwargs),
+                                  training_study(**kwargs, n_jobs=2), rtol=1e-10)

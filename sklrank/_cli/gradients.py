@@ -53,7 +53,7 @@ _PARAMETERS = {
                  "record_epochs": "record_epochs"},
     "real-data": {**_COMMON, **_TRAINING, "datasets": "datasets", "features": "features",
                   "n_components": "n_components", "scaling": "scaling", "n_top": "n_top",
-                  "data_home": "data_home"},
+                  "data_home": "data_home", "download_if_missing": "download_if_missing"},
 }
 # --quick: small sizes, seconds a figure; an option given explicitly always wins
 _QUICK = {
@@ -70,7 +70,7 @@ _QUICK = {
 }
 _STRENGTHS = ("weight_decay", "input_noise", "jacobian_penalty")
 # options that make sense for --figure all (every figure at its own defaults)
-_ALL_OPTIONS = {"device", "n_jobs", "data_home"}
+_ALL_OPTIONS = {"device", "n_jobs", "data_home", "download_if_missing"}
 _SINGLE = {"activations": {"nu", "scaling"}, "nu-sweep": {"scaling"},
            "training": {"scaling"}, "real-data": {"scaling"}}
 
@@ -292,6 +292,9 @@ def add_parser(subparsers):
     real.add_argument("--data-home", metavar="DIR",
                       help="folder holding mnist/ and cifar10/ (default $SKLRANK_DATA, then "
                       "~/scikit_learn_data/sklrank)")
+    real.add_argument("--no-download", dest="download_if_missing", action="store_const",
+                      const=False, help="fail at once if MNIST / CIFAR-10 files are missing "
+                      "instead of downloading them")
 
     running = parser.add_argument_group("running")
     running.add_argument("--device", type=_device, default="cpu",
@@ -355,11 +358,11 @@ def _option_dests():
     return ["n_samples", "n_features", "n_hidden", "seeds", "activations", "scaling", "n_top",
             "alpha", "nu", "settings", "init", "target", "weight_decay", "input_noise",
             "jacobian_penalty", "epochs", "record_epochs", "lr", "lr_fraction", "datasets",
-            "features", "n_components", "data_home", "n_jobs"]
+            "features", "n_components", "data_home", "download_if_missing", "n_jobs"]
 
 
 def _flag(dest):
-    return "--" + dest.replace("_", "-")
+    return {"download_if_missing": "--no-download"}.get(dest, "--" + dest.replace("_", "-"))
 
 
 def _check_output(out, names):
@@ -400,12 +403,21 @@ def _write_set(files):
             tmp.unlink(missing_ok=True)
 
 
-def _machine():
+def _machine(load_at_start):
     import torch
 
     return {"platform": platform.platform(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            # the machine may be shared: its load says how comparable the run time is
+            "load_average_start": load_at_start, "load_average_end": _load()}
+
+
+def _load():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
 
 
 def _run_figure(args, figure, out):
@@ -417,6 +429,7 @@ def _run_figure(args, figure, out):
 
     name, study_name, plot_name, _ = _FIGURES[figure]
     params = _parameters(args, figure, strict=args.figure != "all")
+    load_at_start = _load()
     start = time.perf_counter()
     try:
         df = getattr(gradients, study_name)(**params)
@@ -435,17 +448,22 @@ def _run_figure(args, figure, out):
         "function": f"sklrank.gradients.{study_name}",
         "parameters": df.attrs["config"],
         "versions": _versions(),
-        "machine": _machine(),
+        "machine": _machine(load_at_start),
         "runtime_s": round(runtime, 1),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},
     }
     paths = {ext: out / f"{stem}.{ext}" for ext in ("csv", "png", "json")}
-    _write_set({
-        paths["csv"]: lambda p: df.to_csv(p, index=False),
-        paths["png"]: lambda p: fig.savefig(p, dpi=110, format="png"),
-        paths["json"]: lambda p: p.write_text(json.dumps(record, indent=2, default=str) + "\n"),
-    })
+    try:
+        _write_set({
+            paths["csv"]: lambda p: df.to_csv(p, index=False),
+            paths["png"]: lambda p: fig.savefig(p, dpi=110, format="png"),
+            paths["json"]: lambda p: p.write_text(json.dumps(record, indent=2, default=str)
+                                                  + "\n"),
+        })
+    except OSError as exc:
+        raise CLIError(f"writing the results to {out} failed (nothing was written): "
+                       f"{exc.strerror or exc}") from exc
     plt.close(fig)
     print(f"{figure}: {_FIGURES[figure][3]} ({runtime:.0f} s)")
     import pandas as pd

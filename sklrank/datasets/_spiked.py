@@ -118,8 +118,8 @@ def make_spiked(
     q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
     z = rng.standard_normal(n)
-    zeta = float(n) ** float(nu)
     with np.errstate(over="ignore", invalid="ignore"):
+        zeta = float(np.power(float(n), float(nu)))
         X = X_bulk + zeta * np.outer(z, q)
     if not np.all(np.isfinite(X)):
         raise ValueError(
@@ -132,7 +132,7 @@ def make_spiked(
     with np.errstate(over="ignore", invalid="ignore"):
         if target == "spike":
             # divided by zeta first: zeta**2 may overflow where zeta does not
-            y = (X @ q / zeta) / np.sqrt(1.0 + q @ (eigenvalues * q) / zeta**2)
+            y = (X @ q / zeta) / np.sqrt(1.0 + q @ (eigenvalues * q) / zeta / zeta)
         else:
             g = triple_index_target if target == "triple_index" else target
             y = np.asarray(g(X @ b.T))

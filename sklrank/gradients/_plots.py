@@ -48,9 +48,16 @@ def _axes_grid(axes, shape, figsize):
 
 
 def _plain_log_ticks(ax, axis="y"):
-    """Log-scale ticks at 1, 2, 5 x 10^k labelled as plain numbers, no minor labels."""
+    """Log-scale ticks at 1, 2, 5 x 10^k labelled as plain numbers, no minor labels.
+
+    Only for axes spanning less than three decades (call it after drawing); wider ones keep
+    matplotlib's powers of ten.
+    """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if low <= 0 or high / low > 1e3:
+        return
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -71,6 +78,9 @@ def _spectrum_panel(ax, runs, n_show, label=None, color=None):
                 label=label or "singular values of G")
     ax.fill_between(index, grouped.min().to_numpy(), grouped.max().to_numpy(),
                     color=color or "k", alpha=0.15, lw=0)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     first = runs[runs.sv_index == 1]
     ax.axhline(first.s1_norm.median(), color=_S1_COLOR, lw=1.2, label="||S1||")
     ax.axhline(first.s2_norm.median(), color=_S2_COLOR, lw=1.2, ls="--", label="||S2||")
@@ -259,11 +269,14 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
 
     effects = regulariser_effects(df, epoch=epoch)
     claimed = effects[effects.claimed != ""].copy()
+    # the decaying bulk (the paper's setting) first, NTK before mean field
+    claimed = claimed.sort_values(["alpha", "nu", "scaling"], ascending=[False, True, False],
+                                  kind="stable")
     claimed["column"] = [
         f"alpha={a:.3g}, nu={n:.3g}, {s}"
         for a, n, s in zip(claimed.alpha, claimed.nu, claimed.scaling, strict=True)
     ]
-    regularisers = list(dict.fromkeys(claimed.regulariser))
+    regularisers = [r for r in CLAIMS if r in set(claimed.regulariser)]
     columns = list(dict.fromkeys(claimed.column))
     axes = _axes_grid(axes, (len(regularisers), len(columns)),
                       (3.6 * len(columns), 3.0 * len(regularisers)))
@@ -280,12 +293,12 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
                              errorbar=("pi", 100), hue_order=activations, ax=ax)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            _plain_log_ticks(ax, "x")
-            _plain_log_ticks(ax, "y")
             ax.axhline(1.0, color="k", lw=0.8)
             low, high = ax.get_ylim()
             low, high = min(low, 0.5), max(high, 2.0)
             ax.set_ylim(low, high)
+            _plain_log_ticks(ax, "x")
+            _plain_log_ticks(ax, "y")
             if direction == "lower":
                 ax.axhspan(low, 1.0, color="tab:green", alpha=0.07)
             else:
@@ -305,20 +318,21 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
 def plot_training_study(df, axes=None):
     """Draw :func:`training_study`: the gradient's structure against the epoch.
 
-    Six panels: the top-2 share of ||G||_F^2, the stable rank of G, ||S1||/||S2||, |cos| of
-    G's top left singular vector with the residue direction and with q, and ||P_top2 q||, each
-    against the epoch (symmetric log scale, epoch 0 is the initialisation); colour: nu (its
-    regime), line style: activation; the band spans the seeds.
+    Eight panels: the training loss, the top-2 share of ||G||_F^2, the stable rank of G, the
+    gap s1/s2 between its top two singular values, ||S1||/||S2||, |cos| of G's top left
+    singular vector with the residue direction and with q, and ||P_top2 q||, each against the
+    epoch (symmetric log scale, epoch 0 is the initialisation); colour: nu (its regime), line
+    style: activation; the band spans the seeds.
 
     Parameters
     ----------
     df : pandas.DataFrame
         The output of :func:`~sklrank.gradients.training_study`.
-    axes : array-like of 6 Axes, default=None
+    axes : array-like of 8 Axes, default=None
 
     Returns
     -------
-    axes : ndarray of matplotlib Axes, shape (2, 3)
+    axes : ndarray of matplotlib Axes, shape (2, 4)
 
     Examples
     --------
@@ -328,19 +342,21 @@ def plot_training_study(df, axes=None):
     >>> df = training_study(n_samples=40, n_features=30, n_hidden=40, activations=["tanh"],
     ...                     n_seeds=1, max_epochs=4, record_epochs=[2])
     >>> plot_training_study(df).shape
-    (2, 3)
+    (2, 4)
     """
     import seaborn as sns
 
-    measures = [("top2_share", "top-2 share of ||G||_F^2", False),
+    measures = [("loss", "training loss (MSE)", True),
+                ("top2_share", "top-2 share of ||G||_F^2", False),
                 ("stable_rank", "stable rank of G", True),
+                ("sv1_over_sv2", "s1 / s2 (singular values of G)", True),
                 ("s1_over_s2", "||S1|| / ||S2||", True),
                 ("cos_residue_1", "|cos(u1, X_B^T r)|", False),
                 ("cos_spike_1", "|cos(u1, q)|", False),
                 ("spike_in_top2", "||P_top2 q||", False)]
     _check_frame(df, ["nu", "activation", "seed", "epoch"] + [m for m, _, _ in measures],
                  "training_study")
-    axes = _axes_grid(axes, (2, 3), (13, 7))
+    axes = _axes_grid(axes, (2, 4), (16, 7))
     data = df.assign(nu=df.nu.map(lambda v: f"nu={v:.3g}" + (" (< 1/4)" if v < 0.25 else "")))
     for ax, (column, label, log) in zip(axes.ravel(), measures, strict=True):
         sns.lineplot(data=data, x="epoch", y=column, hue="nu", style="activation",
@@ -351,7 +367,7 @@ def plot_training_study(df, axes=None):
         if log:
             ax.set_yscale("log")
             _plain_log_ticks(ax)
-        if column == "s1_over_s2":
+        if column in ("s1_over_s2", "sv1_over_sv2"):
             ax.axhline(1.0, color="gray", lw=0.8)
         if ax is not axes[0][0] and ax.get_legend() is not None:
             ax.get_legend().remove()
@@ -389,11 +405,12 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     (1, 3)
     """
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     _check_frame(df, ["dataset", "activation", "seed", "epoch", "sv_index", "singular_value",
                       "s1_norm", "s2_norm", "top2_share", "max_cos_residue", "max_cos_spike"],
                  "real_data_study")
-    datasets = list(dict.fromkeys(df.dataset))
+    datasets = _ordered(df.dataset, ("mnist", "cifar10"))
     activations = _ordered(df.activation)
     axes = _axes_grid(axes, (len(datasets), 3), (14, 3.6 * len(datasets)))
     colors = sns.color_palette("Paired", 2 * len(activations))[1::2]
@@ -420,6 +437,7 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
             n_features = int(sub.n_features.iloc[0]) if "n_features" in sub else None
             ax.set_title(f"{dataset} (d={n_features}): G {when}", fontsize=9)
             ax.set_xlabel("index")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             _plain_log_ticks(ax)
             ax.set_ylabel("singular value (--: ||S1||, ..: ||S2||)", fontsize=8)
             ax.legend(fontsize=7)
@@ -433,10 +451,11 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
         sns.barplot(data=long, x="measure", y="value", hue="group", ax=row[2],
                     hue_order=groups, palette=sns.color_palette("Paired", len(groups)),
                     errorbar=("pi", 100))
-        row[2].set_ylim(0, 1.05)
+        row[2].set_ylim(0, 1.3)
+        row[2].set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         row[2].set_xticks(row[2].get_xticks(),
                           ["top-2 share", "|cos| residue", "|cos| top PC"], fontsize=8)
         row[2].set_xlabel("")
-        row[2].legend(fontsize=7)
+        row[2].legend(fontsize=7, ncol=2, loc="upper center")
         row[2].set_title(f"{dataset}: alignments of G's top-2 left singular vectors", fontsize=9)
     return axes

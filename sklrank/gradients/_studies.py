@@ -180,7 +180,12 @@ def _run_all(task, jobs, n_jobs, desc, verbose):
 
 
 def _summary_columns(result):
-    row = result.summary()
+    return _with_ratios(result.summary())
+
+
+def _with_ratios(row):
+    """A decomposition's summary plus the ratios the studies report."""
+    row = dict(row)
     row["s1_over_s2"] = _ratio(row["s1_norm"], row["s2_norm"])
     row["sv1_over_sv2"] = _ratio(row["sv1"], row["sv2"])
     row["max_cos_residue"] = max(row["cos_residue_1"], row["cos_residue_2"])
@@ -257,7 +262,8 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     info = {"lr": lr, "lr_unregularised": lr}
     if lr is None:
         base = _stable_lr(initial.module_, X, fraction=lr_fraction, seed=seed)
-        own = _stable_lr(initial.module_, X, fraction=lr_fraction, seed=seed, **regularisers)
+        own = _stable_lr(initial.module_, X, fraction=lr_fraction, seed=seed,
+                         **regularisers) if regularisers else base
         # the regulariser's own lr only where it needs a smaller one: runs with and without
         # a regulariser then differ in nothing else
         info = {"lr": min(base, own), "lr_unregularised": base}
@@ -276,12 +282,7 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     for entry in est.history:
         if "grad_sv1" in entry:
             summary = {k[len("grad_"):]: v for k, v in entry.items() if k.startswith("grad_")}
-            row = {"epoch": entry["epoch"], **summary}
-            row["s1_over_s2"] = _ratio(row["s1_norm"], row["s2_norm"])
-            row["sv1_over_sv2"] = _ratio(row["sv1"], row["sv2"])
-            row["max_cos_residue"] = max(row["cos_residue_1"], row["cos_residue_2"])
-            row["max_cos_spike"] = max(row["cos_spike_1"], row["cos_spike_2"])
-            rows.append(row)
+            rows.append({"epoch": entry["epoch"], **_with_ratios(summary)})
     info["diverged"] = diverged
     return initial, est, rows, info
 
@@ -926,6 +927,7 @@ def _real_features(X, features, n_components, seed):
         "activations": ["array-like", str],
         "n_top": [Interval(Integral, 1, None, closed="left")],
         "data_home": [None, str, os.PathLike],
+        "download_if_missing": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -945,6 +947,7 @@ def real_data_study(
     lr_fraction=1.0,
     n_top=30,
     data_home=None,
+    download_if_missing=True,
     device="cpu",
     n_jobs=None,
     verbose=0,
@@ -987,6 +990,8 @@ def real_data_study(
         Singular values kept per decomposition.
     data_home : str or path-like, default=None
         Where the data sets are (see :func:`~sklrank.datasets.get_data_home`).
+    download_if_missing : bool, default=True
+        Passed to the loaders; False fails at once when the files are missing.
     device : str, default="cpu"
     n_jobs : int or None, default=None
     verbose : int, default=0
@@ -1027,8 +1032,12 @@ def real_data_study(
                 f"positive_classes[{name!r}] must be labels among 0..9, got {classes[name]}."
             )
 
+    # read each data set once before any training: a missing file fails at once
+    for name in datasets:
+        _load(name, data_home, n_samples, 0, download_if_missing)
+
     def task(name, activation, seed):
-        X_raw, labels = _load(name, data_home, n_samples, seed)
+        X_raw, labels = _load(name, data_home, n_samples, seed, download_if_missing)
         X = _real_features(X_raw, features, n_components, seed)
         y = np.where(np.isin(labels, classes[name]), 1.0, -1.0)
         if len(np.unique(y)) < 2:
@@ -1065,16 +1074,17 @@ def real_data_study(
                   positive_classes={k: list(classes[k]) for k in datasets},
                   activations=activations, scaling=scaling, n_seeds=n_seeds,
                   max_epochs=max_epochs, lr=lr, lr_fraction=lr_fraction, n_top=n_top,
+                  data_home=None if data_home is None else str(data_home),
                   device=device, loss="mse", spike="top principal direction of the features",
                   optimizer="full-batch gradient descent")
     return _finish(rows, config, ["dataset", "activation", "seed", "epoch", "sv_index"])
 
 
-def _load(name, data_home, n_samples, seed):
+def _load(name, data_home, n_samples, seed, download_if_missing):
     """n_samples training images drawn with the loader's own seeded subsampling."""
     from ..datasets import load_cifar10, load_mnist
 
     loader = load_mnist if name == "mnist" else load_cifar10
     X, y = loader(data_home, subset="train", n_samples=n_samples, random_state=seed,
-                  return_X_y=True)
+                  return_X_y=True, download_if_missing=download_if_missing)
     return np.asarray(X, dtype=np.float64), np.asarray(y)
