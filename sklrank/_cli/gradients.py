@@ -260,8 +260,9 @@ def add_parser(subparsers):
                         help="target of make_spiked (default triple_index)")
 
     regs = parser.add_argument_group(
-        "regularisers", "strengths, by default a decade either side of the earlier study's "
-        "0.2, 1, 1; giving any of these options runs only the regularisers given")
+        "regularisers", textwrap.fill(
+            "strengths, by default a decade either side of the earlier study's 0.2, 1, 1; "
+            "giving any of these options runs only the regularisers given", width=78))
     regs.add_argument("--weight-decay", type=_list_of(_positive), metavar="LIST",
                       help="lambda of (lambda/2)||W||_F^2 (default 0.02,0.2,2)")
     regs.add_argument("--input-noise", type=_list_of(_positive), metavar="LIST",
