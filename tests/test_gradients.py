@@ -1,4 +1,59 @@
-"""gradient_decomposition: exact split, agreement with autograd, the two regimes, errors."""
+"""gradient_decomposition, autograd_gradient, penalty and GradientSpectrum.
+
+Exact split, agreement with autograd (also along training), the two regimes, CUDA, and the
+answer to every bad input below (each row is a test here; "today" is the code before
+issue 17's pass, where most of these gave a traceback from inside numpy/torch, a wrong
+number or nothing):
+
+======================================================  =========================================
+input                                                   answer
+======================================================  =========================================
+X with NaN or inf                                       ValueError "X contains NaN or infinity"
+X of strings / objects / complex numbers                ValueError "X must hold real numbers"
+X a scipy sparse matrix                                 TypeError "pass a dense array"
+X 1-D or 3-D                                            ValueError "X must be 2-D"
+X with one sample, or none                              ValueError "at least 2 samples"
+X with other n_features than the net                    ValueError "expects n_features=..."
+X a torch tensor that requires grad, or on CUDA         accepted (copied to float64 on the host)
+X scaled by 1e-150 or 1e150 (relu), 1e-150 (tanh)      finite ratios, the same as unscaled for
+                                                        relu (G is rescaled before its spectrum;
+                                                        today: "G is exactly zero" or NaN)
+X scaled by 1e150 with tanh (saturated)                 ValueError "G is exactly zero ...
+                                                        saturated" (sigma' underflows to 0)
+X so large that the output overflows (1e300)            ValueError "overflows float64 ... rescale"
+y with NaN / strings / wrong length                     ValueError naming y
+classifier labels it was not fitted on                  ValueError "not among the fitted classes"
+spike of the wrong length, NaN, zero                    ValueError "spike must be a finite nonzero
+                                                        vector of shape (d,)"
+spike Bunch of another X (z of other length)            ValueError "spike.z has shape"
+spike Bunch with zeta = inf or NaN                      ValueError "spike.zeta * spike.z contains
+                                                        NaN" (today: NaN results)
+bulk or noise with NaN                                  ValueError naming bulk / noise (today: NaN
+                                                        results)
+weight_decay etc. inf, NaN, < 0, True                   ValueError "finite real number >= 0"
+                                                        (today: inf accepted, NaN results)
+random_state "abc" or -1                                ValueError "random_state must be"
+constant X with spike=None                              ValueError "X has no variance"
+a torch module that is not a TwoLayerNet                TypeError "must be a sklrank.nn.TwoLayerNet"
+                                                        (today: "call fit first")
+a skorch net whose module_ is not a TwoLayerNet         TypeError naming module_
+an unfitted estimator / any other object                ValueError "not fitted" / TypeError
+a net whose weights are NaN (diverged)                  ValueError "weights W contain NaN"
+y equal to the net's output (zero gradient)             ValueError "G is exactly zero"
+autograd_gradient: loss="hinge"                         ValueError (today: silently logistic)
+autograd_gradient: y of length 1 / noise of shape (1,d) ValueError (today: broadcast silently)
+autograd_gradient: weight_decay=-1                      ValueError (today: used as given)
+penalty: Jacobian penalty, x not requiring grad         ValueError "x.requires_grad_(True)"
+penalty: NaN strength                                   ValueError
+GradientSpectrum: every=0 or True, epochs=[] / [0]      ValueError naming every / epochs
+GradientSpectrum: both every and epochs                 ValueError "not both"
+GradientSpectrum: prefix not a str                      TypeError
+GradientSpectrum on a net whose module is not a         TypeError "TwoLayerNet"
+TwoLayerNet
+GradientSpectrum when training diverges                 FloatingPointError naming the epoch
+                                                        (today: ValueError "weights diverged")
+======================================================  =========================================
+"""
 
 import copy
 import functools
@@ -6,11 +61,12 @@ import functools
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from sklrank import TwoLayerNetClassifier, TwoLayerNetRegressor
 from sklrank.callbacks import GradientSpectrum
 from sklrank.datasets import make_spiked
-from sklrank.gradients import gradient_decomposition
+from sklrank.gradients import autograd_gradient, gradient_decomposition, penalty
 from sklrank.nn import HuberizedReLU, TwoLayerNet
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "huberized"]
@@ -219,35 +275,393 @@ def test_gradient_spectrum_callback_records_history(small):
                              callbacks=[GradientSpectrum(every=0)]).fit(X, y)
 
 
-@pytest.mark.slow
-def test_cli_gradients_writes_csv_png_json(tmp_path, capsys):
-    import argparse
-    import json
+# ------------------------------------------------ GradientSpectrum against the closed form
 
-    import pandas as pd
 
-    from sklrank._cli import build_parser, main
+class _WeightSnapshots(Callback):
+    """Keeps a copy of W after every epoch (what GradientSpectrum decomposed)."""
 
-    out = tmp_path / "g"
-    argv = ["gradients", "--out", str(out), "--n-samples", "40", "--n-features", "30",
-            "--n-hidden", "40", "--nu", "0.1,0.4", "--spectrum-nu", "0.4",
-            "--activations", "relu,tanh", "--reg-activations", "tanh", "--seeds", "1",
-            "--reg-seeds", "1", "--epochs", "2", "--no-progress"]
-    assert main(argv) == 0
-    sweep = pd.read_csv(out / "nu_sweep.csv")
-    assert len(sweep) == 4 and set(sweep.nu) == {0.1, 0.4}
-    regs = pd.read_csv(out / "regularisers.csv")
-    assert set(regs.regulariser) == {"none", "weight_decay", "input_noise", "jacobian_penalty"}
-    for name in ("spectrum.png", "nu_sweep.png", "regularisers.png"):
-        assert (out / name).stat().st_size > 1000
-    config = json.loads((out / "config.json").read_text())
-    assert config["n_samples"] == 40 and config["lr"] == pytest.approx(20 / 30)
-    # every option is documented
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for action in sub.choices["gradients"]._actions:
-        assert action.help, action.option_strings
-    # user errors: one line, exit status 2
-    assert main(["gradients", "--out", str(out), "--activations", "swish"]) == 2
-    assert "swish" in capsys.readouterr().err
-    assert main(["gradients", "--out", str(out), "--nu", "-0.1"]) == 2
+    def initialize(self):
+        self.weights_ = {}
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_[len(net.history)] = net.module_.weight.detach().clone()
+
+
+def _net_with(net, weight):
+    copy_ = copy.deepcopy(net)
+    with torch.no_grad():
+        copy_.weight.copy_(weight)
+    return copy_
+
+
+@pytest.mark.parametrize("regularised", [True, False])
+def test_gradient_spectrum_equals_closed_form_and_autograd_at_recorded_epochs(small,
+                                                                               regularised):
+    X, y, spike = small
+    regs = {"weight_decay": 0.2, "jacobian_penalty": 0.3, "input_noise": 0.25}
+    spectrum = GradientSpectrum(spike=spike, epochs=[1, 4, 6], regularised=regularised,
+                                random_state=3)
+    snapshots = _WeightSnapshots()
+    est = TwoLayerNetRegressor(n_hidden=16, activation="tanh", lr=0.05, max_epochs=6,
+                               random_state=0, callbacks=[("spectrum", spectrum),
+                                                          ("snapshots", snapshots)], **regs)
+    est.fit(X, y)
+    recorded = [row for row in est.history if "grad_sv1" in row]
+    assert [row["epoch"] for row in recorded] == [1, 4, 6]
+    # the weights did move between the recorded epochs
+    assert not torch.allclose(snapshots.weights_[1], snapshots.weights_[6])
+    used = regs if regularised else dict.fromkeys(regs, 0.0)
+    # the callback decomposes the training data as the net received it (float32)
+    X, y = X.astype(np.float32).astype(float), y.astype(np.float32).astype(float)
+    rng = np.random.default_rng(3)
+    noise = used["input_noise"] * rng.standard_normal(X.shape) if regularised else None
+    for row in recorded:
+        net = _net_with(est.module_, snapshots.weights_[row["epoch"]])
+        closed = gradient_decomposition(net, X, y, spike=spike, loss="mse", noise=noise,
+                                        weight_decay=used["weight_decay"],
+                                        jacobian_penalty=used["jacobian_penalty"])
+        for key, value in closed.summary().items():
+            np.testing.assert_allclose(row["grad_" + key], value, rtol=1e-10, atol=1e-14,
+                                       err_msg=key)
+        G = autograd_gradient(net, X, y, weight_decay=used["weight_decay"],
+                              jacobian_penalty=used["jacobian_penalty"], noise=noise)
+        sv = np.linalg.svd(G, compute_uv=False)
+        np.testing.assert_allclose([row["grad_sv1"], row["grad_sv2"], row["grad_fro_norm"]],
+                                   [sv[0], sv[1], np.linalg.norm(G)], rtol=1e-9)
+    # epoch 0: the initial weights, before any step
+    initial = TwoLayerNetRegressor(n_hidden=16, activation="tanh", max_epochs=0,
+                                   random_state=0, **regs).fit(X, y)
+    closed = gradient_decomposition(initial.module_, X, y, spike=spike, noise=noise,
+                                    weight_decay=used["weight_decay"],
+                                    jacobian_penalty=used["jacobian_penalty"])
+    np.testing.assert_allclose(spectrum.initial_.singular_values, closed.singular_values,
+                               rtol=1e-10)
+
+
+def test_gradient_spectrum_classifier_matches_closed_form(small):
+    X, y, spike = small
+    labels = np.where(y > np.median(y), "b", "a")
+    spectrum = GradientSpectrum(spike=spike, every=2)
+    snapshots = _WeightSnapshots()
+    clf = TwoLayerNetClassifier(n_hidden=12, lr=0.5, max_epochs=4, random_state=1,
+                                callbacks=[spectrum, snapshots]).fit(X, labels)
+    for row in (r for r in clf.history if "grad_sv1" in r):
+        net = _net_with(clf.module_, snapshots.weights_[row["epoch"]])
+        G = autograd_gradient(net, X.astype(np.float32), (labels == "b").astype(float),
+                              loss="logistic")
+        np.testing.assert_allclose(row["grad_sv1"], np.linalg.norm(G, 2), rtol=1e-9)
+
+
+def test_gradient_spectrum_bad_parameters(small):
+    X, y, _ = small
+
+    def fit(callback, lr=0.01):
+        return TwoLayerNetRegressor(n_hidden=4, max_epochs=2, lr=lr, random_state=0,
+                                    callbacks=[callback]).fit(X, y)
+
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="every"):
+            fit(GradientSpectrum(every=bad))
+    for bad in ([], [0], [1, -2], [True]):
+        with pytest.raises(ValueError, match="epochs"):
+            fit(GradientSpectrum(epochs=bad))
+    with pytest.raises(ValueError, match="not both"):
+        fit(GradientSpectrum(every=2, epochs=[1]))
+    with pytest.raises(TypeError, match="prefix"):
+        fit(GradientSpectrum(prefix=3))
+    with pytest.raises(ValueError, match="both X and y"):
+        fit(GradientSpectrum(X=X))
+
+
+class _Poison(Callback):
+    """Makes W NaN at the end of epoch 1, as an overflowing step would."""
+
+    def on_epoch_end(self, net, **kwargs):
+        with torch.no_grad():
+            net.module_.weight[0, 0] = float("nan")
+
+
+def test_gradient_spectrum_reports_divergence(small):
+    X, y, _ = small
+    est = TwoLayerNetRegressor(n_hidden=4, max_epochs=3, lr=0.01, random_state=0,
+                               callbacks=[("poison", _Poison()), ("spectrum", GradientSpectrum())])
+    with pytest.raises(FloatingPointError, match="after epoch 1; lower lr"):
+        est.fit(X, y)
+
+
+def test_gradient_spectrum_refuses_other_networks(small):
+    from skorch import NeuralNetRegressor
+
+    X, y, _ = small
+    net = NeuralNetRegressor(torch.nn.Linear(12, 1), max_epochs=1, train_split=None,
+                             callbacks=[GradientSpectrum()])
+    with pytest.raises(TypeError, match="TwoLayerNet"):
+        net.fit(X.astype(np.float32), y.astype(np.float32).reshape(-1, 1))
+
+
+# ------------------------------------------------------------------------- bad inputs
+
+
+def _decompose(X=None, y=None, **kwargs):
+    X0, y0, spike = make_spiked(30, 12, alpha=0.5, nu=0.3, random_state=0, return_spike=True)
+    net = kwargs.pop("net", None) or TwoLayerNet(12, 8, random_state=0)
+    return gradient_decomposition(net, X0 if X is None else X, y0 if y is None else y,
+                                  **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        (np.full((30, 12), np.inf), ValueError, "X contains NaN or infinity"),
+        (np.full((30, 12), "a"), ValueError, "X must hold real numbers"),
+        (np.ones((30, 12), dtype=object), ValueError, "X must hold real numbers"),
+        (np.ones((30, 12)) * 1j, ValueError, "X must hold real numbers"),
+        (np.ones(12), ValueError, "X must be 2-D"),
+        (np.ones((30, 12, 1)), ValueError, "X must be 2-D"),
+        (np.ones((1, 12)), ValueError, "at least 2 samples"),
+        (np.ones((0, 12)), ValueError, "at least 2 samples"),
+    ],
+)
+def test_bad_X(X, error, match):
+    y = np.zeros(len(X)) if X.ndim >= 1 and len(X) else np.zeros(0)
+    with pytest.raises(error, match=match):
+        _decompose(X, y if X.ndim == 2 else None)
+
+
+def test_sparse_X_is_refused():
+    import scipy.sparse
+
+    with pytest.raises(TypeError, match="sparse matrix; pass a dense array"):
+        _decompose(scipy.sparse.csr_matrix(np.ones((30, 12))))
+
+
+def test_tensor_inputs_are_accepted(small):
+    X, y, spike = small
+    net = TwoLayerNet(12, 8, random_state=0)
+    reference = gradient_decomposition(net, X, y, spike=spike)
+    Xt = torch.tensor(X, requires_grad=True)
+    result = gradient_decomposition(net, Xt, torch.tensor(y), spike=spike)
+    np.testing.assert_allclose(result.singular_values, reference.singular_values)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_ratios_hold_over_the_float_range(activation, scale):
+    X, y, spike = make_spiked(40, 12, nu=0.3, random_state=0, return_spike=True)
+    net = TwoLayerNet(12, 10, activation=activation, random_state=0)
+    scaled_spike = {"q": spike.q, "z": spike.z, "zeta": spike.zeta * scale}
+    from sklearn.utils import Bunch
+
+    if activation == "tanh" and scale > 1:
+        # tanh saturates: sigma'(W x) underflows to 0 and the gradient really is zero
+        with pytest.raises(ValueError, match="exactly zero.*saturated"):
+            gradient_decomposition(net, X * scale, y, spike=Bunch(**scaled_spike))
+        return
+    # relu is positively homogeneous: f(cX) = c f(X), so (X c, y c) has G scaled by c^2 and
+    # every ratio unchanged
+    result = gradient_decomposition(net, X * scale, y * scale, spike=Bunch(**scaled_spike))
+    assert np.isfinite(result.singular_values).all() and result.g_norm > 0
+    assert result.stable_rank >= 1 and 0 < result.top2_share <= 1
+    if activation == "relu":
+        reference = gradient_decomposition(net, X, y, spike=spike)
+        for key in ("stable_rank", "top2_share", "cos_residue_1", "cos_spike_1"):
+            np.testing.assert_allclose(result.summary()[key], reference.summary()[key],
+                                       rtol=1e-8, err_msg=key)
+        np.testing.assert_allclose(result.s1_norm / result.s2_norm,
+                                   reference.s1_norm / reference.s2_norm, rtol=1e-8)
+
+
+def test_output_overflow_is_reported():
+    X, y, spike = make_spiked(30, 12, nu=0.3, random_state=0, return_spike=True)
+    with pytest.raises(ValueError, match="overflows float64.*rescale"):
+        _decompose(X * 1e300, y, net=TwoLayerNet(12, 8, random_state=0))
+
+
+@pytest.mark.parametrize(
+    ("y", "match"),
+    [
+        (np.full(30, np.nan), "y contains NaN"),
+        (np.array(["a"] * 30), "y must hold real numbers"),
+        (np.zeros(29), r"y must have shape \(30,\)"),
+        (np.zeros((30, 2)), r"y must have shape \(30,\)"),
+    ],
+)
+def test_bad_y(y, match):
+    with pytest.raises(ValueError, match=match):
+        _decompose(y=y)
+
+
+def test_classifier_labels_must_be_the_fitted_ones(small):
+    X, y, _ = small
+    labels = np.where(y > np.median(y), "b", "a")
+    clf = TwoLayerNetClassifier(n_hidden=6, max_epochs=1, lr=0.1, random_state=0).fit(X, labels)
+    with pytest.raises(ValueError, match="not among the fitted classes"):
+        gradient_decomposition(clf, X, np.where(labels == "a", "c", "b"))
+
+
+@pytest.mark.parametrize(
+    ("spike", "match"),
+    [
+        (np.ones(5), r"spike must be a finite nonzero vector of shape \(12,\)"),
+        (np.full(12, np.nan), "spike must be a finite nonzero vector"),
+        (np.zeros(12), "spike must be a finite nonzero vector"),
+        (np.array(["a"] * 12), "spike must hold real numbers"),
+    ],
+)
+def test_bad_spike(spike, match):
+    with pytest.raises(ValueError, match=match):
+        _decompose(spike=spike)
+
+
+def test_spike_bunch_of_other_data_or_not_finite():
+    from sklearn.utils import Bunch
+
+    _, _, other = make_spiked(50, 12, random_state=1, return_spike=True)
+    with pytest.raises(ValueError, match="spike.z has shape"):
+        _decompose(spike=other)
+    _, _, spike = make_spiked(30, 12, random_state=0, return_spike=True)
+    for zeta in (np.inf, np.nan):
+        bad = Bunch(q=spike.q, z=spike.z, zeta=zeta)
+        with pytest.raises(ValueError, match="spike.zeta \\* spike.z contains NaN"):
+            _decompose(spike=bad)
+
+
+def test_bad_bulk_and_noise():
+    q = np.ones(12)
+    with pytest.raises(ValueError, match="bulk contains NaN"):
+        _decompose(spike=q, bulk=np.full((30, 12), np.nan))
+    with pytest.raises(ValueError, match="noise contains NaN"):
+        _decompose(noise=np.full((30, 12), np.nan))
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan, -1.0, True, "0.1"])
+@pytest.mark.parametrize("name", ["weight_decay", "input_noise", "jacobian_penalty"])
+def test_bad_regulariser_strengths(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be a finite real number >= 0"):
+        _decompose(**{name: value})
+
+
+@pytest.mark.parametrize("random_state", ["abc", -1, 1.5])
+def test_bad_random_state(random_state):
+    with pytest.raises(ValueError, match="random_state must be"):
+        _decompose(input_noise=0.1, random_state=random_state)
+
+
+def test_constant_X_has_no_spike_to_estimate():
+    with pytest.raises(ValueError, match="X has no variance"):
+        _decompose(np.ones((30, 12)))
+
+
+def test_networks_that_are_not_two_layer_nets(small):
+    from skorch import NeuralNetRegressor
+
+    X, y, _ = small
+    with pytest.raises(TypeError, match="must be a sklrank.nn.TwoLayerNet"):
+        gradient_decomposition(torch.nn.Linear(12, 1), X, y)
+    with pytest.raises(TypeError, match="must be a sklrank.nn.TwoLayerNet or a fitted"):
+        gradient_decomposition(np.ones(3), X, y)
+    linear = NeuralNetRegressor(torch.nn.Linear(12, 1), max_epochs=1, train_split=None)
+    linear.fit(X.astype(np.float32), y.astype(np.float32).reshape(-1, 1))
+    with pytest.raises(TypeError, match="module_ must be a sklrank.nn.TwoLayerNet"):
+        gradient_decomposition(linear, X, y)
+    with pytest.raises(ValueError, match="not fitted"):
+        gradient_decomposition(TwoLayerNetRegressor(), X, y)
+
+
+def test_diverged_weights_and_zero_gradient(small):
+    X, y, _ = small
+    net = TwoLayerNet(12, 8, random_state=0)
+    with torch.no_grad():
+        net.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="weights W contain NaN"):
+        gradient_decomposition(net, X, y)
+    net = TwoLayerNet(12, 8, random_state=0)
+    f = net.double()(torch.tensor(X)).detach().numpy()
+    with pytest.raises(ValueError, match="G is exactly zero"):
+        gradient_decomposition(net, X, f)
+
+
+def test_tiny_networks_work(small):
+    X, y, spike = small
+    for n_hidden in (1, 2):
+        result = gradient_decomposition(TwoLayerNet(12, n_hidden, random_state=0), X, y,
+                                        spike=spike)
+        assert result.singular_values.shape == (n_hidden,)
+        assert result.top2_share == pytest.approx(1.0)
+    X1 = X[:, :1]
+    result = gradient_decomposition(TwoLayerNet(1, 5, activation="tanh", random_state=0), X1,
+                                    y, spike=np.ones(1))
+    assert result.singular_values.shape == (1,) and result.stable_rank == pytest.approx(1.0)
+
+
+def test_autograd_gradient_bad_input(small):
+    X, y, _ = small
+    net = TwoLayerNet(12, 8, random_state=0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        autograd_gradient(net, X, (y > 0).astype(float), loss="hinge")
+    with pytest.raises(ValueError, match=r"y must have shape \(30,\)"):
+        autograd_gradient(net, X, y[:1])
+    with pytest.raises(ValueError, match="noise must have the shape of X"):
+        autograd_gradient(net, X, y, noise=np.ones((1, 12)))
+    with pytest.raises(ValueError, match="weight_decay must be"):
+        autograd_gradient(net, X, y, weight_decay=-1.0)
+    with pytest.raises(TypeError, match="TwoLayerNet"):
+        autograd_gradient(torch.nn.Linear(12, 1), X, y)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        autograd_gradient(net, X * np.nan, y)
+
+
+def test_penalty_bad_input():
+    net = TwoLayerNet(3, 4, random_state=0)
+    x = torch.ones(2, 3)
+    with pytest.raises(ValueError, match=r"x.requires_grad_\(True\)"):
+        penalty(net, x, net(x), jacobian_penalty=1.0)
+    with pytest.raises(ValueError, match="weight_decay must be"):
+        penalty(net, x, net(x), weight_decay=float("nan"))
+    xg = torch.ones(2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match="of shape"):
+        penalty(net, xg, net(xg)[:1], jacobian_penalty=1.0)
+
+
+# ------------------------------------------------------------------------------ CUDA
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+@pytest.mark.cuda
+@cuda
+def test_cuda_module_and_tensors_match_cpu(small):
+    X, y, spike = small
+    net = TwoLayerNet(12, 8, activation="tanh", random_state=0)
+    reference = gradient_decomposition(net, X, y, spike=spike, weight_decay=0.1,
+                                       jacobian_penalty=0.2)
+    on_gpu = copy.deepcopy(net).to("cuda")
+    result = gradient_decomposition(on_gpu, torch.tensor(X, device="cuda"),
+                                    torch.tensor(y, device="cuda"),
+                                    spike=torch.tensor(spike.q, device="cuda"),
+                                    bulk=torch.tensor(spike.X_bulk, device="cuda"),
+                                    weight_decay=0.1, jacobian_penalty=0.2)
+    np.testing.assert_allclose(result.singular_values, reference.singular_values, rtol=1e-12)
+    assert on_gpu.weight.device.type == "cuda"  # the caller's network stays where it was
+    G = autograd_gradient(on_gpu, X, y, weight_decay=0.1, jacobian_penalty=0.2)
+    np.testing.assert_allclose(np.linalg.norm(G, 2), reference.g_norm, rtol=1e-10)
+    x = torch.ones(2, 12, device="cuda", requires_grad=True)
+    assert penalty(on_gpu, x, on_gpu(x), 0.1, 0.2).device.type == "cuda"
+    assert penalty(on_gpu, x, on_gpu(x)).device.type == "cuda"
+
+
+@pytest.mark.cuda
+@cuda
+def test_gradient_spectrum_on_a_cuda_trained_net(small):
+    X, y, spike = small
+    spectrum = GradientSpectrum(spike=spike, every=2)
+    snapshots = _WeightSnapshots()
+    est = TwoLayerNetRegressor(n_hidden=16, lr=0.05, max_epochs=4, random_state=0,
+                               device="cuda", callbacks=[spectrum, snapshots]).fit(X, y)
+    assert est.module_.weight.device.type == "cuda"
+    row = est.history[-1]
+    net = _net_with(est.module_, snapshots.weights_[4]).to("cpu")
+    np.testing.assert_allclose(row["grad_sv1"],
+                               np.linalg.norm(autograd_gradient(net, X, y), 2), rtol=1e-9)

@@ -1,4 +1,24 @@
-"""make_spiked: the spiked data model of section B."""
+"""make_spiked: the spiked data model of section B.
+
+Bad inputs and the answer each gets:
+
+=========================================  =================================================
+input                                      answer
+=========================================  =================================================
+nu, alpha or noise negative, NaN or inf    InvalidParameterError (a ValueError) naming it
+n_samples < 2, n_features < 3, floats      InvalidParameterError naming it
+target="nope"                              InvalidParameterError naming target
+nu so large that n**nu overflows in X      ValueError "nu=... makes the spike strength ...
+                                           overflow float64" (today: inf/NaN in X and y)
+nu large enough to overflow only y         ValueError "the targets y contain NaN or
+(triple index: t2 t3)                      infinity" (today: inf in y, silently)
+noise=1e308                                the same ValueError (today: inf in y)
+target callable returning NaN              the same ValueError (today: NaN in y)
+target callable returning strings          ValueError "must return real numbers"
+target callable of the wrong shape         ValueError "target callable must map ..."
+target="spike" at a large nu (1e120)       finite, correct y (no overflow in zeta**2)
+=========================================  =================================================
+"""
 
 import numpy as np
 import pytest
@@ -58,6 +78,12 @@ def test_targets():
         ({"n_samples": 0}, "n_samples"),
         ({"target": "nope"}, "target"),
         ({"noise": -1}, "noise"),
+        ({"nu": np.nan}, "nu"),
+        ({"nu": np.inf}, "nu"),
+        ({"alpha": np.nan}, "alpha"),
+        ({"noise": np.inf}, "noise"),
+        ({"n_features": 2}, "n_features"),
+        ({"n_samples": 10.0}, "n_samples"),
     ],
 )
 def test_bad_parameters(kwargs, match):
@@ -69,3 +95,27 @@ def test_bad_parameters(kwargs, match):
 def test_bad_callable_target_shape():
     with pytest.raises(ValueError, match="target callable"):
         make_spiked(10, 5, target=lambda t: t)
+
+
+def test_overflow_is_an_error_not_inf():
+    with pytest.raises(ValueError, match="nu=200.0 makes the spike strength"):
+        make_spiked(750, 5, nu=200.0)
+    with pytest.raises(ValueError, match="targets y contain NaN or infinity"):
+        make_spiked(10, 5, nu=160.0, random_state=0)  # X finite, t2 * t3 overflows
+    with pytest.raises(ValueError, match="targets y contain NaN or infinity"):
+        make_spiked(10, 5, noise=1e308, random_state=0)
+    with pytest.raises(ValueError, match="targets y contain NaN or infinity"):
+        make_spiked(10, 5, target=lambda t: t[:, 0] * np.nan)
+
+
+def test_bad_callable_target_values():
+    with pytest.raises(ValueError, match="must return real numbers"):
+        make_spiked(10, 5, target=lambda t: np.array(["a"] * len(t)))
+
+
+def test_spike_target_at_a_huge_spike_stays_finite_and_right():
+    X, y, spike = make_spiked(20, 5, nu=120.0, target="spike", random_state=0,
+                              return_spike=True)
+    assert np.isfinite(X).all() and np.isfinite(y).all()
+    # y = <q, x> / sqrt(zeta^2 + q^T Sigma q) ~ z when the spike dominates
+    np.testing.assert_allclose(y, spike.z, rtol=1e-9)

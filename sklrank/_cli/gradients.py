@@ -1,327 +1,558 @@
-"""``sklrank gradients``: the low-rank gradient experiments of section B (spiked data).
+"""``sklrank gradients``: the low-rank gradient experiments of section B, one figure at a time.
 
-Three parts, written to ``--out``:
-
-1. ``nu_sweep.csv``: the decomposition of the gradient at initialisation for every nu,
-   activation and seed (``nu_sweep.png``: alignments and shares against nu).
-2. ``spectrum.png``: the top singular values of G for a small and a large nu per activation,
-   with ||S1|| (red) and ||S2|| (blue) marked, as in the paper's figure.
-3. ``regularisers.csv``: for each activation, a network trained with no regulariser, weight
-   decay, input noise or a Jacobian penalty (same seed, same data), decomposed before and
-   after training (``regularisers.png``). Column ``when``: ``init`` (initial weights,
-   regularised loss), ``trained`` (trained weights, regularised loss, one noise draw) and
-   ``trained_data_only`` (trained weights, data loss only); ``train_mse`` is the MSE of
-   the trained network on the training data.
-
-Plus ``config.json`` with every option and the package versions.
+Each ``--figure`` calls one function of :mod:`sklrank.gradients` at the paper's settings
+(n = 750, d = 1000, m = 1250) unless options say otherwise, and writes three files to
+``--out``: NAME.csv (the study's tidy DataFrame), NAME.png (its figure) and NAME.json (the
+parameters, the command line, the package versions, the machine and the run time).
 """
 
 import argparse
 import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import textwrap
 import time
+from datetime import datetime, timezone
+from fractions import Fraction
 from pathlib import Path
 
 from . import CLIError
 
-_ACTIVATIONS = ("relu", "tanh", "sigmoid", "huberized")
+_FIGURES = {
+    # --figure: (file name, library function, plot function, what it shows)
+    "nu-sweep": ("nu_sweep", "spike_strength_study", "plot_spike_strength_study",
+                 "the gradient at init against the spike exponent nu (isotropic bulk)"),
+    "activations": ("activations", "activation_study", "plot_activation_study",
+                    "the paper's Fig. 2: the spectrum at init per activation"),
+    "regularisers": ("regularisers", "regulariser_study", "plot_regulariser_study",
+                     "the paper's Fig. 7: weight decay, input noise, Jacobian penalty"),
+    "training": ("training", "training_study", "plot_training_study",
+                 "the paper's Fig. 6: the decomposition along training"),
+    "real-data": ("real_data", "real_data_study", "plot_real_data_study",
+                  "the paper's Fig. 8: MNIST and CIFAR-10 inputs"),
+}
+
+# option dest -> library parameter, per figure (an option a figure does not take is an error)
+_COMMON = {"n_samples": "n_samples", "n_hidden": "n_hidden", "seeds": "n_seeds",
+           "activations": "activations", "device": "device"}
+_SPIKED = {**_COMMON, "n_features": "n_features"}
+_TRAINING = {"epochs": "max_epochs", "lr": "lr", "lr_fraction": "lr_fraction",
+             "n_jobs": "n_jobs"}
+_PARAMETERS = {
+    "nu-sweep": {**_SPIKED, "alpha": "alpha", "nu": "nus", "scaling": "scaling",
+                 "init": "init", "target": "target", "n_top": "n_top"},
+    "activations": {**_SPIKED, "alpha": "alpha", "nu": "nu", "scaling": "scaling",
+                    "init": "init", "target": "target", "n_top": "n_top"},
+    "regularisers": {**_SPIKED, **_TRAINING, "settings": "settings", "scaling": "scalings",
+                     "weight_decay": "strengths", "input_noise": "strengths",
+                     "jacobian_penalty": "strengths", "record_epochs": "record_epochs"},
+    "training": {**_SPIKED, **_TRAINING, "alpha": "alpha", "nu": "nus", "scaling": "scaling",
+                 "record_epochs": "record_epochs"},
+    "real-data": {**_COMMON, **_TRAINING, "datasets": "datasets", "features": "features",
+                  "n_components": "n_components", "scaling": "scaling", "n_top": "n_top",
+                  "data_home": "data_home", "download_if_missing": "download_if_missing"},
+}
+# --quick: small sizes, seconds a figure; an option given explicitly always wins
+_QUICK = {
+    "nu-sweep": {"n_samples": 60, "n_features": 50, "n_hidden": 60, "nu": [0.1, 0.45],
+                 "seeds": 2, "n_top": 10},
+    "activations": {"n_samples": 60, "n_features": 50, "n_hidden": 60, "seeds": 2,
+                    "n_top": 10},
+    "regularisers": {"n_samples": 60, "n_features": 50, "n_hidden": 60, "seeds": 1,
+                     "epochs": 4, "record_epochs": [2], "activations": ["tanh"],
+                     "weight_decay": [0.2], "input_noise": [1.0], "jacobian_penalty": [1.0]},
+    "training": {"n_samples": 60, "n_features": 50, "n_hidden": 60, "seeds": 1, "epochs": 8},
+    "real-data": {"n_samples": 60, "n_hidden": 40, "seeds": 1, "epochs": 3, "n_top": 10,
+                  "features": "pca", "n_components": 20},
+}
+_STRENGTHS = ("weight_decay", "input_noise", "jacobian_penalty")
+# options that make sense for --figure all (every figure at its own defaults)
+_ALL_OPTIONS = {"device", "n_jobs", "data_home", "download_if_missing"}
+_SINGLE = {"activations": {"nu", "scaling"}, "nu-sweep": {"scaling"},
+           "training": {"scaling"}, "real-data": {"scaling"}}
+
+_EPILOG = """\
+figures (--figure):
+  nu-sweep      the gradient at init against nu, alpha = 0 (the earlier study; default)
+  activations   Fig. 2: spectrum at init per activation, nu = 1/8, alpha = 5/9
+  regularisers  Fig. 7: weight decay / input noise / Jacobian penalty over strengths, at
+                init and after training, NTK and mean field, relu and tanh, at
+                (alpha, nu) = (8/9, 1/8) and (0, 0.35)
+  training      Fig. 6: GradientSpectrum along training, nu = 1/8 and 3/8
+  real-data     Fig. 8: MNIST and the CIFAR-10 subset, standardised pixels, spike = top PC
+  all           all five, each at its defaults
+
+outputs (in --out): PREFIX + NAME.csv, .png, .json, NAME = nu_sweep, activations,
+regularisers, training or real_data. Lists are comma-separated; numbers may be fractions
+(--nu 1/8). Explicit options always win over --quick.
+
+examples:
+  sklrank gradients --figure activations --out results/gradients
+  sklrank gradients --figure regularisers --quick --out /tmp/g
+  sklrank gradients --figure training --nu 0.1,0.4 --activations relu --out results/g
+  sklrank gradients --figure all --out docs/figures --prefix gradients_
+"""
 
 
-def _floats(text, name):
+# ------------------------------------------------------------------- argument types
+
+
+def _number(text):
+    """A finite number; fractions such as 1/8 are welcome."""
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise CLIError(f"--{name} must be comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise CLIError(f"--{name} needs at least one value")
-    return values
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        try:
+            value = float(text)  # nan and inf are floats but not fractions
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def _non_negative(text):
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive(text):
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text):
+    value = _positive(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
+        return value
+
+    return parse
+
+
+def _list_of(parse):
+    def parse_list(text):
+        items = [item for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("needs at least one value")
+        return list(dict.fromkeys(parse(item) for item in items))
+
+    return parse_list
+
+
+def _names(allowed):
+    def parse(text):
+        text = text.strip()
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"unknown value {text!r}; choose among {','.join(allowed)}"
+            )
+        return text
+
+    return _list_of(parse)
+
+
+def _setting(text):
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected ALPHA:NU such as 8/9:1/8, got {text!r}")
+    return tuple(_non_negative(p) for p in parts)
+
+
+def _device(text):
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu or cuda, got {text!r}")
+    return str(device)
+
+
+def _n_jobs(text):
+    value = _int_at_least(-1)(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive integer or -1 (all cores), got 0")
+    return value
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser(
+    """Register ``gradients`` on the ``sklrank`` command line."""
+    from sklrank.gradients._studies import ACTIVATIONS
+
+    parser = subparsers.add_parser(
         "gradients",
-        help="low-rank gradients of two-layer nets on spiked data (nu sweep, regularisers)",
-        description=__doc__.replace("``", "")
-        + "\nPaper settings by default (n=750, d=1000, m=1250, NTK, alpha=0, MSE loss).",
-        epilog="Example: sklrank gradients --out results/gradients --quick",
+        help="low-rank gradients of two-layer nets: the gradient paper's figures (CSV, PNG, "
+        "JSON)",
+        description=textwrap.fill(
+            "Reproduce the figures of Sonthalia, Murray and Montufar (2025) on the first-layer "
+            "gradient of a two-layer network: its split into the residue term S1, the spike "
+            "term S2 and the rest, on spiked data and on MNIST / CIFAR-10. Each figure runs at "
+            "the paper's settings (n=750, d=1000, m=1250) by default; every option left out "
+            "takes that figure's default (see the Python functions in sklrank.gradients).",
+            width=88,
+        ),
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--n-samples", type=int, default=750, help="n (default 750)")
-    p.add_argument("--n-features", type=int, default=1000, help="d (default 1000)")
-    p.add_argument("--n-hidden", type=int, default=1250, help="width m (default 1250)")
-    p.add_argument("--alpha", type=float, default=0.0, help="bulk decay k^-alpha (default 0)")
-    p.add_argument(
-        "--nu",
-        default="0,0.1,0.2,0.25,0.3,0.35,0.4,0.45",
-        help="comma-separated spike exponents of the sweep (default 0,...,0.45)",
-    )
-    p.add_argument(
-        "--spectrum-nu",
-        default="0.1,0.4",
-        help="the nu values drawn in spectrum.png (default 0.1,0.4)",
-    )
-    p.add_argument(
-        "--activations",
-        default=",".join(_ACTIVATIONS),
-        help="comma-separated activations among relu,tanh,sigmoid,huberized (default all)",
-    )
-    p.add_argument("--scaling", choices=["ntk", "mean_field"], default="ntk",
-                   help="gamma_m = 1/sqrt(m) (ntk, default) or 1/m (mean_field)")
-    p.add_argument("--init", choices=["sphere", "spike"], default="sphere",
-                   help="W rows uniform on the sphere (default) or correlated with q")
-    p.add_argument("--target", choices=["triple_index", "spike"], default="triple_index",
-                   help="target of make_spiked (default triple_index)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
-    p.add_argument("--reg-nu", type=float, default=0.35,
-                   help="nu of the regulariser comparison (default 0.35)")
-    p.add_argument("--reg-seeds", type=int, default=2,
-                   help="seeds of the regulariser comparison (default 2)")
-    p.add_argument("--reg-activations", default="relu,tanh",
-                   help="activations of the regulariser comparison (default relu,tanh)")
-    p.add_argument("--weight-decay", type=float, default=0.2,
-                   help="lambda of (lambda/2)||W||_F^2 (default 0.2)")
-    p.add_argument("--input-noise", type=float, default=1.0,
-                   help="std tau of the input noise (default 1.0)")
-    p.add_argument("--jacobian-penalty", type=float, default=1.0,
-                   help="lambda_J of the Jacobian penalty (default 1.0)")
-    p.add_argument("--epochs", type=int, default=100,
-                   help="full-batch GD steps of the regulariser runs (default 100)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate of those runs (default 20 / n_features)")
-    p.add_argument("--quick", action="store_true",
-                   help="small sizes (n=150, d=200, m=250), 3 nu values, 2 seeds, 10 epochs: "
-                        "a smoke test in seconds")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(run=run)
-    return p
+    parser.add_argument("--figure", choices=[*_FIGURES, "all"], default="nu-sweep",
+                        help="which figure to reproduce (default: nu-sweep)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder, created if needed")
+    parser.add_argument("--prefix", default="", metavar="TEXT",
+                        help="prepended to the output file names (e.g. gradients_)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (seconds a figure): a smoke test; options given "
+                        "explicitly still win")
+
+    size = parser.add_argument_group("sizes and seeds")
+    size.add_argument("--n-samples", type=_int_at_least(2), metavar="N",
+                      help="samples n (default 750)")
+    size.add_argument("--n-features", type=_int_at_least(3), metavar="D",
+                      help="dimension d of the spiked data (default 1000)")
+    size.add_argument("--n-hidden", type=_int_at_least(1), metavar="M",
+                      help="width m (default 1250)")
+    size.add_argument("--seeds", type=_int_at_least(1), metavar="K",
+                      help="seeds 0..K-1 per setting (default per figure: 3, 5 for "
+                      "activations, 2 for regularisers)")
+    size.add_argument("--activations", type=_names(ACTIVATIONS), metavar="LIST",
+                      help=f"among {','.join(ACTIVATIONS)} (default: all four for nu-sweep "
+                      "and activations, relu,tanh otherwise)")
+    size.add_argument("--scaling", type=_names(("ntk", "mean_field")), metavar="LIST",
+                      help="ntk (gamma=1/sqrt(m)) or mean_field (1/m); a list for "
+                      "regularisers (default: ntk; regularisers: ntk,mean_field)")
+    size.add_argument("--n-top", type=_int_at_least(1), metavar="K",
+                      help="singular values kept per decomposition (default 30, nu-sweep 20)")
+
+    spiked = parser.add_argument_group("spiked data")
+    spiked.add_argument("--alpha", type=_non_negative, metavar="A",
+                        help="bulk eigenvalue decay k^-alpha (default: 5/9 for activations, 0 "
+                        "for nu-sweep and training)")
+    spiked.add_argument("--nu", type=_list_of(_non_negative), metavar="LIST",
+                        help="spike exponents, zeta = n^nu (nu-sweep default "
+                        "0,0.1,0.2,0.25,0.3,0.35,0.4,0.45; training 1/8,3/8; activations one "
+                        "value, default 1/8)")
+    spiked.add_argument("--settings", type=_list_of(_setting), metavar="LIST",
+                        help="regularisers: ALPHA:NU pairs (default 8/9:1/8,0:0.35)")
+    spiked.add_argument("--init", choices=["sphere", "spike"],
+                        help="rows of W uniform on the sphere (default) or correlated with q")
+    spiked.add_argument("--target", choices=["triple_index", "spike"],
+                        help="target of make_spiked (default triple_index)")
+
+    regs = parser.add_argument_group(
+        "regularisers", textwrap.fill(
+            "strengths, by default a decade either side of the earlier study's 0.2, 1, 1; "
+            "giving any of these options runs only the regularisers given", width=78))
+    regs.add_argument("--weight-decay", type=_list_of(_positive), metavar="LIST",
+                      help="lambda of (lambda/2)||W||_F^2 (default 0.02,0.2,2)")
+    regs.add_argument("--input-noise", type=_list_of(_positive), metavar="LIST",
+                      help="std tau of the input noise (default 0.1,1,10)")
+    regs.add_argument("--jacobian-penalty", type=_list_of(_positive), metavar="LIST",
+                      help="lambda_J of the Jacobian penalty (default 0.1,1,10)")
+
+    train = parser.add_argument_group("training (full-batch gradient descent, MSE)")
+    train.add_argument("--epochs", type=_int_at_least(1), metavar="T",
+                       help="gradient steps (default: regularisers 50, training 150, real-data "
+                       "100)")
+    train.add_argument("--record-epochs", type=_list_of(_int_at_least(1)), metavar="LIST",
+                       help="epochs at which the decomposition is recorded besides 0 and the "
+                       "last (default: regularisers 10; training about ten on a log scale)")
+    train.add_argument("--lr", type=_positive, metavar="ETA",
+                       help="learning rate of every run (default: lr-fraction / L, L the "
+                       "curvature of the loss at the initial weights)")
+    train.add_argument("--lr-fraction", type=_fraction, metavar="F",
+                       help="the fraction of 1/L used when --lr is not given (default 1)")
+
+    real = parser.add_argument_group("real data")
+    real.add_argument("--datasets", type=_names(("mnist", "cifar10")), metavar="LIST",
+                      help="among mnist,cifar10 (default both)")
+    real.add_argument("--features", choices=["pixels", "pca"],
+                      help="standardised pixels (default) or PCA scores")
+    real.add_argument("--n-components", type=_int_at_least(1), metavar="K",
+                      help="PCA components for --features pca (default 100)")
+    real.add_argument("--data-home", metavar="DIR",
+                      help="folder holding mnist/ and cifar10/ (default $SKLRANK_DATA, then "
+                      "~/scikit_learn_data/sklrank)")
+    real.add_argument("--no-download", dest="download_if_missing", action="store_const",
+                      const=False, help="fail at once if MNIST / CIFAR-10 files are missing "
+                      "instead of downloading them")
+
+    running = parser.add_argument_group("running")
+    running.add_argument("--device", type=_device, default="cpu",
+                         help="where the networks live and train: cpu (default) or cuda; the "
+                         "decomposition itself runs in float64 on the CPU")
+    running.add_argument("--n-jobs", type=_n_jobs, metavar="N",
+                         help="runs in parallel (joblib, one torch thread each); -1 uses every "
+                         "core (default: one after another)")
+    running.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
+                         help="torch and BLAS threads (default 1)")
+    running.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+    return parser
 
 
-def _check(args):
+# ------------------------------------------------------------------------ the runs
+
+
+def _parameters(args, figure, strict=True):
+    """The library keyword arguments from the options given (and --quick's).
+
+    ``strict``: an option the figure does not take is an error (else it is left out, as for
+    ``--figure all``).
+    """
+    allowed = _PARAMETERS[figure]
+    given = {dest for dest in _option_dests() if getattr(args, dest) is not None}
+    given |= {"device"} if args.device != "cpu" else set()
+    wrong = sorted(given - set(allowed))
+    given -= set(wrong)
+    if wrong and strict:
+        raise CLIError(
+            f"{', '.join(_flag(d) for d in wrong)} do(es) not apply to --figure {figure}."
+        )
+    values = {dest: getattr(args, dest) for dest in allowed if dest in given}
     if args.quick:
-        args.n_samples, args.n_features, args.n_hidden = 150, 200, 250
-        args.nu, args.spectrum_nu, args.seeds, args.epochs = "0.1,0.3,0.45", "0.1,0.45", 2, 10
-        args.reg_seeds = 1
-    for name in ("n_samples", "n_features", "n_hidden", "seeds", "reg_seeds", "threads"):
-        if getattr(args, name) < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 1")
-    if args.n_features < 3:
-        raise CLIError("--n-features must be >= 3 (the triple-index target needs 3 directions)")
-    if args.epochs < 0:
-        raise CLIError("--epochs must be >= 0")
-    args.nu_values = _floats(args.nu, "nu")
-    args.spectrum_nu_values = _floats(args.spectrum_nu, "spectrum-nu")
-    for v in args.nu_values + args.spectrum_nu_values + [args.reg_nu]:
-        if v < 0:
-            raise CLIError(f"nu must be >= 0, got {v}")
-    if args.alpha < 0:
-        raise CLIError(f"--alpha must be >= 0, got {args.alpha}")
-    for name in ("weight_decay", "input_noise", "jacobian_penalty"):
-        if getattr(args, name) < 0:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 0")
-    for attr in ("activations", "reg_activations"):
-        acts = [a.strip() for a in getattr(args, attr).split(",") if a.strip()]
-        bad = [a for a in acts if a not in _ACTIVATIONS]
-        if bad or not acts:
-            raise CLIError(
-                f"--{attr.replace('_', '-')}: unknown activation(s) {bad}; choose among "
-                f"{','.join(_ACTIVATIONS)}"
-            )
-        setattr(args, attr + "_list", acts)
-    if args.lr is None:
-        args.lr = 20.0 / args.n_features
-    if args.lr <= 0:
-        raise CLIError("--lr must be > 0")
+        quick = dict(_QUICK[figure])
+        if given & set(_STRENGTHS):  # the strengths given replace all of --quick's
+            quick = {k: v for k, v in quick.items() if k not in _STRENGTHS}
+        values = {**quick, **values}
+    for dest in _SINGLE.get(figure, ()):
+        if dest in values and isinstance(values[dest], list):
+            if len(values[dest]) != 1:
+                raise CLIError(f"{_flag(dest)} takes one value for --figure {figure}.")
+            values[dest] = values[dest][0]
+    params, strengths = {}, {}
+    for dest, value in values.items():
+        name = allowed.get(dest, dest)
+        if name == "strengths":
+            strengths[dest] = value
+        else:
+            params[name] = value
+    if strengths:
+        params["strengths"] = strengths
+    if "settings" in params:
+        params["settings"] = [list(s) for s in params["settings"]]
+    params["verbose"] = 0 if args.no_progress else 1
+    return params
+
+
+def _option_dests():
+    return ["n_samples", "n_features", "n_hidden", "seeds", "activations", "scaling", "n_top",
+            "alpha", "nu", "settings", "init", "target", "weight_decay", "input_noise",
+            "jacobian_penalty", "epochs", "record_epochs", "lr", "lr_fraction", "datasets",
+            "features", "n_components", "data_home", "download_if_missing", "n_jobs"]
+
+
+def _flag(dest):
+    return {"download_if_missing": "--no-download"}.get(dest, "--" + dest.replace("_", "-"))
+
+
+def _check_output(out, names):
+    """Create --out and check that the files can be written, before any computation."""
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder; pass a folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".sklrank-write-test-"):
+            pass
+    except OSError as exc:
+        raise CLIError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
+    for name in names:
+        for ext in ("csv", "png", "json"):
+            path = out / f"{name}.{ext}"
+            if path.is_dir():
+                raise CLIError(f"{path} is a folder; pick another --out or --prefix.")
+            if len(path.name.encode()) > 255:
+                raise CLIError(f"the file name {path.name!r} is too long; shorten --prefix.")
+
+
+def _write_set(files):
+    """Write {path: writer} as one set: every file to a temporary name, then rename all."""
+    temporary = {}
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for path, write in files.items():
+            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            os.close(handle)
+            os.chmod(name, 0o666 & ~umask)  # mkstemp's files are private; ours are not
+            temporary[path] = Path(name)
+            write(temporary[path])
+        for path, tmp in temporary.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
+
+
+def _machine(load_at_start):
+    import torch
+
+    return {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            # the machine may be shared: its load says how comparable the run time is
+            "load_average_start": load_at_start, "load_average_end": _load()}
+
+
+def _load():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+
+
+def _run_figure(args, figure, out):
+    import matplotlib.pyplot as plt
+
+    import sklrank.gradients as gradients
+    from sklrank._cli.sweep import _versions
+    from sklrank.datasets import DataFileError
+
+    name, study_name, plot_name, _ = _FIGURES[figure]
+    params = _parameters(args, figure, strict=args.figure != "all")
+    load_at_start = _load()
+    start = time.perf_counter()
+    try:
+        df = getattr(gradients, study_name)(**params)
+    except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError) as exc:
+        raise CLIError(" ".join(str(exc).split())) from exc
+    runtime = time.perf_counter() - start
+    axes = getattr(gradients, plot_name)(df)
+    fig = axes.flat[0].figure
+    fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
+    stem = f"{args.prefix}{name}"
+    record = {
+        "figure": figure,
+        "command": "sklrank " + " ".join(sys.argv[1:])
+        if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py") else None,
+        "arguments": {k: v for k, v in vars(args).items() if k != "run"},
+        "function": f"sklrank.gradients.{study_name}",
+        "parameters": df.attrs["config"],
+        "versions": _versions(),
+        "machine": _machine(load_at_start),
+        "runtime_s": round(runtime, 1),
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},
+    }
+    paths = {ext: out / f"{stem}.{ext}" for ext in ("csv", "png", "json")}
+    try:
+        _write_set({
+            paths["csv"]: lambda p: df.to_csv(p, index=False),
+            paths["png"]: lambda p: fig.savefig(p, dpi=110, format="png"),
+            paths["json"]: lambda p: p.write_text(json.dumps(record, indent=2, default=str)
+                                                  + "\n"),
+        })
+    except OSError as exc:
+        raise CLIError(f"writing the results to {out} failed (nothing was written): "
+                       f"{exc.strerror or exc}") from exc
+    plt.close(fig)
+    print(f"{figure}: {_FIGURES[figure][3]} ({runtime:.0f} s)")
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.precision", 3,
+                           "display.max_rows", 200):
+        print(_SUMMARIES[figure](df).to_string())
+    print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
+
+
+def _title(figure, config):
+    if figure == "real-data":
+        return (f"{', '.join(config['datasets'])}: n={config['n_samples']}, "
+                f"m={config['n_hidden']}, {config['features']}, {config['scaling']}, "
+                f"{config['max_epochs']} epochs, {config['n_seeds']} seeds")
+    size = f"n={config['n_samples']}, d={config['n_features']}, m={config['n_hidden']}"
+    if figure == "regularisers":
+        return (f"{size}, {config['max_epochs']} epochs of full-batch GD, "
+                f"{config['n_seeds']} seeds (band: min-max)")
+    nu = config.get("nu", config.get("nus"))
+    return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}, "
+            f"{config['n_seeds']} seeds")
+
+
+def _runs(df):
+    return df[df.sv_index == 1] if "sv_index" in df else df
+
+
+def _mean_sd(df, keys, columns):
+    grouped = df.groupby(keys)[columns]
+    mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
+    return mean.round(3).astype(str) + " ± " + sd.round(3).astype(str)
+
+
+_SUMMARIES = {
+    "nu-sweep": lambda df: _mean_sd(_runs(df), ["nu", "activation"], [
+        "cos_residue_1", "spike_in_top2", "top2_share", "s1_over_s2"]),
+    "activations": lambda df: _mean_sd(
+        _runs(df).assign(s1_over_e=lambda d: d.s1_norm / d.e_norm,
+                         s2_over_e=lambda d: d.s2_norm / d.e_norm), ["activation"],
+        ["s1_norm", "s2_norm", "s1_over_e", "s2_over_e", "s1_over_s2", "sv1_over_sv2",
+         "top2_share"]),
+    "training": lambda df: _mean_sd(df[(df.epoch == 0) | (df.epoch == df.epoch.max())],
+                                    ["nu", "activation", "epoch"],
+                                    ["loss", "top2_share", "stable_rank", "s1_over_s2",
+                                     "cos_residue_1", "cos_spike_1", "spike_in_top2"]),
+    "real-data": lambda df: _mean_sd(_runs(df), ["dataset", "activation", "epoch"], [
+        "loss", "top2_share", "sv1_over_sv2", "max_cos_residue", "max_cos_spike",
+        "s1_over_s2"]),
+    "regularisers": lambda df: _regulariser_summary(df),
+}
+
+
+def _regulariser_summary(df):
+    from sklrank.gradients import regulariser_effects
+
+    effects = regulariser_effects(df)
+    claimed = effects[effects.claimed != ""]
+    grouped = claimed.groupby(["alpha", "nu", "scaling", "activation", "regulariser",
+                               "strength", "when"]).ratio
+    table = grouped.agg(["mean", "min", "max"]).round(3)
+    return table.unstack("when")
 
 
 def run(args):
-    _check(args)
+    """Run ``sklrank gradients`` (see ``sklrank gradients --help``); return the exit status."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import numpy as np
-    import pandas as pd
     import torch
-    from tqdm.auto import tqdm
+    from threadpoolctl import threadpool_limits
 
-    from sklrank import TwoLayerNetRegressor, __version__
-    from sklrank.datasets import make_spiked
-    from sklrank.gradients import gradient_decomposition
-    from sklrank.nn import TwoLayerNet
-
-    torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device}: no CUDA device is available on this machine "
+                       "(torch.cuda.is_available() is False); use --device cpu.")
+    figures = list(_FIGURES) if args.figure == "all" else [args.figure]
+    if args.figure == "all":
+        given = [d for d in _option_dests() if getattr(args, d) is not None
+                 and d not in _ALL_OPTIONS]
+        if given:
+            raise CLIError(f"{', '.join(_flag(d) for d in given)} do(es) not apply to --figure "
+                           "all (each figure runs at its defaults); run one figure instead.")
+    else:
+        _parameters(args, args.figure)  # option errors before any output is touched
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    n, d, m = args.n_samples, args.n_features, args.n_hidden
-    disable = args.no_progress
-
-    def data(nu, seed):
-        return make_spiked(n, d, alpha=args.alpha, nu=nu, target=args.target,
-                           random_state=seed, return_spike=True)
-
-    def net(act, seed, spike):
-        return TwoLayerNet(d, m, scaling=args.scaling, activation=act, init=args.init,
-                           spike=spike.q, spike_weight=n ** -0.25, random_state=seed)
-
-    # 1. nu sweep at initialisation
-    rows, spectra = [], []
-    nus = sorted(set(args.nu_values) | set(args.spectrum_nu_values))
-    jobs = [(nu, act, s) for nu in nus for act in args.activations_list
-            for s in range(args.seeds)]
-    t0 = time.perf_counter()
-    times = []
-    for nu, act, seed in tqdm(jobs, desc="nu sweep", disable=disable):
-        X, y, spike = data(nu, seed)
-        t = time.perf_counter()
-        res = gradient_decomposition(net(act, seed, spike), X, y, spike=spike)
-        times.append(time.perf_counter() - t)
-        row = res.to_frame().assign(nu=nu, seed=seed, sv1_over_sv2=res.singular_values[0]
-                                    / res.singular_values[1])
-        rows.append(row)
-        if seed == 0 and nu in args.spectrum_nu_values:
-            spectra.append((nu, act, res.singular_values[:20], res.s1_norm, res.s2_norm))
-    sweep = pd.concat(rows, ignore_index=True)
-    sweep.to_csv(out / "nu_sweep.csv", index=False)
-    sweep_time = time.perf_counter() - t0
-
-    # 2. regularisers: train with each, decompose before (epoch 0) and after
-    regs = {
-        "none": {},
-        "weight_decay": {"weight_decay": args.weight_decay},
-        "input_noise": {"input_noise": args.input_noise},
-        "jacobian_penalty": {"jacobian_penalty": args.jacobian_penalty},
-    }
-    reg_rows = []
-    jobs = [(act, name, s) for act in args.reg_activations_list for name in regs
-            for s in range(args.reg_seeds)]
-    for act, name, seed in tqdm(jobs, desc="regularisers", disable=disable):
-        X, y, spike = data(args.reg_nu, seed)
-        est = TwoLayerNetRegressor(
-            n_hidden=m, scaling=args.scaling, activation=act, init=args.init,
-            spike=spike.q if args.init == "spike" else None, lr=args.lr,
-            max_epochs=args.epochs, random_state=seed, **regs[name],
-        )
-        est.set_params(max_epochs=0).fit(X, y)  # epoch 0: the initial weights
-        before = gradient_decomposition(est, X, y, spike=spike, random_state=seed)
-        est.set_params(max_epochs=args.epochs).fit(X, y)
-        after = gradient_decomposition(est, X, y, spike=spike, random_state=seed)
-        # the data-term decomposition of the trained weights without the regulariser's
-        # own gradient or noise: how training with it moved r and D
-        data_only = gradient_decomposition(est, X, y, spike=spike, weight_decay=0.0,
-                                           input_noise=0.0, jacobian_penalty=0.0)
-        for when, res in (("init", before), ("trained", after), ("trained_data_only", data_only)):
-            reg_rows.append(res.to_frame().assign(
-                regulariser=name, when=when, seed=seed, nu=args.reg_nu, epochs=args.epochs,
-                lr=args.lr, train_mse=float(np.mean((est.predict(X) - y) ** 2)),
-            ))
-    reg_frame = pd.concat(reg_rows, ignore_index=True)
-    reg_frame.to_csv(out / "regularisers.csv", index=False)
-
-    _plot(out, sweep, spectra, reg_frame, args)
-    config = {k: v for k, v in vars(args).items() if k != "run"}
-    config.update(
-        sklrank=__version__, torch=torch.__version__,
-        decomposition_seconds_median=float(np.median(times)),
-        decomposition_seconds_max=float(np.max(times)), nu_sweep_seconds=sweep_time,
-    )
-    (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
-    summary = sweep.groupby(["nu", "activation"])[
-        ["cos_residue_1", "spike_in_top2", "top2_share", "sv1_over_sv2", "s1_norm", "s2_norm"]
-    ].mean()
-    with pd.option_context("display.width", 160, "display.precision", 3):
-        print(summary)
-        print(reg_frame.groupby(["activation", "when", "regulariser"])[
-            ["s1_norm", "s2_norm", "residue_component", "spike_component", "train_mse"]
-        ].mean())
-    print(f"wrote {out}/nu_sweep.csv, regularisers.csv, *.png, config.json; median "
-          f"decomposition {np.median(times):.2f} s at n={n}, d={d}, m={m}")
+    _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures])
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        for figure in figures:
+            _run_figure(args, figure, out)
     return 0
-
-
-def _plot(out, sweep, spectra, reg_frame, args):
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import seaborn as sns
-
-    # spectrum with S1 / S2 marked
-    acts = args.activations_list
-    nus = args.spectrum_nu_values
-    fig, axes = plt.subplots(len(nus), len(acts), figsize=(3.2 * len(acts), 2.8 * len(nus)),
-                             squeeze=False)
-    for nu, act, sv, s1, s2 in spectra:
-        ax = axes[nus.index(nu)][acts.index(act)]
-        ax.semilogy(np.arange(1, len(sv) + 1), sv, "ko", ms=3, label="sv of G")
-        ax.axhline(s1, color="tab:red", lw=1.2, label="||S1||")
-        ax.axhline(s2, color="tab:blue", lw=1.2, ls="--", label="||S2||")
-        ax.set_title(f"{act}, nu={nu:g}", fontsize=9)
-        ax.set_xlabel("index")
-    axes[0][0].legend(fontsize=7)
-    for row in axes:
-        row[0].set_ylabel("singular value")
-    fig.suptitle(f"top singular values of G at init (n={args.n_samples}, d={args.n_features}, "
-                 f"m={args.n_hidden}, {args.scaling}, seed 0)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "spectrum.png", dpi=110)
-    plt.close(fig)
-
-    # nu sweep
-    cols = [("cos_residue_1", "|cos(u1, X_B^T r)|"), ("spike_in_top2", "||P_top2 q||"),
-            ("top2_share", "top-2 share of ||G||_F^2"), ("s1_over_s2", "||S1|| / ||S2||")]
-    sweep = sweep.assign(s1_over_s2=sweep.s1_norm / sweep.s2_norm)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
-    for ax, (col, label) in zip(axes, cols, strict=True):
-        sns.lineplot(data=sweep, x="nu", y=col, hue="activation", marker="o", ax=ax,
-                     errorbar=("pi", 100))
-        ax.axvline(0.25, color="gray", lw=0.8, ls=":")
-        ax.set_ylabel(label)
-        if col == "s1_over_s2":
-            ax.set_yscale("log")
-        if ax is not axes[0]:
-            ax.get_legend().remove()
-    fig.suptitle(f"gradient at init vs spike strength n^nu (band: min-max over {args.seeds} "
-                 "seeds)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "nu_sweep.png", dpi=110)
-    plt.close(fig)
-
-    # regularisers: trained ||S1||, ||S2|| relative to training without one (same seed)
-    # row 1: direct effect at the initial weights, on the gradient of the regularised loss
-    # (wd / Jacobian only add G_reg, which sits in E, so show the components along u and q);
-    # row 2: the data-loss split at the weights that training with the regulariser reached
-    whens = [
-        ("init", "at init, regularised loss", ("residue_component", "spike_component"),
-         ("|u^T G|", "|q^T G|")),
-        ("trained_data_only", f"after {args.epochs} steps, data loss", ("s1_norm", "s2_norm"),
-         ("S1", "S2")),
-    ]
-    acts = list(dict.fromkeys(reg_frame.activation))
-    names = [r for r in dict.fromkeys(reg_frame.regulariser) if r != "none"]
-    fig, axes = plt.subplots(len(whens), len(acts), figsize=(4.2 * len(acts), 6.4),
-                             squeeze=False)
-    for row, (when, title, terms, labels) in enumerate(whens):
-        trained = reg_frame[reg_frame["when"] == when]
-        base = trained[trained.regulariser == "none"].set_index(["activation", "seed"])
-        for ax, act in zip(axes[row], acts, strict=True):
-            width = 0.38
-            for k, (term, color) in enumerate(zip(terms, ("tab:red", "tab:blue"),
-                                                  strict=True)):
-                ratios = []
-                for name in names:
-                    sub = trained[(trained.activation == act) & (trained.regulariser == name)]
-                    ref = base.loc[[(act, s) for s in sub.seed], term].to_numpy()
-                    ratios.append(np.mean(sub[term].to_numpy() / ref))
-                x = np.arange(len(names)) + (k - 0.5) * width
-                ax.bar(x, ratios, width, color=color, label=labels[k])
-                for xi, v in zip(x, ratios, strict=True):
-                    ax.text(xi, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
-            ax.axhline(1.0, color="k", lw=0.8)
-            ax.set_xticks(np.arange(len(names)), names, fontsize=8)
-            ax.set_title(f"{act}: {title}", fontsize=9)
-            ax.set_ylabel("norm / unregularised")
-            ax.legend(fontsize=7)
-    fig.suptitle(f"effect of each regulariser relative to none (same seed and init; "
-                 f"nu={args.reg_nu:g}, lr={args.lr:g}, mean over {args.reg_seeds} seeds)",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "regularisers.png", dpi=110)
-    plt.close(fig)

@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from skorch.callbacks import Callback
 
 __all__ = ["GradientSpectrum"]
@@ -15,16 +16,20 @@ def _to_numpy(a):
     return None if a is None else np.asarray(a)
 
 
-class GradientSpectrum(Callback):
-    """Record :func:`sklrank.gradients.gradient_decomposition`'s summary every ``every`` epochs.
+def _positive_int(value):
+    return not isinstance(value, bool) and isinstance(value, Integral) and value >= 1
 
-    For a :class:`~sklrank.TwoLayerNetRegressor` or :class:`~sklrank.TwoLayerNetClassifier`.
-    After every ``every``-th epoch the gradient of the training loss (data term plus the net's
-    regularisers) is decomposed at the current weights and the scalars of
-    :meth:`GradientDecomposition.summary` are written into the history row under
-    ``prefix + name`` (e.g. ``grad_s1_norm``, ``grad_s2_norm``, ``grad_sv1``,
-    ``grad_cos_spike_1``); epochs in between get no entry. The decomposition at the initial
-    weights is kept in ``initial_``.
+
+class GradientSpectrum(Callback):
+    """Record :func:`sklrank.gradients.gradient_decomposition`'s summary during training.
+
+    For a :class:`~sklrank.TwoLayerNetRegressor` or :class:`~sklrank.TwoLayerNetClassifier`
+    (on any device: the decomposition runs in float64 on the CPU). After every ``every``-th
+    epoch, or after each epoch listed in ``epochs``, the first-layer gradient is decomposed
+    at the current weights and the scalars of :meth:`GradientDecomposition.summary` are
+    written into the history row under ``prefix + name`` (e.g. ``grad_s1_norm``,
+    ``grad_s2_norm``, ``grad_sv1``, ``grad_cos_spike_1``); other epochs get no entry. The
+    decomposition at the initial weights is kept in ``initial_``.
 
     Parameters
     ----------
@@ -41,12 +46,27 @@ class GradientSpectrum(Callback):
     prefix : str, default="grad_"
         Prefix of the history keys.
     random_state : int, default=0
-        Seed of the input-noise draw when the net has ``input_noise > 0``.
+        Seed of the input-noise draw when the net has ``input_noise > 0`` (and
+        ``regularised=True``).
+    epochs : sequence of int or None, default=None
+        Record after exactly these epochs (counted as in ``net.history``, from 1) instead of
+        every ``every`` epochs, e.g. ``np.geomspace(1, 500, 12).astype(int)`` for a
+        logarithmic grid. Leave ``every`` at 1 when you pass it.
+    regularised : bool, default=True
+        True: the gradient of the training loss (data term plus the net's weight decay and
+        Jacobian penalty, at one input-noise draw when ``input_noise > 0``). False: the
+        gradient of the data loss alone at the clean inputs (what the regularisers did to
+        the weights, without their own gradient).
 
     Attributes
     ----------
     initial_ : GradientDecomposition
-        The decomposition at the initial weights (before the first step).
+        The decomposition at the weights the fit starts from (before its first step).
+
+    Raises
+    ------
+    FloatingPointError
+        During fit, when the weights are no longer finite (training diverged).
 
     Examples
     --------
@@ -62,7 +82,7 @@ class GradientSpectrum(Callback):
     """
 
     def __init__(self, X=None, y=None, every=1, spike=None, bulk=None, prefix="grad_",
-                 random_state=0):
+                 random_state=0, epochs=None, regularised=True):
         self.X = X
         self.y = y
         self.every = every
@@ -70,10 +90,28 @@ class GradientSpectrum(Callback):
         self.bulk = bulk
         self.prefix = prefix
         self.random_state = random_state
+        self.epochs = epochs
+        self.regularised = regularised
 
     def initialize(self):
-        if isinstance(self.every, bool) or not isinstance(self.every, Integral) or self.every < 1:
+        if not _positive_int(self.every):
             raise ValueError(f"every must be a positive integer, got {self.every!r}.")
+        if self.epochs is not None:
+            epochs = list(np.atleast_1d(np.asarray(self.epochs, dtype=object)))
+            if not epochs or not all(_positive_int(e) for e in epochs):
+                raise ValueError(
+                    "epochs must be a non-empty sequence of positive integers (epoch numbers "
+                    f"as in net.history, from 1), got {self.epochs!r}."
+                )
+            if self.every != 1:
+                raise ValueError("pass every or epochs to GradientSpectrum, not both.")
+            self.epochs_ = frozenset(int(e) for e in epochs)
+        else:
+            self.epochs_ = None
+        if not isinstance(self.prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(self.prefix).__name__}.")
+        if not isinstance(self.regularised, bool | np.bool_):
+            raise TypeError(f"regularised must be True or False, got {self.regularised!r}.")
         if (self.X is None) != (self.y is None):
             raise ValueError("pass both X and y to GradientSpectrum, or neither (training data).")
         return self
@@ -81,22 +119,35 @@ class GradientSpectrum(Callback):
     def _decompose(self, net):
         from ..gradients import gradient_decomposition
 
+        regs = {}
+        if not self.regularised:
+            regs = {"weight_decay": 0.0, "input_noise": 0.0, "jacobian_penalty": 0.0}
         if self.X is not None:
             return gradient_decomposition(
                 net, self.X, self.y, spike=self.spike, bulk=self.bulk,
-                random_state=self.random_state,
+                random_state=self.random_state, **regs,
             )
         # the training tensors: y is already encoded (0/1 for the classifier)
+        regs = {
+            name: regs.get(name, getattr(net, name, 0.0))
+            for name in ("weight_decay", "input_noise", "jacobian_penalty")
+        }
         return gradient_decomposition(
             net.module_, self.X_fit_, self.y_fit_, spike=self.spike, bulk=self.bulk,
-            loss=getattr(net, "_gradient_loss", "mse"),
-            weight_decay=getattr(net, "weight_decay", 0.0),
-            input_noise=getattr(net, "input_noise", 0.0),
-            jacobian_penalty=getattr(net, "jacobian_penalty", 0.0),
-            random_state=self.random_state,
+            loss="logistic" if is_classifier(net) else "mse",
+            random_state=self.random_state, **regs,
         )
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        from ..nn import TwoLayerNet
+
+        module = getattr(net, "module_", None)
+        if not isinstance(module, TwoLayerNet):
+            raise TypeError(
+                "GradientSpectrum records the gradient of a sklrank.nn.TwoLayerNet; use it "
+                "with TwoLayerNetRegressor or TwoLayerNetClassifier, not with a net whose "
+                f"module_ is a {type(module).__name__}."
+            )
         if self.X is None:
             if X is None or y is None:
                 raise ValueError("GradientSpectrum needs X and y: pass them, or fit with y.")
@@ -104,10 +155,20 @@ class GradientSpectrum(Callback):
             self.y_fit_ = _to_numpy(y).reshape(len(self.X_fit_), -1)[:, 0]
         self.initial_ = self._decompose(net)
 
+    def _records(self, epoch):
+        if self.epochs_ is not None:
+            return epoch in self.epochs_
+        return epoch % self.every == 0
+
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
-        if epoch % self.every:
+        if not self._records(epoch):
             return
+        if not bool(torch.isfinite(net.module_.weight.detach()).all()):
+            raise FloatingPointError(
+                f"training diverged: the weights hold NaN or infinity after epoch {epoch}; "
+                f"lower lr (now {getattr(net, 'lr', '?')}) or the regularisers."
+            )
         for key, value in self._decompose(net).summary().items():
             net.history.record(self.prefix + key, value)
 

@@ -118,23 +118,42 @@ def make_spiked(
     q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
     z = rng.standard_normal(n)
-    zeta = float(n) ** float(nu)
-    X = X_bulk + zeta * np.outer(z, q)
+    with np.errstate(over="ignore", invalid="ignore"):
+        zeta = float(np.power(float(n), float(nu)))
+        X = X_bulk + zeta * np.outer(z, q)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(
+            f"nu={nu!r} makes the spike strength n_samples**nu = {zeta:.3g} overflow float64 "
+            "in X; use a smaller nu (the paper's regimes are nu < 1/2)."
+        )
 
     b, _ = np.linalg.qr(rng.standard_normal((d, 3)))  # orthonormal, so independent projections
     b = b.T
-    if target == "spike":
-        y = (X @ q) / np.sqrt(zeta**2 + q @ (eigenvalues * q))
-    else:
-        g = triple_index_target if target == "triple_index" else target
-        y = np.asarray(g(X @ b.T), dtype=np.float64)
-        if y.shape != (n,):
-            raise ValueError(
-                f"target callable must map the ({n}, 3) projections to shape ({n},), "
-                f"got shape {y.shape}; return one value per sample."
-            )
-    if noise > 0:
-        y = y + noise * rng.standard_normal(n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if target == "spike":
+            # divided by zeta first: zeta**2 may overflow where zeta does not
+            y = (X @ q / zeta) / np.sqrt(1.0 + q @ (eigenvalues * q) / zeta / zeta)
+        else:
+            g = triple_index_target if target == "triple_index" else target
+            y = np.asarray(g(X @ b.T))
+            if y.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"target callable must return real numbers, got dtype {y.dtype}."
+                )
+            y = y.astype(np.float64)
+            if y.shape != (n,):
+                raise ValueError(
+                    f"target callable must map the ({n}, 3) projections to shape ({n},), "
+                    f"got shape {y.shape}; return one value per sample."
+                )
+        if noise > 0:
+            y = y + noise * rng.standard_normal(n)
+    if not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"the targets y contain NaN or infinity (target={target!r}, nu={nu!r}, "
+            f"noise={noise!r}); lower nu or noise, or make the target callable return finite "
+            "values."
+        )
     if return_spike:
         spike = Bunch(q=q, z=z, zeta=zeta, X_bulk=X_bulk, target_directions=b)
         return X, y, spike

@@ -20,10 +20,15 @@ share is reported as ``reg_norm`` and, projected on the two directions, in
 ``residue_component`` / ``spike_component`` (``||u^T G||`` and ``||q^T G||``).
 Input noise ``x + N`` enters through the noisy inputs: the noise is part of the bulk,
 ``X_B = X + N - zeta z q^T``.
+
+Every computation here runs in float64 on the CPU, whatever the network's device and dtype: a
+CUDA-trained network (or CUDA tensors as X, y, spike) is copied to the host first. The
+gradient is exact in float64; the copy costs one transfer of W per call.
 """
 
 import copy
 import dataclasses
+import math
 from numbers import Real
 
 import numpy as np
@@ -64,6 +69,8 @@ class GradientDecomposition:
         ``||u^T G||`` and ``||q^T G||`` with ``u`` the unit residue direction.
     stable_rank : float
         Stable rank of G.
+    fro_norm : float
+        ``||G||_F``.
     top2_share : float
         ``(s_1^2 + s_2^2) / ||G||_F^2``.
     top1_share : float
@@ -109,6 +116,7 @@ class GradientDecomposition:
     residue_component: float
     spike_component: float
     stable_rank: float
+    fro_norm: float
     top2_share: float
     top1_share: float
     loss: float
@@ -158,6 +166,7 @@ class GradientDecomposition:
             "residue_component": self.residue_component,
             "spike_component": self.spike_component,
             "stable_rank": self.stable_rank,
+            "fro_norm": self.fro_norm,
             "top1_share": self.top1_share,
             "top2_share": self.top2_share,
             "loss": self.loss,
@@ -202,69 +211,136 @@ class GradientDecomposition:
         )
 
 
-def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty):
-    """module, loss name, regulariser values, y-encoder from an estimator or a module."""
+def _float_array(value, name):
+    """``value`` as a float64 ndarray: torch tensors from any device, real dtypes only."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().to("cpu").numpy()
+    if hasattr(value, "toarray") and hasattr(value, "nnz"):
+        raise TypeError(f"{name} is a sparse matrix; pass a dense array ({name}.toarray()).")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must hold real numbers, got dtype {array.dtype}; convert it (class labels "
+            "go to a classifier, or encode them as numbers)."
+        )
+    return array.astype(np.float64)
+
+
+def _check_finite(array, name, fix):
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity; {fix}.")
+
+
+def _check_strength(name, value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}.")
+    return float(value)
+
+
+def _check_loss(loss):
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}.")
+    return loss
+
+
+def _check_module(module, name="module"):
     from ..nn import TwoLayerNet
 
-    if isinstance(estimator_or_module, TwoLayerNet):
-        module, defaults, encode = estimator_or_module, {}, None
-        default_loss = "mse"
+    if not isinstance(module, TwoLayerNet):
+        raise TypeError(
+            f"{name} must be a sklrank.nn.TwoLayerNet (f(x) = gamma a^T sigma(W x)), got "
+            f"{type(module).__name__}; the decomposition is defined for that network only."
+        )
+    return module
+
+
+def _host_copy(module):
+    """A float64 CPU copy of the network (the original, on any device, is left alone)."""
+    return copy.deepcopy(module).to("cpu", torch.float64)
+
+
+def _encode_labels(classes, y):
+    """Class labels -> 0/1 (index in ``classes``), as the classifier trains on them."""
+    y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    index = np.searchsorted(classes, y)
+    bad = (index >= len(classes)) | (classes[np.minimum(index, len(classes) - 1)] != y)
+    if bad.any():
+        raise ValueError(
+            f"y holds labels {np.unique(y[bad]).tolist()[:5]} that are not among the fitted "
+            f"classes {classes.tolist()}; pass the labels the classifier was fitted on."
+        )
+    return index.astype(np.float64)
+
+
+def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty):
+    """module, loss name, regulariser values, y-encoder from an estimator or a module."""
+    from sklearn.base import is_classifier
+
+    if isinstance(estimator_or_module, torch.nn.Module):
+        module = _check_module(estimator_or_module, "estimator_or_module")
+        defaults, encode, default_loss = {}, None, "mse"
     else:
-        module = getattr(estimator_or_module, "module_", None)
+        est = estimator_or_module
+        if not hasattr(est, "get_params") or not hasattr(est, "module"):
+            raise TypeError(
+                "estimator_or_module must be a sklrank.nn.TwoLayerNet or a fitted "
+                f"TwoLayerNetRegressor / TwoLayerNetClassifier, got {type(est).__name__}."
+            )
+        module = getattr(est, "module_", None)
         if module is None:
             raise ValueError(
-                "estimator_or_module must be a sklrank.nn.TwoLayerNet or a fitted (initialized) "
-                f"TwoLayerNetRegressor/TwoLayerNetClassifier, got {type(estimator_or_module)!r}"
-                "; call fit (or initialize) first."
+                f"this {type(est).__name__} is not fitted: call fit (or initialize) before "
+                "taking its gradient."
             )
-        if not isinstance(module, TwoLayerNet):
-            raise ValueError(
-                f"the estimator's module_ must be a sklrank.nn.TwoLayerNet, got {type(module)!r}."
-            )
-        est = estimator_or_module
+        _check_module(module, "the estimator's module_")
         defaults = {
-            "weight_decay": getattr(est, "weight_decay", 0.0),
-            "input_noise": getattr(est, "input_noise", 0.0),
-            "jacobian_penalty": getattr(est, "jacobian_penalty", 0.0),
+            name: getattr(est, name, 0.0)
+            for name in ("weight_decay", "input_noise", "jacobian_penalty")
         }
-        default_loss = getattr(est, "_gradient_loss", "mse")
-        encode = getattr(est, "_encode_target", None)
-    loss = default_loss if loss is None else loss
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {_LOSSES} or None, got {loss!r}.")
+        if is_classifier(est):
+            default_loss = "logistic"
+            classes = np.asarray(est.classes_)
+            if len(classes) != 2:
+                raise ValueError(
+                    f"the classifier has {len(classes)} classes; the logistic-loss gradient "
+                    "needs exactly 2."
+                )
+
+            def encode(y):
+                return _encode_labels(classes, y)
+        else:
+            default_loss, encode = "mse", None
+    loss = _check_loss(default_loss if loss is None else loss)
     values = {}
     for name, value in (
         ("weight_decay", weight_decay),
         ("input_noise", input_noise),
         ("jacobian_penalty", jacobian_penalty),
     ):
-        value = defaults.get(name, 0.0) if value is None else value
-        if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
-            raise ValueError(f"{name} must be a real number >= 0 or None, got {value!r}.")
-        values[name] = float(value)
+        values[name] = _check_strength(name, defaults.get(name, 0.0) if value is None else value)
     return module, loss, values, encode
 
 
 def _targets(y, n, loss, encode):
-    y = np.asarray(y)
+    if encode is not None:
+        y = encode(y)
+    y = _float_array(y, "y")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
-    if y.ndim != 1 or len(y) != n:
+    if y.shape != (n,):
         raise ValueError(
             f"y must have shape ({n},) to match X, got shape {y.shape}; pass one target a sample."
         )
-    if encode is not None:
-        y = encode(y)
-    if loss == "logistic":
-        vals = np.unique(y)
-        if not np.all(np.isin(vals, [0, 1])):
-            raise ValueError(
-                "for the logistic loss y must be 0/1 (class index of the +1 logit) when a module "
-                f"is given, got values {vals[:5]}; encode the labels, or pass a fitted classifier."
-            )
-    y = y.astype(np.float64)
-    if not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinity; remove those samples.")
+    _check_finite(y, "y", "remove those samples")
+    if loss == "logistic" and not np.all((y == 0) | (y == 1)):
+        raise ValueError(
+            "for the logistic loss y must be 0/1 (class index of the +1 logit) when a module "
+            f"is given, got values {np.unique(y)[:5]}; encode the labels, or pass a fitted "
+            "classifier."
+        )
     return torch.from_numpy(y)
 
 
@@ -279,8 +355,8 @@ def _data_loss_and_residual(f, y, loss):
     return value, r
 
 
-def _check_inputs(X, module, noise, input_noise, random_state):
-    X = np.asarray(X)
+def _check_X(X, module):
+    X = _float_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
     if X.shape[1] != module.n_features:
@@ -289,21 +365,35 @@ def _check_inputs(X, module, noise, input_noise, random_state):
             f"{module.n_features}; pass data of the dimension the network was built for."
         )
     if X.shape[0] < 2:
-        raise ValueError("X needs at least 2 samples (mu is a mean over samples).")
-    X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinity; remove or impute those entries.")
+        raise ValueError(
+            f"X needs at least 2 samples (mu is a mean over samples), got {X.shape[0]}."
+        )
+    _check_finite(X, "X", "remove or impute those entries")
+    return X
+
+
+def _check_noise(noise, X, input_noise, random_state):
     if noise is not None:
-        noise = np.asarray(noise, dtype=np.float64)
+        noise = _float_array(noise, "noise")
         if noise.shape != X.shape:
             raise ValueError(
                 f"noise must have the shape of X {X.shape}, got {noise.shape}; pass the noise "
                 "matrix that is added to X (already scaled by the noise std)."
             )
+        _check_finite(noise, "noise", "pass a finite noise matrix")
     elif input_noise > 0:
-        rng = np.random.default_rng(random_state)
-        noise = input_noise * rng.standard_normal(X.shape)
-    return X, noise
+        noise = input_noise * _rng(random_state).standard_normal(X.shape)
+    return noise
+
+
+def _rng(random_state):
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "random_state must be None, a non-negative int or a numpy Generator, got "
+            f"{random_state!r}."
+        ) from None
 
 
 def autograd_gradient(
@@ -320,16 +410,18 @@ def autograd_gradient(
 
     ``L = data loss(f(X + noise), y) + weight_decay/2 ||W||_F^2
     + (jacobian_penalty/n) sum_i ||grad_x f(x_i + noise_i)||^2``. The reference that
-    :func:`gradient_decomposition` is checked against.
+    :func:`gradient_decomposition` is checked against. Computed on a float64 CPU copy of the
+    network, whatever its device.
 
     Parameters
     ----------
     module : sklrank.nn.TwoLayerNet
-    X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,)
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+    y : array-like or torch.Tensor of shape (n_samples,)
         Targets; 0/1 for ``loss="logistic"``.
     loss : {"mse", "logistic"}, default="mse"
     weight_decay, jacobian_penalty : float, default=0.0
+        Finite and >= 0.
     noise : array-like of shape (n_samples, n_features), default=None
         Input noise added to X (already scaled).
 
@@ -346,16 +438,19 @@ def autograd_gradient(
     >>> autograd_gradient(net, np.ones((3, 4)), np.zeros(3)).shape
     (4, 6)
     """
-    # float64 on the CPU whatever the module's device (a CUDA-trained network included)
-    net = copy.deepcopy(module).to("cpu", torch.float64)
-    Xt = torch.as_tensor(np.asarray(X, dtype=np.float64))
-    if noise is not None:
-        Xt = Xt + torch.as_tensor(np.asarray(noise, dtype=np.float64))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.float64).ravel())
+    _check_module(module)
+    loss = _check_loss(loss)
+    weight_decay = _check_strength("weight_decay", weight_decay)
+    jacobian_penalty = _check_strength("jacobian_penalty", jacobian_penalty)
+    X = _check_X(X, module)
+    y = _targets(y, len(X), loss, None)
+    noise = _check_noise(noise, X, 0.0, None)
+    net = _host_copy(module)
+    Xt = torch.from_numpy(X if noise is None else X + noise)
     with torch.enable_grad():
-        Xt = Xt.clone().requires_grad_(jacobian_penalty > 0)
+        Xt = Xt.requires_grad_(jacobian_penalty > 0)
         f = net(Xt)
-        value, _ = _data_loss_and_residual(f, yt, loss)
+        value, _ = _data_loss_and_residual(f, y, loss)
         value = value + penalty(net, Xt, f, weight_decay, jacobian_penalty)
         (grad,) = torch.autograd.grad(value, net.weight)
     return grad.T.detach().numpy()
@@ -366,6 +461,7 @@ def penalty(module, x, f, weight_decay=0.0, jacobian_penalty=0.0):
 
     ``x`` must require grad (and ``f = module(x)``) when ``jacobian_penalty > 0``; the
     Jacobian is built with ``create_graph=True`` so that the penalty can be differentiated.
+    The result lives on the module's device.
 
     Parameters
     ----------
@@ -373,6 +469,7 @@ def penalty(module, x, f, weight_decay=0.0, jacobian_penalty=0.0):
     x : torch.Tensor of shape (n_samples, n_features)
     f : torch.Tensor of shape (n_samples,)
     weight_decay, jacobian_penalty : float, default=0.0
+        Finite and >= 0.
 
     Returns
     -------
@@ -388,60 +485,141 @@ def penalty(module, x, f, weight_decay=0.0, jacobian_penalty=0.0):
     >>> penalty(net, x, net(x), weight_decay=2.0).item()  # rows of W have unit norm
     4.0
     """
-    value = torch.zeros((), dtype=module.weight.dtype)
+    # called at every training step: only cheap checks, no device synchronisation
+    weight_decay = _check_strength("weight_decay", weight_decay)
+    jacobian_penalty = _check_strength("jacobian_penalty", jacobian_penalty)
+    weight = module.weight
+    value = torch.zeros((), dtype=weight.dtype, device=weight.device)
     if weight_decay > 0:
-        value = value + 0.5 * weight_decay * module.weight.pow(2).sum()
+        value = value + 0.5 * weight_decay * weight.pow(2).sum()
     if jacobian_penalty > 0:
+        if not (isinstance(x, torch.Tensor) and isinstance(f, torch.Tensor)):
+            raise TypeError(
+                "x and f must be torch tensors (f = module(x)) for the Jacobian penalty."
+            )
+        if not x.requires_grad or f.shape != x.shape[:1]:
+            raise ValueError(
+                "the Jacobian penalty needs x with requires_grad=True and f = module(x) of shape "
+                f"(n_samples,); got x.requires_grad={x.requires_grad}, x of shape "
+                f"{tuple(x.shape)} and f of shape {tuple(f.shape)}. Call "
+                "x.requires_grad_(True) before f = module(x)."
+            )
         # f_i depends on x_i only, so the gradient of sum_i f_i gives every grad_x f(x_i).
         (jac,) = torch.autograd.grad(f.sum(), x, create_graph=True)
         value = value + jacobian_penalty * jac.pow(2).sum() / x.shape[0]
     return value
 
 
+def _norm(v):
+    """Euclidean norm without overflow or underflow (scaled by the largest entry)."""
+    scale = float(v.abs().max()) if v.numel() else 0.0
+    return scale * float((v / scale).norm()) if scale > 0 else 0.0
+
+
 def _spectrum(G):
     """All singular values of G (descending) and its top two left singular vectors.
 
     Through the Gram matrix of the smaller side (one symmetric eigendecomposition): several
-    times faster than a dense SVD at the paper's size. Singular values below about
-    ``1e-8 * s_max`` lose relative accuracy this way, which none of the summaries feels.
+    times faster than a dense SVD at the paper's size. G is scaled to a largest entry of 1
+    first, so that the Gram matrix neither overflows nor underflows at any input scale.
+    Singular values below about ``1e-8 * s_max`` lose relative accuracy this way, which none
+    of the summaries feels. Returns the vectors and the singular values divided by
+    ``scale`` (so ``s * scale`` are those of G), and ``scale``.
     """
-    d, m = G.shape
+    scale = float(G.abs().max())
+    Gs = G / scale
+    d, m = Gs.shape
     if d <= m:
-        evals, evecs = torch.linalg.eigh(G @ G.T)
+        evals, evecs = torch.linalg.eigh(Gs @ Gs.T)
         evals, evecs = evals.flip(0), evecs.flip(1)
         s = evals.clamp(min=0).sqrt()
         U = evecs[:, :2]
     else:
-        evals, evecs = torch.linalg.eigh(G.T @ G)
+        evals, evecs = torch.linalg.eigh(Gs.T @ Gs)
         evals, evecs = evals.flip(0), evecs.flip(1)
         s = evals.clamp(min=0).sqrt()
-        top = evecs[:, :2]
-        U = (G @ top) / s[:2].clamp(min=torch.finfo(G.dtype).tiny)
-    return U, s
+        U = (Gs @ evecs[:, :2]) / s[:2].clamp(min=torch.finfo(G.dtype).tiny)
+    return U, s, scale
 
 
 def _spectral_norm(A):
     """Largest singular value by Lanczos (scipy svds), dense SVD for small matrices."""
     import scipy.sparse.linalg
 
+    scale = float(A.abs().max())
+    if scale == 0:
+        return 0.0
+    A = A / scale
     if min(A.shape) <= 50:
-        return float(torch.linalg.matrix_norm(A, ord=2))
-    An = A.numpy()
-    return float(scipy.sparse.linalg.svds(An, k=1, return_singular_vectors=False,
-                                          random_state=0)[0])
+        return scale * float(torch.linalg.matrix_norm(A, ord=2))
+    # products through torch (its thread setting), not numpy's BLAS pool, which can stall
+    # on a loaded machine
+    operator = scipy.sparse.linalg.LinearOperator(
+        A.shape, dtype=np.float64,
+        matvec=lambda v: (A @ torch.from_numpy(np.ascontiguousarray(v).ravel())).numpy(),
+        rmatvec=lambda v: (A.T @ torch.from_numpy(np.ascontiguousarray(v).ravel())).numpy(),
+    )
+    top = scipy.sparse.linalg.svds(operator, k=1, return_singular_vectors=False, random_state=0)
+    return scale * float(top[0])
 
 
 def _estimate_spike(X):
     # Top principal direction of the centred data; projections use the uncentred data so
-    # that X = X_B + (X q) q^T holds exactly.
-    import scipy.sparse.linalg
-
+    # that X = X_B + (X q) q^T holds exactly. From the Gram matrix of the smaller side (one
+    # symmetric eigensolve), scaled first so that it cannot overflow.
     Xc = X - X.mean(axis=0)
-    if min(Xc.shape) <= 200:
-        vt = np.linalg.svd(Xc, full_matrices=False)[2]
+    scale = np.max(np.abs(Xc))
+    if not scale > 0:
+        raise ValueError(
+            "X has no variance (every row is the same), so its top principal direction, the "
+            "estimated spike, is undefined; pass spike= (the direction q)."
+        )
+    Xc = torch.from_numpy(Xc / scale)
+    if Xc.shape[0] < Xc.shape[1]:
+        u = torch.linalg.eigh(Xc @ Xc.T)[1][:, -1]
+        q = Xc.T @ u
     else:
-        vt = scipy.sparse.linalg.svds(Xc, k=1, random_state=0)[2]
-    return np.asarray(vt[0], dtype=np.float64)
+        q = torch.linalg.eigh(Xc.T @ Xc)[1][:, -1]
+    return (q / q.norm()).numpy()
+
+
+def _spike_parts(spike, bulk, X):
+    """Unit q, ``zeta z`` (n,) and whether q was estimated, from the ``spike`` argument."""
+    n, d = X.shape
+    zz = None
+    if spike is None:
+        q, estimated = _estimate_spike(X), True
+    elif hasattr(spike, "q"):
+        q, estimated = _float_array(spike.q, "spike.q"), False
+        if hasattr(spike, "z") and hasattr(spike, "zeta"):
+            z = _float_array(spike.z, "spike.z")
+            zeta = _float_array(spike.zeta, "spike.zeta")
+            if z.shape != (n,) or zeta.shape != ():
+                raise ValueError(
+                    f"spike.z has shape {z.shape} and spike.zeta shape {zeta.shape}, but X has "
+                    f"{n} samples: pass the spike Bunch that goes with X (from the same "
+                    "make_spiked call)."
+                )
+            zz = float(zeta) * z
+            _check_finite(zz, "spike.zeta * spike.z", "pass the Bunch make_spiked returned")
+    else:
+        q, estimated = _float_array(spike, "spike"), False
+    if q.shape != (d,) or not np.all(np.isfinite(q)) or not np.linalg.norm(q) > 0:
+        raise ValueError(
+            f"spike must be a finite nonzero vector of shape ({d},) (or make_spiked's Bunch), "
+            f"got shape {q.shape}; pass the spike direction q of the data X."
+        )
+    q = q / np.linalg.norm(q)
+    if zz is None:
+        if bulk is not None:
+            bulk = _float_array(bulk, "bulk")
+            if bulk.shape != X.shape:
+                raise ValueError(f"bulk must have the shape of X {X.shape}, got {bulk.shape}.")
+            _check_finite(bulk, "bulk", "pass the finite bulk X_B that goes with X")
+            zz = (X - bulk) @ q
+        else:
+            zz = X @ q
+    return q, zz, estimated
 
 
 def gradient_decomposition(
@@ -463,14 +641,18 @@ def gradient_decomposition(
     """Split the first-layer gradient G into the residue term S1, the spike term S2 and E.
 
     See the module docstring and section B of ``docs/science.md`` for the formulas. All
-    computations are in float64 whatever the network's dtype.
+    computations are in float64 on the CPU whatever the network's dtype and device (a
+    CUDA-trained network is copied to the host; CUDA tensors are accepted for X, y, spike,
+    bulk and noise). The ratios (shares, cosines, stable rank) do not depend on the scale of
+    the data: G is rescaled before its spectrum is taken.
 
     Parameters
     ----------
     estimator_or_module : TwoLayerNetRegressor, TwoLayerNetClassifier or sklrank.nn.TwoLayerNet
         A fitted estimator (its loss and regularisers are used) or a bare module.
-    X : array-like of shape (n_samples, n_features)
-        Data at which the gradient is taken (the training data for the training gradient).
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+        Data at which the gradient is taken (the training data for the training gradient);
+        finite, at least 2 samples.
     y : array-like of shape (n_samples,)
         Targets (class labels for a classifier; 0/1 for a bare module with the logistic loss).
     spike : array-like of shape (n_features,), Bunch or None, default=None
@@ -483,7 +665,7 @@ def gradient_decomposition(
     loss : {"mse", "logistic"} or None, default=None
         None: the estimator's loss ("mse" for a bare module).
     weight_decay, input_noise, jacobian_penalty : float or None, default=None
-        Regulariser strengths; None takes the estimator's (0 for a bare module).
+        Regulariser strengths (finite, >= 0); None takes the estimator's (0 for a bare module).
     noise : array-like of shape (n_samples, n_features), default=None
         The input noise to add to X (already scaled). None with ``input_noise > 0``: drawn
         from ``random_state`` (pass it explicitly to reproduce a given draw).
@@ -497,6 +679,12 @@ def gradient_decomposition(
     Returns
     -------
     result : GradientDecomposition
+
+    Raises
+    ------
+    ValueError
+        Bad inputs (shape, NaN, a spike of the wrong length, ...), weights that are not finite
+        (a diverged network), or a gradient that overflows float64 at this input scale.
 
     Examples
     --------
@@ -512,61 +700,39 @@ def gradient_decomposition(
     module, loss, reg, encode = _resolve(
         estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty
     )
-    X, noise = _check_inputs(X, module, noise, reg["input_noise"], random_state)
+    X = _check_X(X, module)
     n, d = X.shape
     yt = _targets(y, n, loss, encode)
+    noise = _check_noise(noise, X, reg["input_noise"], random_state)
     Xin = X + noise if noise is not None else X
-
-    # spike direction q and zeta z
-    spike_estimated = False
-    zz = None
-    if spike is None:
-        q = _estimate_spike(X)
-        spike_estimated = True
-    elif hasattr(spike, "q"):
-        q = np.asarray(spike.q, dtype=np.float64)
-        if hasattr(spike, "z") and hasattr(spike, "zeta"):
-            zz = float(spike.zeta) * np.asarray(spike.z, dtype=np.float64)
-            if zz.shape != (n,):
-                raise ValueError(
-                    f"spike.z has shape {zz.shape} but X has {n} samples; pass the spike that "
-                    "goes with X."
-                )
-    else:
-        q = np.asarray(spike, dtype=np.float64)
-    if q.shape != (d,) or not np.all(np.isfinite(q)) or not np.linalg.norm(q) > 0:
-        raise ValueError(
-            f"spike must be a finite nonzero vector of shape ({d},) (or make_spiked's Bunch), "
-            f"got shape {q.shape}."
-        )
-    q = q / np.linalg.norm(q)
-    if zz is None:
-        if bulk is not None:
-            bulk = np.asarray(bulk, dtype=np.float64)
-            if bulk.shape != X.shape:
-                raise ValueError(f"bulk must have the shape of X {X.shape}, got {bulk.shape}.")
-            zz = (X - bulk) @ q
-        else:
-            zz = X @ q
+    q, zz, spike_estimated = _spike_parts(spike, bulk, X)
     # the noise belongs to the bulk
     X_B = Xin - np.outer(zz, q)
 
+    net = _host_copy(module)
     Xt = torch.from_numpy(Xin)
     XBt = torch.from_numpy(X_B)
     qt = torch.from_numpy(q)
     zzt = torch.from_numpy(zz)
-    # float64 on the CPU whatever the module's device (a CUDA-trained network included)
-    W = module.weight.detach().to("cpu", torch.float64)
-    a = module.a.detach().to("cpu", torch.float64)
-    gamma = module.gamma
+    W = net.weight.detach()
+    a = net.a.detach()
+    if not bool(torch.isfinite(W).all()):
+        raise ValueError(
+            "the network's weights W contain NaN or infinity (did its training diverge?); "
+            "refit it with a smaller lr."
+        )
+    gamma = net.gamma
     lam, lam_j = reg["weight_decay"], reg["jacobian_penalty"]
 
     with torch.no_grad():
         Z = Xt @ W.T
-        D, D2 = module.activation_derivatives(Z, second=True)
-        f = gamma * (module.activation(Z) @ a)
+        D, D2 = net.activation_derivatives(Z, second=True)
+        f = gamma * (net.activation(Z) @ a)
         if not bool(torch.isfinite(f).all()):
-            raise ValueError("the network output is not finite on X: the weights diverged.")
+            raise ValueError(
+                f"the network output overflows float64 on X (max |X| = {np.abs(X).max():.3g}): "
+                "rescale X, e.g. with sklearn.preprocessing.StandardScaler."
+            )
         data_loss, r = _data_loss_and_residual(f, yt, loss)
         M = (r[:, None] * a[None, :]) * D
         G_data = gamma * (Xt.T @ M)
@@ -590,39 +756,54 @@ def gradient_decomposition(
             G_reg = G_reg + (2 * gamma * lam_j / n) * (Gm.T @ V + Xt.T @ (D2 * a * (Gm @ W.T)))
         G = G_data + G_reg
         E = G - S1 - S2
+        # E = G - S1 - S2: a NaN or infinity in any of the four shows in E
+        if not bool(torch.isfinite(E).all()):
+            raise ValueError(
+                f"the gradient overflows float64 at this scale of X (max |X| = "
+                f"{np.abs(X).max():.3g}) and y (max |y| = {float(yt.abs().max()):.3g}); "
+                "rescale them, e.g. with sklearn.preprocessing.StandardScaler."
+            )
+        if not float(G.abs().max()) > 0:
+            raise ValueError(
+                "the gradient G is exactly zero (every residual is zero, or sigma'(W x) = 0 "
+                "everywhere: every unit inactive or saturated, e.g. tanh at a huge input "
+                "scale): there is nothing to split."
+            )
 
-        U, s = _spectrum(G)
+        U, s_rel, scale = _spectrum(G)
         e_norm = _spectral_norm(E)
         reg_norm = _spectral_norm(G_reg) if (lam > 0 or lam_j > 0) else 0.0
-        res_norm = float(res_vec.norm())
+        res_norm = _norm(res_vec)
         u = res_vec / res_norm if res_norm > 0 else torch.zeros_like(res_vec)
         k = min(2, U.shape[1])
         cos_res = (U[:, :k].T @ u).abs().numpy()
         cos_spk = (U[:, :k].T @ qt).abs().numpy()
         if k < 2:
             cos_res, cos_spk = np.append(cos_res, 0.0), np.append(cos_spk, 0.0)
-        s = s.numpy()
-        fro2 = float(np.sum(s**2))
-        if fro2 == 0:
-            raise ValueError("the gradient G is exactly zero (zero residual?): nothing to split.")
+        s_rel = s_rel.numpy()
+        # shares from the scaled values (s_rel = s / scale): no overflow for any scale of G
+        fro2_rel = float(np.sum(s_rel**2))
+        s = s_rel * scale
+        g_norm = float(s[0])
         result = GradientDecomposition(
             singular_values=s,
-            s1_norm=gamma * res_norm * float(amu.norm()),
-            s2_norm=gamma * float(s2_row.norm()),
+            s1_norm=gamma * res_norm * _norm(amu),
+            s2_norm=gamma * _norm(s2_row),
             e_norm=e_norm,
-            g_norm=float(s[0]),
-            e_ratio=e_norm / float(s[0]),
+            g_norm=g_norm,
+            e_ratio=e_norm / g_norm,
             reg_norm=reg_norm,
             cos_residue=cos_res,
             cos_spike=cos_spk,
             residue_in_top2=float(np.linalg.norm(cos_res)),
             spike_in_top2=float(np.linalg.norm(cos_spk)),
-            residue_component=float((u @ G).norm()),
-            spike_component=float((qt @ G).norm()),
+            residue_component=_norm(u @ G),
+            spike_component=_norm(qt @ G),
             # same definition as sklrank.stable_rank, from the singular values already at hand
-            stable_rank=fro2 / float(s[0]) ** 2,
-            top2_share=float(np.sum(s[:2] ** 2)) / fro2,
-            top1_share=float(s[0] ** 2) / fro2,
+            stable_rank=fro2_rel / float(s_rel[0]) ** 2,
+            fro_norm=scale * math.sqrt(fro2_rel),
+            top2_share=float(np.sum(s_rel[:2] ** 2)) / fro2_rel,
+            top1_share=float(s_rel[0] ** 2) / fro2_rel,
             loss=float(data_loss) + reg_value,
             spike_estimated=spike_estimated,
             n_samples=n,

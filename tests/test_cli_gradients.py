@@ -1,0 +1,225 @@
+"""``sklrank gradients``: every figure's quick version, the files it writes, and bad options.
+
+Bad options and the answer each gets (exit status 2; a CLI error is one line on stderr,
+``sklrank gradients: error: ...``; an option argparse rejects prints the usage line and then
+one error line, as ``sklrank sweep`` does):
+
+=============================================  ===========================================
+option                                         answer
+=============================================  ===========================================
+--out naming an existing file                  "--out ... exists and is not a folder"
+                                               (today: FileExistsError traceback)
+--out under a file (file/sub)                  "cannot write to the output folder ..."
+--lr nan / --lr inf / --lr 0                   "--lr: must be finite" / "must be > 0"
+                                               (today: a traceback, or NaN everywhere)
+--n-samples 1                                  "--n-samples: must be an integer >= 2"
+                                               (today: traceback from make_spiked)
+--activations swish                            "unknown value 'swish'"
+--nu -0.1 / --nu abc                           "--nu: must be >= 0" / "is not a number"
+--settings 1,2                                 "expected ALPHA:NU"
+--lr-fraction 2                                "must be in (0, 1]"
+--weight-decay for --figure activations        "--weight-decay do(es) not apply to
+                                               --figure activations"
+--nu 0.1,0.2 for --figure activations          "--nu takes one value"
+--nu with --figure all                         "do(es) not apply to --figure all"
+--record-epochs beyond --epochs                the library's message naming record_epochs
+--device cuda without a GPU                    "no CUDA device is available"
+--figure real-data, data files missing,        the loader's message, one line: "MNIST files
+--no-download                                  not found in ..." (nothing written)
+--device tpu / --device mps                    "not a torch device" / "expected cpu or
+                                               cuda"
+--quick with --nu / --n-features               not an error: explicit options win over
+                                               --quick (today: --quick silently replaced
+                                               them)
+=============================================  ===========================================
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from sklrank._cli import build_parser, main
+
+
+def _gradients_parser():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["gradients"]
+
+
+def _fails(argv, capsys, one_line=True):
+    """Run the CLI, expect exit status 2; return the last stderr line."""
+    try:
+        status = main(["gradients", *argv])
+    except SystemExit as exc:  # argparse errors
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    if one_line:
+        assert len(err) == 1, err
+        assert err[0].startswith("sklrank gradients: error: ")
+    return err[-1]
+
+
+def test_help_documents_every_option():
+    result = subprocess.run([sys.executable, "-m", "sklrank", "gradients", "--help"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    for action in _gradients_parser()._actions:
+        assert action.help, action.option_strings
+        for option in action.option_strings:
+            assert option in result.stdout, option
+    for figure in ("nu-sweep", "activations", "regularisers", "training", "real-data"):
+        assert figure in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("figure", "stem", "columns"),
+    [
+        ("nu-sweep", "nu_sweep", {"nu", "activation", "sv_index", "s1_norm", "top2_share"}),
+        ("activations", "activations", {"activation", "singular_value", "s1_over_s2"}),
+        ("regularisers", "regularisers", {"regulariser", "strength", "gradient", "epoch",
+                                          "scaling", "alpha", "nu", "lr", "diverged"}),
+        ("training", "training", {"nu", "regime", "epoch", "stable_rank", "spike_in_top2"}),
+    ],
+)
+def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, columns):
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", figure, "--quick", "--out", str(out),
+                 "--prefix", "g_", "--no-progress"]) == 0
+    df = pd.read_csv(out / f"g_{stem}.csv")
+    assert columns <= set(df.columns)
+    assert (out / f"g_{stem}.png").stat().st_size > 10_000
+    record = json.loads((out / f"g_{stem}.json").read_text())
+    assert record["figure"] == figure
+    assert record["runtime_s"] >= 0 and record["versions"]["torch"]
+    assert record["machine"]["cpu_count"] >= 1
+    assert record["parameters"]["n_samples"] == 60  # --quick's size
+    printed = capsys.readouterr().out
+    assert f"wrote {out / f'g_{stem}.csv'}" in printed
+    # nothing but the three files: the temporary names were renamed
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"g_{stem}.{ext}" for ext in ("csv", "json", "png"))
+    if figure == "regularisers":
+        assert set(df.regulariser) == {"none", "weight_decay", "input_noise",
+                                       "jacobian_penalty"}
+        assert set(df.scaling) == {"ntk", "mean_field"}
+        assert {(a, n) for a, n in zip(df.alpha, df.nu)} == {(8 / 9, 1 / 8), (0.0, 0.35)}
+
+
+def test_quick_real_data(tmp_path, shared_data_dir):
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "real-data", "--quick", "--out", str(out),
+                 "--data-home", str(shared_data_dir), "--no-progress"]) == 0
+    df = pd.read_csv(out / "real_data.csv")
+    assert set(df.dataset) == {"mnist", "cifar10"}
+    assert set(df.epoch) == {0, 3}
+    assert df.spike_estimated.all()
+
+
+def test_missing_data_is_one_line(tmp_path, capsys):
+    line = _fails(["--figure", "real-data", "--quick", "--data-home", str(tmp_path / "none"),
+                   "--no-download", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert "MNIST files not found" in line and str(tmp_path / "none") in line
+    assert not any((tmp_path / "out").iterdir())
+    line = _fails(["--figure", "training", "--no-download", "--out", str(tmp_path)], capsys)
+    assert "--no-download do(es) not apply to --figure training" in line
+
+
+def test_explicit_options_win_over_quick(tmp_path):
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "nu-sweep", "--quick", "--nu", "0.2",
+                 "--n-features", "30", "--activations", "tanh", "--out", str(out),
+                 "--no-progress"]) == 0
+    df = pd.read_csv(out / "nu_sweep.csv")
+    assert set(df.nu) == {0.2} and set(df.n_features) == {30}
+    assert set(df.n_samples) == {60}  # the rest is still --quick's
+    record = json.loads((out / "nu_sweep.json").read_text())
+    assert record["parameters"]["nus"] == [0.2]
+
+
+def test_fractions_and_settings_are_parsed(tmp_path):
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "regularisers", "--quick", "--settings", "8/9:1/8",
+                 "--scaling", "ntk", "--weight-decay", "0.1", "--out", str(out),
+                 "--no-progress"]) == 0
+    df = pd.read_csv(out / "regularisers.csv")
+    assert set(df.alpha) == {8 / 9} and set(df.nu) == {1 / 8}
+    assert set(df.regulariser) == {"none", "weight_decay"}  # only the one given
+
+
+def test_existing_file_as_out(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    line = _fails(["--out", str(target), "--quick"], capsys)
+    assert "exists and is not a folder" in line
+    assert target.read_text() == "keep me"
+    line = _fails(["--out", str(target / "sub"), "--quick"], capsys)
+    assert "cannot write to the output folder" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--lr", "nan"], "--lr: must be finite"),
+        (["--lr", "inf"], "--lr: must be finite"),
+        (["--lr", "0"], "--lr: must be > 0"),
+        (["--n-samples", "1"], "--n-samples: must be an integer >= 2"),
+        (["--activations", "relu,swish"], "unknown value 'swish'"),
+        (["--nu", "-0.1"], "--nu: must be >= 0"),
+        (["--nu", "abc"], "is not a number"),
+        (["--settings", "1,2"], "expected ALPHA:NU"),
+        (["--lr-fraction", "2"], "must be in (0, 1]"),
+        (["--device", "tpu"], "is not a torch device (cpu, cuda)"),
+        (["--device", "mps"], "expected cpu or cuda"),
+        (["--figure", "nope"], "invalid choice"),
+    ],
+)
+def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
+    line = _fails(["--out", str(tmp_path), *argv], capsys, one_line=False)
+    assert match in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--figure", "activations", "--weight-decay", "0.1"],
+         "--weight-decay do(es) not apply to --figure activations"),
+        (["--figure", "activations", "--nu", "0.1,0.2"], "--nu takes one value"),
+        (["--figure", "nu-sweep", "--epochs", "3"], "--epochs do(es) not apply"),
+        (["--figure", "all", "--nu", "0.1"], "do(es) not apply to --figure all"),
+        (["--figure", "training", "--quick", "--record-epochs", "50"], "record_epochs"),
+    ],
+)
+def test_options_that_do_not_fit_the_figure(tmp_path, capsys, argv, match):
+    line = _fails(["--out", str(tmp_path / "o"), "--no-progress", *argv], capsys)
+    assert match in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    line = _fails(["--figure", "activations", "--quick", "--device", "cuda",
+                   "--out", str(tmp_path)], capsys)
+    assert "no CUDA device is available" in line
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("figure", ["activations", "training", "regularisers"])
+def test_cuda_writes_the_same_files(tmp_path, figure):
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / device
+        assert main(["gradients", "--figure", figure, "--quick", "--device", device,
+                     "--out", str(out), "--no-progress"]) == 0
+        outputs[device] = sorted(p.name for p in out.iterdir())
+        stem = outputs[device][0].rsplit(".", 1)[0]
+        assert json.loads((out / f"{stem}.json").read_text())["parameters"]["device"] \
+            .startswith(device)
+    assert outputs["cpu"] == outputs["cuda"]

@@ -1,0 +1,352 @@
+"""The gradient paper's experiments (sklrank.gradients studies) and their plots, at tiny sizes.
+
+Bad inputs and the answer each gets (each row is a test below):
+
+=================================================  ==========================================
+input                                              answer
+=================================================  ==========================================
+n_seeds=0, n_samples=1, max_epochs=0, lr=nan,      InvalidParameterError (a ValueError) naming
+lr_fraction=2, scaling="linear"                    the parameter and its valid range
+activations=["swish"] or []                        ValueError naming activations and the
+                                                   choices
+nus=[nan] / [-0.1] / []                            ValueError naming nus
+settings=[(0, 1, 2)] / [(nan, 0.1)]                ValueError "(alpha, nu) pairs"
+strengths={"dropout": [1]} / {"weight_decay":      ValueError naming strengths
+[0]} / [inf]
+record_epochs=[0] or beyond max_epochs             ValueError naming record_epochs
+device="cuda" without a GPU                        ValueError "no CUDA device is available"
+real_data_study(n_samples above the data)          the loader's ValueError
+real_data_study(positive_classes={"mnist": [12]})  ValueError naming positive_classes
+a run that diverges (lr=1e6)                       its rows kept with diverged=True, and a
+                                                   RuntimeWarning
+regulariser_effects without "none" rows            ValueError "no unregularised runs"
+plot_*(not a DataFrame / missing columns / empty)  TypeError / ValueError naming the columns /
+                                                   "empty"
+plot_*(axes of the wrong count)                    ValueError "axes must hold N Axes"
+=================================================  ==========================================
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sklrank.datasets import make_spiked
+from sklrank.gradients import (
+    activation_study,
+    gradient_decomposition,
+    plot_activation_study,
+    plot_real_data_study,
+    plot_regulariser_study,
+    plot_spike_strength_study,
+    plot_training_study,
+    real_data_study,
+    regulariser_effects,
+    regulariser_study,
+    spike_strength_study,
+    training_study,
+)
+from sklrank.gradients._studies import _stable_lr
+from sklrank.nn import TwoLayerNet
+
+TINY = {"n_samples": 40, "n_features": 30, "n_hidden": 36}
+
+
+@pytest.fixture(scope="module")
+def activations_df():
+    return activation_study(**TINY, n_seeds=2, n_top=6)
+
+
+@pytest.fixture(scope="module")
+def regularisers_df():
+    return regulariser_study(
+        **TINY, settings=[(8 / 9, 1 / 8), (0.0, 0.35)],
+        strengths={"weight_decay": [0.05, 5.0], "input_noise": [0.5],
+                   "jacobian_penalty": [1.0]},
+        scalings=["ntk", "mean_field"], activations=["relu"], n_seeds=1, max_epochs=6,
+        record_epochs=[2],
+    )
+
+
+@pytest.fixture(scope="module")
+def training_df():
+    return training_study(**TINY, activations=["relu", "tanh"], n_seeds=2, max_epochs=8,
+                          record_epochs=[1, 3])
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------ learning rate
+
+
+def _top_hessian_eigenvalue(net, X, y, weight_decay=0.0, jacobian_penalty=0.0, iters=200):
+    """Power iteration with autograd Hessian-vector products (float64)."""
+    from sklrank.gradients import penalty
+
+    net = net.double()
+    Xt = torch.tensor(X, requires_grad=jacobian_penalty > 0)
+    yt = torch.tensor(y)
+    W = net.weight
+
+    def grad_of_loss():
+        f = net(Xt)
+        loss = ((f - yt) ** 2).mean() + penalty(net, Xt, f, weight_decay, jacobian_penalty)
+        return torch.autograd.grad(loss, W, create_graph=True)[0]
+
+    v = torch.randn(W.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    value = 0.0
+    for _ in range(iters):
+        v = v / v.norm()
+        (hv,) = torch.autograd.grad(grad_of_loss(), W, grad_outputs=v)
+        value = float((hv * v).sum())
+        v = hv
+    return value
+
+
+def test_stable_lr_is_one_over_the_top_curvature_for_relu():
+    X, y = make_spiked(50, 20, nu=0.3, random_state=0)
+    for scaling in ("ntk", "mean_field"):
+        net = TwoLayerNet(20, 30, scaling=scaling, random_state=0)
+        # relu is piecewise linear in W: the Hessian of the MSE is exactly Gauss-Newton
+        top = _top_hessian_eigenvalue(net, X, y)
+        assert _stable_lr(net, X) == pytest.approx(1 / top, rel=1e-6)
+        assert _stable_lr(net, X, weight_decay=0.7) == pytest.approx(1 / (top + 0.7), rel=1e-6)
+        assert _stable_lr(net, X, fraction=0.5) == pytest.approx(0.5 / top, rel=1e-6)
+        # the Jacobian penalty's curvature is bounded, not estimated low
+        with_penalty = _top_hessian_eigenvalue(net, X, y, jacobian_penalty=2.0)
+        assert 1 / _stable_lr(net, X, jacobian_penalty=2.0) >= with_penalty * (1 - 1e-6)
+
+
+# ------------------------------------------------------------------------- the studies
+
+
+def test_activation_study_rows_are_the_decomposition(activations_df):
+    df = activations_df
+    assert list(dict.fromkeys(df.activation)) == sorted(["relu", "tanh", "sigmoid",
+                                                          "huberized"])
+    assert df.groupby(["activation", "seed"]).size().eq(6).all()
+    runs = df[df.sv_index == 1]
+    assert len(runs) == 8 and (runs.nu == 1 / 8).all() and np.allclose(runs.alpha, 5 / 9)
+    # one row recomputed by hand
+    X, y, spike = make_spiked(40, 30, alpha=5 / 9, nu=1 / 8, random_state=1, return_spike=True)
+    result = gradient_decomposition(TwoLayerNet(30, 36, activation="tanh", random_state=1), X,
+                                    y, spike=spike)
+    rows = df[(df.activation == "tanh") & (df.seed == 1)]
+    np.testing.assert_allclose(rows.singular_value, result.singular_values[:6], rtol=1e-12)
+    np.testing.assert_allclose(rows.s1_norm, result.s1_norm, rtol=1e-12)
+    np.testing.assert_allclose(rows.s1_over_s2, result.s1_norm / result.s2_norm, rtol=1e-12)
+    assert df.attrs["config"]["n_seeds"] == 2
+
+
+def test_spike_strength_study_shows_the_two_regimes():
+    df = spike_strength_study(n_samples=200, n_features=150, n_hidden=200, nus=[0.05, 0.45],
+                              activations=["relu"], n_seeds=2, n_top=3)
+    runs = df[df.sv_index == 1].set_index(["nu", "seed"])
+    for seed in (0, 1):
+        weak, strong = runs.loc[(0.05, seed)], runs.loc[(0.45, seed)]
+        assert weak.cos_residue_1 > 0.9 and weak.spike_in_top2 < 0.5
+        assert strong.spike_in_top2 > 0.9 and strong.s1_over_s2 < weak.s1_over_s2
+
+
+def test_regulariser_study_structure(regularisers_df):
+    df = regularisers_df
+    assert set(df.regulariser) == {"none", "weight_decay", "input_noise", "jacobian_penalty"}
+    assert set(df.epoch) == {0, 2, 6} and not df.diverged.any()
+    keys = ["alpha", "nu", "scaling", "activation", "seed"]
+    data0 = df[(df.gradient == "data") & (df.epoch == 0)]
+    # every run of a setting and seed starts from the same weights on the same data
+    assert (data0.groupby(keys).s1_norm.nunique() == 1).all()
+    # "none": the regularised gradient at init is the data gradient
+    none = df[df.regulariser == "none"]
+    a = none[(none.gradient == "regularised")].set_index(keys).s1_norm
+    b = none[(none.gradient == "data") & (none.epoch == 0)].set_index(keys).s1_norm
+    pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+    # weight decay changes the regularised gradient at init (its own term), not S1
+    wd = df[(df.regulariser == "weight_decay") & (df.gradient == "regularised")]
+    assert (wd.reg_norm > 0).all()
+    merged = wd.merge(none[none.gradient == "regularised"], on=keys, suffixes=("", "_none"))
+    np.testing.assert_allclose(merged.s1_norm, merged.s1_norm_none, rtol=1e-12)
+    assert not np.allclose(merged.residue_component, merged.residue_component_none)
+    # the learning rate is the unregularised one unless the regulariser needs a smaller one
+    lr = df.groupby(["alpha", "scaling", "regulariser", "strength"]).lr.max()
+    base = df.groupby(["alpha", "scaling", "regulariser", "strength"]).lr_unregularised.max()
+    assert (lr <= base * (1 + 1e-12)).all()
+    strong = df[(df.regulariser == "weight_decay") & (df.strength == 5.0)]
+    assert (strong.lr < strong.lr_unregularised).all()
+
+
+def test_regulariser_effects_are_ratios_to_the_unregularised_run(regularisers_df):
+    df = regularisers_df
+    effects = regulariser_effects(df)
+    assert set(effects.when) == {"init", "trained"} and set(effects.epoch) == {0, 6}
+    row = effects[(effects.regulariser == "weight_decay") & (effects.strength == 0.05)
+                  & (effects.when == "trained") & (effects.term == "S1")
+                  & (effects.scaling == "ntk") & (effects.seed == 0) & (effects.nu == 0.35)]
+    assert len(row) == 1
+    runs = df[(df.gradient == "data") & (df.epoch == 6) & (df.scaling == "ntk")
+              & (df.seed == 0) & (df.nu == 0.35)]
+    value = runs[(runs.regulariser == "weight_decay") & (runs.strength == 0.05)].s1_norm.item()
+    reference = runs[runs.regulariser == "none"].s1_norm.item()
+    assert row.ratio.item() == pytest.approx(value / reference)
+    assert row.claimed.item() == "lower" and row.holds.item() == (value < reference)
+    assert set(effects[effects.regulariser == "jacobian_penalty"].query("term == 'S2'")
+               .claimed) == {"higher"}
+    assert effects[effects.claimed == ""].holds.isna().all()
+    earlier = regulariser_effects(df, epoch=2)
+    assert set(earlier.epoch) == {0, 2}
+
+
+def test_training_study_records_along_training(training_df):
+    df = training_df
+    assert df.groupby(["nu", "activation", "seed"]).epoch.apply(list).map(
+        lambda e: e == [0, 1, 3, 8]).all()
+    assert set(df.regime) == {"nu < 1/4", "1/4 <= nu < 1/2"}
+    first = df[df.epoch == 0].set_index(["nu", "activation", "seed"]).loss
+    last = df[df.epoch == 8].set_index(["nu", "activation", "seed"]).loss
+    assert (last < first).all()  # it trains
+    assert df.lr.gt(0).all() and not df.diverged.any()
+
+
+def test_diverging_runs_are_kept_and_flagged():
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        df = training_study(**TINY, nus=[0.3], activations=["relu"], n_seeds=1, max_epochs=5,
+                            record_epochs=[1], lr=1e6)
+    assert df.diverged.all()
+    assert 0 in set(df.epoch)
+
+
+def test_real_data_study(shared_data_dir):
+    df = real_data_study(n_samples=60, n_hidden=30, n_seeds=1, activations=["relu"],
+                         max_epochs=3, n_top=4, features="pca", n_components=15,
+                         data_home=shared_data_dir)
+    assert set(df.dataset) == {"mnist", "cifar10"} and set(df.epoch) == {0, 3}
+    runs = df[df.sv_index == 1]
+    assert runs.spike_estimated.all() and (runs.n_features == 15).all()
+    assert runs.spike_variance_share.between(0, 1).all()
+    assert runs.target_mean.between(-1, 1).all()
+    pixels = real_data_study(datasets=["mnist"], n_samples=60, n_hidden=30, n_seeds=1,
+                             activations=["tanh"], max_epochs=2, n_top=4,
+                             data_home=shared_data_dir)
+    assert (pixels.n_features == 784).all()
+    with pytest.raises(ValueError, match="positive_classes"):
+        real_data_study(datasets=["mnist"], positive_classes={"mnist": [12]},
+                        data_home=shared_data_dir)
+    with pytest.raises(ValueError):
+        real_data_study(datasets=["cifar10"], n_samples=5000, data_home=shared_data_dir)
+
+
+# ------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("function", "kwargs", "match"),
+    [
+        (activation_study, {"n_seeds": 0}, "n_seeds"),
+        (activation_study, {"n_samples": 1}, "n_samples"),
+        (activation_study, {"scaling": "linear"}, "scaling"),
+        (activation_study, {"activations": ["swish"]}, "activations"),
+        (activation_study, {"activations": []}, "activations"),
+        (spike_strength_study, {"nus": [np.nan]}, "nus"),
+        (spike_strength_study, {"nus": [-0.1]}, "nus"),
+        (spike_strength_study, {"nus": []}, "nus"),
+        (training_study, {"max_epochs": 0}, "max_epochs"),
+        (training_study, {"lr": np.nan}, "lr"),
+        (training_study, {"lr_fraction": 2.0}, "lr_fraction"),
+        (training_study, {"record_epochs": [0]}, "record_epochs"),
+        (training_study, {"record_epochs": [500]}, "record_epochs"),
+        (regulariser_study, {"settings": [(0, 1, 2)]}, "alpha, nu"),
+        (regulariser_study, {"settings": [(np.nan, 0.1)]}, "alpha, nu"),
+        (regulariser_study, {"strengths": {"dropout": [1.0]}}, "strengths"),
+        (regulariser_study, {"strengths": {"weight_decay": [0.0]}}, "strengths"),
+        (regulariser_study, {"strengths": {"weight_decay": [np.inf]}}, "strengths"),
+        (regulariser_study, {"scalings": ["linear"]}, "scalings"),
+    ],
+)
+def test_bad_parameters(function, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        function(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_gpu():
+    with pytest.raises(ValueError, match="no CUDA device is available"):
+        activation_study(**TINY, device="cuda")
+
+
+def test_regulariser_effects_needs_a_reference(regularisers_df):
+    with pytest.raises(ValueError, match="no unregularised runs"):
+        regulariser_effects(regularisers_df[regularisers_df.regulariser != "none"])
+    with pytest.raises(TypeError, match="DataFrame"):
+        regulariser_effects(regularisers_df.to_numpy())
+    with pytest.raises(ValueError, match="lacks the columns"):
+        regulariser_effects(regularisers_df.drop(columns="s1_norm"))
+
+
+# ------------------------------------------------------------------------------- plots
+
+
+def test_plots_return_the_axes_they_drew_on(activations_df, regularisers_df, training_df,
+                                           tmp_path):
+    cases = [
+        (plot_activation_study, activations_df, (1, 5)),
+        (plot_regulariser_study, regularisers_df, (3, 4)),
+        (plot_training_study, training_df, (2, 4)),
+    ]
+    for plot, df, shape in cases:
+        axes = plot(df)
+        assert axes.shape == shape
+        # into the user's own figure
+        fig, own = plt.subplots(*shape)
+        returned = plot(df, axes=own)
+        assert returned.ravel().tolist() == np.asarray(own).ravel().tolist()
+        assert any(ax.has_data() for ax in np.asarray(own).ravel())
+        # the CSV read back plots the same
+        path = tmp_path / "frame.csv"
+        df.to_csv(path, index=False)
+        assert plot(pd.read_csv(path)).shape == shape
+        with pytest.raises(ValueError, match="axes must hold"):
+            plot(df, axes=own.ravel()[:-1])
+
+
+def test_spike_strength_and_real_data_plots(shared_data_dir):
+    df = spike_strength_study(**TINY, nus=[0.1, 0.3], activations=["relu", "tanh"],
+                              n_seeds=1, n_top=4)
+    assert plot_spike_strength_study(df).shape == (2, 4)
+    assert plot_spike_strength_study(df, spectrum_nus=[0.3]).shape == (2, 4)
+    with pytest.raises(ValueError, match="spectrum_nus"):
+        plot_spike_strength_study(df, spectrum_nus=[0.2])
+    real = real_data_study(datasets=["mnist"], n_samples=50, n_hidden=20, n_seeds=1,
+                           activations=["relu", "tanh"], max_epochs=2, n_top=4,
+                           features="pca", n_components=10, data_home=shared_data_dir)
+    fig, axes = plt.subplots(1, 3)
+    assert plot_real_data_study(real, axes=axes).shape == (1, 3)
+
+
+@pytest.mark.parametrize("plot", [plot_activation_study, plot_spike_strength_study,
+                                  plot_training_study, plot_real_data_study])
+def test_plots_refuse_bad_frames(plot, activations_df):
+    with pytest.raises(TypeError, match="DataFrame"):
+        plot(activations_df.to_dict())
+    with pytest.raises(ValueError, match="lacks the columns"):
+        plot(pd.DataFrame({"x": [1]}))
+    with pytest.raises(ValueError, match="empty|lacks"):
+        plot(activations_df.iloc[:0])
+
+
+def test_estimator_trained_by_a_study_is_reproducible():
+    # the same seed gives the same numbers (what the CSVs in docs/figures rely on)
+    a = training_study(**TINY, nus=[0.3], activations=["tanh"], n_seeds=1, max_epochs=3)
+    b = training_study(**TINY, nus=[0.3], activations=["tanh"], n_seeds=1, max_epochs=3)
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.slow
+def test_n_jobs_gives_the_same_numbers():
+    kwargs = dict(**TINY, nus=[0.3], activations=["tanh"], n_seeds=2, max_epochs=2)
+    pd.testing.assert_frame_equal(training_study(**kwargs),
+                                  training_study(**kwargs, n_jobs=2), rtol=1e-10)
