@@ -127,7 +127,7 @@ class GradientSpectrum(Callback):
                 net, self.X, self.y, spike=self.spike, bulk=self.bulk,
                 random_state=self.random_state, **regs,
             )
-        # the training tensors: y is already encoded (0/1 for the classifier)
+        # the training data, with the classifier's labels encoded (0/1) in on_train_begin
         regs = {
             name: regs.get(name, getattr(net, name, 0.0))
             for name in ("weight_decay", "input_noise", "jacobian_penalty")
@@ -151,8 +151,12 @@ class GradientSpectrum(Callback):
         if self.X is None:
             if X is None or y is None:
                 raise ValueError("GradientSpectrum needs X and y: pass them, or fit with y.")
+            X = X["X"] if isinstance(X, dict) else X  # a batch that carries sample weights
             self.X_fit_ = _to_numpy(X).astype(np.float64)
-            self.y_fit_ = _to_numpy(y).reshape(len(self.X_fit_), -1)[:, 0]
+            y = _to_numpy(y).reshape(len(self.X_fit_), -1)[:, 0]
+            if is_classifier(net):  # the batches carry the labels: their index in classes_
+                y = np.searchsorted(net.classes_, y)
+            self.y_fit_ = y
         self.initial_ = self._decompose(net)
 
     def _records(self, epoch):
