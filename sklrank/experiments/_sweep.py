@@ -11,13 +11,15 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._checkpoint import SweepCheckpoint
@@ -133,6 +135,7 @@ def _thread_limits(n_threads):
 _CLEAN_RANKS_CACHE = {}
 _CLEAN_RANKS_CACHE_SIZE = 32
 _CLEAN_RANKS_LOCK = threading.Lock()  # points may run in threads (joblib's threading backend)
+_FIT_LOCK = threading.Lock()
 
 
 def _digest(*arrays):
@@ -236,11 +239,30 @@ def _make_image_pipeline(config, image_shape, noise_std, seed, params):
 
 # --------------------------------------------------------------------------- one sweep point
 #
-# A point is data -> fit -> measurements. (A batched path for the points of one geometry
-# would share the data and measurement steps and train all their networks at once.)
+# A point is data -> fit -> measurements. The data and the measurements are per point; the
+# fit is per point too (one-by-one) or shared by the points of a batch (one batched model).
 
 
-def _synthetic_point(noise_std, seed, config, params):
+@dataclass
+class _Point:
+    """A sweep point ready to train: its classifier, the matrix it is trained on, and what
+    its measurements need."""
+
+    noise_std: float
+    seed: int
+    clf: object
+    X_train: np.ndarray  # as the classifier receives it
+    y_train: np.ndarray
+    clean_ranks: tuple
+    test_data: object  # () -> (X_test as the classifier receives it, y_test)
+    preprocessing_time: float = 0.0
+
+    def describe(self):
+        return (f"in the sweep point n_samples={len(self.y_train)}, "
+                f"noise_std={self.noise_std:g}, seed={self.seed}")
+
+
+def _prepare_synthetic(noise_std, seed, config, params, shared=None):
     from sklrank.datasets import make_low_rank_patches
 
     n_train, n_test = config["n_samples"], config["n_test"]
@@ -249,39 +271,47 @@ def _synthetic_point(noise_std, seed, config, params):
     # as noise_std * N(0, 1) from the same stream for every noise level, so noise_std=0 with
     # the same seed is exactly the clean version of the same samples.
     X, y = make_low_rank_patches(n_train + n_test, noise_std=noise_std, random_state=seed, **gen)
-    X_clean, _ = make_low_rank_patches(n_train + n_test, noise_std=0.0, random_state=seed, **gen)
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     if len(np.unique(y_train)) < 2:
         raise ValueError(
             f"the n_samples={n_train} training samples drawn for seed {seed} hold one class "
             "only; raise n_samples."
         )
+    key = ("clean", seed)
+    if shared is not None and key in shared:  # the seed's other noise levels in the batch
+        clean_ranks = shared[key]
+    else:
+        X_clean, _ = make_low_rank_patches(n_train + n_test, noise_std=0.0, random_state=seed,
+                                           **gen)
+        clean_ranks = _clean_ranks(X_clean[:n_train])
+        if shared is not None:
+            shared[key] = clean_ranks
     input_shape = (1, config["n_patches"], config["n_features"])
     clf = _make_classifier(params, seed, input_shape, (1, config["n_features"]))
-    clean_ranks = _clean_ranks(X_clean[:n_train])
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    fit_time = time.perf_counter() - start
-    return {
-        **_measured(X_train, clf, clean_ranks),
-        "train_accuracy": float(clf.score(X_train, y_train)),
-        "test_accuracy": float(clf.score(X_test, y_test)),
-        "fit_time": fit_time,
-        "n_train": len(y_train),
-        "n_test": len(y_test),
-    }
+    return _Point(noise_std, seed, clf, X_train, y_train, clean_ranks,
+                  lambda: (X_test, y_test))
 
 
-def _image_point(noise_std, seed, config, params, subset):
+def _prepare_images(noise_std, seed, config, params, subset, shared=None):
+    """The point's canvases. Within a batch (``shared``, a dict), the rank-K reduction of a
+    seed's images is fitted once for all its noise levels: the same fit as each point's own
+    (same images, same random_state), so the same numbers."""
     X_train, y_train, X_test, y_test, image_shape = subset
     pipe = _make_image_pipeline(config, image_shape, noise_std, seed, params)
-    rank_step, noise_step, clf = pipe["rank"], pipe["noise"], pipe["cnn"]
+    noise_step, clf = pipe["noise"], pipe["cnn"]
     # The steps of Pipeline.fit, unrolled to keep the exact matrix the classifier is trained
     # on (the noise is drawn at transform time, so a second transform differs) and to free
     # each intermediate matrix as soon as it is used: at n = 60000 on a 2 x 2 canvas the
     # canvases take 750 MB, the rank-K images 190 MB.
     start = time.perf_counter()
-    X_low_rank = rank_step.fit_transform(X_train)
+    key = ("rank", seed)
+    if shared is not None and key in shared:
+        rank_step, X_low_rank = shared[key]
+    else:
+        rank_step = pipe["rank"]
+        X_low_rank = rank_step.fit_transform(X_train)
+        if shared is not None:
+            shared[key] = rank_step, X_low_rank
     X_seen = noise_step.fit_transform(X_low_rank)
     preprocessing_time = time.perf_counter() - start
     if config["noise_mode"] == "additive" or config["position"] != "random":
@@ -296,45 +326,133 @@ def _image_point(noise_std, seed, config, params, subset):
         clean_step = clone(noise_step).set_params(noise_std=0.0)
         clean_ranks = _clean_ranks(clean_step.fit_transform(X_low_rank))
     del X_low_rank
-    start = time.perf_counter()
-    clf.fit(X_seen, y_train)
-    fit_time = preprocessing_time + time.perf_counter() - start
+
+    def test_data():
+        # drawn after the training canvases, from the same generator, as the Pipeline does
+        return noise_step.transform(rank_step.transform(X_test)), y_test
+
+    return _Point(noise_std, seed, clf, X_seen, y_train, clean_ranks, test_data,
+                  preprocessing_time)
+
+
+def _prepare(kind, noise_std, seed, config, params, subset, shared=None):
+    if kind == "synthetic":
+        return _prepare_synthetic(noise_std, seed, config, params, shared)
+    return _prepare_images(noise_std, seed, config, params, subset, shared)
+
+
+def _fit_alone(point):
+    """The point's own fit: its ConvergenceWarnings recorded (others shown), and the error
+    of a fit that did not train returned."""
+    from sklrank.exceptions import TrainingFailedError
+
+    # Python's warning filters are one per process: fits in threads (joblib's threading
+    # backend, a Dask worker's threads) record their warnings one at a time.
+    in_thread = threading.current_thread() is not threading.main_thread()
+    with (_FIT_LOCK if in_thread else contextlib.nullcontext()), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            point.clf.fit(point.X_train, point.y_train)
+            error = None
+        except TrainingFailedError as exc:
+            error = exc
+    return error, _training_warning(caught)
+
+
+def _training_warning(caught):
+    """The messages of the ConvergenceWarnings in ``caught``, one string; the other warnings
+    are shown as usual."""
+    messages = []
+    for message in caught:
+        if issubclass(message.category, ConvergenceWarning):
+            messages.append(str(message.message))
+        else:
+            warnings.warn_explicit(message.message, message.category, message.filename,
+                                   message.lineno, source=message.source)
+    return " ".join(messages)
+
+
+def _measure(point, fit_time, training_warning, n_batched):
+    """The row of a trained point. Its training matrix is released once measured."""
+    clf = point.clf
     row = {
-        **_measured(X_seen, clf, clean_ranks),
-        "train_accuracy": float(clf.score(X_seen, y_train)),
+        **_measured(point.X_train, clf, point.clean_ranks),
+        "train_accuracy": float(clf.score(point.X_train, point.y_train)),
     }
-    del X_seen
-    X_test_seen = noise_step.transform(rank_step.transform(X_test))
-    row["test_accuracy"] = float(clf.score(X_test_seen, y_test))
-    row.update(fit_time=fit_time, n_train=len(y_train), n_test=len(y_test))
-    return row
+    n_train = len(point.y_train)
+    point.X_train = None  # the largest matrix of the point: freed before the test set is made
+    X_test, y_test = point.test_data()
+    row["test_accuracy"] = float(clf.score(X_test, y_test))
+    row.update(fit_time=fit_time, n_train=n_train, n_test=len(y_test),
+               training_warning=training_warning, n_batched=n_batched)
+    return {"noise_std": float(point.noise_std), "seed": int(point.seed), **row}
 
 
-def _run_point(kind, noise_std, seed, config, params, threads, subset):
-    """One point of the grid, as a row; run in a joblib worker or in the calling process."""
-    try:
-        with _thread_limits(threads):
-            if kind == "synthetic":
-                row = _synthetic_point(noise_std, seed, config, params)
-            else:
-                row = _image_point(noise_std, seed, config, params, subset)
-    except Exception as exc:
-        if hasattr(exc, "add_note"):  # Python >= 3.11: the traceback names the point
-            exc.add_note(
-                f"in the sweep point n_samples={config['n_samples']}, noise_std={noise_std:g}, "
-                f"seed={seed}"
-            )
-        raise
-    return {"noise_std": float(noise_std), "seed": int(seed), **row}
+def _add_note(exc, note):
+    if hasattr(exc, "add_note"):  # Python >= 3.11: the traceback names the point
+        exc.add_note(note)
+    return exc
+
+
+def _run_points(kind, points, config, params, threads, subsets, n_threads=1, progress=False):
+    """Train the points ``[(noise_std, seed), ...]`` (of one size) and measure them.
+
+    One point is fitted on its own; several train as one batched model
+    (:func:`sklrank._batched.fit_batched`, in ``n_threads`` threads). Runs in a joblib
+    worker or in the calling process. Returns ``(rows, failures)``: the rows of the points
+    that trained, and ``(note, error)`` for each point whose fit raised (the others are
+    unaffected).
+    """
+    from sklrank._batched import fit_batched
+
+    with _thread_limits(threads):
+        shared = {} if len(points) > 1 else None
+        prepared = []
+        for noise_std, seed in points:
+            try:
+                prepared.append(_prepare(kind, noise_std, seed, config, params,
+                                         subsets.get(seed), shared))
+            except Exception as exc:
+                _add_note(exc, f"in the sweep point n_samples={config['n_samples']}, "
+                          f"noise_std={noise_std:g}, seed={seed}")
+                raise
+        del shared
+        start = time.perf_counter()
+        if len(prepared) == 1:
+            outcomes = [_fit_alone(prepared[0])]
+        else:
+            with warnings.catch_warnings():
+                # fit_batched returns each fit's warnings, which the rows record
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fits = fit_batched([p.clf for p in prepared],
+                                   [(p.X_train, p.y_train) for p in prepared],
+                                   n_threads=n_threads, progress=progress)
+            outcomes = [(fit.error, _training_warning(fit.warnings)) for fit in fits]
+        # the batch's training time, shared equally by its points
+        train_time = (time.perf_counter() - start) / len(prepared)
+        rows, failures = [], []
+        for point, (error, training_warning) in zip(prepared, outcomes):
+            if error is not None:
+                failures.append((point.describe(), error))
+                point.X_train = None
+                continue
+            try:
+                rows.append(_measure(point, point.preprocessing_time + train_time,
+                                     training_warning, len(prepared)))
+            except Exception as exc:
+                _add_note(exc, point.describe())
+                raise
+    return rows, failures
 
 
 # --------------------------------------------------------------------------- data
 
 
 def _load_images(dataset, config, data_home, download_if_missing):
-    from sklrank.datasets import load_cifar10, load_mnist
+    from sklrank.datasets import fetch_cifar10, fetch_mnist
 
-    loader = load_mnist if dataset == "mnist" else load_cifar10
+    loader = fetch_mnist if dataset == "mnist" else fetch_cifar10
     common = {
         "classes": config["classes"],
         "return_X_y": True,
@@ -582,6 +700,10 @@ class _Plan:
     seeds: list
     params: dict  # the classifier's parameters, device included
     threads: object
+    batched: object = "auto"  # noise_sweep's batched
+    batching: bool = False  # whether points of one shape train as batches
+    remote: bool = False  # the points run on a Dask cluster
+    shape: tuple = None  # the network's (features a sample, patches a sample, filters a class)
     data: tuple = None
     data_digest: str = None
     subsets: dict = field(default_factory=dict)  # (n, seed) -> the images of that point
@@ -609,13 +731,14 @@ class _Plan:
             "seeds": sorted(self.seeds),
             "classifier_params": {k: v for k, v in self.params.items() if k != "verbose"},
             "threads_per_point": self.threads,
+            "batched": self.batched,
             "versions": _versions(),
         })
 
 
 def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, explicit_sizes,
           n_test, rank, classes, data_home, download_if_missing, data_params, classifier_params,
-          device, remote, threads, verbose):
+          device, remote, threads, batched, verbose):
     """Check every input and load the data; no fit runs here."""
     kind = dataset if isinstance(dataset, str) else "images"
     kind = "images" if kind in ("mnist", "cifar10") else kind
@@ -665,7 +788,8 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     }
     params.setdefault("verbose", 1 if verbose and verbose >= 2 else 0)
 
-    plan = _Plan(kind, name, config, levels, seed_list, params, threads)
+    plan = _Plan(kind, name, config, levels, seed_list, params, threads, batched,
+                 remote=remote)
     if kind == "synthetic":
         from sklrank.datasets import make_low_rank_patches
 
@@ -673,7 +797,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         make_low_rank_patches(2, random_state=0, **_synthetic_generator_params(config))
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
-        _checked_classifier(
+        probe = _checked_classifier(
             lambda: _make_classifier(params, 0, input_shape, (1, config["n_features"]))
         )
     else:
@@ -689,7 +813,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
                 dataset[2], 3, "dataset's image_shape", "(channels, height, width)"
             )
         _check_image_settings(config, image_shape)  # before the data are loaded
-        _checked_classifier(
+        probe = _checked_classifier(
             lambda: _make_image_pipeline(config, image_shape, 0.0, 0, params)["cnn"]
         )
         if isinstance(dataset, str):
@@ -730,7 +854,26 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             (n, seed): _subsample(data, seed, n, config["n_test"])
             for n in sizes for seed in seed_list
         }
+    _check_batching(plan, probe)
     return plan
+
+
+def _check_batching(plan, probe):
+    """Whether the plan's points train as batches (``batched=True`` insists, with the
+    reason when they cannot), and the network's size for the memory budget."""
+    from sklrank._batched import unbatchable_reason
+
+    module = probe.module_
+    plan.shape = (int(np.prod(module.input_shape)), module.n_patches, module.n_filters)
+    if plan.batched is False:
+        return
+    reason = unbatchable_reason(probe)
+    if reason is not None and plan.batched is True:
+        raise ValueError(
+            f"batched=True, but these classifier settings cannot train as a batch: {reason}; "
+            "use batched='auto' (one point at a time for such settings) or batched=False."
+        )
+    plan.batching = reason is None
 
 
 def _checked_classifier(build):
@@ -742,61 +885,185 @@ def _checked_classifier(build):
         raise ValueError(f"classifier_params: {exc}") from exc
 
 
+# --------------------------------------------------------------------------- batches
+#
+# The points of one training-set size (and, for images, one set of classes in the subset)
+# share a network shape; with batching they train as batched models of as many points as the
+# memory budget allows. A point's numbers do not depend on which points share its batch
+# (tests/test_batched.py), so grouping, n_jobs and a resume leave them bitwise unchanged.
+
+# Budget of one batch's training memory on the CPU: a batch of the README's sweep takes 16 MB,
+# one ten-digit MNIST point of 1000 images on a 2 x 2 canvas 22 MB, of 60000 images 1.3 GB
+# (which then trains alone, as it would one-by-one).
+_CPU_BATCH_BYTES = 2**30
+# On a GPU: half of what is free on the device (and in host memory, where the canvases wait
+# for their measurements) when the sweep starts; on a Dask worker's GPU, which cannot be
+# asked from here, this much.
+_REMOTE_GPU_BATCH_BYTES = 8 * 2**30
+# float32 arrays of the size of the pre-activations alive at once in a training step (the
+# pre-activations, the activation's slope and output, their gradients), with a margin.
+_ACTIVATION_COPIES = 6
+
+
+def _available_host_bytes():
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def _batch_budget(device, remote):
+    """``(device bytes, host bytes)`` one batch may take."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        if remote:
+            return _REMOTE_GPU_BATCH_BYTES, _available_host_bytes() // 2
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return free // 2, _available_host_bytes() // 2
+    return _CPU_BATCH_BYTES, _CPU_BATCH_BYTES
+
+
+def _point_bytes(n_samples, n_classes, shape, on_cpu):
+    """``(device bytes, host bytes)`` of one point's training: its float32 training matrix
+    (kept on the host for the measurements, copied into the batch's stack) and the
+    pre-activations of every patch and filter."""
+    n_features, n_patches, n_filters = shape
+    activations = _ACTIVATION_COPIES * n_patches * n_classes * n_filters
+    data = 4 * n_samples * n_features
+    device = 4 * n_samples * activations + data
+    return (device + data, data + data) if on_cpu else (device, data)
+
+
+def _group_key(plan, n, seed):
+    """Points of one group share the network's shape: the size and the classes present."""
+    if plan.kind == "synthetic":
+        return n, 2
+    return n, len(np.unique(plan.subsets[(n, seed)][1]))
+
+
+def _tasks(plan, pending, *, n_workers, spread):
+    """The pending points as tasks ``(n, [(noise_std, seed), ...])``, in the plan's order.
+
+    Without batching every point is a task. With it, each group (see :func:`_group_key`) is
+    cut into as few batches as the memory budget (and an int ``batched``) allow, and into at
+    least ``n_workers`` batches when ``spread`` (the batches then run in parallel workers).
+    """
+    if not plan.batching:
+        return [(n, [(noise, seed)]) for n, noise, seed in pending]
+    device_budget, host_budget = _batch_budget(plan.params["device"], plan.remote)
+    on_cpu = str(plan.params["device"]) == "cpu"
+    groups = {}
+    for n, noise, seed in pending:
+        groups.setdefault(_group_key(plan, n, seed), []).append((noise, seed))
+    tasks = []
+    for (n, n_classes), points in groups.items():
+        device, host = _point_bytes(n, n_classes, plan.shape, on_cpu)
+        largest = max(1, min(device_budget // device, host_budget // host))
+        if not isinstance(plan.batched, (bool, str)):  # an int: the most points a batch
+            largest = min(largest, int(plan.batched))
+        count = -(-len(points) // largest)
+        if spread:
+            count = max(count, min(len(points), n_workers))
+        for chunk in np.array_split(np.arange(len(points)), count):
+            tasks.append((n, [points[i] for i in chunk]))
+    return tasks
+
+
 def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
-    """Run the plan's points (those not in the checkpoint yet); return every row."""
+    """Run the plan's points (those not in the checkpoint yet); return every row.
+
+    Batches train in threads of this process (``n_jobs`` of them, each point on
+    ``threads_per_point`` torch threads: measured fastest on 2 cores, with no worker to
+    start and no oversubscription when the machine is busy), or, with ``backend="loky"`` or
+    a Dask client, are spread over the workers. Points that train alone run through joblib
+    as they always did. Every finished point is saved as its task finishes.
+    """
     store = None
     if checkpoint is not None:
         store = SweepCheckpoint.open(checkpoint, plan.identity(study), _POINT_KEY)
+    client, own_client = dask_client, False
     try:
         done = dict(store.rows) if store is not None else {}
         pending = [p for p in plan.points if (p[0], p[1], p[2]) not in done]
-        tasks = (
-            delayed(_run_point)(
-                plan.kind, noise, seed, plan.point_config(n), plan.params, plan.threads,
-                plan.subsets.get((n, seed)),
-            )
-            for n, noise, seed in pending
-        )
         rows = list(done.values())
-        if pending:
-            rows += _run_tasks(tasks, len(plan.points), len(done), plan.name, store,
-                               n_jobs=n_jobs, backend=backend, dask_client=dask_client,
-                               verbose=verbose)
+        if not pending:
+            return rows
+        if isinstance(client, str):
+            from dask.distributed import Client
+
+            client, own_client = Client(client), True
+        if client is not None:
+            workers = n_jobs if n_jobs not in (None, -1) else sum(client.nthreads().values())
+        else:
+            with parallel_config(backend=backend or "loky"):
+                workers = effective_n_jobs(n_jobs)
+        in_threads = client is None and backend in (None, "threading")
+        tasks = _tasks(plan, pending, n_workers=workers, spread=not in_threads)
+
+        def run(task, threads, n_threads=1, progress=False):
+            n, points = task
+            return delayed(_run_points)(
+                plan.kind, points, plan.point_config(n), plan.params, threads,
+                {seed: plan.subsets.get((n, seed)) for _, seed in points}, n_threads, progress,
+            )
+
+        jobs = n_jobs if n_jobs is not None else (-1 if client is not None else None)
+        # Threads of one process share torch's and BLAS's settings: set once around them.
+        shared_limits = backend == "threading" and client is None
+        alone = {
+            "n_jobs": jobs, "backend": backend,
+            "limits": plan.threads if shared_limits else None,
+        }
+        task_threads = None if shared_limits else plan.threads
+        if in_threads:
+            phases = [
+                ([run(t, plan.threads, workers, bool(verbose)) for t in tasks if len(t[1]) > 1],
+                 {"n_jobs": 1}),
+                ([run(t, task_threads) for t in tasks if len(t[1]) == 1], alone),
+            ]
+        else:
+            phases = [([run(t, task_threads) for t in tasks], alone)]
+        rows += _run_tasks(phases, len(plan.points), len(done), plan.name, store,
+                           verbose=verbose)
     finally:
+        if own_client:
+            client.close()
         if store is not None:
             store.close()
     return rows
 
 
-def _run_tasks(tasks, total, n_done, name, store, *, n_jobs, backend, dask_client, verbose):
+def _run_tasks(phases, total, n_done, name, store, *, verbose):
+    """Run the phases' tasks (each phase through one joblib Parallel); save every finished
+    point; raise the first failed fit once its task's other points are saved."""
     from tqdm.auto import tqdm
 
-    client, own_client = dask_client, False
-    if isinstance(client, str):
-        from dask.distributed import Client
-
-        client, own_client = Client(client), True
     rows = []
-    try:
-        with contextlib.ExitStack() as stack:
-            if backend is not None:
-                stack.enter_context(parallel_config(backend=backend))
-            jobs = n_jobs if n_jobs is not None else (-1 if backend == "dask" else None)
-            # One point a batch, results in the order they finish: each is saved at once.
-            parallel = Parallel(n_jobs=jobs, batch_size=1, return_as="generator_unordered")
-            desc = f"noise sweep ({name})" + (f", {n_done} resumed" if n_done else "")
-            bar = stack.enter_context(
-                tqdm(total=total, initial=n_done, desc=desc, unit="fit", disable=not verbose)
-            )
-            for row in parallel(tasks):
-                if store is not None:
-                    store.add(row)
-                rows.append(row)
-                bar.set_postfix(noise=row["noise_std"], seed=row["seed"], refresh=False)
-                bar.update()
-    finally:
-        if own_client:
-            client.close()
+    desc = f"noise sweep ({name})" + (f", {n_done} resumed" if n_done else "")
+    with tqdm(total=total, initial=n_done, desc=desc, unit="fit", disable=not verbose) as bar:
+        for tasks, options in phases:
+            if not tasks:
+                continue
+            options = dict(options)
+            backend, limits = options.pop("backend", None), options.pop("limits", None)
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(_thread_limits(limits))
+                if backend is not None:
+                    stack.enter_context(parallel_config(backend=backend))
+                # One task a batch, results in the order they finish: each is saved at once.
+                parallel = Parallel(batch_size=1, return_as="generator_unordered", **options)
+                for finished, failures in parallel(tasks):
+                    for row in finished:
+                        if store is not None:
+                            store.add(row)
+                        rows.append(row)
+                        bar.set_postfix(noise=row["noise_std"], seed=row["seed"],
+                                        refresh=False)
+                    bar.update(len(finished))
+                    if failures:
+                        note, error = failures[0]
+                        raise _add_note(error, note)
     return rows
 
 
@@ -817,10 +1084,25 @@ def _frame(rows, plan, *, study, n_jobs, backend):
         "classifier_params": _effective_classifier_params(plan.params),
         "device": plan.params["device"],
         "threads_per_point": plan.threads,
+        "batched": plan.batched,
         "n_jobs": n_jobs,
         "backend": backend,
     })
+    _warn_untrained(df)
     return df
+
+
+def _warn_untrained(df):
+    """One ConvergenceWarning for the points whose fit issued one (their rows say which)."""
+    marked = df.loc[df["training_warning"] != "", "training_warning"]
+    if len(marked):
+        warnings.warn(
+            f"{len(marked)} of the {len(df)} sweep points did not train (their fit issued a "
+            "ConvergenceWarning); the column training_warning holds each message, e.g.: "
+            f"{marked.iloc[0]}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 def _effective_classifier_params(params):
@@ -884,6 +1166,7 @@ _COMMON_CONSTRAINTS = {
     "backend": [StrOptions({"loky", "threading", "dask"}), None],
     "dask_client": [None, str, object],
     "threads_per_point": [Interval(Integral, 1, None, closed="left"), None],
+    "batched": [StrOptions({"auto"}), "boolean", Interval(Integral, 1, None, closed="left")],
     "checkpoint": [str, os.PathLike, None],
     "verbose": ["verbose"],
 }
@@ -912,6 +1195,7 @@ def noise_sweep(
     backend=None,
     dask_client=None,
     threads_per_point=1,
+    batched="auto",
     checkpoint=None,
     verbose=1,
 ):
@@ -1058,7 +1342,7 @@ def noise_sweep(
         explicit_sizes=n_samples is not None, n_test=n_test, rank=rank, classes=classes,
         data_home=data_home, download_if_missing=download_if_missing, data_params=data_params,
         classifier_params=classifier_params, device=device, remote=dask_client is not None,
-        threads=threads_per_point, verbose=verbose,
+        threads=threads_per_point, batched=batched, verbose=verbose,
     )
     rows = _execute(plan, study=False, n_jobs=n_jobs, backend=backend, dask_client=dask_client,
                     checkpoint=checkpoint, verbose=verbose)
@@ -1088,6 +1372,7 @@ def sample_size_study(
     backend=None,
     dask_client=None,
     threads_per_point=1,
+    batched="auto",
     checkpoint=None,
     verbose=1,
 ):
@@ -1156,7 +1441,8 @@ verbose
         n_seeds=n_seeds, seeds=seeds, sizes=sizes, explicit_sizes=True, n_test=n_test,
         rank=rank, classes=classes, data_home=data_home, download_if_missing=download_if_missing,
         data_params=data_params, classifier_params=classifier_params, device=device,
-        remote=dask_client is not None, threads=threads_per_point, verbose=verbose,
+        remote=dask_client is not None, threads=threads_per_point, batched=batched,
+        verbose=verbose,
     )
     rows = _execute(plan, study=True, n_jobs=n_jobs, backend=backend, dask_client=dask_client,
                     checkpoint=checkpoint, verbose=verbose)
