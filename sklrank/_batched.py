@@ -171,9 +171,14 @@ def fit_batched(estimators, data, *, n_threads=1, progress=False):
                    unit="epoch", leave=False)
     results = [None] * len(groups)
     errors = []
+    # OpenMP's thread count is a setting of each thread: a new thread starts with every core
+    # (oversubscribed, many times slower on a busy machine) unless given the caller's.
+    intra_op = torch.get_num_threads()
 
     def train(index, rows):
         try:
+            if threading.current_thread() is not threading.main_thread():
+                torch.set_num_threads(intra_op)
             results[index] = batch.train(rows, bar if index == 0 else None)
         except BaseException as exc:  # re-raised in the calling thread
             errors.append(exc)
@@ -204,11 +209,9 @@ class _Batch:
     """The estimators of one batch, initialised, and their training data stacked on the device.
 
     When the module is a :class:`~sklrank.nn.TwoLayerCNN` whose patches tile the image
-    (stride = kernel, no padding), the patches are cut once here instead of every epoch: the
-    stacked data are then each sample's patches, one a row, and the forward is that of a
-    TwoLayerCNN whose image is that patch matrix (its patches are then views, no copy). Same
-    products, same activation, same pooling: the same numbers, at half the memory and without
-    a copy of the data every epoch.
+    (stride = kernel, no padding), the patches are cut once here instead of every epoch (with
+    the module's own cutting): the stacked data are each sample's patches, at half the memory
+    of the data and their per-epoch copy.
     """
 
     def __init__(self, estimators, data):
@@ -247,47 +250,52 @@ class _Batch:
             del X_fit, y_fit
         self.codes = torch.stack(self.codes)
 
-    def _forward_module(self, index):
-        """The module whose forward, with stacked filters, is vmapped for the sub-batch whose
-        first estimator is ``index`` (each thread its own: functional_call swaps the weight of
-        the module it is given while it runs)."""
-        module = self.estimators[index].module_
-        if not self.patch_space:
-            return module
-        from .nn import TwoLayerCNN
+    def _logits(self, rows, X):
+        """The logits ``(points, samples, classes)`` of the sub-batch ``rows`` (stacked data
+        ``X``) as a function of its stacked filters."""
+        module = self.estimators[rows[0]].module_
+        if self.patch_space:
+            # TwoLayerCNN's forward when its patches tile the image, on the stacked patch
+            # matrices: patches @ filters^T, the activation, then the mean (or the sum, then
+            # the mean) over the patches and over each bank's filters. The same products and
+            # reductions as the module's (bitwise, tests/test_batched.py), without vmap's
+            # per-step overhead (a fifth of a step of the README's sweep).
+            points, n, n_patches, dim = X.shape
+            patches = X.reshape(points, n * n_patches, dim)
+            banks, m = module.n_banks, module.n_filters
+            activation, pooling = module.activation, module.pooling
 
-        n_patches, dim = self.X.shape[2:]
-        with torch.device("meta"):  # its own filters are never used
-            return TwoLayerCNN(
-                (1, n_patches, dim), kernel_size=(1, dim), n_classes=module.n_banks,
-                n_filters=module.n_filters, activation=module.activation,
-                pooling=module.pooling,
-            )
+            def logits(weight):
+                z = torch.bmm(patches, weight.reshape(points, banks * m, dim).transpose(1, 2))
+                a = activation(z).reshape(points, n, n_patches, banks, m)
+                return a.mean(dim=(2, 4)) if pooling == "mean" else a.sum(2).mean(3)
+
+            return logits
+        # Any other geometry: the module's own forward, vmapped over the stacked filters
+        # (each thread its own module: functional_call swaps the weight of the module it is
+        # given while it runs).
+        forward = torch.func.vmap(
+            lambda w, x: torch.func.functional_call(module, {"weight": w}, (x,))
+        )
+        return lambda weight: forward(weight, X)
 
     def train(self, rows, bar):
         """Train the estimators ``rows`` (consecutive indices) for their epochs, stacked."""
         first = self.estimators[rows[0]]
-        module = self._forward_module(rows[0])
         X = self.X[rows[0] : rows[-1] + 1]  # a view
         codes = self.codes[rows[0] : rows[-1] + 1]
-        shape = (len(rows), *module.weight.shape)
-        weight = torch.stack([
-            self.estimators[i].module_.weight.detach().reshape(shape[1:]) for i in rows
-        ]).to(X.device).requires_grad_()
-
-        def logits(w, x):
-            return torch.func.functional_call(module, {"weight": w}, (x,))
-
-        forward = torch.func.vmap(logits)
+        weight = torch.stack([self.estimators[i].module_.weight.detach() for i in rows])
+        weight.requires_grad_()
+        forward = self._logits(rows, X)
         n_points, n_samples = codes.shape
         lr, epochs, every = first.lr, first.max_epochs, first.rank_every
         losses = np.empty((epochs, n_points))
         durations = np.empty(epochs)
         snapshots, ranks = [], []
-        module.train()
+        first.module_.train()
         for epoch in range(epochs):
             start = time.time()
-            out = forward(weight, X)  # (points, samples, classes)
+            out = forward(weight)  # (points, samples, classes)
             loss = F.cross_entropy(out.reshape(n_points * n_samples, -1), codes.reshape(-1),
                                    reduction="none").reshape(n_points, n_samples).mean(dim=1)
             weight.grad = None
@@ -327,9 +335,9 @@ class _Batch:
                     and ((e + 1) % every == 0 or e + 1 == epochs)]
         param = est.module_.weight
         with torch.no_grad():
-            param.copy_(weight[offset].reshape(param.shape))
+            param.copy_(weight[offset])
         if grad is not None:  # None when max_epochs is 0
-            param.grad = grad[offset].reshape(param.shape).clone()
+            param.grad = grad[offset].clone()
         _write_history(est, losses, durations, dict(zip(recorded, ranks_of)), self.n_samples)
         X_head = self.heads[index]
         with warnings.catch_warnings(record=True) as caught:

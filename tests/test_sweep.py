@@ -957,3 +957,33 @@ def test_plot_sample_size_study(tiny_study, tmp_path):
     axes = plot_sample_size_study(both)
     assert "cifar10" in [t.get_text() for t in axes[0].get_legend().get_texts()]
     plt.close(axes[0].figure)
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def test_batched_benchmark_rows(tmp_path, monkeypatch):
+    # benchmarks/bench_sweep.py's rows for RESULTS.md (tiny sizes, nothing timed here)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_sweep
+    import run as benchmarks_run
+
+    tiny = {k: v for k, v in TINY.items() if k != "verbose"}
+    monkeypatch.setattr(bench_sweep, "README_SWEEP", {**tiny, "dataset": "synthetic",
+                                                      "noise_levels": [0.0, 1.0], "n_seeds": 2})
+    rows, notes = bench_sweep.batched_against_one_by_one(repeats=1, data_home=tmp_path)
+    assert [r["case"] for r in rows] == ["README sweep (synthetic)"]
+    assert notes and notes[0].startswith("MNIST, 500 images, 2 x 2 canvas left out: MNIST files")
+    row = rows[0]
+    assert row["points"] == 4 and row["epochs"] == 40 and row["same_predictions"]
+    assert row["max_filter_rank_rel_diff"] <= RANK_RTOL
+    assert row["ratio"] > 0 and row["ratio_2_threads"] > 0
+    text = "\n".join(benchmarks_run.sweep_section(
+        [{"varies": "n_jobs", "n_samples": 60, "n_jobs": 1, "seconds": 1.0, "fits": 6,
+          "seconds_per_fit": 0.2}],
+        {"seconds_per_1000_samples": 1.0, "fixed_seconds": 0.1,
+         "max_relative_deviation_from_line": 0.01}, rows, notes))
+    assert "README sweep (synthetic)" in text and "left out" in text

@@ -1218,16 +1218,38 @@ def noise_sweep(
       Pipeline comes from :func:`~sklrank.make_rank_pipeline`.
 
     Every input is checked, and the data loaded, before the first fit. Every point trains one
-    network; points run in parallel with joblib (``n_jobs``), or on a Dask cluster with
-    ``dask_client``. **Reproducibility:** on one machine and device, the same settings give
-    bitwise identical numbers whatever ``n_jobs``, the backend, or a resume from a
-    checkpoint: each point runs with ``threads_per_point`` torch and BLAS threads, and every
-    random draw (data, subsample, noise, initialisation) is seeded by the point's seed.
-    (Other machines, BLAS libraries or torch versions may differ in the last bits; CUDA
-    kernels are not guaranteed to be bitwise reproducible from run to run.)
+    network. **Batched:** the points that share a network shape (one training-set size; for
+    images, the same classes in the subset) train as one batched model
+    (:func:`sklrank._batched.fit_batched`: the filters of all points stacked, batched matrix
+    products), each point with its own data, initialisation and noise, exactly as alone;
+    the data and the measurements stay per point. On 2 CPU cores the README's sweep trains
+    about twice as fast (``benchmarks/RESULTS.md``). ``batched=False`` trains one point at a
+    time. **Parallel:** a batch trains in ``n_jobs`` threads of this process (no workers to
+    start, measured fastest on 2 cores); points trained alone, or batches with
+    ``backend="loky"``, run in joblib's workers, and on a Dask cluster (``dask_client``) the
+    batches are spread over its workers.
+
+    **Reproducibility:** on one machine and device, the same settings give bitwise identical
+    numbers whatever ``n_jobs``, the backend, how the points are batched, or a resume from a
+    checkpoint: each point runs with ``threads_per_point`` torch and BLAS threads, every
+    random draw (data, subsample, noise, initialisation) is seeded by the point's seed, and
+    a point's numbers do not depend on the other points of its batch (measured with torch's
+    MKL build, ``tests/test_batched.py``; there batched and one-by-one fits are bitwise
+    equal too). (Other machines, BLAS libraries or torch versions may differ in the last
+    bits, and batched fits may then differ from one-by-one ones at float32 rounding, filter
+    ranks to 1e-5 relative; CUDA kernels are not guaranteed to be bitwise reproducible from
+    run to run.)
+
+    **Fits that did not train** are never silent: a point whose fit raised (a diverged or
+    dead network, :class:`~sklrank.exceptions.TrainingFailedError`) stops the sweep with that
+    error, naming the point, once the other finished points are saved; a point whose fit
+    issued a :class:`~sklearn.exceptions.ConvergenceWarning` (its loss never moved) keeps
+    its row, with the message in the column ``training_warning``, and the sweep issues one
+    ConvergenceWarning counting those points.
 
     **Never losing work:** with ``checkpoint``, every finished point is appended to that file
-    (and flushed to disk) as soon as it finishes. Calling ``noise_sweep`` again with the same
+    (and flushed to disk) as soon as it finishes (the points of a batch when the batch
+    finishes). Calling ``noise_sweep`` again with the same
     ``checkpoint`` and the same settings runs only the missing points and returns the same
     numbers as an uninterrupted run; other settings are refused with a message listing the
     differences (delete the file, or pass another path, to start over).
@@ -1276,13 +1298,14 @@ def noise_sweep(
     device : str or torch.device, default="cpu"
         Where the networks train: "cpu", "cuda" or "cuda:N" (the data, the PCA and the data
         ranks stay on the CPU). A CUDA device must exist (else a ValueError says so, before
-        any work). The points on one GPU run one after another in this process, so
-        ``n_jobs`` must be 1 or None with a CUDA device; for several GPUs, run a Dask
-        cluster with one worker per GPU and pass its ``dask_client`` (each worker then trains
-        on its own "cuda" device).
+        any work). The points on one GPU train in this process, as batches that share the
+        device (or one after another with ``batched=False``), so ``n_jobs`` must be 1 or None
+        with a CUDA device; for several GPUs, run a Dask cluster with one worker per GPU and
+        pass its ``dask_client`` (each worker then trains on its own "cuda" device).
     n_jobs : int, default=None
-        Points trained at once (joblib; None means 1, -1 all cores). With ``dask_client``,
-        None means as many as the cluster offers.
+        Cores to train on (None means 1, -1 all cores): the threads a batch trains in, or
+        the points trained at once by joblib's workers. With ``dask_client``, the workers
+        used (None: all of the cluster's).
     backend : {"loky", "threading", "dask"}, default=None
         joblib backend; None is joblib's default (loky), or "dask" with ``dask_client``.
     dask_client : dask.distributed.Client or str, default=None
@@ -1290,15 +1313,25 @@ def noise_sweep(
         ``"tcp://10.0.0.5:8786"`` to connect to and close afterwards). Needs
         ``dask[distributed]`` (``pip install sklrank[dask]``).
     threads_per_point : int or None, default=1
-        Torch and BLAS threads of each point (None leaves both libraries' settings alone, at
-        the price of bitwise reproducibility across ``n_jobs``).
+        Torch and BLAS threads of each point, or of each thread of a batch (None leaves both
+        libraries' settings alone, at the price of bitwise reproducibility across
+        ``n_jobs``).
+    batched : "auto", bool or int, default="auto"
+        Train the points of one network shape as batched models. "auto": batches of as many
+        points as a memory budget allows (the estimated training memory of a batch: 1 GiB
+        on the CPU; on a GPU, half of the device's and of the host's free memory when the
+        sweep starts, or 8 GiB on a Dask worker), and one point at a time for classifier
+        settings that cannot be batched (callbacks, another optimizer, mini-batches, see
+        :func:`sklrank._batched.unbatchable_reason`). True: the same, but such settings are an
+        error. An int: at most that many points a batch. False: one point at a time.
     checkpoint : str or path-like, default=None
         A file (in an existing, writable folder) where every finished point is saved as it
         finishes; if it exists, its points are reused (see above). It is locked while the
         sweep runs, so two sweeps cannot write one file.
     verbose : int, default=1
-        0 is silent; 1 shows a progress bar with one step per sweep point; 2 also shows the
-        classifier's training log.
+        0 is silent; 1 shows a progress bar with one step per sweep point, and one over the
+        epochs of the batch that trains; 2 also shows the training log of the points trained
+        alone.
 
     Returns
     -------
@@ -1313,7 +1346,11 @@ def noise_sweep(
         preprocessing and training), ``n_train`` and ``n_test``. ``results.attrs["config"]``
         holds the full configuration. Plot it with :func:`plot_noise_sweep`, or directly with
         seaborn, e.g. ``sns.relplot(data=results, x="noise_std", y="filter_stable_rank",
-        kind="line")``.
+        kind="line")``. Two more columns describe how each point trained:
+        ``training_warning`` (the message of the ConvergenceWarning its fit issued, else an
+        empty string) and ``n_batched`` (the points trained together with it, itself
+        included; 1 for one trained alone); ``fit_time`` then holds its preprocessing and
+        its share of the batch's training time.
 
     See Also
     --------
@@ -1391,10 +1428,13 @@ def sample_size_study(
     ``n_samples``. Every input is checked and the data loaded before the first fit;
     ``checkpoint`` keeps every finished point, as in :func:`noise_sweep`.
 
-    The full default study trains 36 networks, 9 of them on all 60000 images: about 12 s
-    each on an H200 GPU (``device="cuda"``; issue 13 measured 46 s for four), tens of
-    minutes each on a CPU (300 full-batch steps over 60000 canvases of 56 x 56 pixels), with
-    a peak of about 2.9 GB of memory a point.
+    The full default study trains 36 networks, 9 of them on all 60000 images: one by one
+    about 12 s each on an H200 GPU (``device="cuda"``; issue 13 measured 46 s for four), tens
+    of minutes each on a CPU (300 full-batch steps over 60000 canvases of 56 x 56 pixels),
+    with a peak of about 2.9 GB of memory a point. On a GPU the points of a size train as
+    one batch (about 1.3 GB of device memory a point at n = 60000, within half the free
+    memory); on a CPU a point of 60000 images exceeds the 1 GiB batch budget and trains
+    alone, as before.
 
     Parameters
     ----------
@@ -1407,9 +1447,9 @@ def sample_size_study(
         As in :func:`noise_sweep`; None is ``SAMPLE_SIZE_DEFAULTS["noise_levels"]``:
         (0.0, 0.3, 1.0).
     n_seeds, seeds, n_test, rank, classes, data_home, download_if_missing, data_params, \
-classifier_params, device, n_jobs, backend, dask_client, threads_per_point, checkpoint, \
-verbose
-        As in :func:`noise_sweep`.
+classifier_params, device, n_jobs, backend, dask_client, threads_per_point, batched, \
+checkpoint, verbose
+        As in :func:`noise_sweep`. Each size trains as its own batches.
 
     Returns
     -------
