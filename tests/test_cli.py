@@ -15,7 +15,7 @@ input                                       answer
 --signal-position 9 (synthetic, 8 patches)  "not a patch index"
 --classes with --dataset synthetic          "--classes do(es) not apply"
 --device cuda without a GPU                 "torch finds no CUDA device here ..."
---device cuda --n-jobs 2                    "the points on one GPU run one after another"
+--device cuda --n-jobs 2 --no-batch         "the points on one GPU run one after another"
 missing MNIST files with --no-download      "MNIST files not found: put ... in DIR"
 a 300-character --name                      "too long for this file system"
 --name a/b, --name ..                       "--name must be a plain file name"
@@ -209,7 +209,7 @@ def test_bad_values(argv, match, capsys):
         (["--signal-position", "9"], "signal_position=9 is not a patch index"),
         (["--classes", "0", "1"], "--classes do(es) not apply to --dataset synthetic"),
         (["--dataset", "mnist", "--n-patches", "3"], "--n-patches"),
-        (["--device", "cuda", "--n-jobs", "2"], "one after another"),
+        (["--device", "cuda", "--n-jobs", "2", "--no-batch"], "one after another"),
         (["--device", "gpu"], "not a torch device"),
         (["--name", "a/b"], "--name must be a plain file name"),
         (["--name", ".."], "--name must be a plain file name"),

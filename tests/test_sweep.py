@@ -29,7 +29,7 @@ unknown data_params / classifier_params   ValueError naming the keys
 classifier_params setting device etc.     ValueError: "the sweep sets them"
 device="cuda" without a CUDA device       ValueError: "torch finds no CUDA device here"
 device="tpu" (not a torch device)         ValueError: "not a torch device"
-device="cuda" with n_jobs=2               ValueError: points on one GPU run one after another
+device="cuda", n_jobs=2, batched=False   ValueError: points on one GPU run one after another
 n_jobs=0                                  ValueError naming n_jobs
 backend="multiprocessing"                 InvalidParameterError (no result streaming there)
 missing MNIST files, no download          FileNotFoundError: which files to put where
@@ -418,7 +418,7 @@ def _custom(**kwargs):
         ({"classifier_params": {"n_filter": 3}}, ValueError, "classifier_params: .*n_filter"),
         ({"classifier_params": {"n_filters": 0}}, ValueError, "classifier_params: .*n_filters"),
         ({"device": "tpu"}, ValueError, "not a torch device"),
-        ({"device": "cuda", "n_jobs": 2}, ValueError, "one after another"),
+        ({"device": "cuda", "n_jobs": 2, "batched": False}, ValueError, "one after another"),
         ({"dataset": (np.zeros((4, 5)), np.zeros(4), (1, 2, 2))}, ValueError,
          "does not hold flattened"),
         ({"dataset": (np.zeros((4, 4)), np.zeros(4))}, ValueError, r"\(X, y, image_shape\)"),

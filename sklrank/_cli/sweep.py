@@ -270,15 +270,16 @@ def add_parser(subparsers):
     )
     running.add_argument(
         "--device", default="cpu", metavar="DEVICE",
-        help="where the networks train: cpu (default), cuda or cuda:N; the fits on one GPU run "
-        "one after another (--n-jobs 1)",
+        help="where the networks train: cpu (default), cuda or cuda:N; on one GPU a batch "
+        "trains as one model while --n-jobs threads prepare and measure its fits (with "
+        "--no-batch the fits run one after another: --n-jobs 1)",
     )
     running.add_argument(
         "--n-jobs", type=_n_jobs, metavar="N",
-        help="cores to train on: the threads a batch trains in, or the fits run at once "
-        "(joblib) with --no-batch; -1 uses every core (default: every core on the CPU, 1 on "
-        "a GPU, as many as the Dask cluster runs with --scheduler); the numbers do not "
-        "depend on it",
+        help="cores to use: the threads in which a batch's fits are prepared, trained (on the "
+        "CPU) and measured, or the fits run at once (joblib) with --no-batch; -1 uses every "
+        "core (default: every core; 1 with --no-batch on a GPU; as many as the Dask cluster "
+        "runs with --scheduler); the numbers do not depend on it",
     )
     running.add_argument(
         "--no-batch", action="store_true",
@@ -447,11 +448,11 @@ def _kwargs(args, synthetic):
 
 
 def _default_n_jobs(args):
-    """--n-jobs, by default every core on the CPU (the numbers do not depend on it); on a GPU
-    or a Dask cluster the sweep's own default."""
+    """--n-jobs, by default every core (the numbers do not depend on it); one at a time for
+    fits trained alone on a GPU, and the cluster's own default with --scheduler."""
     if args.n_jobs is not None or args.scheduler is not None:
         return args.n_jobs
-    return None if str(args.device).startswith("cuda") else -1
+    return None if args.no_batch and str(args.device).startswith("cuda") else -1
 
 
 def _figure(df, study):

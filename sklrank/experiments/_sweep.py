@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -262,7 +263,28 @@ class _Point:
                 f"noise_std={self.noise_std:g}, seed={self.seed}")
 
 
-def _prepare_synthetic(noise_std, seed, config, params, shared=None):
+class _SeedWork:
+    """Work the points of one seed share within a batch (the clean matrix's ranks, the rank-K
+    reduction of the images), done once however many threads ask for it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = {}
+
+    def get(self, key, compute):
+        with self._lock:
+            entry = self._entries.setdefault(key, [threading.Lock(), None])
+        with entry[0]:
+            if entry[1] is None:
+                entry[1] = (compute(),)
+            return entry[1][0]
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+def _prepare_synthetic(noise_std, seed, config, params, shared):
     from sklrank.datasets import make_low_rank_patches
 
     n_train, n_test = config["n_samples"], config["n_test"]
@@ -277,25 +299,22 @@ def _prepare_synthetic(noise_std, seed, config, params, shared=None):
             f"the n_samples={n_train} training samples drawn for seed {seed} hold one class "
             "only; raise n_samples."
         )
-    key = ("clean", seed)
-    if shared is not None and key in shared:  # the seed's other noise levels in the batch
-        clean_ranks = shared[key]
-    else:
+    def clean_ranks_of_seed():
         X_clean, _ = make_low_rank_patches(n_train + n_test, noise_std=0.0, random_state=seed,
                                            **gen)
-        clean_ranks = _clean_ranks(X_clean[:n_train])
-        if shared is not None:
-            shared[key] = clean_ranks
+        return _clean_ranks(X_clean[:n_train])
+
+    clean_ranks = shared.get(("clean", seed), clean_ranks_of_seed)
     input_shape = (1, config["n_patches"], config["n_features"])
     clf = _make_classifier(params, seed, input_shape, (1, config["n_features"]))
     return _Point(noise_std, seed, clf, X_train, y_train, clean_ranks,
                   lambda: (X_test, y_test))
 
 
-def _prepare_images(noise_std, seed, config, params, subset, shared=None):
-    """The point's canvases. Within a batch (``shared``, a dict), the rank-K reduction of a
-    seed's images is fitted once for all its noise levels: the same fit as each point's own
-    (same images, same random_state), so the same numbers."""
+def _prepare_images(noise_std, seed, config, params, subset, shared):
+    """The point's canvases. Within a batch (``shared``), the rank-K reduction of a seed's
+    images is fitted once for all its noise levels: the same fit as each point's own (same
+    images, same random_state), so the same numbers."""
     X_train, y_train, X_test, y_test, image_shape = subset
     pipe = _make_image_pipeline(config, image_shape, noise_std, seed, params)
     noise_step, clf = pipe["noise"], pipe["cnn"]
@@ -304,14 +323,9 @@ def _prepare_images(noise_std, seed, config, params, subset, shared=None):
     # each intermediate matrix as soon as it is used: at n = 60000 on a 2 x 2 canvas the
     # canvases take 750 MB, the rank-K images 190 MB.
     start = time.perf_counter()
-    key = ("rank", seed)
-    if shared is not None and key in shared:
-        rank_step, X_low_rank = shared[key]
-    else:
-        rank_step = pipe["rank"]
-        X_low_rank = rank_step.fit_transform(X_train)
-        if shared is not None:
-            shared[key] = rank_step, X_low_rank
+    rank_step, X_low_rank = shared.get(
+        ("rank", seed), lambda: (pipe["rank"], pipe["rank"].fit_transform(X_train))
+    )
     X_seen = noise_step.fit_transform(X_low_rank)
     preprocessing_time = time.perf_counter() - start
     if config["noise_mode"] == "additive" or config["position"] != "random":
@@ -335,7 +349,7 @@ def _prepare_images(noise_std, seed, config, params, subset, shared=None):
                   preprocessing_time)
 
 
-def _prepare(kind, noise_std, seed, config, params, subset, shared=None):
+def _prepare(kind, noise_std, seed, config, params, subset, shared):
     if kind == "synthetic":
         return _prepare_synthetic(noise_std, seed, config, params, shared)
     return _prepare_images(noise_std, seed, config, params, subset, shared)
@@ -399,50 +413,68 @@ def _run_points(kind, points, config, params, threads, subsets, n_threads=1, pro
     """Train the points ``[(noise_std, seed), ...]`` (of one size) and measure them.
 
     One point is fitted on its own; several train as one batched model
-    (:func:`sklrank._batched.fit_batched`, in ``n_threads`` threads). Runs in a joblib
-    worker or in the calling process. Returns ``(rows, failures)``: the rows of the points
-    that trained, and ``(note, error)`` for each point whose fit raised (the others are
-    unaffected).
+    (:func:`sklrank._batched.fit_batched`), prepared and measured in ``n_threads`` threads
+    (numpy and torch release the GIL in their heavy work) and, on the CPU, trained in as many.
+    Runs in a joblib worker or in the calling process. Returns ``(rows, failures)``: the rows
+    of the points that trained, and ``(note, error)`` for each point whose fit raised (the
+    others are unaffected).
     """
+    import torch
+
     from sklrank._batched import fit_batched
 
-    with _thread_limits(threads):
-        shared = {} if len(points) > 1 else None
-        prepared = []
-        for noise_std, seed in points:
-            try:
-                prepared.append(_prepare(kind, noise_std, seed, config, params,
-                                         subsets.get(seed), shared))
-            except Exception as exc:
-                _add_note(exc, f"in the sweep point n_samples={config['n_samples']}, "
-                          f"noise_std={noise_std:g}, seed={seed}")
-                raise
-        del shared
+    shared = _SeedWork()
+
+    def prepare(point):
+        noise_std, seed = point
+        try:
+            return _prepare(kind, noise_std, seed, config, params, subsets.get(seed), shared)
+        except Exception as exc:
+            _add_note(exc, f"in the sweep point n_samples={config['n_samples']}, "
+                      f"noise_std={noise_std:g}, seed={seed}")
+            raise
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_thread_limits(threads))
+        # OpenMP's thread count is a setting of each thread: the pool's get this one's
+        pool = stack.enter_context(ThreadPoolExecutor(
+            n_threads, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)
+        ))
+        prepared = list(pool.map(prepare, points))
+        shared.clear()  # the rank-K images: freed before the training
         start = time.perf_counter()
         if len(prepared) == 1:
             outcomes = [_fit_alone(prepared[0])]
         else:
+            on_gpu = str(params.get("device", "cpu")).startswith("cuda")
             with warnings.catch_warnings():
                 # fit_batched returns each fit's warnings, which the rows record
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 fits = fit_batched([p.clf for p in prepared],
                                    [(p.X_train, p.y_train) for p in prepared],
-                                   n_threads=n_threads, progress=progress)
+                                   n_threads=1 if on_gpu else n_threads, progress=progress)
             outcomes = [(fit.error, _training_warning(fit.warnings)) for fit in fits]
         # the batch's training time, shared equally by its points
         train_time = (time.perf_counter() - start) / len(prepared)
-        rows, failures = [], []
+        failures = []
+        trained = []
         for point, (error, training_warning) in zip(prepared, outcomes):
-            if error is not None:
+            if error is None:
+                trained.append((point, training_warning))
+            else:
                 failures.append((point.describe(), error))
                 point.X_train = None
-                continue
+
+        def measure(item):
+            point, training_warning = item
             try:
-                rows.append(_measure(point, point.preprocessing_time + train_time,
-                                     training_warning, len(prepared)))
+                return _measure(point, point.preprocessing_time + train_time,
+                                training_warning, len(prepared))
             except Exception as exc:
                 _add_note(exc, point.describe())
                 raise
+
+        rows = list(pool.map(measure, trained))
     return rows, failures
 
 
@@ -1011,8 +1043,9 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
         jobs = n_jobs if n_jobs is not None else (-1 if client is not None else None)
         # Threads of one process share torch's and BLAS's settings: set once around them.
         shared_limits = backend == "threading" and client is None
+        on_gpu = str(plan.params["device"]).startswith("cuda") and client is None
         alone = {
-            "n_jobs": jobs, "backend": backend,
+            "n_jobs": 1 if on_gpu else jobs, "backend": backend,
             "limits": plan.threads if shared_limits else None,
         }
         task_threads = None if shared_limits else plan.threads
@@ -1128,7 +1161,9 @@ def _reject_bools(**values):
             raise ValueError(f"{name} must be an integer, got {value!r}.")
 
 
-def _check_parallel(backend, dask_client, n_jobs, device):
+def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
+    """The backend; the combinations that cannot run are refused. Call again with the plan's
+    ``batching`` once the classifier is known."""
     if n_jobs == 0:
         raise ValueError("n_jobs must be a positive number of jobs or -1 (all cores), got 0.")
     if dask_client is not None:
@@ -1137,12 +1172,13 @@ def _check_parallel(backend, dask_client, n_jobs, device):
             raise ValueError(f"dask_client needs backend='dask' or None, got {backend!r}.")
     if (
         str(device).startswith("cuda") and dask_client is None
-        and n_jobs is not None and n_jobs != 1
+        and n_jobs is not None and n_jobs != 1 and batched is False
     ):
         raise ValueError(
-            f"n_jobs={n_jobs} with device={device!r}: the points on one GPU run one after "
-            "another in this process; pass n_jobs=1 (or None), or a dask_client with one "
-            "worker per GPU."
+            f"n_jobs={n_jobs} with device={device!r}: trained one at a time, the points on one "
+            "GPU run one after another in this process; pass n_jobs=1 (or None), batched "
+            "training (batched='auto', where n_jobs threads prepare and measure the points), "
+            "or a dask_client with one worker per GPU."
         )
     return backend
 
@@ -1299,13 +1335,15 @@ def noise_sweep(
         Where the networks train: "cpu", "cuda" or "cuda:N" (the data, the PCA and the data
         ranks stay on the CPU). A CUDA device must exist (else a ValueError says so, before
         any work). The points on one GPU train in this process, as batches that share the
-        device (or one after another with ``batched=False``), so ``n_jobs`` must be 1 or None
-        with a CUDA device; for several GPUs, run a Dask cluster with one worker per GPU and
-        pass its ``dask_client`` (each worker then trains on its own "cuda" device).
+        device (one model a batch, ``n_jobs`` CPU threads preparing and measuring its points),
+        or one after another, so with ``batched=False`` ``n_jobs`` must be 1 or None; for
+        several GPUs, run a Dask cluster with one worker per GPU and pass its
+        ``dask_client`` (each worker then trains on its own "cuda" device).
     n_jobs : int, default=None
-        Cores to train on (None means 1, -1 all cores): the threads a batch trains in, or
-        the points trained at once by joblib's workers. With ``dask_client``, the workers
-        used (None: all of the cluster's).
+        Cores to use (None means 1, -1 all cores): the threads in which a batch's points are
+        prepared, trained (on the CPU) and measured, or the points trained alone at once by
+        joblib's workers. With ``dask_client``, the workers used (None: all of the
+        cluster's).
     backend : {"loky", "threading", "dask"}, default=None
         joblib backend; None is joblib's default (loky), or "dask" with ``dask_client``.
     dask_client : dask.distributed.Client or str, default=None
@@ -1370,7 +1408,7 @@ def noise_sweep(
     """
     _reject_bools(n_seeds=n_seeds, n_samples=n_samples, n_test=n_test, rank=rank,
                   n_jobs=n_jobs, threads_per_point=threads_per_point)
-    backend = _check_parallel(backend, dask_client, n_jobs, device)
+    backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     plan = _plan(
         dataset, noise_levels=noise_levels,
         default_levels=(SYNTHETIC_DEFAULTS if dataset == "synthetic" else IMAGE_DEFAULTS)[
@@ -1381,6 +1419,7 @@ def noise_sweep(
         classifier_params=classifier_params, device=device, remote=dask_client is not None,
         threads=threads_per_point, batched=batched, verbose=verbose,
     )
+    _check_parallel(backend, dask_client, n_jobs, device, plan.batching)
     rows = _execute(plan, study=False, n_jobs=n_jobs, backend=backend, dask_client=dask_client,
                     checkpoint=checkpoint, verbose=verbose)
     return _frame(rows, plan, study=False, n_jobs=n_jobs, backend=backend)
@@ -1472,7 +1511,7 @@ checkpoint, verbose
     """
     _reject_bools(n_seeds=n_seeds, n_test=n_test, rank=rank, n_jobs=n_jobs,
                   threads_per_point=threads_per_point)
-    backend = _check_parallel(backend, dask_client, n_jobs, device)
+    backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     sizes = _check_sizes(
         SAMPLE_SIZE_DEFAULTS["n_samples"] if n_samples is None else n_samples, "n_samples"
     )
@@ -1484,6 +1523,7 @@ checkpoint, verbose
         remote=dask_client is not None, threads=threads_per_point, batched=batched,
         verbose=verbose,
     )
+    _check_parallel(backend, dask_client, n_jobs, device, plan.batching)
     rows = _execute(plan, study=True, n_jobs=n_jobs, backend=backend, dask_client=dask_client,
                     checkpoint=checkpoint, verbose=verbose)
     return _frame(rows, plan, study=True, n_jobs=n_jobs, backend=backend)
