@@ -199,9 +199,16 @@ def test_same_seeds_same_numbers(tiny_sweep):
 
 
 @pytest.mark.slow
-def test_n_jobs_gives_identical_numbers(tiny_sweep):
+def test_n_jobs_gives_identical_numbers(tiny_sweep, tiny_sweep_alone):
+    # batched: one batch in two threads; with loky, two batches in two worker processes
     parallel = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, **TINY)
     pd.testing.assert_frame_equal(_numbers(parallel), _numbers(tiny_sweep), check_exact=True)
+    assert (parallel["n_batched"] == 6).all()
+    workers = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, backend="loky", **TINY)
+    pd.testing.assert_frame_equal(_numbers(workers), _numbers(tiny_sweep), check_exact=True)
+    assert (workers["n_batched"] == 3).all()
+    alone = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, **ALONE)
+    pd.testing.assert_frame_equal(_numbers(alone), _numbers(tiny_sweep_alone), check_exact=True)
 
 
 @pytest.mark.slow
