@@ -30,6 +30,10 @@ from .callbacks._rank_history import _BUFFER_BYTES, _plain, _stable_ranks
 
 __all__ = ["fit_batched", "batch_key", "unbatchable_reason", "BatchedFit"]
 
+# Pre-activations (samples x patches x filters, summed over the points) a training thread
+# needs at least: each step's Python overhead (about 0.3 ms, holding the GIL) is then a small
+# part of its elementwise work (about 1 ns a pre-activation and operation on one core).
+_THREAD_PREACTIVATIONS = 100_000
 # The parameters that may differ between the estimators of one batch: they only set the
 # initial filters, or what is shown while training.
 _FREE_PARAMETERS = ("random_state", "init_std", "verbose", "progress_bar")
@@ -66,13 +70,16 @@ def unbatchable_reason(estimator):
         A sentence naming the setting that prevents batching.
     """
     from ._rank_cnn_classifier import RankCNNClassifier
+    from .nn import TwoLayerCNN
 
     if type(estimator) is not RankCNNClassifier:
         return f"{type(estimator).__name__} is not a RankCNNClassifier"
     if estimator.input_shape is None:
         return "input_shape is not set"
     params = estimator.get_params(deep=False)
+    module = params["module"]
     checks = (
+        (module is TwoLayerCNN, "module is not sklrank.nn.TwoLayerCNN (the class)"),
         (params["optimizer"] is torch.optim.SGD, "optimizer is not torch.optim.SGD"),
         (not estimator.get_params_for("optimizer"), "optimizer__* parameters are set"),
         (params["criterion"] is torch.nn.CrossEntropyLoss,
@@ -122,10 +129,11 @@ def fit_batched(estimators, data, *, n_threads=1, progress=False):
         Each estimator's training data, all with the same number of samples and the same
         classes (so that the networks have the same shape).
     n_threads : int, default=1
-        Train the batch as this many sub-batches, each in its own Python thread (torch
-        releases the GIL in its kernels). Each thread runs torch's operations with torch's
-        intra-op thread count, so set ``torch.set_num_threads(1)`` to use ``n_threads`` cores.
-        A point's numbers do not depend on the split.
+        Train the batch as up to this many sub-batches, each in its own Python thread (torch
+        releases the GIL in its kernels), each with at least 100000 pre-activations (samples x
+        patches x filters) a step. Each thread runs torch's operations with the calling
+        thread's intra-op thread count: with ``torch.set_num_threads(1)`` they use
+        ``n_threads`` cores. A point's numbers do not depend on the split.
     progress : bool, default=False
         Show a tqdm bar over the epochs of the batch.
 
@@ -162,7 +170,9 @@ def fit_batched(estimators, data, *, n_threads=1, progress=False):
         raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}.")
     batch = _Batch(estimators, data)
     first = estimators[0]
-    groups = [g for g in np.array_split(np.arange(len(estimators)), int(n_threads)) if len(g)]
+    # a thread's share of a step must outweigh its Python overhead, which holds the GIL
+    n_threads = min(int(n_threads), max(1, batch.preactivations // _THREAD_PREACTIVATIONS))
+    groups = [g for g in np.array_split(np.arange(len(estimators)), n_threads) if len(g)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -249,6 +259,8 @@ class _Batch:
             self.X[i] = X_fit
             del X_fit, y_fit
         self.codes = torch.stack(self.codes)
+        patches = self.X.shape[2] if self.patch_space else module.n_patches
+        self.preactivations = len(estimators) * self.n_samples * patches * module.weight.shape[0]
 
     def _logits(self, rows, X):
         """The logits ``(points, samples, classes)`` of the sub-batch ``rows`` (stacked data

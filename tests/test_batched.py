@@ -18,10 +18,11 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from sklrank import RankCNNClassifier, TwoLayerNetClassifier
+from sklrank import RankCNNClassifier, TwoLayerNetClassifier, _batched
 from sklrank._batched import batch_key, fit_batched, unbatchable_reason
 from sklrank.datasets import fetch_mnist, make_low_rank_patches
 from sklrank.exceptions import TrainingDivergedError, TrainingFailedError
+from sklrank.nn import TwoLayerCNN
 
 # What the sweep promises for batched against one-by-one fits (issue 18 asks for 1e-5).
 RANK_RTOL = 1e-5
@@ -117,8 +118,9 @@ def test_mnist_batch_agrees_with_one_by_one_fits(mnist_digits, stride):
     assert nets[0].score(*mnist_digits[0]) > 0.5  # it learns the clean digits
 
 
-def test_a_points_numbers_do_not_depend_on_its_batch():
+def test_a_points_numbers_do_not_depend_on_its_batch(monkeypatch):
     # The sweep's bitwise reproducibility across n_jobs and resumes rests on this.
+    monkeypatch.setattr(_batched, "_THREAD_PREACTIVATIONS", 1)  # threads for a tiny batch
     data = _synthetic(seeds=(0, 1, 2), n=60)
     whole = _nets(len(data))
     fit_batched(whole, data)
@@ -214,6 +216,7 @@ def test_convergence_warnings_are_returned_and_issued():
         ({"warm_start": True}, "warm_start is set"),
         ({"criterion": torch.nn.NLLLoss}, "criterion is not"),
         ({"input_shape": None}, "input_shape is not set"),
+        ({"module": type("MyCNN", (TwoLayerCNN,), {})}, "module is not sklrank.nn.TwoLayerCNN"),
     ],
 )
 def test_unbatchable_settings_are_named(params, match):

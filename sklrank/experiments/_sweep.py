@@ -363,8 +363,8 @@ def _fit_alone(point):
     # Python's warning filters are one per process: fits in threads (joblib's threading
     # backend, a Dask worker's threads) record their warnings one at a time.
     in_thread = threading.current_thread() is not threading.main_thread()
-    with (_FIT_LOCK if in_thread else contextlib.nullcontext()), \
-            warnings.catch_warnings(record=True) as caught:
+    lock = _FIT_LOCK if in_thread else contextlib.nullcontext()
+    with lock, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
             point.clf.fit(point.X_train, point.y_train)
@@ -895,17 +895,20 @@ def _check_batching(plan, probe):
     reason when they cannot), and the network's size for the memory budget."""
     from sklrank._batched import unbatchable_reason
 
-    module = probe.module_
-    plan.shape = (int(np.prod(module.input_shape)), module.n_patches, module.n_filters)
     if plan.batched is False:
         return
     reason = unbatchable_reason(probe)
-    if reason is not None and plan.batched is True:
-        raise ValueError(
-            f"batched=True, but these classifier settings cannot train as a batch: {reason}; "
-            "use batched='auto' (one point at a time for such settings) or batched=False."
-        )
-    plan.batching = reason is None
+    if reason is not None:
+        if plan.batched is True:
+            raise ValueError(
+                f"batched=True, but these classifier settings cannot train as a batch: "
+                f"{reason}; use batched='auto' (one point at a time for such settings) or "
+                "batched=False."
+            )
+        return
+    module = probe.module_
+    plan.shape = (int(np.prod(module.input_shape)), module.n_patches, module.n_filters)
+    plan.batching = True
 
 
 def _checked_classifier(build):
