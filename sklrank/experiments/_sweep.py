@@ -2,8 +2,10 @@
 
 A sweep is a grid of points (training-set size, noise level, seed); each point trains one
 network and measures it. The grid is built and every input checked before the first fit
-(:func:`_plan`), the points run through joblib (:func:`_execute`), each finished point goes to
-the checkpoint file at once, and the rows become one tidy DataFrame.
+(:func:`_plan`); the points that share a network shape are cut into batches that each train
+as one batched model (:func:`_tasks`, :func:`sklrank._batched.fit_batched`), or each point
+trains alone; the tasks run through joblib (:func:`_execute`), each finished point goes to
+the checkpoint file as its task finishes, and the rows become one tidy DataFrame.
 """
 
 import contextlib
