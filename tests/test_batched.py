@@ -122,14 +122,14 @@ def test_a_points_numbers_do_not_depend_on_its_batch(monkeypatch):
     # The sweep's bitwise reproducibility across n_jobs and resumes rests on this.
     monkeypatch.setattr(_batched, "_THREAD_PREACTIVATIONS", 1)  # threads for a tiny batch
     data = _synthetic(seeds=(0, 1, 2), n=60)
-    whole = _nets(len(data))
+    whole = _nets(len(data), max_epochs=30)
     fit_batched(whole, data)
-    parts = _nets(len(data))
+    parts = _nets(len(data), max_epochs=30)
     fit_batched(parts[:4], data[:4])
     fit_batched(parts[4:], data[4:])
-    threads = _nets(len(data))
+    threads = _nets(len(data), max_epochs=30)
     fit_batched(threads, data, n_threads=3)
-    single = _nets(1, seeds=[4])
+    single = _nets(1, seeds=[4], max_epochs=30)
     fit_batched(single, data[4:5])
     for nets in (parts, threads):
         for a, b in zip(whole, nets):
