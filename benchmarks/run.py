@@ -154,13 +154,34 @@ def stable_rank_section(rows, notes):
     return lines + [f"\n{note}" for note in notes]
 
 
-def sweep_section(rows, fit):
+def sweep_section(rows, fit, batched=(), notes=()):
     lines = [
-        "## d. Noise sweep: time against n_samples and n_jobs",
+        "## d. Noise sweep: batched against one-by-one fits; time against n_samples and n_jobs",
+        "",
+        "Seconds of one `noise_sweep` call (data, training and measurements; not the "
+        "command's imports and figure), medians over repeats in which the three runs take "
+        "turns: one point at a time (`batched=False`, one core), the points of the sweep as "
+        "one batched model on one core (the default), and the same batch in two threads "
+        "(`n_jobs=2`, the command line's default on 2 cores). The load average is the "
+        "machine's while it ran (other processes share its cores).",
+        "",
+    ]
+    table = [[r["case"], r["points"], r["epochs"], f"{r['one_by_one_s']:.2f} s",
+              f"{r['batched_s']:.2f} s", f"**{r['ratio']:.2f}x**",
+              f"{r['batched_2_threads_s']:.2f} s", f"{r['ratio_2_threads']:.2f}x",
+              f"{r['max_filter_rank_rel_diff']:.1e}", "yes" if r["same_predictions"] else "NO",
+              f"{r['load']:.1f}"] for r in batched]
+    lines += _table(["case", "points", "epochs", "one-by-one", "batched", "ratio",
+                     "batched, 2 threads", "ratio", "filter ranks differ by",
+                     "same accuracies", "load"], table)
+    lines += [f"\n{note}" for note in notes]
+    lines += [
+        "",
+        "One point at a time, against n_samples and n_jobs:",
         "",
         f"`noise_sweep(\"synthetic\")` at noise levels {list(bench_sweep.NOISE_LEVELS)}, "
         f"2 seeds ({rows[0]['fits']} fits), classifier {bench_sweep.CLASSIFIER}, one torch "
-        "thread a fit.",
+        "thread a fit, one point at a time (`batched=False`).",
         "",
     ]
     table = [[r["varies"], r["n_samples"], r["n_jobs"], f"{r['seconds']:.2f} s",
@@ -196,8 +217,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS.md"),
                         help="where to write the results (default: benchmarks/RESULTS.md)")
     parser.add_argument("--data-home", default=None,
-                        help="folder holding mnist/ for the MNIST rows of stable_rank "
-                             "(default: $SKLRANK_DATA)")
+                        help="folder holding mnist/ for the MNIST rows of stable_rank and "
+                             "of the sweep (default: $SKLRANK_DATA)")
     args = parser.parse_args(argv)
     quick = args.quick
 
@@ -218,6 +239,9 @@ def main(argv=None):
     ranks, rank_notes = bench_stable_rank.run(
         shapes=shapes, repeats=1 if quick else 5, data_home=args.data_home,
         mnist_samples=20000 if quick else None)
+    step("noise sweep: batched against one-by-one")
+    batched, batched_notes = bench_sweep.batched_against_one_by_one(
+        repeats=1 if quick else 3, quick=quick, data_home=args.data_home)
     step("noise sweep scaling")
     sweep_rows, sweep_fit = bench_sweep.run(quick=quick, repeats=1 if quick else 3)
     step("gradient decomposition")
@@ -238,7 +262,7 @@ def main(argv=None):
         "",
         *stable_rank_section(ranks, rank_notes),
         "",
-        *sweep_section(sweep_rows, sweep_fit),
+        *sweep_section(sweep_rows, sweep_fit, batched, batched_notes),
         "",
         *gradients_section(gradients),
         "",

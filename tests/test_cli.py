@@ -15,7 +15,7 @@ input                                       answer
 --signal-position 9 (synthetic, 8 patches)  "not a patch index"
 --classes with --dataset synthetic          "--classes do(es) not apply"
 --device cuda without a GPU                 "torch finds no CUDA device here ..."
---device cuda --n-jobs 2                    "the points on one GPU run one after another"
+--device cuda --n-jobs 2 --no-batch         "the points on one GPU run one after another"
 missing MNIST files with --no-download      "MNIST files not found: put ... in DIR"
 a 300-character --name                      "too long for this file system"
 --name a/b, --name ..                       "--name must be a plain file name"
@@ -61,7 +61,9 @@ TINY = [
     "--max-epochs", "20",
     "--quiet",
 ]
-SYNTHETIC_POINT = _sweep._synthetic_point
+PREPARE = _sweep._prepare
+# One fit at a time, in this process (where the tests replace the point preparation).
+ONE_BY_ONE = ["--no-batch", "--n-jobs", "1"]
 
 
 def _sweep_parser():
@@ -79,20 +81,21 @@ def no_fit(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a fit ran although the command is invalid")
 
-    monkeypatch.setattr(_sweep, "_synthetic_point", fail)
-    monkeypatch.setattr(_sweep, "_image_point", fail)
+    monkeypatch.setattr(_sweep, "_prepare", fail)
 
 
 def _stop_after(monkeypatch, k, exception=KeyboardInterrupt):
+    """Raise ``exception`` when the data of fit k + 1 are being prepared (in a batch, the
+    batch then stops before it trains)."""
     calls = []
 
-    def point(*args, **kwargs):
+    def prepare(*args, **kwargs):
         if len(calls) == k:
             raise exception("stopped")
         calls.append(1)
-        return SYNTHETIC_POINT(*args, **kwargs)
+        return PREPARE(*args, **kwargs)
 
-    monkeypatch.setattr(_sweep, "_synthetic_point", point)
+    monkeypatch.setattr(_sweep, "_prepare", prepare)
     return calls
 
 
@@ -116,7 +119,7 @@ def test_help_documents_every_option():
         assert action.help, f"{action.option_strings} has no help text"
     for flag in ("--dataset", "--noise", "--seeds", "--out", "--n-jobs", "--data-home",
                  "--classes", "--rank", "--n-samples", "--max-epochs", "--scheduler",
-                 "--resume", "--overwrite", "--device", "--threads-per-point"):
+                 "--resume", "--overwrite", "--device", "--threads-per-point", "--no-batch"):
         assert flag in options
     assert "NAME.points.jsonl" in text and "sample-size study" in text
 
@@ -206,7 +209,7 @@ def test_bad_values(argv, match, capsys):
         (["--signal-position", "9"], "signal_position=9 is not a patch index"),
         (["--classes", "0", "1"], "--classes do(es) not apply to --dataset synthetic"),
         (["--dataset", "mnist", "--n-patches", "3"], "--n-patches"),
-        (["--device", "cuda", "--n-jobs", "2"], "one after another"),
+        (["--device", "cuda", "--n-jobs", "2", "--no-batch"], "one after another"),
         (["--device", "gpu"], "not a torch device"),
         (["--name", "a/b"], "--name must be a plain file name"),
         (["--name", ".."], "--name must be a plain file name"),
@@ -278,10 +281,11 @@ def test_existing_results_are_refused_then_overwritten(tmp_path, capsys):
 
 
 def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypatch):
+    # one fit at a time: every finished fit is in the file
     reference = tmp_path / "reference"
-    assert main(["sweep", "--out", str(reference), "--name", "tiny", *TINY]) == 0
+    assert main(["sweep", "--out", str(reference), "--name", "tiny", *TINY, *ONE_BY_ONE]) == 0
     out = tmp_path / "out"
-    argv = ["sweep", "--out", str(out), "--name", "tiny", *TINY]
+    argv = ["sweep", "--out", str(out), "--name", "tiny", *ONE_BY_ONE, *TINY]
     _stop_after(monkeypatch, 3)
     capsys.readouterr()
     line = _one_line(argv, capsys, status=130)
@@ -320,11 +324,60 @@ def test_a_run_into_a_running_sweep_is_refused(tmp_path, capsys, no_fit):
 def test_failed_fit_keeps_the_finished_ones(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     _stop_after(monkeypatch, 2, RuntimeError)
-    line = _one_line(["sweep", "--out", str(out), *TINY], capsys)
+    line = _one_line(["sweep", "--out", str(out), *ONE_BY_ONE, *TINY], capsys)
     assert "stopped" in line and "2 finished fit(s) are kept in" in line
     assert "noise_std=0.5, seed=0" in line  # the note naming the point (Python >= 3.11)
-    monkeypatch.setattr(_sweep, "_synthetic_point", SYNTHETIC_POINT)
-    assert main(["sweep", "--out", str(out), *TINY, "--resume"]) == 0
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
+    assert main(["sweep", "--out", str(out), *ONE_BY_ONE, *TINY, "--resume"]) == 0
+
+
+@pytest.mark.parametrize("batching", [[], ONE_BY_ONE], ids=["batched", "one-by-one"])
+def test_a_diverged_fit_is_one_line_and_the_others_are_kept(batching, tmp_path, capsys):
+    # noise of 1e30 makes that fit diverge; in a batch, the other fits of the batch finish
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), *TINY[:1], "0", "1e30", *TINY[3:], "--seeds", "1",
+            *batching]
+    line = _one_line(argv, capsys)
+    assert "training diverged at epoch 2" in line
+    assert "noise_std=1e+30, seed=0" in line
+    assert f"1 finished fit(s) are kept in {out / 'synthetic.points.jsonl'}" in line
+
+
+@pytest.mark.parametrize("batching", [[], ONE_BY_ONE], ids=["batched", "one-by-one"])
+def test_fits_that_did_not_train_are_counted(batching, tmp_path, capsys):
+    # a weak signal: at noise 0 the loss never moves
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), *TINY[:2], "1", *TINY[3:], "--signal-norm", "0.1"]
+    assert main([*argv, *batching]) == 0
+    captured = capsys.readouterr()
+    assert "2 of the 4 fits did not train" in captured.out
+    assert "noise_std=0, seed=0: RankCNNClassifier learned nothing" in captured.out
+    assert "ConvergenceWarning" not in captured.err  # counted once, in the summary
+    df = pd.read_csv(out / "synthetic.csv", keep_default_na=False)
+    assert (df["training_warning"] != "").tolist() == [True, True, False, False]
+    assert df["n_batched"].tolist() == [1] * 4 if batching else [4] * 4
+
+
+def test_interrupted_batched_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypatch):
+    # batches of two fits (a small memory budget): a batch's fits are saved when it finishes
+    reference = tmp_path / "reference"
+    assert main(["sweep", "--out", str(reference), "--name", "tiny", *TINY]) == 0
+    one_fit = _sweep._point_bytes(40, 2, (64, 4, 3), on_cpu=True)[0]
+    monkeypatch.setattr(_sweep, "_CPU_BATCH_BYTES", 2 * one_fit)
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--name", "tiny", *TINY]
+    _stop_after(monkeypatch, 3)
+    capsys.readouterr()
+    line = _one_line(argv, capsys, status=130)
+    assert "2 finished fit(s) are kept" in line
+    calls = _stop_after(monkeypatch, 100)
+    assert main([*argv, "--resume"]) == 0
+    assert len(calls) == 2
+    resumed, expected = (pd.read_csv(d / "tiny.csv") for d in (out, reference))
+    assert resumed["n_batched"].tolist() == [2] * 4 and expected["n_batched"].tolist() == [4] * 4
+    pd.testing.assert_frame_equal(resumed.drop(columns=["fit_time", "n_batched"]),
+                                  expected.drop(columns=["fit_time", "n_batched"]),
+                                  check_exact=True)
 
 
 def test_interrupt_while_writing_keeps_the_previous_set(tmp_path, capsys, monkeypatch):

@@ -92,3 +92,20 @@ def test_grid_search_on_dask_gives_identical_numbers(client):
     accuracy = local.cv_results_["mean_test_accuracy"]
     data_rank = local.cv_results_["mean_test_data_rank"]
     assert accuracy[0] > 0.8 and data_rank[1] > 1.2 * data_rank[0]
+
+
+def test_batched_sweep_on_dask_spreads_its_batches(client):
+    # Two workers: the sweep's one batch is cut in two, one a worker, with the local numbers.
+    from sklrank.experiments import noise_sweep
+
+    kwargs = {"noise_levels": [0.0, 0.5, 1.0], "n_seeds": 2, "n_samples": 60, "n_test": 60,
+              "data_params": {"n_features": 16, "n_patches": 4}, "verbose": 0,
+              "classifier_params": {"max_epochs": 30, "n_filters": 4, "rank_every": 10}}
+    with distributed.get_task_stream(client=client) as tasks:
+        on_dask = noise_sweep(dask_client=client, **kwargs)
+    assert len({task["worker"] for task in tasks.data}) == 2
+    local = noise_sweep(**kwargs)
+    assert on_dask["n_batched"].tolist() == [3] * 6 and local["n_batched"].tolist() == [6] * 6
+    numbers = [c for c in local.columns if c not in ("fit_time", "n_batched")]
+    for column in numbers:
+        np.testing.assert_array_equal(on_dask[column], local[column], column)

@@ -29,7 +29,7 @@ unknown data_params / classifier_params   ValueError naming the keys
 classifier_params setting device etc.     ValueError: "the sweep sets them"
 device="cuda" without a CUDA device       ValueError: "torch finds no CUDA device here"
 device="tpu" (not a torch device)         ValueError: "not a torch device"
-device="cuda" with n_jobs=2               ValueError: points on one GPU run one after another
+device="cuda", n_jobs=2, batched=False   ValueError: points on one GPU run one after another
 n_jobs=0                                  ValueError naming n_jobs
 backend="multiprocessing"                 InvalidParameterError (no result streaming there)
 missing MNIST files, no download          FileNotFoundError: which files to put where
@@ -60,7 +60,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
+from sklrank.exceptions import TrainingDivergedError  # noqa: E402
 from sklrank.experiments import (  # noqa: E402
     CLASSIFIER_DEFAULTS,
     SYNTHETIC_DEFAULTS,
@@ -94,14 +96,18 @@ TINY = {
     "verbose": 0,
 }
 LEVELS = [0.0, 1.0, 0.5]
+ALONE = {**TINY, "batched": False}
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-# the point functions as they are, before a test replaces them
-SYNTHETIC_POINT, IMAGE_POINT = _sweep._synthetic_point, _sweep._image_point
+# the point preparation as it is, before a test replaces it
+PREPARE = _sweep._prepare
+# batched against one-by-one sweeps: what tests/test_batched.py states for the fits
+RANK_RTOL = 1e-5
 
 
 def _numbers(df):
-    return df.drop(columns=["fit_time"]).reset_index(drop=True)
+    """The numbers of a sweep: without the timings and how many points trained together."""
+    return df.drop(columns=["fit_time", "n_batched"]).reset_index(drop=True)
 
 
 def _two_class_images(n=80, side=6, seed=0):
@@ -118,6 +124,12 @@ def tiny_sweep():
     return noise_sweep(noise_levels=LEVELS, n_seeds=2, **TINY)
 
 
+@pytest.fixture(scope="module")
+def tiny_sweep_alone():
+    """The same sweep, one point at a time."""
+    return noise_sweep(noise_levels=LEVELS, n_seeds=2, batched=False, **TINY)
+
+
 @pytest.fixture
 def no_fit(monkeypatch):
     """Make any sweep point fail the test: the error must come before the first fit."""
@@ -125,21 +137,21 @@ def no_fit(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a point ran although the input is invalid")
 
-    monkeypatch.setattr(_sweep, "_synthetic_point", fail)
-    monkeypatch.setattr(_sweep, "_image_point", fail)
+    monkeypatch.setattr(_sweep, "_prepare", fail)
 
 
 def _interrupt_after(monkeypatch, k, exception=KeyboardInterrupt):
-    """The synthetic point function, raising ``exception`` when point k + 1 starts."""
+    """Point preparation raising ``exception`` when point k + 1 starts (in a batch, the
+    whole batch then stops before it trains)."""
     calls = []
 
-    def point(*args, **kwargs):
+    def prepare(*args, **kwargs):
         if len(calls) == k:
             raise exception("stopped")
-        calls.append(args[:2])
-        return SYNTHETIC_POINT(*args, **kwargs)
+        calls.append(args[1:3])
+        return PREPARE(*args, **kwargs)
 
-    monkeypatch.setattr(_sweep, "_synthetic_point", point)
+    monkeypatch.setattr(_sweep, "_prepare", prepare)
     return calls
 
 
@@ -187,9 +199,16 @@ def test_same_seeds_same_numbers(tiny_sweep):
 
 
 @pytest.mark.slow
-def test_n_jobs_gives_identical_numbers(tiny_sweep):
+def test_n_jobs_gives_identical_numbers(tiny_sweep, tiny_sweep_alone):
+    # batched: one batch in two threads; with loky, two batches in two worker processes
     parallel = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, **TINY)
     pd.testing.assert_frame_equal(_numbers(parallel), _numbers(tiny_sweep), check_exact=True)
+    assert (parallel["n_batched"] == 6).all()
+    workers = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, backend="loky", **TINY)
+    pd.testing.assert_frame_equal(_numbers(workers), _numbers(tiny_sweep), check_exact=True)
+    assert (workers["n_batched"] == 3).all()
+    alone = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, **ALONE)
+    pd.testing.assert_frame_equal(_numbers(alone), _numbers(tiny_sweep_alone), check_exact=True)
 
 
 @pytest.mark.slow
@@ -404,9 +423,9 @@ def _custom(**kwargs):
         ({"classifier_params": {"kernel_size": 3}}, ValueError, "must not set"),
         ({"classifier_params": {"device": "cpu"}}, ValueError, "must not set"),
         ({"classifier_params": {"n_filter": 3}}, ValueError, "classifier_params: .*n_filter"),
-        ({"classifier_params": {"n_filters": 0}}, ValueError, "classifier_params: n_filters"),
+        ({"classifier_params": {"n_filters": 0}}, ValueError, "classifier_params: .*n_filters"),
         ({"device": "tpu"}, ValueError, "not a torch device"),
-        ({"device": "cuda", "n_jobs": 2}, ValueError, "one after another"),
+        ({"device": "cuda", "n_jobs": 2, "batched": False}, ValueError, "one after another"),
         ({"dataset": (np.zeros((4, 5)), np.zeros(4), (1, 2, 2))}, ValueError,
          "does not hold flattened"),
         ({"dataset": (np.zeros((4, 4)), np.zeros(4))}, ValueError, r"\(X, y, image_shape\)"),
@@ -455,38 +474,41 @@ def test_a_failing_point_names_itself(monkeypatch):
     def diverge(*args, **kwargs):
         raise RuntimeError("the loss is NaN")
 
-    monkeypatch.setattr(_sweep, "_synthetic_point", diverge)
-    with pytest.raises(RuntimeError, match="the loss is NaN") as info:
-        noise_sweep(noise_levels=[0.5], seeds=[4], **TINY)
-    if hasattr(info.value, "add_note"):
-        assert "n_samples=60, noise_std=0.5, seed=4" in " ".join(info.value.__notes__)
+    monkeypatch.setattr(_sweep, "_prepare", diverge)
+    for batched in ("auto", False):
+        with pytest.raises(RuntimeError, match="the loss is NaN") as info:
+            noise_sweep(noise_levels=[0.5, 1.0], seeds=[4], batched=batched, **TINY)
+        if hasattr(info.value, "add_note"):
+            assert "n_samples=60, noise_std=0.5, seed=4" in " ".join(info.value.__notes__)
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-def test_interrupted_sweep_resumes_to_identical_numbers(tiny_sweep, tmp_path, monkeypatch):
+def test_interrupted_sweep_resumes_to_identical_numbers(tiny_sweep_alone, tmp_path,
+                                                        monkeypatch):
+    # one point at a time: each finished point is in the file
     path = tmp_path / "sweep.jsonl"
     done = _interrupt_after(monkeypatch, 2, RuntimeError)
     with pytest.raises(RuntimeError, match="stopped"):
-        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
     assert len(done) == 2
     lines = path.read_text().splitlines()
     assert len(lines) == 1 + 2  # the header and the two finished points
     # interrupted by Ctrl-C this time, after one more point
     done = _interrupt_after(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
-        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
     assert len(path.read_text().splitlines()) == 1 + 3
     # the resumed sweep trains only the missing points and gives the uninterrupted numbers
     done = _interrupt_after(monkeypatch, 100)
-    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
     assert len(done) == 6 - 3
-    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep), check_exact=True)
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep_alone), check_exact=True)
     assert resumed["fit_time"].notna().all()
     # everything is in the file now: the same call trains nothing
     done = _interrupt_after(monkeypatch, 0, AssertionError)
-    again = noise_sweep(noise_levels=[0.5, 1.0, 0.0], n_seeds=2, checkpoint=path, **TINY)
+    again = noise_sweep(noise_levels=[0.5, 1.0, 0.0], n_seeds=2, checkpoint=path, **ALONE)
     pd.testing.assert_frame_equal(again, resumed, check_exact=True)
 
 
@@ -496,16 +518,16 @@ def test_resuming_with_another_configuration_is_refused(tmp_path, no_fit):
     path.write_text(json.dumps(header) + "\n")  # an empty sweep of another configuration
     before = path.read_bytes()
     with pytest.raises(CheckpointError, match="another configuration .*noise_levels"):
-        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
     assert path.read_bytes() == before
 
 
-def test_checkpoint_lists_the_differences(tiny_sweep, tmp_path, monkeypatch):
+def test_checkpoint_lists_the_differences(tmp_path, monkeypatch):
     path = tmp_path / "sweep.jsonl"
     _interrupt_after(monkeypatch, 1, RuntimeError)
     with pytest.raises(RuntimeError):
-        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
-    other = {**TINY, "classifier_params": {**TINY["classifier_params"], "max_epochs": 41}}
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
+    other = {**ALONE, "classifier_params": {**TINY["classifier_params"], "max_epochs": 41}}
     with pytest.raises(CheckpointError) as info:
         noise_sweep(noise_levels=[0.0, 1.0], n_seeds=2, checkpoint=path, **other)
     message = str(info.value)
@@ -513,18 +535,37 @@ def test_checkpoint_lists_the_differences(tiny_sweep, tmp_path, monkeypatch):
     assert "classifier_params.max_epochs: 40 there, 41 here" in message
 
 
-def test_half_written_last_point_is_run_again(tiny_sweep, tmp_path, monkeypatch):
+def test_half_written_last_point_is_run_again(tiny_sweep_alone, tmp_path, monkeypatch):
     path = tmp_path / "sweep.jsonl"
     _interrupt_after(monkeypatch, 3, RuntimeError)
     with pytest.raises(RuntimeError):
-        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
     text = path.read_text()
     path.write_text(text[: len(text) - 40])  # the last point cut mid-line, as by a crash
     done = _interrupt_after(monkeypatch, 100)
-    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **TINY)
+    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
     assert len(done) == 6 - 2
-    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep), check_exact=True)
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep_alone), check_exact=True)
     assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_interrupted_batched_sweep_resumes_to_identical_numbers(tiny_sweep, tmp_path,
+                                                                monkeypatch):
+    # Batches of two points: the points of a batch are saved when it finishes; a batch
+    # stopped while preparing its data keeps nothing, and the resumed sweep trains the
+    # missing points in batches of its own, to the numbers of an uninterrupted run.
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {**TINY, "noise_levels": LEVELS, "n_seeds": 2, "checkpoint": path, "batched": 2}
+    done = _interrupt_after(monkeypatch, 5, RuntimeError)
+    with pytest.raises(RuntimeError, match="stopped"):
+        noise_sweep(**kwargs)
+    assert len(done) == 5  # the third batch had prepared one point when it stopped
+    assert len(path.read_text().splitlines()) == 1 + 4
+    done = _interrupt_after(monkeypatch, 100)
+    resumed = noise_sweep(**{**kwargs, "n_jobs": 2})
+    assert len(done) == 2
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep), check_exact=True)
+    assert resumed["n_batched"].tolist() == [2] * 6
 
 
 def test_unusable_checkpoints(tmp_path, no_fit):
@@ -615,20 +656,16 @@ def test_sample_size_study_on_images_resumes(tmp_path, monkeypatch):
               "classifier_params": {"max_epochs": 10, "n_filters": 2}, "verbose": 0}
     full = sample_size_study((X, y, shape), **kwargs)
     assert full["n_train"].tolist() == [30, 30, 60, 60]
+    # one batch a size: stopped while the second prepares its second point
+    assert full["n_batched"].tolist() == [2, 2, 2, 2]
     path = tmp_path / "study.jsonl"
-    calls = []
-
-    def point(*args, **kwargs):
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return IMAGE_POINT(*args, **kwargs)
-
-    monkeypatch.setattr(_sweep, "_image_point", point)
+    done = _interrupt_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         sample_size_study((X, y, shape), checkpoint=path, **kwargs)
-    monkeypatch.setattr(_sweep, "_image_point", IMAGE_POINT)
+    assert len(path.read_text().splitlines()) == 1 + 2
+    done = _interrupt_after(monkeypatch, 100)
     resumed = sample_size_study((X, y, shape), checkpoint=path, **kwargs)
+    assert len(done) == 2
     pd.testing.assert_frame_equal(_numbers(resumed), _numbers(full), check_exact=True)
     # the same file cannot resume the plain sweep: another experiment
     with pytest.raises(CheckpointError, match="experiment"):
@@ -645,6 +682,162 @@ def test_sample_size_study_bad_sizes(n_samples, match, no_fit):
     X, y, shape = _two_class_images()
     with pytest.raises(ValueError, match=match):
         sample_size_study((X, y, shape), n_samples=n_samples, rank=2, verbose=0)
+
+
+# --------------------------------------------------------------------------- batched sweeps
+
+
+def _assert_sweeps_agree(batched, alone):
+    """Batched and one-by-one sweeps: the same data and measurements of the data, the same
+    predictions (so the same accuracies), filter ranks within RANK_RTOL."""
+    assert len(batched) == len(alone)
+    exact = ["noise_std", "seed", "data_stable_rank", "patch_stable_rank", "clean_rank",
+             "clean_stable_rank", "n_epochs", "train_accuracy", "test_accuracy", "n_train",
+             "n_test", "training_warning"]
+    pd.testing.assert_frame_equal(batched[exact], alone[exact], check_exact=True)
+    np.testing.assert_allclose(batched["filter_stable_rank"], alone["filter_stable_rank"],
+                               rtol=RANK_RTOL, atol=0)
+    assert (alone["n_batched"] == 1).all()
+
+
+def test_batched_and_one_by_one_sweeps_agree(tiny_sweep, tiny_sweep_alone):
+    _assert_sweeps_agree(tiny_sweep, tiny_sweep_alone)
+    assert (tiny_sweep["n_batched"] == 6).all()  # one geometry, one batch
+    assert tiny_sweep.attrs["config"]["batched"] == "auto"
+    # measured here: bitwise (the filters are bitwise those of the one-by-one fits)
+    pd.testing.assert_frame_equal(_numbers(tiny_sweep), _numbers(tiny_sweep_alone),
+                                  check_exact=True)
+
+
+def test_batched_and_one_by_one_sweeps_agree_on_mnist(shared_data_dir, mnist_dir):
+    kwargs = {"data_home": shared_data_dir, "download_if_missing": False, "classes": [3, 5, 8],
+              "rank": 5, "n_samples": 90, "n_test": 60, "noise_levels": [0.0, 1.0],
+              "seeds": [0, 1], "verbose": 0,
+              "classifier_params": {"max_epochs": 20, "n_filters": 2, "rank_every": 10}}
+    batched = noise_sweep("mnist", **kwargs)
+    alone = noise_sweep("mnist", batched=False, **kwargs)
+    _assert_sweeps_agree(batched, alone)
+    assert (batched["n_batched"] == 4).all()
+    assert batched["test_accuracy"].iloc[0] > 0.5  # three digits, clean: learned
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_mixed_geometries_run_as_one_batch_each():
+    # Sizes 30 and 60, and at 4 images a seed whose subset lacks one of the three classes
+    # (a network with two banks): each shape trains as its own batch.
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    X = (np.eye(3, 36)[y] * 3 + 0.1 * rng.standard_normal((120, 36))).astype(np.float32)
+    kwargs = {"n_samples": [4, 30, 60], "noise_levels": [0.0, 0.5], "seeds": [0, 1, 2, 3],
+              "rank": 2, "verbose": 0, "classifier_params": {"max_epochs": 5, "n_filters": 2}}
+    batched = sample_size_study((X, y, (1, 6, 6)), **kwargs)
+    alone = sample_size_study((X, y, (1, 6, 6)), batched=False, **kwargs)
+    _assert_sweeps_agree(batched, alone)
+    split = _sweep._user_images((X, y, (1, 6, 6)), (1, 6, 6), {"classes": None})
+    n_classes = {seed: len(np.unique(_sweep._subsample(split, seed, 4, 30)[1]))
+                 for seed in range(4)}
+    assert sorted(set(n_classes.values())) == [2, 3]  # two shapes at n = 4
+    small = batched[batched["n_train"] == 4]
+    expected = [2 * sum(n_classes[s] == n_classes[seed] for s in range(4))
+                for seed in small["seed"]]
+    assert small["n_batched"].tolist() == expected
+    assert (batched.loc[batched["n_train"] > 4, "n_batched"] == 8).all()
+
+
+def test_memory_budget_and_batched_int_split_the_batches(tiny_sweep, monkeypatch):
+    one_point = _sweep._point_bytes(60, 2, (64, 4, 4), on_cpu=True)[0]
+    monkeypatch.setattr(_sweep, "_CPU_BATCH_BYTES", 4 * one_point)
+    split = noise_sweep(noise_levels=LEVELS, n_seeds=2, **TINY)
+    assert split["n_batched"].tolist() == [3] * 6  # 6 points, at most 4 a batch: 3 + 3
+    pd.testing.assert_frame_equal(_numbers(split), _numbers(tiny_sweep), check_exact=True)
+    monkeypatch.setattr(_sweep, "_CPU_BATCH_BYTES", one_point // 2)  # a point alone
+    alone = noise_sweep(noise_levels=LEVELS, n_seeds=2, **TINY)
+    assert alone["n_batched"].tolist() == [1] * 6
+    monkeypatch.undo()
+    capped = noise_sweep(noise_levels=LEVELS, n_seeds=2, batched=2, **TINY)
+    assert capped["n_batched"].tolist() == [2] * 6
+    pd.testing.assert_frame_equal(_numbers(capped), _numbers(tiny_sweep), check_exact=True)
+
+
+def test_unbatchable_classifier_settings(tiny_sweep_alone, no_fit):
+    params = {**TINY["classifier_params"], "optimizer__momentum": 0.9}
+    with pytest.raises(ValueError, match=r"batched=True, but .*optimizer__\* parameters"):
+        noise_sweep(noise_levels=LEVELS, batched=True, **{**TINY, "classifier_params": params})
+
+
+def test_unbatchable_settings_train_one_by_one():
+    params = {**TINY["classifier_params"], "optimizer__momentum": 0.9}
+    df = noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], **{**TINY, "classifier_params": params})
+    assert df["n_batched"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("batched", ["auto", False])
+def test_points_that_did_not_train_are_marked(batched):
+    # A weak signal: at noise 0 the loss never moves (ConvergenceWarning), at noise 1 the
+    # networks fit the noise.
+    kwargs = {**TINY, "data_params": {"n_features": 16, "n_patches": 4, "signal_norm": 0.1}}
+    with pytest.warns(ConvergenceWarning, match="2 of the 4 sweep points did not train") as w:
+        df = noise_sweep(noise_levels=[0.0, 1.0], seeds=[0, 1], batched=batched, **kwargs)
+    assert len([x for x in w if x.category is ConvergenceWarning]) == 1  # one, for the sweep
+    marked = df["training_warning"] != ""
+    assert marked.tolist() == [True, True, False, False]
+    assert df.loc[marked, "training_warning"].str.contains("learned nothing").all()
+    assert "learned nothing" in str(w[0].message)
+
+
+@pytest.mark.parametrize("batched", ["auto", False])
+def test_a_point_whose_fit_raised_is_reported_and_the_others_kept(batched, tmp_path):
+    # noise of 1e30: that fit diverges (its loss is NaN from the second epoch)
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {**TINY, "noise_levels": [0.0, 1e30], "seeds": [0], "checkpoint": path,
+              "batched": batched}
+    with pytest.raises(TrainingDivergedError, match="diverged at epoch 2") as info:
+        noise_sweep(**kwargs)
+    if hasattr(info.value, "add_note"):
+        assert "noise_std=1e+30, seed=0" in " ".join(info.value.__notes__)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 1 and json.loads(lines[1])["noise_std"] == 0.0
+
+
+@pytest.mark.slow
+def test_threading_backend_gives_identical_numbers(tiny_sweep_alone):
+    # one-by-one fits in threads: their warnings are still recorded point by point
+    df = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, backend="threading", **ALONE)
+    pd.testing.assert_frame_equal(_numbers(df), _numbers(tiny_sweep_alone), check_exact=True)
+    kwargs = {**ALONE, "data_params": {"n_features": 16, "n_patches": 4, "signal_norm": 0.1}}
+    with pytest.warns(ConvergenceWarning):
+        df = noise_sweep(noise_levels=[0.0, 1.0], seeds=[0, 1], n_jobs=2, backend="threading",
+                         **kwargs)
+    assert (df["training_warning"] != "").tolist() == [True, True, False, False]
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@pytest.mark.parametrize("mode", ["pad", "additive"])
+def test_background_noise_scales_in_place_with_the_same_numbers(mode):
+    # BackgroundNoise draws the noise and scales it in place: the numbers of
+    # std * rng.standard_normal(...), with one canvas-sized array at its peak, not two.
+    import tracemalloc
+
+    from sklrank import BackgroundNoise
+
+    X = np.random.default_rng(0).standard_normal((400, 100)).astype(np.float32)
+    step = BackgroundNoise(0.37, (1, 10, 10), mode=mode, grid=(2, 2), position=(1, 0),
+                           random_state=5).fit(X)
+    rng = np.random.default_rng(np.random.RandomState(5).randint(np.iinfo(np.int32).max))
+    if mode == "pad":
+        shape = (400, 1, 20, 20)
+        expected = 0.37 * rng.standard_normal(shape, dtype=np.float32)
+        expected[:, :, 10:, :10] = X.reshape(400, 1, 10, 10)
+    else:
+        expected = X + 0.37 * rng.standard_normal(X.shape, dtype=np.float32)
+    tracemalloc.start()
+    out = step.transform(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(out, expected.reshape(400, -1))
+    assert peak < 1.5 * out.nbytes
 
 
 # --------------------------------------------------------------------------- figures
@@ -771,3 +964,33 @@ def test_plot_sample_size_study(tiny_study, tmp_path):
     axes = plot_sample_size_study(both)
     assert "cifar10" in [t.get_text() for t in axes[0].get_legend().get_texts()]
     plt.close(axes[0].figure)
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def test_batched_benchmark_rows(tmp_path, monkeypatch):
+    # benchmarks/bench_sweep.py's rows for RESULTS.md (tiny sizes, nothing timed here)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_sweep
+    import run as benchmarks_run
+
+    tiny = {k: v for k, v in TINY.items() if k != "verbose"}
+    monkeypatch.setattr(bench_sweep, "README_SWEEP", {**tiny, "dataset": "synthetic",
+                                                      "noise_levels": [0.0, 1.0], "n_seeds": 2})
+    rows, notes = bench_sweep.batched_against_one_by_one(repeats=1, data_home=tmp_path)
+    assert [r["case"] for r in rows] == ["README sweep (synthetic)"]
+    assert notes and notes[0].startswith("MNIST, 500 images, 2 x 2 canvas left out: MNIST files")
+    row = rows[0]
+    assert row["points"] == 4 and row["epochs"] == 40 and row["same_predictions"]
+    assert row["max_filter_rank_rel_diff"] <= RANK_RTOL
+    assert row["ratio"] > 0 and row["ratio_2_threads"] > 0
+    text = "\n".join(benchmarks_run.sweep_section(
+        [{"varies": "n_jobs", "n_samples": 60, "n_jobs": 1, "seconds": 1.0, "fits": 6,
+          "seconds_per_fit": 0.2}],
+        {"seconds_per_1000_samples": 1.0, "fixed_seconds": 0.1,
+         "max_relative_deviation_from_line": 0.01}, rows, notes))
+    assert "README sweep (synthetic)" in text and "left out" in text

@@ -9,6 +9,7 @@ import platform
 import sys
 import textwrap
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +24,9 @@ _EPILOG = """\
 outputs (in --out, named after --name):
   NAME.csv           one row per fit: noise_std, seed, data_stable_rank, patch_stable_rank,
                      filter_stable_rank, clean_rank, clean_stable_rank, train_accuracy,
-                     test_accuracy, fit_time, n_train, ...
+                     test_accuracy, fit_time, n_train, ..., training_warning (the
+                     ConvergenceWarning of a fit whose loss never moved, else empty) and
+                     n_batched (the fits trained together with this one, itself included)
   NAME.png           stable ranks and accuracy against the noise level (mean +/- sd over
                      seeds); with several --n-samples, the filter stable rank against n and
                      its growth from the smallest to the largest noise level
@@ -36,11 +39,11 @@ never losing work:
   Every option is checked, and the output folder tried for writing, before the first fit.
   The CSV, PNG and JSON are written to temporary files and renamed into place together, so
   an interrupt or a full disk leaves the previous set whole. An interrupted or failed run
-  keeps its finished fits in NAME.points.jsonl: run the same command with --resume to train
-  only the missing ones (the final numbers are those of an uninterrupted run; other settings
-  are refused). Without --resume or --overwrite, a run into existing results (or beside an
-  unfinished one) is refused; --overwrite starts over and replaces the old files once the
-  new ones are complete.
+  keeps its finished fits in NAME.points.jsonl (the fits of a batch when the batch
+  finishes): run the same command with --resume to train only the missing ones (the final
+  numbers are those of an uninterrupted run; other settings are refused). Without --resume
+  or --overwrite, a run into existing results (or beside an unfinished one) is refused;
+  --overwrite starts over and replaces the old files once the new ones are complete.
 
 examples:
   sklrank sweep --out results
@@ -267,13 +270,21 @@ def add_parser(subparsers):
     )
     running.add_argument(
         "--device", default="cpu", metavar="DEVICE",
-        help="where the networks train: cpu (default), cuda or cuda:N; the fits on one GPU run "
-        "one after another (--n-jobs 1)",
+        help="where the networks train: cpu (default), cuda or cuda:N; on one GPU a batch "
+        "trains as one model while --n-jobs threads prepare and measure its fits (with "
+        "--no-batch the fits run one after another: --n-jobs 1)",
     )
     running.add_argument(
         "--n-jobs", type=_n_jobs, metavar="N",
-        help="fits run at once with joblib; -1 uses every core (default: 1, or as many as "
-        "the Dask cluster runs with --scheduler)",
+        help="cores to use: the threads in which a batch's fits are prepared, trained (on the "
+        "CPU) and measured, or the fits run at once (joblib) with --no-batch; -1 uses every "
+        "core (default: every core; 1 with --no-batch on a GPU; as many as the Dask cluster "
+        "runs with --scheduler); the numbers do not depend on it",
+    )
+    running.add_argument(
+        "--no-batch", action="store_true",
+        help="train one fit at a time (default: the fits of one training-set size train as "
+        "one batched model, as many at once as a memory budget allows; the same numbers)",
     )
     running.add_argument(
         "--threads-per-point", type=_positive_int, default=1, metavar="T",
@@ -428,11 +439,20 @@ def _kwargs(args, synthetic):
         "data_params": data_params or None,
         "classifier_params": classifier_params or None,
         "device": args.device,
-        "n_jobs": args.n_jobs,
+        "n_jobs": _default_n_jobs(args),
         "dask_client": args.scheduler,
         "threads_per_point": args.threads_per_point,
+        "batched": not args.no_batch and "auto",
         "verbose": 0 if args.quiet else 1,
     }
+
+
+def _default_n_jobs(args):
+    """--n-jobs, by default every core (the numbers do not depend on it); one at a time for
+    fits trained alone on a GPU, and the cluster's own default with --scheduler."""
+    if args.n_jobs is not None or args.scheduler is not None:
+        return args.n_jobs
+    return None if args.no_batch and str(args.device).startswith("cuda") else -1
 
 
 def _figure(df, study):
@@ -454,6 +474,8 @@ def run(args):
     import matplotlib
 
     matplotlib.use("Agg")
+
+    from sklearn.exceptions import ConvergenceWarning
 
     from sklrank.datasets import DataFileError
     from sklrank.experiments import noise_sweep, sample_size_study
@@ -487,13 +509,17 @@ def run(args):
     start = time.perf_counter()
     kwargs = _kwargs(args, synthetic)
     try:
-        if study:
-            df = sample_size_study(
-                args.dataset, n_samples=args.n_samples, checkpoint=checkpoint, **kwargs
-            )
-        else:
-            n_samples = None if args.n_samples is None else args.n_samples[0]
-            df = noise_sweep(args.dataset, n_samples=n_samples, checkpoint=checkpoint, **kwargs)
+        with warnings.catch_warnings():
+            # the sweep's warning about fits that did not train: counted in the summary
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if study:
+                df = sample_size_study(
+                    args.dataset, n_samples=args.n_samples, checkpoint=checkpoint, **kwargs
+                )
+            else:
+                n_samples = None if args.n_samples is None else args.n_samples[0]
+                df = noise_sweep(args.dataset, n_samples=n_samples, checkpoint=checkpoint,
+                                 **kwargs)
     except KeyboardInterrupt:
         print(
             f"sklrank sweep: interrupted; {count_points(checkpoint)} finished fit(s) are kept in "
@@ -573,6 +599,12 @@ def run(args):
     print(f"{experiment} on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s"
           + (f" ({resumed} resumed)" if resumed else "") + " (mean ± sd over seeds)")
     print(summary_table(df, ("n_train", "noise_std") if study else ("noise_std",)).to_string())
+    untrained = df[df["training_warning"] != ""]
+    if len(untrained):
+        first = untrained.iloc[0]
+        print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved; "
+              f"column training_warning of {outputs['csv'].name}), e.g. noise_std="
+              f"{first['noise_std']:g}, seed={first['seed']}: {first['training_warning']}")
     print(f"wrote {outputs['csv']}, {outputs['png']}, {outputs['json']}"
           + (" (replacing the previous ones)" if replaced else ""))
     return 0

@@ -2,8 +2,10 @@
 
 A sweep is a grid of points (training-set size, noise level, seed); each point trains one
 network and measures it. The grid is built and every input checked before the first fit
-(:func:`_plan`), the points run through joblib (:func:`_execute`), each finished point goes to
-the checkpoint file at once, and the rows become one tidy DataFrame.
+(:func:`_plan`); the points that share a network shape are cut into batches that each train
+as one batched model (:func:`_tasks`, :func:`sklrank._batched.fit_batched`), or each point
+trains alone; the tasks run through joblib (:func:`_execute`), each finished point goes to
+the checkpoint file as its task finishes, and the rows become one tidy DataFrame.
 """
 
 import contextlib
@@ -11,13 +13,16 @@ import hashlib
 import os
 import threading
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._checkpoint import SweepCheckpoint
@@ -133,6 +138,7 @@ def _thread_limits(n_threads):
 _CLEAN_RANKS_CACHE = {}
 _CLEAN_RANKS_CACHE_SIZE = 32
 _CLEAN_RANKS_LOCK = threading.Lock()  # points may run in threads (joblib's threading backend)
+_FIT_LOCK = threading.Lock()
 
 
 def _digest(*arrays):
@@ -236,11 +242,51 @@ def _make_image_pipeline(config, image_shape, noise_std, seed, params):
 
 # --------------------------------------------------------------------------- one sweep point
 #
-# A point is data -> fit -> measurements. (A batched path for the points of one geometry
-# would share the data and measurement steps and train all their networks at once.)
+# A point is data -> fit -> measurements. The data and the measurements are per point; the
+# fit is per point too (one-by-one) or shared by the points of a batch (one batched model).
 
 
-def _synthetic_point(noise_std, seed, config, params):
+@dataclass
+class _Point:
+    """A sweep point ready to train: its classifier, the matrix it is trained on, and what
+    its measurements need."""
+
+    noise_std: float
+    seed: int
+    clf: object
+    X_train: np.ndarray  # as the classifier receives it
+    y_train: np.ndarray
+    clean_ranks: tuple
+    test_data: object  # () -> (X_test as the classifier receives it, y_test)
+    preprocessing_time: float = 0.0
+
+    def describe(self):
+        return (f"in the sweep point n_samples={len(self.y_train)}, "
+                f"noise_std={self.noise_std:g}, seed={self.seed}")
+
+
+class _SeedWork:
+    """Work the points of one seed share within a batch (the clean matrix's ranks, the rank-K
+    reduction of the images), done once however many threads ask for it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = {}
+
+    def get(self, key, compute):
+        with self._lock:
+            entry = self._entries.setdefault(key, [threading.Lock(), None])
+        with entry[0]:
+            if entry[1] is None:
+                entry[1] = (compute(),)
+            return entry[1][0]
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+def _prepare_synthetic(noise_std, seed, config, params, shared):
     from sklrank.datasets import make_low_rank_patches
 
     n_train, n_test = config["n_samples"], config["n_test"]
@@ -249,39 +295,39 @@ def _synthetic_point(noise_std, seed, config, params):
     # as noise_std * N(0, 1) from the same stream for every noise level, so noise_std=0 with
     # the same seed is exactly the clean version of the same samples.
     X, y = make_low_rank_patches(n_train + n_test, noise_std=noise_std, random_state=seed, **gen)
-    X_clean, _ = make_low_rank_patches(n_train + n_test, noise_std=0.0, random_state=seed, **gen)
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     if len(np.unique(y_train)) < 2:
         raise ValueError(
             f"the n_samples={n_train} training samples drawn for seed {seed} hold one class "
             "only; raise n_samples."
         )
+    def clean_ranks_of_seed():
+        X_clean, _ = make_low_rank_patches(n_train + n_test, noise_std=0.0, random_state=seed,
+                                           **gen)
+        return _clean_ranks(X_clean[:n_train])
+
+    clean_ranks = shared.get(("clean", seed), clean_ranks_of_seed)
     input_shape = (1, config["n_patches"], config["n_features"])
     clf = _make_classifier(params, seed, input_shape, (1, config["n_features"]))
-    clean_ranks = _clean_ranks(X_clean[:n_train])
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    fit_time = time.perf_counter() - start
-    return {
-        **_measured(X_train, clf, clean_ranks),
-        "train_accuracy": float(clf.score(X_train, y_train)),
-        "test_accuracy": float(clf.score(X_test, y_test)),
-        "fit_time": fit_time,
-        "n_train": len(y_train),
-        "n_test": len(y_test),
-    }
+    return _Point(noise_std, seed, clf, X_train, y_train, clean_ranks,
+                  lambda: (X_test, y_test))
 
 
-def _image_point(noise_std, seed, config, params, subset):
+def _prepare_images(noise_std, seed, config, params, subset, shared):
+    """The point's canvases. Within a batch (``shared``), the rank-K reduction of a seed's
+    images is fitted once for all its noise levels: the same fit as each point's own (same
+    images, same random_state), so the same numbers."""
     X_train, y_train, X_test, y_test, image_shape = subset
     pipe = _make_image_pipeline(config, image_shape, noise_std, seed, params)
-    rank_step, noise_step, clf = pipe["rank"], pipe["noise"], pipe["cnn"]
+    noise_step, clf = pipe["noise"], pipe["cnn"]
     # The steps of Pipeline.fit, unrolled to keep the exact matrix the classifier is trained
     # on (the noise is drawn at transform time, so a second transform differs) and to free
     # each intermediate matrix as soon as it is used: at n = 60000 on a 2 x 2 canvas the
     # canvases take 750 MB, the rank-K images 190 MB.
     start = time.perf_counter()
-    X_low_rank = rank_step.fit_transform(X_train)
+    rank_step, X_low_rank = shared.get(
+        ("rank", seed), lambda: (pipe["rank"], pipe["rank"].fit_transform(X_train))
+    )
     X_seen = noise_step.fit_transform(X_low_rank)
     preprocessing_time = time.perf_counter() - start
     if config["noise_mode"] == "additive" or config["position"] != "random":
@@ -296,45 +342,151 @@ def _image_point(noise_std, seed, config, params, subset):
         clean_step = clone(noise_step).set_params(noise_std=0.0)
         clean_ranks = _clean_ranks(clean_step.fit_transform(X_low_rank))
     del X_low_rank
-    start = time.perf_counter()
-    clf.fit(X_seen, y_train)
-    fit_time = preprocessing_time + time.perf_counter() - start
+
+    def test_data():
+        # drawn after the training canvases, from the same generator, as the Pipeline does
+        return noise_step.transform(rank_step.transform(X_test)), y_test
+
+    return _Point(noise_std, seed, clf, X_seen, y_train, clean_ranks, test_data,
+                  preprocessing_time)
+
+
+def _prepare(kind, noise_std, seed, config, params, subset, shared):
+    if kind == "synthetic":
+        return _prepare_synthetic(noise_std, seed, config, params, shared)
+    return _prepare_images(noise_std, seed, config, params, subset, shared)
+
+
+def _fit_alone(point):
+    """The point's own fit: its ConvergenceWarnings recorded (others shown), and the error
+    of a fit that did not train returned."""
+    from sklrank.exceptions import TrainingFailedError
+
+    # Python's warning filters are one per process: fits in threads (joblib's threading
+    # backend, a Dask worker's threads) record their warnings one at a time.
+    in_thread = threading.current_thread() is not threading.main_thread()
+    lock = _FIT_LOCK if in_thread else contextlib.nullcontext()
+    with lock, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            point.clf.fit(point.X_train, point.y_train)
+            error = None
+        except TrainingFailedError as exc:
+            error = exc
+    return error, _training_warning(caught)
+
+
+def _training_warning(caught):
+    """The messages of the ConvergenceWarnings in ``caught``, one string; the other warnings
+    are shown as usual."""
+    messages = []
+    for message in caught:
+        if issubclass(message.category, ConvergenceWarning):
+            messages.append(str(message.message))
+        else:
+            warnings.warn_explicit(message.message, message.category, message.filename,
+                                   message.lineno, source=message.source)
+    return " ".join(messages)
+
+
+def _measure(point, fit_time, training_warning, n_batched):
+    """The row of a trained point. Its training matrix is released once measured."""
+    clf = point.clf
     row = {
-        **_measured(X_seen, clf, clean_ranks),
-        "train_accuracy": float(clf.score(X_seen, y_train)),
+        **_measured(point.X_train, clf, point.clean_ranks),
+        "train_accuracy": float(clf.score(point.X_train, point.y_train)),
     }
-    del X_seen
-    X_test_seen = noise_step.transform(rank_step.transform(X_test))
-    row["test_accuracy"] = float(clf.score(X_test_seen, y_test))
-    row.update(fit_time=fit_time, n_train=len(y_train), n_test=len(y_test))
-    return row
+    n_train = len(point.y_train)
+    point.X_train = None  # the largest matrix of the point: freed before the test set is made
+    X_test, y_test = point.test_data()
+    row["test_accuracy"] = float(clf.score(X_test, y_test))
+    row.update(fit_time=fit_time, n_train=n_train, n_test=len(y_test),
+               training_warning=training_warning, n_batched=n_batched)
+    return {"noise_std": float(point.noise_std), "seed": int(point.seed), **row}
 
 
-def _run_point(kind, noise_std, seed, config, params, threads, subset):
-    """One point of the grid, as a row; run in a joblib worker or in the calling process."""
-    try:
-        with _thread_limits(threads):
-            if kind == "synthetic":
-                row = _synthetic_point(noise_std, seed, config, params)
+def _add_note(exc, note):
+    if hasattr(exc, "add_note"):  # Python >= 3.11: the traceback names the point
+        exc.add_note(note)
+    return exc
+
+
+def _run_points(kind, points, config, params, threads, subsets, n_threads=1, progress=False):
+    """Train the points ``[(noise_std, seed), ...]`` (of one size) and measure them.
+
+    One point is fitted on its own; several train as one batched model
+    (:func:`sklrank._batched.fit_batched`), prepared and measured in ``n_threads`` threads
+    (numpy and torch release the GIL in their heavy work) and, on the CPU, trained in as many.
+    Runs in a joblib worker or in the calling process. Returns ``(rows, failures)``: the rows
+    of the points that trained, and ``(note, error)`` for each point whose fit raised (the
+    others are unaffected).
+    """
+    import torch
+
+    from sklrank._batched import fit_batched
+
+    shared = _SeedWork()
+
+    def prepare(point):
+        noise_std, seed = point
+        try:
+            return _prepare(kind, noise_std, seed, config, params, subsets.get(seed), shared)
+        except Exception as exc:
+            _add_note(exc, f"in the sweep point n_samples={config['n_samples']}, "
+                      f"noise_std={noise_std:g}, seed={seed}")
+            raise
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_thread_limits(threads))
+        # OpenMP's thread count is a setting of each thread: the pool's get this one's
+        pool = stack.enter_context(ThreadPoolExecutor(
+            n_threads, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)
+        ))
+        prepared = list(pool.map(prepare, points))
+        shared.clear()  # the rank-K images: freed before the training
+        start = time.perf_counter()
+        if len(prepared) == 1:
+            outcomes = [_fit_alone(prepared[0])]
+        else:
+            on_gpu = str(params.get("device", "cpu")).startswith("cuda")
+            with warnings.catch_warnings():
+                # fit_batched returns each fit's warnings, which the rows record
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fits = fit_batched([p.clf for p in prepared],
+                                   [(p.X_train, p.y_train) for p in prepared],
+                                   n_threads=1 if on_gpu else n_threads, progress=progress)
+            outcomes = [(fit.error, _training_warning(fit.warnings)) for fit in fits]
+        # the batch's training time, shared equally by its points
+        train_time = (time.perf_counter() - start) / len(prepared)
+        failures = []
+        trained = []
+        for point, (error, training_warning) in zip(prepared, outcomes):
+            if error is None:
+                trained.append((point, training_warning))
             else:
-                row = _image_point(noise_std, seed, config, params, subset)
-    except Exception as exc:
-        if hasattr(exc, "add_note"):  # Python >= 3.11: the traceback names the point
-            exc.add_note(
-                f"in the sweep point n_samples={config['n_samples']}, noise_std={noise_std:g}, "
-                f"seed={seed}"
-            )
-        raise
-    return {"noise_std": float(noise_std), "seed": int(seed), **row}
+                failures.append((point.describe(), error))
+                point.X_train = None
+
+        def measure(item):
+            point, training_warning = item
+            try:
+                return _measure(point, point.preprocessing_time + train_time,
+                                training_warning, len(prepared))
+            except Exception as exc:
+                _add_note(exc, point.describe())
+                raise
+
+        rows = list(pool.map(measure, trained))
+    return rows, failures
 
 
 # --------------------------------------------------------------------------- data
 
 
 def _load_images(dataset, config, data_home, download_if_missing):
-    from sklrank.datasets import load_cifar10, load_mnist
+    from sklrank.datasets import fetch_cifar10, fetch_mnist
 
-    loader = load_mnist if dataset == "mnist" else load_cifar10
+    loader = fetch_mnist if dataset == "mnist" else fetch_cifar10
     common = {
         "classes": config["classes"],
         "return_X_y": True,
@@ -582,6 +734,10 @@ class _Plan:
     seeds: list
     params: dict  # the classifier's parameters, device included
     threads: object
+    batched: object = "auto"  # noise_sweep's batched
+    batching: bool = False  # whether points of one shape train as batches
+    remote: bool = False  # the points run on a Dask cluster
+    shape: tuple = None  # the network's (features a sample, patches a sample, filters a class)
     data: tuple = None
     data_digest: str = None
     subsets: dict = field(default_factory=dict)  # (n, seed) -> the images of that point
@@ -609,13 +765,14 @@ class _Plan:
             "seeds": sorted(self.seeds),
             "classifier_params": {k: v for k, v in self.params.items() if k != "verbose"},
             "threads_per_point": self.threads,
+            "batched": self.batched,
             "versions": _versions(),
         })
 
 
 def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, explicit_sizes,
           n_test, rank, classes, data_home, download_if_missing, data_params, classifier_params,
-          device, remote, threads, verbose):
+          device, remote, threads, batched, verbose):
     """Check every input and load the data; no fit runs here."""
     kind = dataset if isinstance(dataset, str) else "images"
     kind = "images" if kind in ("mnist", "cifar10") else kind
@@ -665,7 +822,8 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     }
     params.setdefault("verbose", 1 if verbose and verbose >= 2 else 0)
 
-    plan = _Plan(kind, name, config, levels, seed_list, params, threads)
+    plan = _Plan(kind, name, config, levels, seed_list, params, threads, batched,
+                 remote=remote)
     if kind == "synthetic":
         from sklrank.datasets import make_low_rank_patches
 
@@ -673,7 +831,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         make_low_rank_patches(2, random_state=0, **_synthetic_generator_params(config))
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
-        _checked_classifier(
+        probe = _checked_classifier(
             lambda: _make_classifier(params, 0, input_shape, (1, config["n_features"]))
         )
     else:
@@ -689,7 +847,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
                 dataset[2], 3, "dataset's image_shape", "(channels, height, width)"
             )
         _check_image_settings(config, image_shape)  # before the data are loaded
-        _checked_classifier(
+        probe = _checked_classifier(
             lambda: _make_image_pipeline(config, image_shape, 0.0, 0, params)["cnn"]
         )
         if isinstance(dataset, str):
@@ -730,7 +888,29 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             (n, seed): _subsample(data, seed, n, config["n_test"])
             for n in sizes for seed in seed_list
         }
+    _check_batching(plan, probe)
     return plan
+
+
+def _check_batching(plan, probe):
+    """Whether the plan's points train as batches (``batched=True`` insists, with the
+    reason when they cannot), and the network's size for the memory budget."""
+    from sklrank._batched import unbatchable_reason
+
+    if plan.batched is False:
+        return
+    reason = unbatchable_reason(probe)
+    if reason is not None:
+        if plan.batched is True:
+            raise ValueError(
+                f"batched=True, but these classifier settings cannot train as a batch: "
+                f"{reason}; use batched='auto' (one point at a time for such settings) or "
+                "batched=False."
+            )
+        return
+    module = probe.module_
+    plan.shape = (int(np.prod(module.input_shape)), module.n_patches, module.n_filters)
+    plan.batching = True
 
 
 def _checked_classifier(build):
@@ -742,61 +922,186 @@ def _checked_classifier(build):
         raise ValueError(f"classifier_params: {exc}") from exc
 
 
+# --------------------------------------------------------------------------- batches
+#
+# The points of one training-set size (and, for images, one set of classes in the subset)
+# share a network shape; with batching they train as batched models of as many points as the
+# memory budget allows. A point's numbers do not depend on which points share its batch
+# (tests/test_batched.py), so grouping, n_jobs and a resume leave them bitwise unchanged.
+
+# Budget of one batch's training memory on the CPU: a batch of the README's sweep takes 16 MB,
+# one ten-digit MNIST point of 1000 images on a 2 x 2 canvas 22 MB, of 60000 images 1.3 GB
+# (which then trains alone, as it would one-by-one).
+_CPU_BATCH_BYTES = 2**30
+# On a GPU: half of what is free on the device (and in host memory, where the canvases wait
+# for their measurements) when the sweep starts; on a Dask worker's GPU, which cannot be
+# asked from here, this much.
+_REMOTE_GPU_BATCH_BYTES = 8 * 2**30
+# float32 arrays of the size of the pre-activations alive at once in a training step (the
+# pre-activations, the activation's slope and output, their gradients), with a margin.
+_ACTIVATION_COPIES = 6
+
+
+def _available_host_bytes():
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def _batch_budget(device, remote):
+    """``(device bytes, host bytes)`` one batch may take."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        if remote:
+            return _REMOTE_GPU_BATCH_BYTES, _available_host_bytes() // 2
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return free // 2, _available_host_bytes() // 2
+    return _CPU_BATCH_BYTES, _CPU_BATCH_BYTES
+
+
+def _point_bytes(n_samples, n_classes, shape, on_cpu):
+    """``(device bytes, host bytes)`` of one point's training: its float32 training matrix
+    (kept on the host for the measurements, copied into the batch's stack) and the
+    pre-activations of every patch and filter."""
+    n_features, n_patches, n_filters = shape
+    activations = _ACTIVATION_COPIES * n_patches * n_classes * n_filters
+    data = 4 * n_samples * n_features
+    device = 4 * n_samples * activations + data
+    return (device + data, data + data) if on_cpu else (device, data)
+
+
+def _group_key(plan, n, seed):
+    """Points of one group share the network's shape: the size and the classes present."""
+    if plan.kind == "synthetic":
+        return n, 2
+    return n, len(np.unique(plan.subsets[(n, seed)][1]))
+
+
+def _tasks(plan, pending, *, n_workers, spread):
+    """The pending points as tasks ``(n, [(noise_std, seed), ...])``, in the plan's order.
+
+    Without batching every point is a task. With it, each group (see :func:`_group_key`) is
+    cut into as few batches as the memory budget (and an int ``batched``) allow, and into at
+    least ``n_workers`` batches when ``spread`` (the batches then run in parallel workers).
+    """
+    if not plan.batching:
+        return [(n, [(noise, seed)]) for n, noise, seed in pending]
+    device_budget, host_budget = _batch_budget(plan.params["device"], plan.remote)
+    on_cpu = str(plan.params["device"]) == "cpu"
+    groups = {}
+    for n, noise, seed in pending:
+        groups.setdefault(_group_key(plan, n, seed), []).append((noise, seed))
+    tasks = []
+    for (n, n_classes), points in groups.items():
+        device, host = _point_bytes(n, n_classes, plan.shape, on_cpu)
+        largest = max(1, min(device_budget // device, host_budget // host))
+        if not isinstance(plan.batched, (bool, str)):  # an int: the most points a batch
+            largest = min(largest, int(plan.batched))
+        count = -(-len(points) // largest)
+        if spread:
+            count = max(count, min(len(points), n_workers))
+        for chunk in np.array_split(np.arange(len(points)), count):
+            tasks.append((n, [points[i] for i in chunk]))
+    return tasks
+
+
 def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
-    """Run the plan's points (those not in the checkpoint yet); return every row."""
+    """Run the plan's points (those not in the checkpoint yet); return every row.
+
+    Batches train in threads of this process (``n_jobs`` of them, each point on
+    ``threads_per_point`` torch threads: measured fastest on 2 cores, with no worker to
+    start and no oversubscription when the machine is busy), or, with ``backend="loky"`` or
+    a Dask client, are spread over the workers. Points that train alone run through joblib
+    as they always did. Every finished point is saved as its task finishes.
+    """
     store = None
     if checkpoint is not None:
         store = SweepCheckpoint.open(checkpoint, plan.identity(study), _POINT_KEY)
+    client, own_client = dask_client, False
     try:
         done = dict(store.rows) if store is not None else {}
         pending = [p for p in plan.points if (p[0], p[1], p[2]) not in done]
-        tasks = (
-            delayed(_run_point)(
-                plan.kind, noise, seed, plan.point_config(n), plan.params, plan.threads,
-                plan.subsets.get((n, seed)),
-            )
-            for n, noise, seed in pending
-        )
         rows = list(done.values())
-        if pending:
-            rows += _run_tasks(tasks, len(plan.points), len(done), plan.name, store,
-                               n_jobs=n_jobs, backend=backend, dask_client=dask_client,
-                               verbose=verbose)
+        if not pending:
+            return rows
+        if isinstance(client, str):
+            from dask.distributed import Client
+
+            client, own_client = Client(client), True
+        if client is not None:
+            workers = n_jobs if n_jobs not in (None, -1) else sum(client.nthreads().values())
+        else:
+            with parallel_config(backend=backend or "loky"):
+                workers = effective_n_jobs(n_jobs)
+        in_threads = client is None and backend in (None, "threading")
+        tasks = _tasks(plan, pending, n_workers=workers, spread=not in_threads)
+
+        def run(task, threads, n_threads=1, progress=False):
+            n, points = task
+            return delayed(_run_points)(
+                plan.kind, points, plan.point_config(n), plan.params, threads,
+                {seed: plan.subsets.get((n, seed)) for _, seed in points}, n_threads, progress,
+            )
+
+        jobs = n_jobs if n_jobs is not None else (-1 if client is not None else None)
+        # Threads of one process share torch's and BLAS's settings: set once around them.
+        shared_limits = backend == "threading" and client is None
+        on_gpu = str(plan.params["device"]).startswith("cuda") and client is None
+        alone = {
+            "n_jobs": 1 if on_gpu else jobs, "backend": backend,
+            "limits": plan.threads if shared_limits else None,
+        }
+        task_threads = None if shared_limits else plan.threads
+        if in_threads:
+            phases = [
+                ([run(t, plan.threads, workers, bool(verbose)) for t in tasks if len(t[1]) > 1],
+                 {"n_jobs": 1}),
+                ([run(t, task_threads) for t in tasks if len(t[1]) == 1], alone),
+            ]
+        else:
+            phases = [([run(t, task_threads) for t in tasks], alone)]
+        rows += _run_tasks(phases, len(plan.points), len(done), plan.name, store,
+                           verbose=verbose)
     finally:
+        if own_client:
+            client.close()
         if store is not None:
             store.close()
     return rows
 
 
-def _run_tasks(tasks, total, n_done, name, store, *, n_jobs, backend, dask_client, verbose):
+def _run_tasks(phases, total, n_done, name, store, *, verbose):
+    """Run the phases' tasks (each phase through one joblib Parallel); save every finished
+    point; raise the first failed fit once its task's other points are saved."""
     from tqdm.auto import tqdm
 
-    client, own_client = dask_client, False
-    if isinstance(client, str):
-        from dask.distributed import Client
-
-        client, own_client = Client(client), True
     rows = []
-    try:
-        with contextlib.ExitStack() as stack:
-            if backend is not None:
-                stack.enter_context(parallel_config(backend=backend))
-            jobs = n_jobs if n_jobs is not None else (-1 if backend == "dask" else None)
-            # One point a batch, results in the order they finish: each is saved at once.
-            parallel = Parallel(n_jobs=jobs, batch_size=1, return_as="generator_unordered")
-            desc = f"noise sweep ({name})" + (f", {n_done} resumed" if n_done else "")
-            bar = stack.enter_context(
-                tqdm(total=total, initial=n_done, desc=desc, unit="fit", disable=not verbose)
-            )
-            for row in parallel(tasks):
-                if store is not None:
-                    store.add(row)
-                rows.append(row)
-                bar.set_postfix(noise=row["noise_std"], seed=row["seed"], refresh=False)
-                bar.update()
-    finally:
-        if own_client:
-            client.close()
+    desc = f"noise sweep ({name})" + (f", {n_done} resumed" if n_done else "")
+    with tqdm(total=total, initial=n_done, desc=desc, unit="fit", disable=not verbose) as bar:
+        for tasks, options in phases:
+            if not tasks:
+                continue
+            options = dict(options)
+            backend, limits = options.pop("backend", None), options.pop("limits", None)
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(_thread_limits(limits))
+                if backend is not None:
+                    stack.enter_context(parallel_config(backend=backend))
+                # One task a batch, results in the order they finish: each is saved at once.
+                parallel = Parallel(batch_size=1, return_as="generator_unordered", **options)
+                for finished, failures in parallel(tasks):
+                    for row in finished:
+                        if store is not None:
+                            store.add(row)
+                        rows.append(row)
+                        bar.set_postfix(noise=row["noise_std"], seed=row["seed"],
+                                        refresh=False)
+                    bar.update(len(finished))
+                    if failures:
+                        note, error = failures[0]
+                        raise _add_note(error, note)
     return rows
 
 
@@ -817,10 +1122,25 @@ def _frame(rows, plan, *, study, n_jobs, backend):
         "classifier_params": _effective_classifier_params(plan.params),
         "device": plan.params["device"],
         "threads_per_point": plan.threads,
+        "batched": plan.batched,
         "n_jobs": n_jobs,
         "backend": backend,
     })
+    _warn_untrained(df)
     return df
+
+
+def _warn_untrained(df):
+    """One ConvergenceWarning for the points whose fit issued one (their rows say which)."""
+    marked = df.loc[df["training_warning"] != "", "training_warning"]
+    if len(marked):
+        warnings.warn(
+            f"{len(marked)} of the {len(df)} sweep points did not train (their fit issued a "
+            "ConvergenceWarning); the column training_warning holds each message, e.g.: "
+            f"{marked.iloc[0]}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 def _effective_classifier_params(params):
@@ -846,7 +1166,9 @@ def _reject_bools(**values):
             raise ValueError(f"{name} must be an integer, got {value!r}.")
 
 
-def _check_parallel(backend, dask_client, n_jobs, device):
+def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
+    """The backend; the combinations that cannot run are refused. Call again with the plan's
+    ``batching`` once the classifier is known."""
     if n_jobs == 0:
         raise ValueError("n_jobs must be a positive number of jobs or -1 (all cores), got 0.")
     if dask_client is not None:
@@ -855,12 +1177,13 @@ def _check_parallel(backend, dask_client, n_jobs, device):
             raise ValueError(f"dask_client needs backend='dask' or None, got {backend!r}.")
     if (
         str(device).startswith("cuda") and dask_client is None
-        and n_jobs is not None and n_jobs != 1
+        and n_jobs is not None and n_jobs != 1 and batched is False
     ):
         raise ValueError(
-            f"n_jobs={n_jobs} with device={device!r}: the points on one GPU run one after "
-            "another in this process; pass n_jobs=1 (or None), or a dask_client with one "
-            "worker per GPU."
+            f"n_jobs={n_jobs} with device={device!r}: trained one at a time, the points on one "
+            "GPU run one after another in this process; pass n_jobs=1 (or None), batched "
+            "training (batched='auto', where n_jobs threads prepare and measure the points), "
+            "or a dask_client with one worker per GPU."
         )
     return backend
 
@@ -884,6 +1207,7 @@ _COMMON_CONSTRAINTS = {
     "backend": [StrOptions({"loky", "threading", "dask"}), None],
     "dask_client": [None, str, object],
     "threads_per_point": [Interval(Integral, 1, None, closed="left"), None],
+    "batched": [StrOptions({"auto"}), "boolean", Interval(Integral, 1, None, closed="left")],
     "checkpoint": [str, os.PathLike, None],
     "verbose": ["verbose"],
 }
@@ -912,6 +1236,7 @@ def noise_sweep(
     backend=None,
     dask_client=None,
     threads_per_point=1,
+    batched="auto",
     checkpoint=None,
     verbose=1,
 ):
@@ -934,16 +1259,38 @@ def noise_sweep(
       Pipeline comes from :func:`~sklrank.make_rank_pipeline`.
 
     Every input is checked, and the data loaded, before the first fit. Every point trains one
-    network; points run in parallel with joblib (``n_jobs``), or on a Dask cluster with
-    ``dask_client``. **Reproducibility:** on one machine and device, the same settings give
-    bitwise identical numbers whatever ``n_jobs``, the backend, or a resume from a
-    checkpoint: each point runs with ``threads_per_point`` torch and BLAS threads, and every
-    random draw (data, subsample, noise, initialisation) is seeded by the point's seed.
-    (Other machines, BLAS libraries or torch versions may differ in the last bits; CUDA
-    kernels are not guaranteed to be bitwise reproducible from run to run.)
+    network. **Batched:** the points that share a network shape (one training-set size; for
+    images, the same classes in the subset) train as one batched model
+    (:func:`sklrank._batched.fit_batched`: the filters of all points stacked, batched matrix
+    products), each point with its own data, initialisation and noise, exactly as alone;
+    the data and the measurements stay per point. On 2 CPU cores the README's sweep trains
+    about twice as fast (``benchmarks/RESULTS.md``). ``batched=False`` trains one point at a
+    time. **Parallel:** a batch trains in ``n_jobs`` threads of this process (no workers to
+    start, measured fastest on 2 cores); points trained alone, or batches with
+    ``backend="loky"``, run in joblib's workers, and on a Dask cluster (``dask_client``) the
+    batches are spread over its workers.
+
+    **Reproducibility:** on one machine and device, the same settings give bitwise identical
+    numbers whatever ``n_jobs``, the backend, how the points are batched, or a resume from a
+    checkpoint: each point runs with ``threads_per_point`` torch and BLAS threads, every
+    random draw (data, subsample, noise, initialisation) is seeded by the point's seed, and
+    a point's numbers do not depend on the other points of its batch (measured with torch's
+    MKL build, ``tests/test_batched.py``; there batched and one-by-one fits are bitwise
+    equal too). (Other machines, BLAS libraries or torch versions may differ in the last
+    bits, and batched fits may then differ from one-by-one ones at float32 rounding, filter
+    ranks to 1e-5 relative; CUDA kernels are not guaranteed to be bitwise reproducible from
+    run to run.)
+
+    **Fits that did not train** are never silent: a point whose fit raised (a diverged or
+    dead network, :class:`~sklrank.exceptions.TrainingFailedError`) stops the sweep with that
+    error, naming the point, once the other finished points are saved; a point whose fit
+    issued a :class:`~sklearn.exceptions.ConvergenceWarning` (its loss never moved) keeps
+    its row, with the message in the column ``training_warning``, and the sweep issues one
+    ConvergenceWarning counting those points.
 
     **Never losing work:** with ``checkpoint``, every finished point is appended to that file
-    (and flushed to disk) as soon as it finishes. Calling ``noise_sweep`` again with the same
+    (and flushed to disk) as soon as it finishes (the points of a batch when the batch
+    finishes). Calling ``noise_sweep`` again with the same
     ``checkpoint`` and the same settings runs only the missing points and returns the same
     numbers as an uninterrupted run; other settings are refused with a message listing the
     differences (delete the file, or pass another path, to start over).
@@ -992,13 +1339,16 @@ def noise_sweep(
     device : str or torch.device, default="cpu"
         Where the networks train: "cpu", "cuda" or "cuda:N" (the data, the PCA and the data
         ranks stay on the CPU). A CUDA device must exist (else a ValueError says so, before
-        any work). The points on one GPU run one after another in this process, so
-        ``n_jobs`` must be 1 or None with a CUDA device; for several GPUs, run a Dask
-        cluster with one worker per GPU and pass its ``dask_client`` (each worker then trains
-        on its own "cuda" device).
+        any work). The points on one GPU train in this process, as batches that share the
+        device (one model a batch, ``n_jobs`` CPU threads preparing and measuring its points),
+        or one after another, so with ``batched=False`` ``n_jobs`` must be 1 or None; for
+        several GPUs, run a Dask cluster with one worker per GPU and pass its
+        ``dask_client`` (each worker then trains on its own "cuda" device).
     n_jobs : int, default=None
-        Points trained at once (joblib; None means 1, -1 all cores). With ``dask_client``,
-        None means as many as the cluster offers.
+        Cores to use (None means 1, -1 all cores): the threads in which a batch's points are
+        prepared, trained (on the CPU) and measured, or the points trained alone at once by
+        joblib's workers. With ``dask_client``, the workers used (None: all of the
+        cluster's).
     backend : {"loky", "threading", "dask"}, default=None
         joblib backend; None is joblib's default (loky), or "dask" with ``dask_client``.
     dask_client : dask.distributed.Client or str, default=None
@@ -1006,15 +1356,25 @@ def noise_sweep(
         ``"tcp://10.0.0.5:8786"`` to connect to and close afterwards). Needs
         ``dask[distributed]`` (``pip install sklrank[dask]``).
     threads_per_point : int or None, default=1
-        Torch and BLAS threads of each point (None leaves both libraries' settings alone, at
-        the price of bitwise reproducibility across ``n_jobs``).
+        Torch and BLAS threads of each point, or of each thread of a batch (None leaves both
+        libraries' settings alone, at the price of bitwise reproducibility across
+        ``n_jobs``).
+    batched : "auto", bool or int, default="auto"
+        Train the points of one network shape as batched models. "auto": batches of as many
+        points as a memory budget allows (the estimated training memory of a batch: 1 GiB
+        on the CPU; on a GPU, half of the device's and of the host's free memory when the
+        sweep starts, or 8 GiB on a Dask worker), and one point at a time for classifier
+        settings that cannot be batched (callbacks, another optimizer, mini-batches, see
+        :func:`sklrank._batched.unbatchable_reason`). True: the same, but such settings are an
+        error. An int: at most that many points a batch. False: one point at a time.
     checkpoint : str or path-like, default=None
         A file (in an existing, writable folder) where every finished point is saved as it
         finishes; if it exists, its points are reused (see above). It is locked while the
         sweep runs, so two sweeps cannot write one file.
     verbose : int, default=1
-        0 is silent; 1 shows a progress bar with one step per sweep point; 2 also shows the
-        classifier's training log.
+        0 is silent; 1 shows a progress bar with one step per sweep point, and one over the
+        epochs of the batch that trains; 2 also shows the training log of the points trained
+        alone.
 
     Returns
     -------
@@ -1029,7 +1389,11 @@ def noise_sweep(
         preprocessing and training), ``n_train`` and ``n_test``. ``results.attrs["config"]``
         holds the full configuration. Plot it with :func:`plot_noise_sweep`, or directly with
         seaborn, e.g. ``sns.relplot(data=results, x="noise_std", y="filter_stable_rank",
-        kind="line")``.
+        kind="line")``. Two more columns describe how each point trained:
+        ``training_warning`` (the message of the ConvergenceWarning its fit issued, else an
+        empty string) and ``n_batched`` (the points trained together with it, itself
+        included; 1 for one trained alone); ``fit_time`` then holds its preprocessing and
+        its share of the batch's training time.
 
     See Also
     --------
@@ -1049,7 +1413,7 @@ def noise_sweep(
     """
     _reject_bools(n_seeds=n_seeds, n_samples=n_samples, n_test=n_test, rank=rank,
                   n_jobs=n_jobs, threads_per_point=threads_per_point)
-    backend = _check_parallel(backend, dask_client, n_jobs, device)
+    backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     plan = _plan(
         dataset, noise_levels=noise_levels,
         default_levels=(SYNTHETIC_DEFAULTS if dataset == "synthetic" else IMAGE_DEFAULTS)[
@@ -1058,8 +1422,9 @@ def noise_sweep(
         explicit_sizes=n_samples is not None, n_test=n_test, rank=rank, classes=classes,
         data_home=data_home, download_if_missing=download_if_missing, data_params=data_params,
         classifier_params=classifier_params, device=device, remote=dask_client is not None,
-        threads=threads_per_point, verbose=verbose,
+        threads=threads_per_point, batched=batched, verbose=verbose,
     )
+    _check_parallel(backend, dask_client, n_jobs, device, plan.batching)
     rows = _execute(plan, study=False, n_jobs=n_jobs, backend=backend, dask_client=dask_client,
                     checkpoint=checkpoint, verbose=verbose)
     return _frame(rows, plan, study=False, n_jobs=n_jobs, backend=backend)
@@ -1088,6 +1453,7 @@ def sample_size_study(
     backend=None,
     dask_client=None,
     threads_per_point=1,
+    batched="auto",
     checkpoint=None,
     verbose=1,
 ):
@@ -1106,10 +1472,13 @@ def sample_size_study(
     ``n_samples``. Every input is checked and the data loaded before the first fit;
     ``checkpoint`` keeps every finished point, as in :func:`noise_sweep`.
 
-    The full default study trains 36 networks, 9 of them on all 60000 images: about 12 s
-    each on an H200 GPU (``device="cuda"``; issue 13 measured 46 s for four), tens of
-    minutes each on a CPU (300 full-batch steps over 60000 canvases of 56 x 56 pixels), with
-    a peak of about 2.9 GB of memory a point.
+    The full default study trains 36 networks, 9 of them on all 60000 images: one by one
+    about 12 s each on an H200 GPU (``device="cuda"``; issue 13 measured 46 s for four), tens
+    of minutes each on a CPU (300 full-batch steps over 60000 canvases of 56 x 56 pixels),
+    with a peak of about 2.9 GB of memory a point. On a GPU the points of a size train as
+    one batch (about 1.3 GB of device memory a point at n = 60000, within half the free
+    memory); on a CPU a point of 60000 images exceeds the 1 GiB batch budget and trains
+    alone, as before.
 
     Parameters
     ----------
@@ -1122,9 +1491,9 @@ def sample_size_study(
         As in :func:`noise_sweep`; None is ``SAMPLE_SIZE_DEFAULTS["noise_levels"]``:
         (0.0, 0.3, 1.0).
     n_seeds, seeds, n_test, rank, classes, data_home, download_if_missing, data_params, \
-classifier_params, device, n_jobs, backend, dask_client, threads_per_point, checkpoint, \
-verbose
-        As in :func:`noise_sweep`.
+classifier_params, device, n_jobs, backend, dask_client, threads_per_point, batched, \
+checkpoint, verbose
+        As in :func:`noise_sweep`. Each size trains as its own batches.
 
     Returns
     -------
@@ -1147,7 +1516,7 @@ verbose
     """
     _reject_bools(n_seeds=n_seeds, n_test=n_test, rank=rank, n_jobs=n_jobs,
                   threads_per_point=threads_per_point)
-    backend = _check_parallel(backend, dask_client, n_jobs, device)
+    backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     sizes = _check_sizes(
         SAMPLE_SIZE_DEFAULTS["n_samples"] if n_samples is None else n_samples, "n_samples"
     )
@@ -1156,8 +1525,10 @@ verbose
         n_seeds=n_seeds, seeds=seeds, sizes=sizes, explicit_sizes=True, n_test=n_test,
         rank=rank, classes=classes, data_home=data_home, download_if_missing=download_if_missing,
         data_params=data_params, classifier_params=classifier_params, device=device,
-        remote=dask_client is not None, threads=threads_per_point, verbose=verbose,
+        remote=dask_client is not None, threads=threads_per_point, batched=batched,
+        verbose=verbose,
     )
+    _check_parallel(backend, dask_client, n_jobs, device, plan.batching)
     rows = _execute(plan, study=True, n_jobs=n_jobs, backend=backend, dask_client=dask_client,
                     checkpoint=checkpoint, verbose=verbose)
     return _frame(rows, plan, study=True, n_jobs=n_jobs, backend=backend)

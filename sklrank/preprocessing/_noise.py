@@ -237,7 +237,11 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         if self.mode == "additive":
             if std == 0.0:
                 return X.copy()
-            return X + std * rng.standard_normal(X.shape, dtype=X.dtype)
+            # (std * noise) + X computed in place: the same numbers as X + std * noise,
+            # with one output-sized array instead of three
+            out = self._scaled_noise(X.shape, X.dtype, std)
+            out += X
+            return out
         c, h, w = self.image_shape_
         gh, gw = self.grid_
         if self._fixed_tile is None:
@@ -248,15 +252,22 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
             cols = np.full(n, self._fixed_tile[1])
         shape = (n, c, gh * h, gw * w)
         canvas = (
-            np.zeros(shape, dtype=X.dtype)
-            if std == 0.0
-            else std * rng.standard_normal(shape, dtype=X.dtype)
+            np.zeros(shape, dtype=X.dtype) if std == 0.0
+            else self._scaled_noise(shape, X.dtype, std)
         )
         # View the canvas as (n, C, tile row, H, tile column, W) and write each image into its
         # tile; the advanced indices (sample, row, column) broadcast to one tile per sample.
         tiles_view = canvas.reshape(n, c, gh, h, gw, w)
         tiles_view[np.arange(n), :, rows, :, cols, :] = X.reshape(n, c, h, w)
         return canvas.reshape(n, -1)
+
+    def _scaled_noise(self, shape, dtype, std):
+        """``std * N(0, 1)`` noise of ``shape``, drawn then scaled in place: bitwise
+        ``std * rng.standard_normal(shape, dtype)`` (the same float multiplications) without
+        its temporary, which at n = 60000 on a 2 x 2 MNIST canvas is 750 MB."""
+        noise = self._rng.standard_normal(shape, dtype=dtype)
+        noise *= std
+        return noise
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output pixels.
