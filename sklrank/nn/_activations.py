@@ -59,15 +59,19 @@ def _huberized_relu(z, q, kappa):
     return _HuberizedReLUFunction.apply(z, q, kappa)[0]
 
 
-def _slope(z, q, kappa):
-    """``sigma'(z) = clamp(z / kappa, 0, 1) ** (q - 1)`` for ``q > 1``: 0 below 0, the
-    polynomial's slope on ``[0, kappa]``, 1 above."""
-    t = (z / kappa).clamp(0.0, 1.0)
+def _slope_of(t, q):
+    """``t ** (q - 1)`` for ``t = clamp(z / kappa, 0, 1)``: the Huberized ReLU's slope."""
     if q == 2.0:
         return t
     if q == 3.0:
         return t * t  # the paper's q: a product, cheaper than pow
     return t.pow(q - 1.0)
+
+
+def _slope(z, q, kappa):
+    """``sigma'(z) = clamp(z / kappa, 0, 1) ** (q - 1)`` for ``q > 1``: 0 below 0, the
+    polynomial's slope on ``[0, kappa]``, 1 above."""
+    return _slope_of((z * (1.0 / kappa)).clamp(0.0, 1.0), q)
 
 
 class _HuberizedReLUFunction(torch.autograd.Function):
@@ -85,9 +89,9 @@ class _HuberizedReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(z, q, kappa):
-        slope = _slope(z, q, kappa)
-        t = (z / kappa).clamp(0.0, 1.0)
-        out = (kappa / q) * (slope * t) + (z - kappa).clamp(min=0.0)
+        t = (z * (1.0 / kappa)).clamp(0.0, 1.0)
+        slope = _slope_of(t, q)
+        out = torch.addcmul((z - kappa).clamp(min=0.0), slope, t, value=kappa / q)
         return out, slope
 
     @staticmethod
