@@ -23,7 +23,7 @@ import numpy as np
 from _timing import median_seconds, seconds
 
 from sklrank import stable_rank
-from sklrank.datasets import DataFileError, load_mnist
+from sklrank.datasets import DataFileError, fetch_mnist
 
 SHAPES = [(60000, 784), (10000, 3072)]
 
@@ -38,7 +38,7 @@ def gaussian_cases(shapes, seed=0):
 def mnist_cases(data_home=None, n_samples=None):
     """(name, matrix) pairs from the MNIST training images, or ``(None, reason)``."""
     try:
-        X, _ = load_mnist(data_home, n_samples=n_samples, random_state=0, return_X_y=True,
+        X, _ = fetch_mnist(data_home, n_samples=n_samples, random_state=0, return_X_y=True,
                           download_if_missing=False)
     except (FileNotFoundError, DataFileError) as exc:
         return [(None, f"MNIST rows left out: {str(exc).splitlines()[0]}")]

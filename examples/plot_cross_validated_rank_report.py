@@ -29,10 +29,10 @@ import seaborn as sns
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from sklrank import make_rank_pipeline
-from sklrank.datasets import load_mnist
+from sklrank.datasets import fetch_mnist
 from sklrank.metrics import make_rank_scorer
 
-X, y = load_mnist(classes=[0, 1], n_samples=300, random_state=0, return_X_y=True)
+X, y = fetch_mnist(classes=[0, 1], n_samples=300, random_state=0, return_X_y=True)
 scoring = {
     "accuracy": "accuracy",
     "filters": make_rank_scorer("filters", "stable"),

@@ -14,7 +14,7 @@ its filters (section A of :doc:`/science`; :doc:`/results`, section C, has the l
 
 The MNIST files are read from the folder in the ``SKLRANK_DATA`` environment variable (the
 docs build sets it to the repository's ``../shared/data`` when that folder exists); without
-it, :func:`~sklrank.datasets.load_mnist` looks in ``~/scikit_learn_data/sklrank`` and
+it, :func:`~sklrank.datasets.fetch_mnist` looks in ``~/scikit_learn_data/sklrank`` and
 downloads the files there if they are missing.
 """
 
@@ -31,11 +31,11 @@ from matplotlib.ticker import ScalarFormatter
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sklrank import make_rank_pipeline
-from sklrank.datasets import load_mnist
+from sklrank.datasets import fetch_mnist
 from sklrank.metrics import data_stable_rank_scorer, filter_stable_rank_scorer
 
 digits, n_components = [3, 8], 10
-X, y = load_mnist(classes=digits, n_samples=300, random_state=0, return_X_y=True)
+X, y = fetch_mnist(classes=digits, n_samples=300, random_state=0, return_X_y=True)
 pipe = make_rank_pipeline((1, 28, 28), n_components=n_components, grid=(2, 2),
                           random_state=0, n_filters=5, max_epochs=200, lr=2.0,
                           init_std=0.01, rank_every=None)

@@ -19,7 +19,7 @@ EXAMPLES = REPO_ROOT / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 IDS = [path.name for path in SCRIPTS]
 EXECUTED = [path for path in SCRIPTS if path.name.startswith("plot_")]
-DATA_LOADERS = {"load_mnist", "load_cifar10"}
+DATA_LOADERS = {"fetch_mnist", "fetch_cifar10"}
 
 
 def _docstring(path):

@@ -19,7 +19,7 @@ def test_readme_has_python_examples():
 @pytest.mark.parametrize("index", range(len(RUNNABLE)))
 def test_readme_example_runs(index, tmp_path, monkeypatch):
     block = RUNNABLE[index]
-    if "load_mnist" in block:
+    if "fetch_mnist" in block:
         data_dir = _default_data_dir()
         if not (data_dir / "mnist").is_dir():
             pytest.skip(f"README example needs MNIST: not found in {data_dir}")

@@ -1250,7 +1250,7 @@ def noise_sweep(
       fixed patch (``signal_position=0``, see ``data_params``), so the clean data matrix has
       rank exactly 2K; the classifier's kernel is one patch.
     - ``"mnist"``, ``"cifar10"`` or ``(X, y, image_shape)``: images loaded with
-      :func:`~sklrank.datasets.load_mnist` / :func:`~sklrank.datasets.load_cifar10`
+      :func:`~sklrank.datasets.fetch_mnist` / :func:`~sklrank.datasets.fetch_cifar10`
       (optionally two or more ``classes``), reduced to rank K by
       :class:`~sklrank.PCARankReducer` (fitted on the training images, no centring, so the
       clean images have rank exactly K), placed by :class:`~sklrank.BackgroundNoise` in a

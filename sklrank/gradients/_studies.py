@@ -966,7 +966,7 @@ def real_data_study(
     Parameters
     ----------
     datasets : list of {"mnist", "cifar10"}, default=("mnist", "cifar10")
-        Read with :func:`~sklrank.datasets.load_mnist` / :func:`~sklrank.datasets.load_cifar10`
+        Read with :func:`~sklrank.datasets.fetch_mnist` / :func:`~sklrank.datasets.fetch_cifar10`
         (the training images; the CIFAR-10 subset in the reference data holds 1017).
     n_samples : int, default=750
     n_hidden : int, default=1250
@@ -1082,9 +1082,9 @@ def real_data_study(
 
 def _load(name, data_home, n_samples, seed, download_if_missing):
     """n_samples training images drawn with the loader's own seeded subsampling."""
-    from ..datasets import load_cifar10, load_mnist
+    from ..datasets import fetch_cifar10, fetch_mnist
 
-    loader = load_mnist if name == "mnist" else load_cifar10
+    loader = fetch_mnist if name == "mnist" else fetch_cifar10
     X, y = loader(data_home, subset="train", n_samples=n_samples, random_state=seed,
                   return_X_y=True, download_if_missing=download_if_missing)
     return np.asarray(X, dtype=np.float64), np.asarray(y)
