@@ -406,12 +406,6 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         norm = float(np.sqrt(np.mean(np.sum(patches**2, axis=1))))
         scale = f"root-mean-square patch norm {norm:.3g}, largest |X| {np.abs(X).max():.3g}"
         if failure == "diverged_at_start":
-            if np.float32(kappa ** (q - 1)) == 0:
-                return (
-                    f"Likely cause: kappa={kappa:g} underflows in float32 (kappa^(q-1) = "
-                    f"{kappa ** (q - 1):.3g}), so the Huberized ReLU divides by zero: raise "
-                    "kappa (the paper's is 1)."
-                )
             if norm > _LARGEST_UNIT_PATCH_NORM:
                 return (
                     f"Likely cause: the input scale ({scale}) overflows the forward pass in "
