@@ -2,7 +2,7 @@
 
 ``docs/conf.py`` calls :func:`write_index` before Sphinx reads its sources, so the index
 (``docs/api/index.rst``, not under version control) lists every name in ``sklrank.__all__`` and
-in each subpackage's ``__all__``; autosummary then writes one page per listed object into
+in the ``__all__`` of each public subpackage or module; autosummary then writes one page per listed object into
 ``docs/api/generated/``. A name added to an ``__all__`` gets its page at the next build, and a
 name removed loses it: nothing is listed by hand.
 
@@ -11,6 +11,7 @@ This module imports sklrank but not Sphinx, so the tests can check it without th
 
 import importlib
 import inspect
+import pkgutil
 import types
 from pathlib import Path
 
@@ -61,11 +62,18 @@ with ``set_params``) and, for the networks, skorch's: the methods they inherit f
 
 
 def subpackages():
-    """Names of the public subpackages, in ``sklrank.__all__`` order."""
-    return [
+    """Names of the public subpackages and modules: those of ``sklrank.__all__`` in its order,
+    then any other module of the package whose name does not start with an underscore
+    (``sklrank.exceptions``, imported as ``from sklrank.exceptions import ...``)."""
+    listed = [
         name for name in sklrank.__all__
         if isinstance(getattr(sklrank, name), types.ModuleType)
     ]
+    others = sorted(
+        info.name for info in pkgutil.iter_modules(sklrank.__path__)
+        if not info.name.startswith("_") and info.name not in listed
+    )
+    return listed + others
 
 
 def kind(obj):

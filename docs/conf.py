@@ -127,56 +127,52 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "science": [], "results": []}
+html_sidebars = {"index": [], "science": [], "results": [], "benchmarks": []}
 
 
 # -- hooks -----------------------------------------------------------------------------------------
 
-# Stage 1 of the docs (issue 15) may not edit sklrank/: these docstring lines do not parse as
-# reStructuredText yet (``word_`` outside backticks is a link target), so the build patches them
-# here, word for word, until the docstrings themselves are fixed. A patch that no longer matches
-# is reported as a warning (an error under -W): delete it then. Keep this list empty.
-DOCSTRING_PATCHES = {
-    "sklrank.callbacks.GradientSpectrum": [
-        ('default="grad_"', 'default="grad\\_"'),
-    ],
-    "sklrank.BackgroundNoise": [
-        ("ndarray of shape (n_features_in_,)", "ndarray of shape (``n_features_in_``,)"),
-    ],
-    "sklrank.PCARankReducer": [
-        ("ndarray of shape (n_components_, n_features_in_)",
-         "ndarray of shape (``n_components_``, ``n_features_in_``)"),
-        ("ndarray of shape (n_features_in_,)", "ndarray of shape (``n_features_in_``,)"),
-        ("ndarray of shape (n_components_,)", "ndarray of shape (``n_components_``,)"),
-    ],
-    "sklrank.PCARankReducer.transform": [
-        ("of shape (n_samples, n_features_in_)", "of shape (n_samples, ``n_features_in_``)"),
-    ],
-    "sklrank.BackgroundNoise.transform": [
-        ("(n_samples, prod(output_image_shape_))",
-         "(n_samples, ``prod(output_image_shape_)``)"),
-    ],
-}
-# Warnings about pages others own, filtered by (file name, words of the message); each says why.
-KNOWN_WARNINGS = [
-    # docs/results.md links to ../benchmarks/RESULTS.md, a file outside the docs' source folder
-    # (the link works on GitHub, not in Sphinx); the fix belongs in results.md.
-    ("Unknown source document", "benchmarks/RESULTS"),
-]
+# Markdown files of the repository outside docs/ that the site shows as pages (each page
+# includes its file). docs/results.md links to the files themselves, as GitHub reads them;
+# here such a link goes to the page.
+INCLUDED_FILES = {REPO / "benchmarks" / "RESULTS.md": "benchmarks"}
 
 
-def _patch_docstring(app, what, name, obj, options, lines):
-    for old, new in DOCSTRING_PATCHES.get(name, ()):
-        hits = [i for i, line in enumerate(lines) if old in line]
-        if not hits:
-            from sphinx.util import logging
+def _link_included_files(app, doctree):
+    """Point MyST links to an ``INCLUDED_FILES`` file at its page (they would be "Unknown
+    source document" links: the file is outside the source folder)."""
+    from sphinx import addnodes
 
-            logging.getLogger(__name__).warning(
-                "docs/conf.py DOCSTRING_PATCHES: %r no longer in the docstring of %s; "
-                "remove the patch", old, name,
-            )
-        for i in hits:
-            lines[i] = lines[i].replace(old, new)
+    for node in doctree.findall(addnodes.pending_xref):
+        if node.get("reftype") == "myst" and node.get("refdomain") == "doc":
+            page = INCLUDED_FILES.get(Path(node["reftarget"] + ".md"))
+            if page is not None:
+                node["reftarget"] = page
+
+
+def _doc_comment(module_name, attr):
+    """The ``#:`` comment lines just above the top-level assignment of ``attr``, unprefixed.
+
+    Read from the source with :mod:`ast`, not with Sphinx's ``ModuleAnalyzer``, which fails
+    on a whole module when one decorator holds a dict with ``**`` unpacking (Sphinx 9.0:
+    ``zip() argument 2 is longer than argument 1`` in ``sphinx.pycode.ast.visit_Dict``), as
+    ``sklrank/experiments/_sweep.py``'s ``@validate_params({**_COMMON_CONSTRAINTS, ...})``.
+    """
+    import ast
+    import importlib
+    import inspect
+
+    source = inspect.getsource(importlib.import_module(module_name))
+    lines = source.splitlines()
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+            comment, i = [], node.lineno - 2
+            while i >= 0 and lines[i].lstrip().startswith("#:"):
+                comment.insert(0, lines[i].lstrip()[2:].removeprefix(" ").rstrip())
+                i -= 1
+            return comment
+    return []
 
 
 def _data_docstring(app, what, name, obj, options, lines):
@@ -192,17 +188,14 @@ def _data_docstring(app, what, name, obj, options, lines):
     import pkgutil
     import pprint
 
-    from sphinx.pycode import ModuleAnalyzer
-
     package_name, _, attr = name.rpartition(".")
     package = importlib.import_module(package_name)
     comment = []
     for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
-        docs = ModuleAnalyzer.for_module(f"{package_name}.{info.name}").find_attr_docs()
-        comment = list(docs.get(("", attr), []))
+        comment = _doc_comment(f"{package_name}.{info.name}", attr)
         if comment:
             break
-    lines[:] = [line for line in comment if line.strip()] + [""]
+    lines[:] = comment + [""]
     lines += [".. code-block:: python", ""]
     lines += ["   " + line for line in pprint.pformat(obj, width=88, sort_dicts=False).splitlines()]
     lines.append("")
@@ -239,15 +232,8 @@ def _public_class_names(app, what, name, obj, options, signature, return_annotat
     return re.sub(r"<class '([\w.]+)'>", shorten, signature), return_annotation
 
 
-class _KnownWarningFilter:
-    def filter(self, record):
-        text = f"{getattr(record, 'location', '')} {record.getMessage()}"
-        return not any(all(part in text for part in known) for known in KNOWN_WARNINGS)
-
-
-
 def _public_bases(app, name, obj, options, bases):
-    """Hide private base classes (``sklrank._two_layer._TwoLayerMixin``) from "Bases:"."""
+    """Hide private base classes (``sklrank._base._BaseNet``) from "Bases:"."""
     bases[:] = [
         base for base in bases
         if not any(part.startswith("_") for part in f"{base.__module__}.{base.__name__}".split("."))
@@ -267,14 +253,10 @@ def _check_api_pages(app, exception):
 
 
 def setup(app):
-    import logging
-
-    # numpydoc rewrites docstrings at priority 500: patch the raw text before it
-    app.connect("autodoc-process-docstring", _patch_docstring, priority=400)
+    # numpydoc rewrites docstrings at priority 500: set the data's text before it
     app.connect("autodoc-process-docstring", _data_docstring, priority=400)
     app.connect("autodoc-process-signature", _public_class_names)
     app.connect("autodoc-skip-member", _skip_member)
-    for handler in logging.getLogger("sphinx").handlers:
-        handler.filters.insert(0, _KnownWarningFilter())  # before Sphinx counts it
     app.connect("autodoc-process-bases", _public_bases)
+    app.connect("doctree-read", _link_included_files)
     app.connect("build-finished", _check_api_pages)

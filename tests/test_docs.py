@@ -20,14 +20,21 @@ TEMPLATES = REPO_ROOT / "docs" / "_templates" / "autosummary"
 
 def _public():
     """(qualified name, object) for every name in an ``__all__``, found independently of
-    docs/api_reference.py: sklrank's own and those of the modules it exports."""
+    docs/api_reference.py: sklrank's own, and those of every module of the package whose
+    name has no leading underscore (the subpackages sklrank exports, and
+    ``sklrank.exceptions``)."""
     found = []
     for name in sklrank.__all__:
         obj = getattr(sklrank, name)
-        if isinstance(obj, types.ModuleType):
-            found += [(f"{obj.__name__}.{n}", getattr(obj, n)) for n in obj.__all__]
-        elif not name.startswith("__"):
+        if not isinstance(obj, types.ModuleType) and not name.startswith("__"):
             found.append((f"sklrank.{name}", obj))
+    for path in sorted(REPO_ROOT.joinpath("sklrank").iterdir()):
+        if path.name.startswith("_") or not (path.suffix == ".py" or path.is_dir()):
+            continue
+        if path.is_dir() and not (path / "__init__.py").is_file():
+            continue
+        module = importlib.import_module(f"sklrank.{path.stem}")
+        found += [(f"{module.__name__}.{n}", getattr(module, n)) for n in module.__all__]
     return sorted(found, key=lambda item: item[0])
 
 

@@ -13,7 +13,8 @@ import pytest
 import sklrank
 
 SUBPACKAGES = [
-    "callbacks", "datasets", "experiments", "gradients", "metrics", "nn", "preprocessing"
+    "callbacks", "datasets", "exceptions", "experiments", "gradients", "metrics", "nn",
+    "preprocessing",
 ]
 
 

@@ -43,7 +43,7 @@ class GradientSpectrum(Callback):
         estimates q as the top principal direction of X.
     bulk : array-like, default=None
         The bulk X_B, see :func:`~sklrank.gradients.gradient_decomposition`.
-    prefix : str, default="grad_"
+    prefix : str, default="grad\\_"
         Prefix of the history keys.
     random_state : int, default=0
         Seed of the input-noise draw when the net has ``input_noise > 0`` (and

@@ -37,9 +37,10 @@ __all__ = [
     "SAMPLE_SIZE_DEFAULTS",
 ]
 
-# Defaults of the synthetic sweep (the README's main command). The signal sits in a FIXED patch
-# (signal_position=0) so that the clean data matrix has rank exactly 2K, as in the paper; with a
-# random position it has rank 2K * n_patches (the clean *patch* matrix keeps rank 2K).
+#: Defaults of the synthetic sweep (``noise_sweep("synthetic")``, the README's main command).
+#: The signal sits in a fixed patch (``signal_position=0``) so that the clean data matrix has
+#: rank exactly 2K, as in the paper; with a random position it has rank 2K * n_patches (the
+#: clean *patch* matrix keeps rank 2K).
 SYNTHETIC_DEFAULTS = {
     "n_samples": 200,
     "n_test": 1000,
@@ -53,8 +54,9 @@ SYNTHETIC_DEFAULTS = {
     # filters of 200 samples are not yet memorising the noise (measured: docs/results.md)
     "noise_levels": (0.0, 0.25, 0.5, 0.75, 1.0),
 }
-# Defaults of the MNIST / CIFAR-10 sweeps: PCA rank K, then noise padding on a canvas of
-# image-sized tiles, then the CNN with kernel = stride = one tile.
+#: Defaults of the MNIST, CIFAR-10 and custom-image sweeps: PCA rank K, then noise padding on
+#: a canvas of image-sized tiles (the image in the top-left one), then the CNN with kernel =
+#: stride = one tile.
 IMAGE_DEFAULTS = {
     "n_samples": 1000,
     "n_test": 1000,
@@ -67,9 +69,10 @@ IMAGE_DEFAULTS = {
     "position": 0,
     "noise_levels": (0.0, 0.1, 0.3, 1.0),
 }
-# Classifier settings of the sweep, pinned so that a change of RankCNNClassifier's defaults does
-# not silently change the experiment. 1000 full-batch steps: the filters grow along the signal
-# far beyond their random initialisation (fewer steps leave part of the init in the filters).
+#: :class:`~sklrank.RankCNNClassifier` settings of the synthetic sweep, pinned so that a change
+#: of the classifier's defaults does not silently change the experiment (``classifier_params``
+#: overrides them). 1000 full-batch steps: the filters grow along the signal far beyond their
+#: random initialisation (fewer steps leave part of the initialisation in the filters).
 CLASSIFIER_DEFAULTS = {
     "n_filters": 10,
     "activation": "huberized",
@@ -80,11 +83,13 @@ CLASSIFIER_DEFAULTS = {
     "max_epochs": 1000,
     "rank_every": 100,
 }
-# Images (tiles of 784 or 3072 pixels): fewer, larger steps keep a fit at a few seconds per
-# thousand images on one CPU core.
+#: Classifier settings of the image sweeps: those of ``CLASSIFIER_DEFAULTS`` with fewer,
+#: larger steps (tiles of 784 or 3072 pixels), which keep a fit at a few seconds per thousand
+#: images on one CPU core.
 IMAGE_CLASSIFIER_DEFAULTS = {**CLASSIFIER_DEFAULTS, "lr": 5.0, "max_epochs": 300, "rank_every": 50}
-# The sample-size study (issue 13): ten-digit MNIST from a thousand images to the whole
-# training set, at no noise, moderate noise and noise as strong as the pixels.
+#: Defaults of :func:`~sklrank.experiments.sample_size_study`: ten-digit MNIST from a thousand
+#: images to the whole training set, at no noise, moderate noise and noise as strong as the
+#: pixels.
 SAMPLE_SIZE_DEFAULTS = {
     "n_samples": (1000, 4000, 16000, 60000),
     "noise_levels": (0.0, 0.3, 1.0),
@@ -1490,10 +1495,43 @@ def sample_size_study(
     noise_levels : array-like of float, default=None
         As in :func:`noise_sweep`; None is ``SAMPLE_SIZE_DEFAULTS["noise_levels"]``:
         (0.0, 0.3, 1.0).
-    n_seeds, seeds, n_test, rank, classes, data_home, download_if_missing, data_params, \
-classifier_params, device, n_jobs, backend, dask_client, threads_per_point, batched, \
-checkpoint, verbose
-        As in :func:`noise_sweep`. Each size trains as its own batches.
+    n_seeds : int, default=3
+        Number of seeds (0, 1, ..., n_seeds - 1) when ``seeds`` is None; every size runs
+        every seed.
+    seeds : array-like of int, default=None
+        Explicit seeds, as in :func:`noise_sweep`.
+    n_test : int, default=None
+        Test samples per point, the same at every size (1000 by default, all of them if
+        there are fewer).
+    rank : int, default=None
+        K, as in :func:`noise_sweep`.
+    classes : array-like, default=None
+        Images only: keep these classes, as in :func:`noise_sweep`.
+    data_home : str or path-like, default=None
+        Where the MNIST / CIFAR-10 files are.
+    download_if_missing : bool, default=True
+        Download missing MNIST / CIFAR-10 files; False raises at once.
+    data_params : dict, default=None
+        Further data settings, as in :func:`noise_sweep`.
+    classifier_params : dict, default=None
+        Classifier settings, as in :func:`noise_sweep`.
+    device : str or torch.device, default="cpu"
+        Where the networks train, as in :func:`noise_sweep`.
+    n_jobs : int, default=None
+        Cores to use, as in :func:`noise_sweep`.
+    backend : {"loky", "threading", "dask"}, default=None
+        joblib backend, as in :func:`noise_sweep`.
+    dask_client : dask.distributed.Client or str, default=None
+        Run the points on this Dask cluster, as in :func:`noise_sweep`.
+    threads_per_point : int or None, default=1
+        Torch and BLAS threads of each point, as in :func:`noise_sweep`.
+    batched : "auto", bool or int, default="auto"
+        Batched training, as in :func:`noise_sweep`; the points of one training-set size
+        train as their own batches.
+    checkpoint : str or path-like, default=None
+        A file where every finished point is saved, as in :func:`noise_sweep`.
+    verbose : int, default=1
+        Progress output, as in :func:`noise_sweep`.
 
     Returns
     -------

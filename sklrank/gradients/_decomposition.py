@@ -81,14 +81,18 @@ class GradientDecomposition:
         True when q was not given and was estimated as the top principal direction of X
         (then ``zeta z = X q`` and ``X_B = X - X q q^T`` are estimates too).
     n_samples, n_features, n_hidden : int
+        The setting: samples n and features d of X, hidden units m of the network.
     scaling, activation, loss_name : str
+        The network's scaling (``"ntk"`` or ``"mean_field"``) and activation, and the loss
+        (``"mse"`` or ``"logistic"``).
     weight_decay, input_noise, jacobian_penalty : float
+        The regulariser strengths of the loss G is the gradient of (0 when absent).
+    q, residue_direction : ndarray of shape (d,)
+        The unit spike direction used and the unit residue direction.
     autograd_max_abs_error : float or None
         ``max |G - G_autograd| / max |G_autograd|`` when ``check_autograd=True``.
     G, S1, S2, E, G_reg : ndarray of shape (d, m) or None
         The matrices, only with ``return_matrices=True``.
-    q, residue_direction : ndarray of shape (d,)
-        The unit spike direction used and the unit residue direction.
 
     Examples
     --------
@@ -145,6 +149,9 @@ class GradientDecomposition:
         Returns
         -------
         summary : dict
+            Scalar name -> value: ``sv1`` to ``sv3`` (the top singular values), the norms,
+            the ``|cos|`` of the top two singular vectors (``cos_residue_1``, ...), the
+            shares and the stable rank, the loss and ``spike_estimated``.
         """
         s = self.singular_values
         return {
@@ -179,6 +186,9 @@ class GradientDecomposition:
         Returns
         -------
         frame : pandas.DataFrame
+            One row: the columns of :meth:`summary`, then ``n_samples``, ``n_features``,
+            ``n_hidden``, ``scaling``, ``activation``, ``loss_name`` and the regulariser
+            strengths. Concatenate the frames of several decompositions for a sweep.
         """
         import pandas as pd
 
@@ -202,6 +212,8 @@ class GradientDecomposition:
         Returns
         -------
         frame : pandas.DataFrame
+            One row a singular value, in descending order: ``index`` (1 for the largest)
+            and ``singular_value``.
         """
         import pandas as pd
 
@@ -416,10 +428,13 @@ def autograd_gradient(
     Parameters
     ----------
     module : sklrank.nn.TwoLayerNet
+        The network, at the weights where the gradient is taken (any device).
     X : array-like or torch.Tensor of shape (n_samples, n_features)
+        The inputs: finite real numbers, ``n_features`` the network's input size.
     y : array-like or torch.Tensor of shape (n_samples,)
         Targets; 0/1 for ``loss="logistic"``.
     loss : {"mse", "logistic"}, default="mse"
+        The data loss: mean squared error, or the logistic loss of the output as a logit.
     weight_decay, jacobian_penalty : float, default=0.0
         Finite and >= 0.
     noise : array-like of shape (n_samples, n_features), default=None
@@ -428,6 +443,7 @@ def autograd_gradient(
     Returns
     -------
     G : ndarray of shape (n_features, n_hidden)
+        The transposed gradient of the loss with respect to the first-layer weights, float64.
 
     Examples
     --------
@@ -466,14 +482,18 @@ def penalty(module, x, f, weight_decay=0.0, jacobian_penalty=0.0):
     Parameters
     ----------
     module : sklrank.nn.TwoLayerNet
+        The network whose weights ``W`` the weight decay acts on.
     x : torch.Tensor of shape (n_samples, n_features)
+        The inputs; with ``jacobian_penalty > 0`` a tensor that requires grad.
     f : torch.Tensor of shape (n_samples,)
+        The network's output ``module(x)``, computed after ``x.requires_grad_(True)``.
     weight_decay, jacobian_penalty : float, default=0.0
         Finite and >= 0.
 
     Returns
     -------
     value : torch.Tensor (scalar)
+        The sum of the two terms, differentiable with respect to the weights.
 
     Examples
     --------
@@ -679,6 +699,9 @@ def gradient_decomposition(
     Returns
     -------
     result : GradientDecomposition
+        The spectrum of G, the norms of S1, S2 and E, the alignments of G's top singular
+        vectors with the residue direction and with q, and the setting;
+        :meth:`GradientDecomposition.to_frame` gives them as a one-row DataFrame.
 
     Raises
     ------

@@ -152,7 +152,7 @@ def plot_spike_strength_study(df, axes=None, *, spectrum_nus=None, n_show=20):
     """Draw :func:`spike_strength_study`: spectra at two nu, and the regime measures vs nu.
 
     Top row, one panel per activation: the top singular values at each of ``spectrum_nus``
-    (seed 0's setting, median over seeds) with ||S1|| and ||S2||. Bottom row: |cos| of the
+    (seed 0's setting, median over seeds) with ||S1|| and ||S2||. Bottom row: ``|cos|`` of the
     top singular vector with the residue direction, ||P_top2 q||, the top-2 share of
     ||G||_F^2 and ||S1||/||S2|| against nu (band: min-max over seeds); the dotted line is
     nu = 1/4.
@@ -162,13 +162,17 @@ def plot_spike_strength_study(df, axes=None, *, spectrum_nus=None, n_show=20):
     df : pandas.DataFrame
         The output of :func:`~sklrank.gradients.spike_strength_study`.
     axes : array-like of 2 x max(n_activations, 4) Axes, default=None
+        Where to draw, in any shape holding that many Axes (panels left over are switched
+        off); None creates a figure.
     spectrum_nus : sequence of float, default=None
         The nu values of the spectra; None: the smallest and the largest.
     n_show : int, default=20
+        Singular values shown in each spectrum.
 
     Returns
     -------
     axes : ndarray of matplotlib Axes, shape (2, max(n_activations, 4))
+        The Axes drawn on, as a 2-D array.
 
     Examples
     --------
@@ -246,12 +250,15 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
     df : pandas.DataFrame
         The output of :func:`~sklrank.gradients.regulariser_study`.
     axes : array-like of n_regularisers x n_columns Axes, default=None
+        Where to draw: one row per regulariser in ``df``, one column per (setting, scaling);
+        None creates a figure.
     epoch : int or None, default=None
         The "trained" epoch; None: the last recorded.
 
     Returns
     -------
     axes : ndarray of matplotlib Axes
+        The Axes drawn on, shape (n_regularisers, n_columns).
 
     Examples
     --------
@@ -319,7 +326,7 @@ def plot_training_study(df, axes=None):
     """Draw :func:`training_study`: the gradient's structure against the epoch.
 
     Eight panels: the training loss, the top-2 share of ||G||_F^2, the stable rank of G, the
-    gap s1/s2 between its top two singular values, ||S1||/||S2||, |cos| of G's top left
+    gap s1/s2 between its top two singular values, ||S1||/||S2||, ``|cos|`` of G's top left
     singular vector with the residue direction and with q, and ||P_top2 q||, each against the
     epoch (symmetric log scale, epoch 0 is the initialisation); colour: nu (its regime), line
     style: activation; the band spans the seeds.
@@ -329,10 +336,12 @@ def plot_training_study(df, axes=None):
     df : pandas.DataFrame
         The output of :func:`~sklrank.gradients.training_study`.
     axes : array-like of 8 Axes, default=None
+        Where to draw, in any shape holding eight Axes; None creates a figure.
 
     Returns
     -------
     axes : ndarray of matplotlib Axes, shape (2, 4)
+        The Axes drawn on.
 
     Examples
     --------
@@ -379,8 +388,8 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
 
     One row per data set: the top singular values of G at initialisation and after training
     (one colour per activation, median over seeds, the band spans the seeds; ||S1|| and
-    ||S2|` of the first activation as levels), and a panel of the top-2 share and the
-    largest |cos| of G's top two left singular vectors with the residue direction and with
+    ||S2|| of the first activation as levels), and a panel of the top-2 share and the
+    largest ``|cos|`` of G's top two left singular vectors with the residue direction and with
     the data's top principal direction.
 
     Parameters
@@ -388,11 +397,14 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     df : pandas.DataFrame
         The output of :func:`~sklrank.gradients.real_data_study`.
     axes : array-like of n_datasets x 3 Axes, default=None
+        Where to draw: one row per data set in ``df``; None creates a figure.
     n_show : int, default=20
+        Singular values shown in each spectrum.
 
     Returns
     -------
     axes : ndarray of matplotlib Axes, shape (n_datasets, 3)
+        The Axes drawn on.
 
     Examples
     --------

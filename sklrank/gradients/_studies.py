@@ -370,7 +370,9 @@ def activation_study(
     nu : float, default=1/8
         Spike exponent, ``zeta = n^nu``.
     activations : list of str, default=("relu", "tanh", "sigmoid", "huberized")
+        Activations of the network, among "relu", "tanh", "sigmoid" and "huberized".
     scaling : {"ntk", "mean_field"}, default="ntk"
+        The network's output scaling: ``1/sqrt(m)`` (NTK) or ``1/m`` (mean field).
     init : {"sphere", "spike"}, default="sphere"
         Initial rows of W; ``"spike"`` correlates them with q (weight ``n^-1/4``).
     target : {"triple_index", "spike"}, default="triple_index"
@@ -455,19 +457,28 @@ def spike_strength_study(
     Parameters
     ----------
     n_samples, n_features, n_hidden : int, default=750, 1000, 1250
+        n, d and the width m: samples, features of the spiked data and hidden units.
     alpha : float, default=0.0
         Bulk eigenvalue decay (0: isotropic).
     nus : array-like of float, default=(0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
         Spike exponents, each >= 0.
     activations : list of str, default=("relu", "tanh", "sigmoid", "huberized")
+        Activations of the network, among "relu", "tanh", "sigmoid" and "huberized".
     scaling : {"ntk", "mean_field"}, default="ntk"
+        The network's output scaling, as in :func:`activation_study`.
     init : {"sphere", "spike"}, default="sphere"
+        Initial rows of W, as in :func:`activation_study`.
     target : {"triple_index", "spike"}, default="triple_index"
+        The target of :func:`~sklrank.datasets.make_spiked`.
     n_seeds : int, default=3
+        Seeds 0 .. n_seeds-1 (data and network).
     n_top : int, default=20
         Singular values kept per decomposition.
     device : str, default="cpu"
+        Where the networks live ("cpu", "cuda", "cuda:N"); the decomposition itself runs in
+        float64 on the CPU.
     verbose : int, default=0
+        A progress bar when > 0.
 
     Returns
     -------
@@ -555,6 +566,7 @@ def regulariser_study(
     Parameters
     ----------
     n_samples, n_features, n_hidden : int, default=750, 1000, 1250
+        n, d and the width m: samples, features of the spiked data and hidden units.
     settings : sequence of (alpha, nu), default=((8/9, 1/8), (0, 0.35))
         The paper's setting of its Fig. 7, and the isotropic setting of the earlier study.
     strengths : dict or None, default=None
@@ -562,8 +574,11 @@ def regulariser_study(
         "jacobian_penalty"; None: weight decay (0.02, 0.2, 2), input noise std (0.1, 1, 10)
         and Jacobian penalty (0.1, 1, 10), a decade either side of the earlier study's values.
     scalings : list of {"ntk", "mean_field"}, default=("ntk", "mean_field")
+        The output scalings to run, each with every activation.
     activations : list of str, default=("relu", "tanh")
+        Activations of the network, among "relu", "tanh", "sigmoid" and "huberized".
     n_seeds : int, default=2
+        Seeds 0 .. n_seeds-1 (data and network).
     max_epochs : int, default=50
         Full-batch gradient steps.
     record_epochs : sequence of int or None, default=(10,)
@@ -574,11 +589,13 @@ def regulariser_study(
         unregularised loss at the initial weights (see the module docstring), lowered only for
         a run whose regulariser adds curvature beyond that (column ``lr``).
     lr_fraction : float in (0, 1], default=1.0
+        The fraction of the stable step ``1 / L`` used when ``lr`` is None.
     device : str, default="cpu"
         Where the networks train.
     n_jobs : int or None, default=None
         Runs in parallel with joblib (one torch thread each); None runs them one by one.
     verbose : int, default=0
+        A progress bar when > 0.
 
     Returns
     -------
@@ -818,22 +835,32 @@ def training_study(
     Parameters
     ----------
     n_samples, n_features, n_hidden : int, default=750, 1000, 1250
+        n, d and the width m: samples, features of the spiked data and hidden units.
     alpha : float, default=0.0
         Bulk eigenvalue decay (0: isotropic).
     nus : array-like of float, default=(1/8, 3/8)
+        Spike exponents, each >= 0; by default one in each regime.
     activations : list of str, default=("relu", "tanh")
+        Activations of the network, among "relu", "tanh", "sigmoid" and "huberized".
     scaling : {"ntk", "mean_field"}, default="ntk"
+        The network's output scaling, as in :func:`activation_study`.
     n_seeds : int, default=3
+        Seeds 0 .. n_seeds-1 (data and network).
     max_epochs : int, default=150
+        Full-batch gradient steps.
     record_epochs : sequence of int or None, default=None
         Epochs at which the decomposition is recorded (max_epochs always is); None: about
         ten, evenly spaced on a log scale.
     lr : float or None, default=None
         None: ``lr_fraction / L``, L the curvature of the loss at the initial weights.
     lr_fraction : float in (0, 1], default=1.0
+        The fraction of the stable step ``1 / L`` used when ``lr`` is None.
     device : str, default="cpu"
+        Where the networks train.
     n_jobs : int or None, default=None
+        Runs in parallel with joblib (one torch thread each); None runs them one by one.
     verbose : int, default=0
+        A progress bar when > 0.
 
     Returns
     -------
@@ -969,7 +996,10 @@ def real_data_study(
         Read with :func:`~sklrank.datasets.fetch_mnist` / :func:`~sklrank.datasets.fetch_cifar10`
         (the training images; the CIFAR-10 subset in the reference data holds 1017).
     n_samples : int, default=750
+        Training images drawn per seed (at most the training set; the CIFAR-10 subset
+        holds 1017).
     n_hidden : int, default=1250
+        Hidden units m of the network.
     features : {"pixels", "pca"}, default="pixels"
         ``"pixels"``: every pixel standardised (:class:`~sklearn.preprocessing.StandardScaler`);
         ``"pca"``: the first ``n_components`` principal components, scaled by one number so
@@ -980,12 +1010,17 @@ def real_data_study(
         ``{dataset: labels}`` of the +1 class; None: even digits for MNIST, the vehicles
         (airplane, automobile, ship, truck) for CIFAR-10.
     activations : list of str, default=("relu", "tanh")
+        Activations of the network, among "relu", "tanh", "sigmoid" and "huberized".
     scaling : {"ntk", "mean_field"}, default="ntk"
+        The network's output scaling, as in :func:`activation_study`.
     n_seeds : int, default=3
+        Seeds 0 .. n_seeds-1 (the images drawn and the network).
     max_epochs : int, default=100
+        Full-batch gradient steps before the second decomposition.
     lr : float or None, default=None
         None: ``lr_fraction / L``, L the curvature of the loss at the initial weights.
     lr_fraction : float in (0, 1], default=1.0
+        The fraction of the stable step ``1 / L`` used when ``lr`` is None.
     n_top : int, default=30
         Singular values kept per decomposition.
     data_home : str or path-like, default=None
@@ -993,8 +1028,11 @@ def real_data_study(
     download_if_missing : bool, default=True
         Passed to the loaders; False fails at once when the files are missing.
     device : str, default="cpu"
+        Where the networks train.
     n_jobs : int or None, default=None
+        Runs in parallel with joblib (one torch thread each); None runs them one by one.
     verbose : int, default=0
+        A progress bar when > 0.
 
     Returns
     -------

@@ -120,7 +120,7 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         the classifier as ``input_shape``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during fit, when X has string column names.
 
     See Also
@@ -207,7 +207,7 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_noisy : ndarray of shape (n_samples, prod(output_image_shape_))
+        X_noisy : ndarray of shape (n_samples, ``prod(output_image_shape_)``)
             Same dtype as ``X`` (float32 or float64).
 
         Raises
@@ -283,6 +283,8 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            One name a column of the output: the input names ("additive"), or one name a
+            canvas pixel ("pad"), channel, row and column in C order.
         """
         check_is_fitted(self, "output_image_shape_")
         input_features = _check_feature_names_in(self, input_features)

@@ -79,9 +79,9 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ----------
     decomposition_ : TruncatedSVD or PCA
         The fitted scikit-learn decomposition (of ``X / scale_``).
-    components_ : ndarray of shape (n_components_, n_features_in_)
+    components_ : ndarray of shape (``n_components_``, ``n_features_in_``)
         Orthonormal rows ``V`` spanning the retained subspace.
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (``n_features_in_``,)
         Training mean (``center=True``) or zeros (``center=False``).
     n_components_ : int
         The number of components actually kept.
@@ -91,11 +91,11 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         float64 (1e+-9 in float32), where the decomposition's variances would overflow or
         underflow; ``decomposition_`` is fitted on ``X / scale_``. The output scales with
         ``X``: ``transform(c * X) == c * transform(X)`` up to rounding.
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (``n_components_``,)
         Copied from the decomposition.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during fit, when X has string column names.
 
     See Also
@@ -206,12 +206,12 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, ``n_features_in_``)
             Samples to project.
 
         Returns
         -------
-        X_low_rank : ndarray of shape (n_samples, n_features_in_)
+        X_low_rank : ndarray of shape (n_samples, ``n_features_in_``)
             Same dtype as ``X`` (float32 or float64).
         """
         check_is_fitted(self)
