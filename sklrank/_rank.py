@@ -71,8 +71,10 @@ _FLOAT32_MAX_FRO_EXPONENT = 100
 _PASS_PARTS = 8
 # Bytes of a block of rows in a pass: it stays in the core's cache between its two products.
 _PASS_BLOCK_BYTES = 1 << 20
-# Rows sampled for the matrix-free path's start vector and scale.
+# Rows sampled for the matrix-free path's start vector and scale (fewer when the rows are
+# long: the sample holds 2^22 entries at most).
 _START_SAMPLE_ROWS = 512
+_START_SAMPLE_ENTRIES = 1 << 22
 # The float32 Gram matrix is summed over fixed parts of about this many rows (64 parts at
 # most), one a thread with BLAS single-threaded (measured on 2 shared cores: 2x faster than
 # numpy's own threads on the whole matrix under load, as fast when the machine is quiet); the
@@ -164,12 +166,10 @@ def _as_tensor(A, name):
 
 
 def _as_sparse(A, name):
-    if len(A.shape) != 2:
-        _check_shape(A.shape, name, "a sparse array")
+    _check_shape(A.shape, name, "a sparse matrix")
     A = scipy.sparse.csr_array(A)
     if np.iscomplexobj(A.data):
         raise _complex_error(name, A.dtype)
-    _check_shape(A.shape, name, "a sparse matrix")
     if not (np.issubdtype(A.dtype, np.floating) or np.issubdtype(A.dtype, np.integer)
             or A.dtype == np.bool_):
         raise ValueError(f"{name} must hold real numbers, got a sparse matrix of dtype "
@@ -591,9 +591,10 @@ def _small_top_and_fro(A):
 
 
 def _sample_rows(T):
-    """About ``_START_SAMPLE_ROWS`` rows spread over T, in float64 (rows sorted by class are
-    sampled evenly)."""
-    return np.asarray(T[:: max(1, T.shape[0] // _START_SAMPLE_ROWS)], dtype=np.float64)
+    """About ``_START_SAMPLE_ROWS`` rows spread evenly over T (rows sorted by class are all
+    sampled), in float64."""
+    n_rows = max(1, min(_START_SAMPLE_ROWS, _START_SAMPLE_ENTRIES // T.shape[1]))
+    return np.asarray(T[:: max(1, T.shape[0] // n_rows)], dtype=np.float64)
 
 
 def _start_vector(sample):
