@@ -315,7 +315,8 @@ def _lanczos_top(matvec, n, tol, max_iter=300, v0=None, give_up=None, check_ever
     iterations suffice.
 
     ``give_up(residuals)``, called after each iteration with the relative Ritz residuals so
-    far, may end the iteration early: the function then returns None. ``check_every`` > 1
+    far, may end the iteration early: the function then returns ``(None, Ritz vector so
+    far)``. ``check_every`` > 1
     computes the Ritz pair (a small tridiagonal eigenproblem) only every that many iterations
     once past the first few, for cheap operators. Raises ``_NonFinite`` when the operator
     returns NaN or infinity.
@@ -352,7 +353,7 @@ def _lanczos_top(matvec, n, tol, max_iter=300, v0=None, give_up=None, check_ever
                 return theta, Q[: k + 1].T @ s
             residuals.append(beta * abs(s[-1]) / max(abs(theta), tiny))
             if give_up is not None and give_up(residuals):
-                return None
+                return None, Q[: k + 1].T @ s
         if not last:
             betas.append(beta)
             Q[k + 1] = w / beta
@@ -624,9 +625,10 @@ class _GramHandover:
     one a thread (they are the first parts of the Gram matrix, kept for it), against the
     fastest pass so far; and the Lanczos bookkeeping of an iteration (the re-orthogonalisation
     and the small tridiagonal eigenproblem) against a pass. The Gram path then also runs
-    Lanczos on the Gram matrix, for about as many iterations in all, each costing n / (2 m)
-    of a pass's products plus the same bookkeeping. Nothing is tuned to one machine: where
-    passes are slow next to matrix products, fewer passes are tried.
+    Lanczos on the Gram matrix, for about as many iterations in all, each reading the n x n
+    Gram matrix where a pass reads the m x n matrix (n / m of a pass: both are bound by
+    memory) plus the same bookkeeping. Nothing is tuned to one machine: where passes are slow
+    next to matrix products, fewer passes are tried.
     """
 
     def __init__(self, passes):
@@ -661,7 +663,7 @@ class _GramHandover:
             return False
         gram, bookkeeping = self.costs()
         m, n = self.passes.T.shape
-        small_lanczos = (len(residuals) + remaining) * (bookkeeping + n / (2 * m))
+        small_lanczos = (len(residuals) + remaining) * (bookkeeping + n / m)
         return remaining * (1.0 + bookkeeping) > gram + small_lanczos
 
 
@@ -702,10 +704,11 @@ def _large_top_and_fro(T, sample, method, tol):
                 lanczos_tol = max(lanczos_tol, _AUTO_TOL)
             if method == "auto" and n <= _GRAM_MAX_SIDE:
                 handover = _GramHandover(passes)
-            result = _lanczos_top(passes.fast, n, lanczos_tol, v0=start, give_up=handover)
-            if result is not None and passes.is_fast_exact:
-                return result[0], passes.fro_sq
-            u = None if result is None else result[1]
+            theta, u = _lanczos_top(passes.fast, n, lanczos_tol, v0=start, give_up=handover)
+            if theta is not None and passes.is_fast_exact:
+                return theta, passes.fro_sq
+            if theta is None:  # handed over: the Ritz vector so far starts the Gram's Lanczos
+                start, u = u, None
         if u is None:
             u = _float32_gram_top_vector(passes, start,
                                          () if handover is None else handover.first_parts)
