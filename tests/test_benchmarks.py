@@ -17,10 +17,14 @@ def test_stable_rank_benchmark_rows_and_missing_mnist_note(tmp_path):
     rows, notes = bench_stable_rank.run(shapes=[(400, 60)], repeats=1, data_home=tmp_path)
     assert [r["matrix"] for r in rows] == ["Gaussian noise 400 x 60"]
     assert rows[0]["rel_error"] < 1e-10
-    assert all(rows[0][k] > 0 for k in ("stable_rank_s", "svd_values_s", "svd_thin_s"))
+    assert all(rows[0][k] > 0 for k in ("stable_rank_s", "gram_s", "svd_values_s",
+                                        "svd_values_float64_s"))
+    assert rows[0]["rank_over_gram"] == rows[0]["stable_rank_s"] / rows[0]["gram_s"]
+    assert rows[0]["ratio_vs_values"] == rows[0]["svd_values_s"] / rows[0]["stable_rank_s"]
     assert len(notes) == 1 and notes[0].startswith("MNIST rows left out: MNIST files not found")
     text = "\n".join(benchmarks_run.stable_rank_section(rows, notes))
     assert "Gaussian noise 400 x 60" in text and "MNIST rows left out" in text
+    assert "float32 A.T @ A" in text and "/ Gram" in text
 
 
 def test_stable_rank_benchmark_reads_mnist(mnist_dir):
