@@ -986,6 +986,7 @@ def stable_rank(A, *, method="auto", tol=1e-12):
     Returns
     -------
     stable_rank : float
+        ``||A||_F^2 / ||A||_2^2``, in ``[1, rank(A)]`` (a Python float).
 
     Raises
     ------
@@ -1047,6 +1048,7 @@ def effective_rank(A, *, method="auto"):
     Returns
     -------
     effective_rank : float
+        ``exp(H(p))``, in ``[1, rank(A)]`` (a Python float).
 
     Raises
     ------
