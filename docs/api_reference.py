@@ -2,9 +2,9 @@
 
 ``docs/conf.py`` calls :func:`write_index` before Sphinx reads its sources, so the index
 (``docs/api/index.rst``, not under version control) lists every name in ``sklrank.__all__`` and
-in the ``__all__`` of each public subpackage or module; autosummary then writes one page per listed object into
-``docs/api/generated/``. A name added to an ``__all__`` gets its page at the next build, and a
-name removed loses it: nothing is listed by hand.
+in the ``__all__`` of each public subpackage or module; autosummary then writes one page per
+listed object into ``docs/api/generated/``. A name added to an ``__all__`` gets its page at the
+next build, and a name removed loses it: nothing is listed by hand.
 
 This module imports sklrank but not Sphinx, so the tests can check it without the docs extra.
 """
