@@ -27,6 +27,8 @@ scheduler's address instead: ``dask_client="tcp://scheduler:8786"`` (or ``sklran
 # ``if __name__ == "__main__":`` guard; they also set ``OMP_NUM_THREADS`` and friends to 1
 # in the calling process's environment (see :doc:`/user_guide/gpu_and_dask`).
 
+import matplotlib.pyplot as plt
+import seaborn as sns
 from dask.distributed import Client, LocalCluster
 
 from sklrank.experiments import noise_sweep, plot_noise_sweep
@@ -73,9 +75,6 @@ cluster.close()
 # functions do: ``ax=`` takes one Axes for the stable ranks against the noise level (mean over
 # seeds, band of one standard deviation, the clean data's rank dashed). The result is a tidy
 # DataFrame, so the right panel is one seaborn call: each seed's test accuracy.
-
-import matplotlib.pyplot as plt
-import seaborn as sns
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 plot_noise_sweep(df, ax=left)
