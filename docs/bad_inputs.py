@@ -64,11 +64,13 @@ class BadInputsDirective(Directive):
     def run(self):
         module = self.arguments[0]
         source = f"tests/{module}"
-        lead_in = StringList([f"{intro(module)} (``{source}``)"], source=source)
+        lead_in = StringList([f"{intro(module).rstrip(':.')} (``{source}``):"], source=source)
         container = nodes.container(classes=["bad-inputs"])
         self.state.nested_parse(lead_in, self.content_offset, container)
         text = "\n".join(table(module))
-        container += nodes.literal_block(text, text, classes=["bad-inputs-table"])
+        block = nodes.literal_block(text, text, classes=["bad-inputs-table"])
+        block["language"] = "text"  # not highlighted as code
+        container += block
         return [container]
 
 
