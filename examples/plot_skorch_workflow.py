@@ -40,7 +40,7 @@ clf = RankCNNClassifier(
     callbacks=[EpochScoring("accuracy", on_train=True, name="train_acc",
                             lower_is_better=False)],
 )
-clf.fit(X, y)
+clf = clf.fit(X, y)
 
 # %%
 # The history as a table
