@@ -45,6 +45,7 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
+    "bad_inputs",  # docs/bad_inputs.py: the tests' tables of bad inputs (reliability page)
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

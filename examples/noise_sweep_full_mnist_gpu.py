@@ -24,8 +24,11 @@ went from 1.59 to 63.3; at n = 1000 it went from 6.33 to 17.0. The sweep took 46
 # The sweep
 # ---------
 # :func:`~sklrank.experiments.noise_sweep` on all ten digits with every training image; the
-# classifier goes to the GPU through ``classifier_params`` (``"cpu"`` where there is none).
+# networks train on the GPU given by ``device`` (``"cpu"`` where there is none; the data, the
+# PCA and the data ranks stay on the CPU). ``sklrank sweep --dataset mnist --n-samples 60000
+# --device cuda`` does the same from the command line.
 
+import matplotlib.pyplot as plt
 import torch
 
 from sklrank.experiments import noise_sweep, plot_noise_sweep
@@ -36,7 +39,7 @@ df = noise_sweep(
     noise_levels=[0.0, 0.1, 0.3, 1.0],
     n_seeds=1,
     n_samples=60_000,
-    classifier_params={"device": device},
+    device=device,
 )
 df[["noise_std", "data_stable_rank", "filter_stable_rank", "test_accuracy", "fit_time"]]
 
@@ -44,5 +47,9 @@ df[["noise_std", "data_stable_rank", "filter_stable_rank", "test_accuracy", "fit
 # The figure
 # ----------
 
-fig = plot_noise_sweep(df, title=f"MNIST, all digits, n = 60000 ({device})")
+# :func:`~sklrank.experiments.plot_noise_sweep` draws into the two Axes given (the ranks and
+# the accuracies) and returns them.
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+plot_noise_sweep(df, axes=axes, title=f"MNIST, all digits, n = 60000 ({device})")
 fig.savefig("sweep_mnist_full.png", dpi=120)

@@ -185,3 +185,38 @@ def test_public_data_has_a_doc_comment(qualname, module, name):
         f"{qualname}: no '#:' doc comment above its definition in {module.__name__} "
         f"(line {line})"
     )
+
+
+# -- the reliability page's tables of bad inputs --------------------------------------------
+
+import bad_inputs  # noqa: E402  (docs/bad_inputs.py: the bad-inputs directive)
+
+RELIABILITY = REPO_ROOT / "docs" / "user_guide" / "reliability.rst"
+
+
+def _listed_modules():
+    return [line.split("::", 1)[1].strip() for line in RELIABILITY.read_text().splitlines()
+            if line.startswith(".. bad-inputs::")]
+
+
+def test_reliability_page_shows_every_test_modules_table_of_bad_inputs():
+    listed = _listed_modules()
+    assert len(listed) == len(set(listed)), listed
+    with_table = []
+    for path in sorted((REPO_ROOT / "tests").glob("test_*.py")):
+        try:
+            bad_inputs.table(path.name)
+        except ValueError:
+            continue
+        with_table.append(path.name)
+    # a test module that gains a table appears on the page; a listed one keeps its table
+    assert sorted(listed) == with_table
+
+
+@pytest.mark.parametrize("module", _listed_modules())
+def test_bad_inputs_table_is_a_two_column_table_with_a_lead_in(module):
+    lines = bad_inputs.table(module)
+    border = lines[0].strip()
+    assert len(border.split()) == 2, f"{module}: expected columns input | answer"
+    assert [line.strip() for line in lines].count(border) == 3
+    assert bad_inputs.intro(module), f"{module}: no paragraph introduces the table"
