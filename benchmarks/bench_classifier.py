@@ -51,7 +51,9 @@ def _mnist_sized(n_samples):
 CASES = {
     # name: (data builder, n_samples full / quick, epochs full / quick, learning rate)
     "synthetic": (_synthetic, (1000, 1000), (300, 100), 50.0),
-    "mnist-sized": (_mnist_sized, (10000, 2000), (10, 5), 1.0),
+    # lr: the step at which 10 epochs move the loss (2.303 -> 2.277 at n = 2000); at lr=1
+    # the fits learn nothing in so few epochs (the classifier warns), at the same cost
+    "mnist-sized": (_mnist_sized, (10000, 2000), (10, 5), 50.0),
 }
 
 
@@ -186,11 +188,13 @@ def bench_case(name, quick=False, repeats=5, device="cpu"):
     }
 
 
-def paper_scale(n_samples=60000, epochs=5, device="cpu"):
+def paper_scale(n_samples=60000, epochs=3, device="cpu"):
     """The classifier against the loop at the paper's size (mnist-sized: 10 classes of
-    56 x 56 canvases, 40 filters a class), in a fresh process: seconds per epoch of both (the
-    classifier first, then the loop) and the peak resident memory of the process when the
-    classifier's fit ends (the data, the fit, nothing of the loop)."""
+    56 x 56 canvases, 40 filters a class, ranks every epoch), in a fresh process: seconds per
+    epoch of both, each the faster of two fits run in turn (classifier, loop, classifier,
+    loop: the first fits of a process pay for the first touch of its memory), and the peak
+    resident memory of the process when the first classifier's fit ends (the data, the fit,
+    nothing of the loop)."""
     import json
     import subprocess
 
@@ -209,18 +213,25 @@ def _paper_scale_worker(n_samples, epochs, device):
     import time
 
     X, y, input_shape, kernel_size = _mnist_sized(n_samples)
+    lr = CASES["mnist-sized"][3]
     small = _mnist_sized(200)  # one-time costs (imports, thread pool) out of the timings
-    _classifier(*small[2:], 1.0, 2, 1, device).fit(*small[:2])
-    hand_written_fit(*small[:2], *small[2:], 1.0, 2, 0, device)
-    start = time.perf_counter()
-    _classifier(input_shape, kernel_size, 1.0, epochs, 1, device).fit(X, y)
-    classifier_s = (time.perf_counter() - start) / epochs
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    start = time.perf_counter()
-    hand_written_fit(X, y, input_shape, kernel_size, 1.0, epochs, 0, device)
-    loop_s = (time.perf_counter() - start) / epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # two epochs move the loss little
+        _classifier(*small[2:], lr, 2, 1, device).fit(*small[:2])
+    hand_written_fit(*small[:2], *small[2:], lr, 2, 0, device)
+    classifier_s, loop_s, peak_mib = [], [], None
+    for _ in range(2):
+        start = time.perf_counter()
+        _classifier(input_shape, kernel_size, lr, epochs, 1, device).fit(X, y)
+        classifier_s.append((time.perf_counter() - start) / epochs)
+        if peak_mib is None:
+            peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        start = time.perf_counter()
+        hand_written_fit(X, y, input_shape, kernel_size, lr, epochs, 0, device)
+        loop_s.append((time.perf_counter() - start) / epochs)
     print(json.dumps({"n_samples": n_samples, "epochs": epochs, "device": device,
-                      "classifier_s_per_epoch": classifier_s, "loop_s_per_epoch": loop_s,
+                      "classifier_s_per_epoch": min(classifier_s),
+                      "loop_s_per_epoch": min(loop_s),
                       "peak_rss_mib": peak_mib, "data_mib": X.nbytes / 2**20}))
 
 

@@ -175,6 +175,29 @@ def test_ranks_recorded_every_epoch_are_exact(n_features, n_filters):
             assert row["filter_bank_stable_ranks"][label] == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("buffer_bytes", [2**30, 3000])
+def test_deferred_ranks_of_long_fits_are_exact(monkeypatch, buffer_bytes):
+    # 40 epochs: the stack of snapshots outgrows its first capacity (16) and doubles; with a
+    # small buffer it is computed and reused during the fit, several times
+    import sklrank.callbacks._rank_history as rank_history
+
+    monkeypatch.setattr(rank_history, "_BUFFER_BYTES", buffer_bytes)
+    X, y = small_data(n=60, n_classes=2)
+    snapshots = []
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            snapshots.append(net.module_.filter_matrix().detach().numpy().copy())
+
+    clf = fast(max_epochs=40, init_std=0.05,
+               callbacks=[("snapshot", Snapshot())]).fit(X, y)
+    assert len(snapshots) == 40
+    for row, filters in zip(clf.history, snapshots):
+        assert row["filter_stable_rank"] == pytest.approx(stable_rank(filters), rel=1e-9)
+    # the stack is not kept with the fitted net
+    assert all(getattr(cb, "_snapshots", None) is None for _, cb in clf.callbacks_)
+
+
 @pytest.mark.parametrize("shape, n_banks", [((80, 64), 2), ((4000, 128), 10), ((600, 300), 3)])
 def test_batched_filter_ranks_agree_with_stable_rank(shape, n_banks):
     # the deferred computation: a stack of epochs' filters, their banks, in one batch

@@ -1,5 +1,6 @@
 """Record the stable rank of a network's first-layer filters during training."""
 
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -11,6 +12,11 @@ from ..exceptions import TrainingDivergedError
 # Snapshots of the filters kept for a deferred computation, at most this many bytes: then
 # they are computed in one batch (and at the end of training).
 _BUFFER_BYTES = 32 * 2**20
+# Stacks of at least twice this many Gram matrices have their eigenvalues computed in
+# several threads (fewer are not worth starting threads for).
+_MIN_MATRICES_A_THREAD = 16
+# Snapshots the stack of a fit holds at first (it doubles when full).
+_FIRST_CAPACITY = 16
 
 __all__ = ["RankHistory", "filter_matrix_of", "bank_stable_ranks"]
 
@@ -75,13 +81,26 @@ def _top_eigenvalues(grams):
         return torch.linalg.eigvalsh(grams)[..., -1]
     # On the CPU torch's eigvalsh runs LAPACK inside its own thread pool, and with more than
     # one thread it was measured up to 100x slower on a busy 2-core machine (6 s against
-    # 54 ms for two 400 x 400 matrices): one thread, for this call only.
+    # 54 ms for two 400 x 400 matrices): one thread a call. A stack of many small matrices
+    # (the deferred epochs of a fit) is split over the cores instead, one single-threaded call
+    # a part (torch releases the GIL): measured 1.8x faster for 300 matrices of 64 x 64 on
+    # 2 cores. Each matrix's eigenvalues do not depend on the split.
+    n_parts = min(torch.get_num_threads(), len(grams) // _MIN_MATRICES_A_THREAD)
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return torch.linalg.eigvalsh(grams)[..., -1]
+        if n_parts <= 1:
+            return torch.linalg.eigvalsh(grams)[..., -1]
+        with ThreadPoolExecutor(n_parts) as pool:
+            tops = pool.map(_top_eigenvalues_one_thread, torch.tensor_split(grams, n_parts))
+            return torch.cat(list(tops))
     finally:
         torch.set_num_threads(previous)
+
+
+def _top_eigenvalues_one_thread(grams):
+    torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
+    return torch.linalg.eigvalsh(grams)[..., -1]
 
 
 def _gram(M):
@@ -162,7 +181,10 @@ class RankHistory(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        self._pending = []  # (history row index, filters on their device)
+        # The snapshots of the recorded epochs: one preallocated stack that grows by doubling
+        # (measured: 300 separate small clones held during a fit slow its steps by 5%), and
+        # the history row of each.
+        self._snapshots, self._rows = None, []
         defer = self.defer
         if defer == "auto":
             defer = not (net.verbose or getattr(net, "progress_bar", False))
@@ -173,24 +195,34 @@ class RankHistory(Callback):
             self._snapshot(net)
 
     def on_train_end(self, net, **kwargs):
-        recorded = {row for row, _ in self._pending}
         last = len(net.history) - 1
-        if last >= 0 and last not in recorded and "filter_stable_rank" not in net.history[-1]:
+        if last >= 0 and last not in self._rows and "filter_stable_rank" not in net.history[-1]:
             self._snapshot(net)
         self._flush(net)
+        self._snapshots = None  # not kept (nor pickled) with the fitted net
 
     def _snapshot(self, net):
-        filters = _filters_on_device(net.module_).detach().clone()
-        self._pending.append((len(net.history) - 1, filters))
-        size = filters.numel() * filters.element_size() * len(self._pending)
+        filters = _filters_on_device(net.module_).detach()
+        count = len(self._rows)
+        if self._snapshots is None or self._snapshots.shape[1:] != filters.shape:
+            self._flush(net)
+            count = 0
+            self._snapshots = filters.new_empty((_FIRST_CAPACITY, *filters.shape))
+        elif count == len(self._snapshots):
+            grown = self._snapshots.new_empty((2 * count, *filters.shape))
+            grown[:count] = self._snapshots
+            self._snapshots = grown
+        self._snapshots[count].copy_(filters)
+        self._rows.append(len(net.history) - 1)
+        size = filters.numel() * filters.element_size() * (count + 1)
         if not self._deferred or size >= _BUFFER_BYTES:
             self._flush(net)
 
     def _flush(self, net):
-        pending, self._pending = getattr(self, "_pending", []), []
-        if not pending:
+        rows = getattr(self, "_rows", [])
+        if not rows:
             return
-        stack = torch.stack([filters for _, filters in pending])
+        stack, self._rows = self._snapshots[: len(rows)], []
         module = net.module_
         n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
         if n_banks is None or m is None or n_banks * m != stack.shape[1]:
@@ -205,7 +237,7 @@ class RankHistory(Callback):
         labels = getattr(net, "classes_", None)
         if labels is None or len(labels) != (n_banks or 0):
             labels = range(n_banks or 0)
-        for (row, _), overall, banks in zip(pending, ranks[:, 0], ranks[:, 1:]):
+        for row, overall, banks in zip(rows, ranks[:, 0], ranks[:, 1:]):
             record = net.history[row]
             record["filter_stable_rank"] = float(overall)
             if n_banks:
