@@ -84,3 +84,4 @@ right.grid(alpha=0.3)
 right.set(xlabel="noise standard deviation", ylabel="test accuracy",
           title="test accuracy (one line a seed)")
 fig.suptitle("Synthetic data, 2 seeds, trained on a Dask cluster")
+plt.show()
