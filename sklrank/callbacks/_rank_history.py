@@ -196,10 +196,14 @@ class RankHistory(Callback):
 
     def on_train_end(self, net, **kwargs):
         last = len(net.history) - 1
-        if last >= 0 and last not in self._rows and "filter_stable_rank" not in net.history[-1]:
-            self._snapshot(net)
-        self._flush(net)
-        self._snapshots = None  # not kept (nor pickled) with the fitted net
+        try:
+            if last >= 0 and last not in self._rows and (
+                "filter_stable_rank" not in net.history[-1]
+            ):
+                self._snapshot(net)
+            self._flush(net)
+        finally:
+            self._snapshots = None  # not kept (nor pickled) with the net, fitted or failed
 
     def _snapshot(self, net):
         filters = _filters_on_device(net.module_).detach()
