@@ -17,6 +17,9 @@ the repeats): one float32 Gram product ``A.T @ A`` (numpy calls BLAS's syrk) and
 user would write). ``numpy.linalg.svd`` of ``A`` cast to float64 is run once: it is the
 reference of the relative error, and its time is reported too. The first ``stable_rank`` call
 of each matrix is not timed: it measures the costs that choose its path (kept by the process).
+With ``--device cuda`` (``benchmarks/run.py`` does it when a CUDA device exists) each matrix
+is also timed as a CUDA tensor, against one float32 Gram product and ``torch.linalg.svdvals``
+on the device.
 """
 
 import argparse
@@ -89,14 +92,61 @@ def time_case(name, A, repeats):
     }
 
 
-def run(shapes=SHAPES, repeats=3, data_home=None, mnist_samples=None):
-    """Time every case; return (rows, notes)."""
+def time_case_on_device(name, A, repeats, device="cuda"):
+    """Time stable_rank of A as a torch tensor on ``device`` against one float32 Gram product
+    ``A.T @ A`` and ``torch.linalg.svdvals`` there (TF32 off, so that the Gram product is a
+    float32 one); the reference of the error is numpy's float64 SVD. One dict, as
+    :func:`time_case`; on a CUDA device every call is timed to its end
+    (``torch.cuda.synchronize``)."""
+    import torch
+
+    s64 = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    reference = float((s64**2).sum() / s64[0] ** 2)
+    T = torch.from_numpy(np.ascontiguousarray(A)).to(device)
+
+    def synchronised(function):
+        def call():
+            function()
+            if T.device.type == "cuda":
+                torch.cuda.synchronize(T.device)
+        return call
+
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        value = stable_rank(T)  # untimed: warms the device's kernels up
+        synchronised(lambda: T.T @ T)()
+        t_rank, t_gram, t_svd = alternating_medians(
+            [synchronised(lambda: stable_rank(T)), synchronised(lambda: T.T @ T),
+             synchronised(lambda: torch.linalg.svdvals(T))], repeats)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    return {
+        "matrix": f"{name} ({T.device.type})",
+        "stable_rank": value,
+        "top_ratio": float(s64[0] / s64[1]),
+        "stable_rank_s": t_rank,
+        "gram_s": t_gram,
+        "svd_values_s": t_svd,
+        "svd_values_float64_s": float("nan"),
+        "rank_over_gram": t_rank / t_gram,
+        "ratio_vs_values": t_svd / t_rank,
+        "ratio_vs_values_float64": float("nan"),
+        "rel_error": abs(value - reference) / reference,
+    }
+
+
+def run(shapes=SHAPES, repeats=3, data_home=None, mnist_samples=None, device=None):
+    """Time every case; return (rows, notes). ``device`` (e.g. "cuda") adds the rows of
+    each matrix as a torch tensor on that device."""
     rows, notes = [], []
     for name, A in gaussian_cases(shapes) + mnist_cases(data_home, mnist_samples):
         if name is None:
             notes.append(A)
             continue
         rows.append(time_case(name, A, repeats))
+        if device is not None:
+            rows.append(time_case_on_device(name, A, repeats, device))
     return rows, notes
 
 
@@ -106,12 +156,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed calls of each (default 5)")
     parser.add_argument("--data-home", default=None,
                         help="folder holding mnist/ (default: $SKLRANK_DATA)")
+    parser.add_argument("--device", default=None,
+                        help="also time each matrix as a torch tensor on this device (cuda)")
     args = parser.parse_args(argv)
     if args.quick:
         rows, notes = run(shapes=[(20000, 784)], repeats=1, data_home=args.data_home,
-                          mnist_samples=20000)
+                          mnist_samples=20000, device=args.device)
     else:
-        rows, notes = run(repeats=args.repeats, data_home=args.data_home)
+        rows, notes = run(repeats=args.repeats, data_home=args.data_home, device=args.device)
     for r in rows:
         print(
             f"{r['matrix']:>40}: stable_rank {r['stable_rank_s']:.3f} s = "

@@ -27,6 +27,20 @@ def test_stable_rank_benchmark_rows_and_missing_mnist_note(tmp_path):
     assert "float32 A.T @ A" in text and "/ Gram" in text
 
 
+def test_stable_rank_benchmark_device_rows():
+    # the rows of a CUDA run, here on CPU tensors through the same function
+    rows, _ = bench_stable_rank.run(shapes=[(300, 40)], repeats=1, data_home="/nonexistent",
+                                    device="cpu")
+    assert [r["matrix"] for r in rows] == ["Gaussian noise 300 x 40",
+                                           "Gaussian noise 300 x 40 (cpu)"]
+    device_row = rows[1]
+    assert device_row["rel_error"] < 1e-10
+    assert device_row["rank_over_gram"] == device_row["stable_rank_s"] / device_row["gram_s"]
+    assert device_row["ratio_vs_values"] == device_row["svd_values_s"] / device_row["stable_rank_s"]
+    text = "\n".join(benchmarks_run.stable_rank_section(rows, []))
+    assert "Gaussian noise 300 x 40 (cpu)" in text and "| - |" in text
+
+
 def test_stable_rank_benchmark_reads_mnist(mnist_dir):
     cases = bench_stable_rank.mnist_cases(mnist_dir.parent, n_samples=300)
     names = [name for name, _ in cases]
