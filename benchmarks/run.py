@@ -14,6 +14,7 @@ import argparse
 import datetime
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,6 +44,24 @@ def _cpu_model():
     return platform.processor() or "unknown"
 
 
+def _source_revision():
+    """The git commit benchmarked, with "+ local changes" when tracked files differ from it
+    (this file's own output, RESULTS.md, aside)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                      ":!benchmarks/RESULTS.md")
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return commit + (" + local changes" if changed else "")
+
+
 def machine_lines():
     gpu = (
         torch.cuda.get_device_name(0)
@@ -55,9 +74,9 @@ def machine_lines():
         f"{torch.get_num_threads()}",
         f"- GPU: {gpu}",
         f"- {platform.system()} {platform.release()}, Python {platform.python_version()}",
-        f"- sklrank {sklrank.__version__}, torch {torch.__version__}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"skorch {skorch.__version__}",
+        f"- sklrank {sklrank.__version__} (commit {_source_revision()}), "
+        f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}",
     ]
 
 

@@ -28,6 +28,7 @@ from skorch.dataset import Dataset
 from skorch.utils import is_dataset
 from torch.utils.data import DataLoader, Subset
 
+from ._device import check_device
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
 
@@ -135,6 +136,8 @@ class _BaseNet:
             {k: getattr(self, k) for k in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        if self.device is not None:  # skorch's None: leave the module where it is
+            check_device(self.device)
 
     def __repr__(self):
         # skorch's repr lists the module only; add this estimator's parameters that differ

@@ -14,7 +14,7 @@ settings=[(0, 1, 2)] / [(nan, 0.1)]                ValueError "(alpha, nu) pairs
 strengths={"dropout": [1]} / {"weight_decay":      ValueError naming strengths
 [0]} / [inf]
 record_epochs=[0] or beyond max_epochs             ValueError naming record_epochs
-device="cuda" without a GPU                        ValueError "no CUDA device is available"
+device="cuda" without a GPU                        ValueError "torch finds no CUDA device here"
 real_data_study(n_samples above the data)          the loader's ValueError
 real_data_study(positive_classes={"mnist": [12]})  ValueError naming positive_classes
 a run that diverges (lr=1e6)                       its rows kept with diverged=True, and a
@@ -274,7 +274,7 @@ def test_bad_parameters(function, kwargs, match):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_cuda_without_a_gpu():
-    with pytest.raises(ValueError, match="no CUDA device is available"):
+    with pytest.raises(ValueError, match="torch finds no CUDA device here.*device=.cpu."):
         activation_study(**TINY, device="cuda")
 
 

@@ -231,7 +231,8 @@ class RankHistory(Callback):
         n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
         if n_banks is None or m is None or n_banks * m != stack.shape[1]:
             n_banks = None
-        ranks, fro = (t.cpu().numpy() for t in _stable_ranks(stack, n_banks))  # one sync
+        # one copy to the host (a GPU waits for it once), then split
+        ranks, fro = torch.stack(_stable_ranks(stack, n_banks)).cpu().numpy()
         if not (np.isfinite(fro).all() and np.isfinite(ranks[fro > 0]).all()):
             raise TrainingDivergedError(
                 "training diverged: the filters hold NaN or infinity; lower lr."

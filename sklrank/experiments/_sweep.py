@@ -654,30 +654,9 @@ def _check_sizes(values, name):
 
 def _check_device(device, remote):
     """The device as a string; a CUDA device must exist here unless the points run remotely."""
-    import torch
+    from sklrank._device import check_device
 
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(
-            f"device={device!r} is not a torch device; pass 'cpu', 'cuda' or 'cuda:N'."
-        ) from None
-    if parsed.type == "cuda" and not remote:
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but torch finds no CUDA device here "
-                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
-                "use device='cpu', or install a CUDA build of torch on a machine with a GPU."
-            )
-        index = parsed.index or 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r}: there are {torch.cuda.device_count()} CUDA device(s) "
-                f"here; pass 'cuda:0' .. 'cuda:{torch.cuda.device_count() - 1}'."
-            )
-    elif parsed.type not in ("cpu", "cuda") and not remote:
-        raise ValueError(f"device={device!r}: the sweep runs on 'cpu' or 'cuda' devices.")
-    return str(parsed)
+    return check_device(device, types=("cpu", "cuda"), on_this_machine=not remote)
 
 
 def _check_image_settings(config, image_shape):

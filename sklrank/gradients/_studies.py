@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._device import check_device as _check_device
 from ._decomposition import _host_copy, gradient_decomposition
 
 __all__ = [
@@ -107,16 +108,6 @@ def _check_reals(values, name, *, low=0.0, high=math.inf, strict_low=False):
             + f", got {values!r}."
         )
     return [float(v) for v in dict.fromkeys(array.tolist())]
-
-
-def _check_device(device):
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} but no CUDA device is available "
-            "(torch.cuda.is_available() is False); use device='cpu'."
-        )
-    return str(device)
 
 
 def _check_record_epochs(record_epochs, max_epochs):

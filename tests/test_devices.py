@@ -1,0 +1,314 @@
+"""Where tensors live: the device argument, and what training reads back to the host.
+
+These run on every machine; the fits on a GPU are in test_cuda.py. A GPU waits for the host
+at every read of a tensor's value (``.item()``, ``.cpu()``, ``bool(t)``, ...), so the number
+of such reads per epoch, counted here on the CPU with a ``TorchFunctionMode``, is the number
+of host synchronisations per epoch on a GPU: the same code runs on both.
+
+Bad ``device`` arguments and the answer each gets:
+
+=============================================================  ==================================
+input                                                          answer
+=============================================================  ==================================
+device="cuda" where torch finds no CUDA device (each           ValueError "torch finds no CUDA
+estimator, fit_batched, noise_sweep, the gradient studies)     device here ... use device='cpu'"
+                                                               (was AssertionError "Torch not
+                                                               compiled with CUDA enabled")
+device="cuda:3" on a machine with one GPU                      ValueError listing 'cuda:0' ..
+                                                               the last device
+device="gpu" (not a torch device)                              ValueError "not a torch device;
+                                                               pass 'cpu', 'cuda' or 'cuda:N'"
+device="mps" for noise_sweep (runs on cpu or cuda)             ValueError naming the two
+device=None (skorch's "leave the module where it is")          trains on the CPU, as in skorch
+=============================================================  ==================================
+"""
+
+import ast
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+from torch.overrides import TorchFunctionMode
+
+import sklrank
+from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
+from sklrank._batched import fit_batched
+from sklrank._device import check_device
+from sklrank.callbacks import RankHistory
+from sklrank.datasets import make_low_rank_patches, make_spiked
+from sklrank.experiments import noise_sweep
+from sklrank.gradients import activation_study
+from sklrank.nn import TwoLayerCNN
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present here")
+
+CNN = dict(input_shape=(1, 4, 64), kernel_size=(1, 64), n_filters=8, random_state=0)
+
+
+def _patches():
+    return make_low_rank_patches(n_samples=60, noise_std=0.5, random_state=0)
+
+
+def _spiked():
+    return make_spiked(60, 12, nu=0.3, random_state=0)
+
+
+# --------------------------------------------------------------------------- device argument
+@no_cuda
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda: TwoLayerNetRegressor(device="cuda", max_epochs=2).fit(*_spiked()),
+        lambda: TwoLayerNetClassifier(device="cuda", max_epochs=2).fit(
+            _spiked()[0], np.arange(60) % 2),
+        lambda: RankCNNClassifier(device="cuda", max_epochs=2, **CNN).fit(*_patches()),
+        lambda: RankCNNClassifier(device="cuda:0", max_epochs=2, **CNN).partial_fit(
+            *_patches()),
+        lambda: fit_batched([RankCNNClassifier(device="cuda", max_epochs=2, **CNN)],
+                            [_patches()]),
+        lambda: noise_sweep(device="cuda", verbose=0),
+        lambda: activation_study(device="cuda"),
+    ],
+    ids=["regressor", "two-layer-classifier", "cnn", "cnn-partial-fit", "fit_batched",
+         "noise_sweep", "activation_study"],
+)
+def test_cuda_without_a_gpu_names_the_device_and_the_fix(fit):
+    with pytest.raises(ValueError, match=r"device='cuda(:0)?' but torch finds no CUDA device "
+                                         r"here .*use device='cpu'"):
+        fit()
+
+
+def test_a_cuda_index_beyond_the_devices_lists_the_valid_ones(monkeypatch):
+    # a machine with one GPU, as torch would report it; nothing touches CUDA before the check
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_device("cuda:0") == "cuda:0"
+    with pytest.raises(ValueError, match=r"device='cuda:3': there are 1 CUDA device\(s\) here; "
+                                         r"pass 'cuda:0' .. 'cuda:0'"):
+        RankCNNClassifier(device="cuda:3", max_epochs=2, **CNN).fit(*_patches())
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda d: TwoLayerNetRegressor(device=d, max_epochs=2).fit(*_spiked()),
+        lambda d: RankCNNClassifier(device=d, max_epochs=2, **CNN).fit(*_patches()),
+        lambda d: noise_sweep(device=d, verbose=0),
+    ],
+    ids=["regressor", "cnn", "noise_sweep"],
+)
+def test_not_a_torch_device(fit):
+    with pytest.raises(ValueError, match=r"device='gpu' is not a torch device; pass 'cpu', "
+                                         r"'cuda' or 'cuda:N'"):
+        fit("gpu")
+
+
+def test_the_sweep_runs_on_cpu_or_cuda_only():
+    with pytest.raises(ValueError, match=r"device='mps': this runs on 'cpu' or 'cuda'"):
+        noise_sweep(device="mps", verbose=0)
+
+
+def test_device_none_trains_where_the_module_is():
+    X, y = _patches()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = RankCNNClassifier(device=None, max_epochs=3, **CNN).fit(X, y)
+        cpu = RankCNNClassifier(device="cpu", max_epochs=3, **CNN).fit(X, y)
+    assert next(clf.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(clf.filters_, cpu.filters_)
+
+
+# --------------------------------------------------------------------------- host reads
+# What waits for a GPU: reading a value, or copying to the host. (``.numpy()`` and
+# ``np.asarray`` are not here: they refuse a GPU tensor, so they read what a copy brought.)
+_READS = {
+    torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.cpu, torch.Tensor.__bool__,
+    torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.__index__,
+}
+_SKLRANK = str(Path(sklrank.__file__).parent)
+_TORCH = str(Path(torch.__file__).parent)
+
+
+class _HostTraffic(TorchFunctionMode):
+    """Counts the reads of tensor values by the host (anyone's), and the ``.to(device)``
+    moves made by sklrank's own code (``.to(dtype)`` is not a move)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+        self.moves = Counter()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _READS:
+            self.reads += 1
+        elif func is torch.Tensor.to and any(
+            isinstance(a, (str, torch.device, torch.Tensor))
+            for a in (*args[1:], kwargs.get("device"))
+        ):
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename.startswith(_TORCH):
+                frame = frame.f_back
+            if frame is not None and frame.f_code.co_filename.startswith(_SKLRANK):
+                where = f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"
+                self.moves[where] += 1
+        return func(*args, **kwargs)
+
+
+def _per_epoch(fit, few=6, many=12):
+    """Host reads and sklrank's device moves per epoch: the difference of two fits of
+    ``few`` and ``many`` epochs over ``many - few`` (what a fit does once cancels)."""
+    counts = []
+    for epochs in (few, many):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with _HostTraffic() as traffic:
+                fit(epochs)
+        counts.append(traffic)
+    reads = (counts[1].reads - counts[0].reads) / (many - few)
+    moves = {k: (counts[1].moves[k] - counts[0].moves[k]) / (many - few)
+             for k in counts[1].moves if counts[1].moves[k] != counts[0].moves[k]}
+    return reads, moves
+
+
+def _hand_written_loop(X, y, epochs):
+    """The loop of benchmarks/bench_classifier.py: it reads the loss every epoch."""
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(np.unique(y, return_inverse=True)[1])
+    model = TwoLayerCNN((1, 4, 64), (1, 64), n_classes=2, n_filters=8, init_std=0.01)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(X_t), y_t)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+
+
+def test_the_hand_written_loop_reads_the_loss_once_an_epoch():
+    X, y = _patches()
+    assert _per_epoch(lambda e: _hand_written_loop(X, y, e)) == (1, {})
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda e: RankCNNClassifier(max_epochs=e, **CNN).fit(*_patches()),  # rank_every=1
+        lambda e: RankCNNClassifier(max_epochs=e, rank_every=None, **CNN).fit(*_patches()),
+        lambda e: RankCNNClassifier(max_epochs=e, rank_every=None,
+                                    callbacks=[RankHistory(every=1, defer=True)],
+                                    **CNN).fit(*_patches()),
+        lambda e: TwoLayerNetClassifier(max_epochs=e, n_hidden=16, lr=0.02,
+                                        random_state=0).fit(_spiked()[0], np.arange(60) % 2),
+        lambda e: TwoLayerNetRegressor(max_epochs=e, n_hidden=16, lr=0.02, weight_decay=0.01,
+                                       jacobian_penalty=0.1, random_state=0).fit(*_spiked()),
+        lambda e: fit_batched(
+            [RankCNNClassifier(max_epochs=e, **{**CNN, "random_state": i}) for i in range(3)],
+            [_patches()] * 3),
+    ],
+    ids=["cnn-ranks-every-epoch", "cnn-no-ranks", "cnn-rank-history-deferred",
+         "two-layer-classifier", "regressor-regularised", "fit_batched-three-points"],
+)
+def test_training_reads_the_host_once_an_epoch_as_the_loop_does(fit):
+    # The loss, as skorch records it (fit_batched: the stacked losses of all its points, in
+    # one read); the ranks are computed on the device and read once at the end of the fit.
+    reads, moves = _per_epoch(fit)
+    assert reads == 1
+    assert moves == {}
+
+
+def test_input_noise_is_drawn_on_the_host_and_moved_once_a_step():
+    # By design (the same noise, so the same fit, on every device): one host-to-device copy
+    # of the noise a step, and no read.
+    reads, moves = _per_epoch(
+        lambda e: TwoLayerNetRegressor(max_epochs=e, n_hidden=16, lr=0.02, input_noise=0.1,
+                                       random_state=0).fit(*_spiked())
+    )
+    assert reads == 1
+    assert moves == {"_two_layer_net_estimators.py:train_step_single": 1}
+
+
+def test_ranks_read_as_they_are_written_cost_one_read_an_epoch():
+    # RankHistory(defer=False), the choice of "auto" when the net prints its progress: each
+    # epoch's ranks are read as that epoch ends, for the table or the bar to show them.
+    reads, moves = _per_epoch(
+        lambda e: RankCNNClassifier(max_epochs=e, rank_every=None,
+                                    callbacks=[RankHistory(every=1, defer=False)],
+                                    **CNN).fit(*_patches())
+    )
+    assert reads == 2
+    assert moves == {}
+
+
+# --------------------------------------------------------------------------- tensor creation
+_FACTORIES = {
+    "zeros", "ones", "empty", "full", "arange", "eye", "linspace", "logspace", "rand",
+    "randn", "randint", "randperm", "normal", "tensor", "as_tensor", "from_numpy", "Generator",
+}
+# Functions that create tensors (or generators) on the CPU on purpose, and why. Everything
+# else sklrank creates names its device (``device=``, or ``.to(device)`` at once); ``*_like``
+# and ``new_*`` follow their source tensor and need no entry.
+_ON_THE_HOST = {
+    ("nn/_two_layer_cnn.py", "TwoLayerCNN.__init__"):
+        "a module builds its weights on the CPU, as torch.nn layers do; the estimator moves "
+        "the module to its device (skorch's initialize_module)",
+    ("nn/_two_layer_net.py", "TwoLayerNet.__init__"): "as TwoLayerCNN.__init__",
+    ("_two_layer_net_estimators.py", "_TwoLayerNet.initialize"):
+        "the input-noise generator is a CPU one, so that a fit draws the same noise on every "
+        "device",
+    ("_two_layer_net_estimators.py", "_TwoLayerNet.train_step_single"):
+        "the noise drawn from that generator, moved to the batch's device on the next line",
+    ("gradients/_decomposition.py", "_targets"):
+        "the gradient decomposition runs in float64 on the CPU, on a host copy of the network",
+    ("gradients/_decomposition.py", "autograd_gradient"): "as _targets",
+    ("gradients/_decomposition.py", "_estimate_spike"): "as _targets",
+    ("gradients/_decomposition.py", "_spectral_norm"): "as _targets",
+    ("gradients/_decomposition.py", "gradient_decomposition"): "as _targets",
+    ("gradients/_studies.py", "_curvature"): "on the host copy of the network, as _targets",
+}
+
+
+def _device_free_creations():
+    """(module, function) of every ``torch.<factory>(...)`` call in sklrank's source that
+    neither passes ``device=`` nor is moved by ``.to(...)`` at once."""
+    found = {}
+    for path in sorted(Path(_SKLRANK).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        parents = {child: node for node in ast.walk(tree)
+                   for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in _FACTORIES
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+                continue
+            parent = parents.get(node)
+            if any(k.arg == "device" for k in node.keywords) or (
+                isinstance(parent, ast.Attribute) and parent.attr == "to"
+            ):
+                continue
+            names, scope = [], node
+            while scope in parents:
+                scope = parents[scope]
+                if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.append(scope.name)
+            key = (path.relative_to(_SKLRANK).as_posix(), ".".join(reversed(names)))
+            found.setdefault(key, []).append(node.lineno)
+    return found
+
+
+def test_every_tensor_sklrank_creates_names_its_device():
+    found = _device_free_creations()
+    unexplained = {k: v for k, v in found.items() if k not in _ON_THE_HOST}
+    assert not unexplained, (
+        f"tensors created without a device (file, function: lines): {unexplained}; pass "
+        "device= (or list the function in _ON_THE_HOST with the reason it runs on the CPU)"
+    )
+    assert set(_ON_THE_HOST) <= set(found), (
+        f"no longer create host tensors, remove from _ON_THE_HOST: "
+        f"{sorted(set(_ON_THE_HOST) - set(found))}"
+    )
