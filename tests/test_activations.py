@@ -110,3 +110,19 @@ def test_vmap_over_a_batch_equals_the_loop():
     torch.testing.assert_close(batched, torch.stack([huberized_relu(x, 3, 1.0) for x in z]))
     grads = torch.func.vmap(torch.func.grad(lambda x: huberized_relu(x, 3, 1.0).sum()))(z)
     torch.testing.assert_close(grads, huberized_relu_derivative(z, 3, 1.0))
+
+
+def test_the_cached_signature_is_forwards_own():
+    # torch binds Function.apply's arguments to forward's signature, which sklrank caches
+    import inspect
+
+    from sklrank.nn._activations import _HuberizedReLUFunction
+
+    forward = _HuberizedReLUFunction.forward
+    code = forward.__code__
+    assert list(inspect.signature(forward).parameters) == list(
+        code.co_varnames[: code.co_argcount]
+    )
+    z = torch.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    out, slope = _HuberizedReLUFunction.apply(z, 3.0, 1.0)
+    torch.testing.assert_close(out, huberized_relu(z.detach(), q=3, kappa=1.0))

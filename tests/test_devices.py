@@ -3,7 +3,10 @@
 These run on every machine; the fits on a GPU are in test_cuda.py. A GPU waits for the host
 at every read of a tensor's value (``.item()``, ``.cpu()``, ``bool(t)``, ...), so the number
 of such reads per epoch, counted here on the CPU with a ``TorchFunctionMode``, is the number
-of host synchronisations per epoch on a GPU: the same code runs on both.
+of host synchronisations per epoch on a GPU: the same code runs on both. The operations torch
+dispatches an epoch (a ``TorchDispatchMode``) are the kernels a GPU runs, compared with those
+of a hand-written loop; and every tensor sklrank creates names its device (read from the
+source).
 
 Bad ``device`` arguments and the answer each gets:
 
@@ -35,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import sklrank
 from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
@@ -188,6 +192,51 @@ def _hand_written_loop(X, y, epochs):
         loss.backward()
         optimizer.step()
         loss.item()
+
+
+class _Operations(TorchDispatchMode):
+    """Counts the tensor operations torch dispatches (on a GPU, each that computes is a
+    kernel launch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.counts[func.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _operations_per_epoch(fit, few=6, many=12):
+    counts = []
+    for epochs in (few, many):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with _Operations() as operations:
+                fit(epochs)
+        counts.append(operations.counts)
+    return Counter({k: (counts[1][k] - counts[0][k]) / (many - few)
+                    for k in counts[1] if counts[1][k] != counts[0][k]})
+
+
+# operations that only make a new view of the same memory: no kernel on a GPU
+_VIEWS = {"view.default", "detach.default", "select.int", "alias.default"}
+
+
+def test_the_classifier_dispatches_the_loops_operations_an_epoch():
+    # What a GPU runs an epoch: the classifier's training step is the loop's, operation for
+    # operation; ranks every epoch add one copy of the filters (the snapshot), computed on
+    # at the end of the fit.
+    X, y = _patches()
+    loop = _operations_per_epoch(lambda e: _hand_written_loop(X, y, e))
+    plain = _operations_per_epoch(
+        lambda e: RankCNNClassifier(max_epochs=e, rank_every=None, **CNN).fit(X, y))
+    ranked = _operations_per_epoch(lambda e: RankCNNClassifier(max_epochs=e, **CNN).fit(X, y))
+    assert plain == loop
+    extra = ranked - loop
+    assert not loop - ranked
+    assert extra["copy_.default"] == 1
+    assert set(extra) - {"copy_.default"} <= _VIEWS, extra
 
 
 def test_the_hand_written_loop_reads_the_loss_once_an_epoch():

@@ -271,3 +271,47 @@ def test_repr_shows_sklrank_parameters():
     fitted = repr(cnn(max_epochs=2).fit(X, y))
     assert fitted.startswith("RankCNNClassifier[initialized](") and "module_=TwoLayerCNN" in fitted
     assert "n_hidden=32" in repr(two_layer(TwoLayerNetRegressor))
+
+
+def _index(history, index):
+    try:
+        return history[index]
+    except (IndexError, KeyError) as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_history_indexes_as_skorchs(case):
+    # sklrank's history reads history[i] without copying the list first; every index a skorch
+    # user writes gives what skorch's own History gives, and the row is the same dict
+    from skorch.history import History
+
+    make, data, _ = CASES[case]
+    net = make(max_epochs=5, train_split=ValidSplit(0.2)).fit(*data())
+    history, reference = net.history, History(list(net.history))
+    assert isinstance(history, History)
+    for index in [-1, 0, 3, (-1, "train_loss"), (slice(None), "train_loss"),
+                  (slice(1, 4), ["train_loss", "valid_loss"]), (-1, "batches"),
+                  (-1, "batches", 0, "train_loss"), (slice(None), "batches", -1, "valid_loss"),
+                  (-1, "batches", -1, "train_loss")]:
+        assert _index(history, index) == _index(reference, index), index
+    assert history[-1] is reference[-1]
+    with pytest.raises(IndexError):
+        history[5]
+    with pytest.raises(KeyError):
+        history[-1, "no such key"]
+    history.record("note", 1.0)
+    assert history[-1, "note"] == 1.0
+    restored = pickle.loads(pickle.dumps(net))
+    assert list(restored.history) == list(history)
+
+
+def test_a_history_given_by_the_user_is_kept():
+    from skorch.history import History
+
+    class Mine(History):
+        pass
+
+    mine = Mine()
+    net = cnn(max_epochs=20, history=mine).fit(*cnn_data())
+    assert net.history is mine and len(mine) == 20
