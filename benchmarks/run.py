@@ -137,8 +137,8 @@ def paper_scale_section(results):
         "",
         "The mnist-sized case at the size of the MNIST training set (60000 canvases of 56 x 56, "
         "10 classes, 40 filters a class, ranks every epoch), in a fresh process: seconds per "
-        "epoch of the classifier's `fit` and of the hand-written loop, each the faster of two "
-        "fits run in turn (classifier, loop, classifier, loop), and the process's peak "
+        "epoch of the classifier's `fit` and of the hand-written loop, each the fastest of three "
+        "fits run in turn (classifier, loop, classifier, loop, ...), and the process's peak "
         "resident memory when the first classifier's fit ends (the float32 data included).",
         "",
     ]
