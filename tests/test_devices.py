@@ -140,18 +140,18 @@ _TORCH = str(Path(torch.__file__).parent)
 
 
 class _HostTraffic(TorchFunctionMode):
-    """Counts the reads of tensor values by the host (anyone's), and the ``.to(device)``
-    moves made by sklrank's own code (``.to(dtype)`` is not a move)."""
+    """Counts the reads of tensor values by the host (anyone's: "read"), and the
+    ``.to(device)`` moves made by sklrank's own code ("moved by FILE:FUNCTION"; ``.to(dtype)``
+    is not a move)."""
 
     def __init__(self):
         super().__init__()
-        self.reads = 0
-        self.moves = Counter()
+        self.counts = Counter()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _READS:
-            self.reads += 1
+            self.counts["read"] += 1
         elif func is torch.Tensor.to and any(
             isinstance(a, (str, torch.device, torch.Tensor))
             for a in (*args[1:], kwargs.get("device"))
@@ -161,37 +161,8 @@ class _HostTraffic(TorchFunctionMode):
                 frame = frame.f_back
             if frame is not None and frame.f_code.co_filename.startswith(_SKLRANK):
                 where = f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}"
-                self.moves[where] += 1
+                self.counts[f"moved by {where}"] += 1
         return func(*args, **kwargs)
-
-
-def _per_epoch(fit, few=6, many=12):
-    """Host reads and sklrank's device moves per epoch: the difference of two fits of
-    ``few`` and ``many`` epochs over ``many - few`` (what a fit does once cancels)."""
-    counts = []
-    for epochs in (few, many):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            with _HostTraffic() as traffic:
-                fit(epochs)
-        counts.append(traffic)
-    reads = (counts[1].reads - counts[0].reads) / (many - few)
-    moves = {k: (counts[1].moves[k] - counts[0].moves[k]) / (many - few)
-             for k in counts[1].moves if counts[1].moves[k] != counts[0].moves[k]}
-    return reads, moves
-
-
-def _hand_written_loop(X, y, epochs):
-    """The loop of benchmarks/bench_classifier.py: it reads the loss every epoch."""
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(np.unique(y, return_inverse=True)[1])
-    model = TwoLayerCNN((1, 4, 64), (1, 64), n_classes=2, n_filters=8, init_std=0.01)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(X_t), y_t)
-        loss.backward()
-        optimizer.step()
-        loss.item()
 
 
 class _Operations(TorchDispatchMode):
@@ -207,16 +178,31 @@ class _Operations(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _operations_per_epoch(fit, few=6, many=12):
+def _per_epoch(fit, mode, few=6, many=12):
+    """What ``mode`` counts per epoch: the difference of the counts of two fits of ``few``
+    and ``many`` epochs over ``many - few`` (what a fit does once cancels)."""
     counts = []
     for epochs in (few, many):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            with _Operations() as operations:
+            with mode() as counter:
                 fit(epochs)
-        counts.append(operations.counts)
+        counts.append(counter.counts)
     return Counter({k: (counts[1][k] - counts[0][k]) / (many - few)
                     for k in counts[1] if counts[1][k] != counts[0][k]})
+
+
+def _hand_written_loop(X, y, epochs):
+    """The loop of benchmarks/bench_classifier.py: it reads the loss every epoch."""
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(np.unique(y, return_inverse=True)[1])
+    model = TwoLayerCNN((1, 4, 64), (1, 64), n_classes=2, n_filters=8, init_std=0.01)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(X_t), y_t)
+        loss.backward()
+        optimizer.step()
+        loss.item()
 
 
 # operations that only make a new view of the same memory: no kernel on a GPU
@@ -228,10 +214,10 @@ def test_the_classifier_dispatches_the_loops_operations_an_epoch():
     # operation; ranks every epoch add one copy of the filters (the snapshot), computed on
     # at the end of the fit.
     X, y = _patches()
-    loop = _operations_per_epoch(lambda e: _hand_written_loop(X, y, e))
-    plain = _operations_per_epoch(
-        lambda e: RankCNNClassifier(max_epochs=e, rank_every=None, **CNN).fit(X, y))
-    ranked = _operations_per_epoch(lambda e: RankCNNClassifier(max_epochs=e, **CNN).fit(X, y))
+    loop = _per_epoch(lambda e: _hand_written_loop(X, y, e), _Operations)
+    plain = _per_epoch(
+        lambda e: RankCNNClassifier(max_epochs=e, rank_every=None, **CNN).fit(X, y), _Operations)
+    ranked = _per_epoch(lambda e: RankCNNClassifier(max_epochs=e, **CNN).fit(X, y), _Operations)
     assert plain == loop
     extra = ranked - loop
     assert not loop - ranked
@@ -241,7 +227,7 @@ def test_the_classifier_dispatches_the_loops_operations_an_epoch():
 
 def test_the_hand_written_loop_reads_the_loss_once_an_epoch():
     X, y = _patches()
-    assert _per_epoch(lambda e: _hand_written_loop(X, y, e)) == (1, {})
+    assert _per_epoch(lambda e: _hand_written_loop(X, y, e), _HostTraffic) == {"read": 1}
 
 
 @pytest.mark.parametrize(
@@ -266,32 +252,28 @@ def test_the_hand_written_loop_reads_the_loss_once_an_epoch():
 def test_training_reads_the_host_once_an_epoch_as_the_loop_does(fit):
     # The loss, as skorch records it (fit_batched: the stacked losses of all its points, in
     # one read); the ranks are computed on the device and read once at the end of the fit.
-    reads, moves = _per_epoch(fit)
-    assert reads == 1
-    assert moves == {}
+    assert _per_epoch(fit, _HostTraffic) == {"read": 1}
 
 
 def test_input_noise_is_drawn_on_the_host_and_moved_once_a_step():
     # By design (the same noise, so the same fit, on every device): one host-to-device copy
     # of the noise a step, and no read.
-    reads, moves = _per_epoch(
+    assert _per_epoch(
         lambda e: TwoLayerNetRegressor(max_epochs=e, n_hidden=16, lr=0.02, input_noise=0.1,
-                                       random_state=0).fit(*_spiked())
-    )
-    assert reads == 1
-    assert moves == {"_two_layer_net_estimators.py:train_step_single": 1}
+                                       random_state=0).fit(*_spiked()),
+        _HostTraffic,
+    ) == {"read": 1, "moved by _two_layer_net_estimators.py:train_step_single": 1}
 
 
 def test_ranks_read_as_they_are_written_cost_one_read_an_epoch():
     # RankHistory(defer=False), the choice of "auto" when the net prints its progress: each
     # epoch's ranks are read as that epoch ends, for the table or the bar to show them.
-    reads, moves = _per_epoch(
+    assert _per_epoch(
         lambda e: RankCNNClassifier(max_epochs=e, rank_every=None,
                                     callbacks=[RankHistory(every=1, defer=False)],
-                                    **CNN).fit(*_patches())
-    )
-    assert reads == 2
-    assert moves == {}
+                                    **CNN).fit(*_patches()),
+        _HostTraffic,
+    ) == {"read": 2}
 
 
 # --------------------------------------------------------------------------- tensor creation
