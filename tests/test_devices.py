@@ -10,20 +10,19 @@ source).
 
 Bad ``device`` arguments and the answer each gets:
 
-=============================================================  ==================================
-input                                                          answer
-=============================================================  ==================================
-device="cuda" where torch finds no CUDA device (each           ValueError "torch finds no CUDA
-estimator, fit_batched, noise_sweep, the gradient studies)     device here ... use device='cpu'"
-                                                               (was AssertionError "Torch not
-                                                               compiled with CUDA enabled")
-device="cuda:3" on a machine with one GPU                      ValueError listing 'cuda:0' ..
-                                                               the last device
-device="gpu" (not a torch device)                              ValueError "not a torch device;
-                                                               pass 'cpu', 'cuda' or 'cuda:N'"
-device="mps" for noise_sweep (runs on cpu or cuda)             ValueError naming the two
-device=None (skorch's "leave the module where it is")          trains on the CPU, as in skorch
-=============================================================  ==================================
+==========================================  ===========================================
+input                                       answer
+==========================================  ===========================================
+device="cuda" where torch finds no CUDA     ValueError "torch finds no CUDA device here
+device (each estimator, fit_batched,        ... use device='cpu'" (was AssertionError
+noise_sweep, the gradient studies)          "Torch not compiled with CUDA enabled")
+device="cuda:3" on a machine with one GPU   ValueError listing 'cuda:0' .. the last one
+device="gpu" (not a torch device)           ValueError "not a torch device; pass
+                                            'cpu', 'cuda' or 'cuda:N'"
+device="mps" for noise_sweep                ValueError: it runs on 'cpu' or 'cuda'
+device=None (skorch: leave the module       trains on the CPU, as in skorch
+where it is)
+==========================================  ===========================================
 """
 
 import ast
