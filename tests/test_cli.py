@@ -14,7 +14,9 @@ input                                       answer
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
 --signal-position 9 (synthetic, 8 patches)  "not a patch index"
 --classes with --dataset synthetic          "--classes do(es) not apply"
---device cuda without a GPU                 "torch finds no CUDA device here ..."
+--device cuda without a GPU                 "--device cuda but torch finds no CUDA device
+                                            here ...; use --device cpu ..."
+--device gpu / --device mps                 "not a torch device" / "runs on 'cpu' or 'cuda'"
 --device cuda --n-jobs 2 --no-batch         "the points on one GPU run one after another"
 missing MNIST files with --no-download      "MNIST files not found: put ... in DIR"
 a 300-character --name                      "too long for this file system"
@@ -209,8 +211,8 @@ def test_bad_values(argv, match, capsys):
         (["--signal-position", "9"], "signal_position=9 is not a patch index"),
         (["--classes", "0", "1"], "--classes do(es) not apply to --dataset synthetic"),
         (["--dataset", "mnist", "--n-patches", "3"], "--n-patches"),
-        (["--device", "cuda", "--n-jobs", "2", "--no-batch"], "one after another"),
-        (["--device", "gpu"], "not a torch device"),
+        (["--device", "gpu"], "--device gpu is not a torch device"),
+        (["--device", "mps"], "--device mps: this runs on 'cpu' or 'cuda' devices only"),
         (["--name", "a/b"], "--name must be a plain file name"),
         (["--name", ".."], "--name must be a plain file name"),
         (["--name", "x" * 300], "too long for this file system"),
@@ -223,8 +225,21 @@ def test_bad_options_one_line_before_any_fit(argv, match, tmp_path, capsys, no_f
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
 def test_cuda_without_a_gpu(tmp_path, capsys, no_fit):
-    line = _one_line(["sweep", "--device", "cuda", "--out", str(tmp_path), "--quiet"], capsys)
-    assert "torch finds no CUDA device here" in line
+    line = _one_line(["sweep", "--device", "cuda", "--out", str(tmp_path / "out"), "--quiet"],
+                     capsys)
+    assert "--device cuda but torch finds no CUDA device here" in line
+    assert line.endswith("use --device cpu, or install a CUDA build of torch on a machine with "
+                         "a GPU.")
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_points_on_one_gpu_run_one_after_another(tmp_path, capsys, no_fit, monkeypatch):
+    # a machine with one GPU, as torch reports it: the option is refused before any fit
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY[-1:], "--device", "cuda",
+                      "--n-jobs", "2", "--no-batch"], capsys)
+    assert line.startswith("sklrank sweep: error: ") and "one after another" in line
 
 
 def test_missing_data_one_line(tmp_path, capsys):

@@ -23,7 +23,8 @@ option                                         answer
 --nu 0.1,0.2 for --figure activations          "--nu takes one value"
 --nu with --figure all                         "do(es) not apply to --figure all"
 --record-epochs beyond --epochs                the library's message naming record_epochs
---device cuda without a GPU                    "no CUDA device is available"
+--device cuda without a GPU                    "--device cuda but torch finds no CUDA device
+                                               here ...; use --device cpu ..."
 --figure real-data, data files missing,        the loader's message, one line: "MNIST files
 --no-download                                  not found in ..." (nothing written)
 --device tpu / --device mps                    "not a torch device" / "expected cpu or
@@ -205,7 +206,8 @@ def test_options_that_do_not_fit_the_figure(tmp_path, capsys, argv, match):
 def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
     line = _fails(["--figure", "activations", "--quick", "--device", "cuda",
                    "--out", str(tmp_path)], capsys)
-    assert "no CUDA device is available" in line
+    assert "--device cuda but torch finds no CUDA device here" in line
+    assert "use --device cpu" in line
     assert not any(tmp_path.iterdir())  # nothing written
 
 

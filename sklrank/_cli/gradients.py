@@ -537,9 +537,12 @@ def run(args):
     import torch
     from threadpoolctl import threadpool_limits
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device}: no CUDA device is available on this machine "
-                       "(torch.cuda.is_available() is False); use --device cpu.")
+    from sklrank._device import check_device
+
+    try:  # before anything is written
+        check_device(args.device, types=("cpu", "cuda"), parameter="--device")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     figures = list(_FIGURES) if args.figure == "all" else [args.figure]
     if args.figure == "all":
         given = [d for d in _option_dests() if getattr(args, d) is not None

@@ -477,6 +477,7 @@ def run(args):
 
     from sklearn.exceptions import ConvergenceWarning
 
+    from sklrank._device import check_device
     from sklrank.datasets import DataFileError
     from sklrank.experiments import noise_sweep, sample_size_study
     from sklrank.experiments._checkpoint import CheckpointError, count_points
@@ -498,6 +499,11 @@ def run(args):
     name = args.name or (f"{args.dataset}_sample_size" if study else args.dataset)
     if any(sep in name for sep in ("/", "\\", "\0")) or name in ("", ".", ".."):
         raise CLIError(f"--name must be a plain file name, got {name!r}.")
+    try:  # before anything is written; on a Dask cluster the workers' devices count
+        check_device(args.device, types=("cpu", "cuda"), parameter="--device",
+                     on_this_machine=args.scheduler is None)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     out = Path(args.out)
     outputs = {ext: out / f"{name}.{ext}" for ext in ("csv", "png", "json")}
     checkpoint = out / f"{name}.points.jsonl"
