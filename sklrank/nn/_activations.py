@@ -112,7 +112,7 @@ class _HuberizedReLUFunction(torch.autograd.Function):
 
 # torch's Function.apply binds the arguments to forward's signature at every call (for
 # setup_context); inspect.signature reads a __signature__ set here instead of building it
-# again from the code: 40 us less a call, an eighth of a small network's training step.
+# again from the code: 19 us less a call (measured on 2 CPU cores; a call took 66 us).
 _HuberizedReLUFunction.forward.__signature__ = inspect.signature(_HuberizedReLUFunction.forward)
 
 
