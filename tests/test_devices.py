@@ -342,3 +342,42 @@ def test_every_tensor_sklrank_creates_names_its_device():
         f"no longer create host tensors, remove from _ON_THE_HOST: "
         f"{sorted(set(_ON_THE_HOST) - set(found))}"
     )
+
+
+# --------------------------------------------------------------------------- GPU batch plan
+def _sweep_plan(monkeypatch, **kwargs):
+    """The checked plan of a CPU noise_sweep (no fit runs), for the planning functions."""
+    from sklrank.experiments import _sweep
+
+    class Planned(Exception):
+        pass
+
+    def stop_before_any_fit(plan, **_):
+        raise Planned(plan)
+
+    monkeypatch.setattr(_sweep, "_execute", stop_before_any_fit)
+    with pytest.raises(Planned) as planned:
+        noise_sweep(verbose=0, **kwargs)
+    return planned.value.args[0]
+
+
+@pytest.mark.parametrize("free_points", [0.4, 1, 2.5, 7, 1000])
+def test_batches_on_a_gpu_fit_half_its_free_memory(free_points, monkeypatch):
+    # The sweep's batches on a GPU take at most half of the memory torch reports free (here
+    # the room of ``free_points`` points' training twice over), as few batches as that
+    # allows, every point once; a point larger than the room still runs, alone.
+    from sklrank.experiments import _sweep
+
+    plan = _sweep_plan(monkeypatch, noise_levels=[0.0, 0.25, 0.5, 0.75, 1.0], n_seeds=3)
+    plan.params["device"] = "cuda"
+    n, n_classes = plan.config["n_samples"][0], 2
+    device_bytes, _ = _sweep._point_bytes(n, n_classes, plan.shape, on_cpu=False)
+    free = int(2 * free_points * device_bytes)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 2 * free))
+    tasks = _sweep._tasks(plan, plan.points, n_workers=1, spread=False)
+    sizes = [len(points) for _, points in tasks]
+    fits = max(1, int(free_points))
+    assert all(size <= fits for size in sizes)
+    assert len(tasks) == -(-len(plan.points) // fits)
+    planned = sorted((n, noise, seed) for n, points in tasks for noise, seed in points)
+    assert planned == sorted(plan.points)
