@@ -25,6 +25,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._threads import thread_limits as _thread_limits
 from ._checkpoint import SweepCheckpoint
 
 __all__ = [
@@ -112,30 +113,6 @@ _PATCH_BLOCK_ENTRIES = 8_000_000
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def _thread_limits(n_threads):
-    """Run torch and the BLAS library with ``n_threads`` threads, then restore both.
-
-    Float reductions depend on how the work is split between threads (torch's intra-op
-    threads; numpy's BLAS in the PCA's SVD and the rank computations), so a fixed count in
-    every point makes it give the same bits in the main process, in a joblib worker (which
-    joblib limits to its share of the cores) and on a Dask worker.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        with threadpool_limits(limits=n_threads, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # Clean ranks by content: every noise level of a seed has the same clean matrix, whose full

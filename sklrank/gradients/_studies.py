@@ -22,7 +22,6 @@ decaying bulks, NTK and mean-field scalings alike (their curvatures differ by or
 magnitude) without diverging. A run that diverges anyway is kept, marked ``diverged=True``.
 """
 
-import contextlib
 import math
 import os
 import warnings
@@ -34,6 +33,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._device import check_device as _check_device
+from .._threads import thread_limits
 from ._decomposition import _host_copy, gradient_decomposition
 
 __all__ = [
@@ -72,6 +72,14 @@ _COMMON = {
     "n_seeds": [Interval(Integral, 1, None, closed="left")],
     "device": [str, torch.device],
     "verbose": ["verbose"],
+}
+# the two studies of the gradient at initialisation (activation_study, spike_strength_study)
+_INITIAL_SPECTRA = {
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "activations": ["array-like", str],
+    "init": [StrOptions({"sphere", "spike"})],
+    "target": [StrOptions({"triple_index", "spike"})],
+    "n_top": [Interval(Integral, 1, None, closed="left")],
 }
 _TRAINING = {
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -133,19 +141,6 @@ def _log_epochs(max_epochs, count):
 # ----------------------------------------------------------------------- shared pieces
 
 
-@contextlib.contextmanager
-def _torch_threads(n_threads):
-    if n_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _run_all(task, jobs, n_jobs, desc, verbose):
     """``[task(*job) for job in jobs]``, in joblib workers when n_jobs != 1, with a bar."""
     from joblib import Parallel, delayed
@@ -154,9 +149,9 @@ def _run_all(task, jobs, n_jobs, desc, verbose):
     if n_jobs in (None, 1):
         results = (task(*job) for job in jobs)
     else:
-        # one torch thread a worker: the workers share the cores
+        # one torch and BLAS thread a worker: the workers share the cores
         def one_thread(*job):
-            with _torch_threads(1):
+            with thread_limits(1):
                 return task(*job)
 
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
@@ -317,16 +312,7 @@ def _init_spectra(*, n_samples, n_features, n_hidden, alpha, nus, activations, s
 
 
 @validate_params(
-    {
-        **_SIZE,
-        **_COMMON,
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "nu": [Interval(Real, 0, None, closed="left")],
-        "activations": ["array-like", str],
-        "init": [StrOptions({"sphere", "spike"})],
-        "target": [StrOptions({"triple_index", "spike"})],
-        "n_top": [Interval(Integral, 1, None, closed="left")],
-    },
+    {**_SIZE, **_COMMON, **_INITIAL_SPECTRA, "nu": [Interval(Real, 0, None, closed="left")]},
     prefer_skip_nested_validation=True,
 )
 def activation_study(
@@ -412,16 +398,7 @@ def activation_study(
 
 
 @validate_params(
-    {
-        **_SIZE,
-        **_COMMON,
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "nus": ["array-like"],
-        "activations": ["array-like", str],
-        "init": [StrOptions({"sphere", "spike"})],
-        "target": [StrOptions({"triple_index", "spike"})],
-        "n_top": [Interval(Integral, 1, None, closed="left")],
-    },
+    {**_SIZE, **_COMMON, **_INITIAL_SPECTRA, "nus": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
 def spike_strength_study(
