@@ -12,7 +12,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import textwrap
 import time
 from datetime import datetime, timezone
@@ -368,40 +367,19 @@ def _flag(dest):
 
 def _check_output(out, names):
     """Create --out and check that the files can be written, before any computation."""
+    from sklrank.experiments._outputs import check_output_files
+
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a folder; pass a folder.")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".sklrank-write-test-"):
-            pass
     except OSError as exc:
         raise CLIError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
-    for name in names:
-        for ext in ("csv", "png", "json"):
-            path = out / f"{name}.{ext}"
-            if path.is_dir():
-                raise CLIError(f"{path} is a folder; pick another --out or --prefix.")
-            if len(path.name.encode()) > 255:
-                raise CLIError(f"the file name {path.name!r} is too long; shorten --prefix.")
-
-
-def _write_set(files):
-    """Write {path: writer} as one set: every file to a temporary name, then rename all."""
-    temporary = {}
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        for path, write in files.items():
-            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            os.close(handle)
-            os.chmod(name, 0o666 & ~umask)  # mkstemp's files are private; ours are not
-            temporary[path] = Path(name)
-            write(temporary[path])
-        for path, tmp in temporary.items():
-            os.replace(tmp, path)
-    finally:
-        for tmp in temporary.values():
-            tmp.unlink(missing_ok=True)
+    try:  # writable, names short enough with their temporary names, no folder in the way
+        check_output_files([out / f"{name}.{ext}" for name in names
+                            for ext in ("csv", "png", "json")])
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _machine(load_at_start):
@@ -427,6 +405,7 @@ def _run_figure(args, figure, out):
     import sklrank.gradients as gradients
     from sklrank._cli.sweep import _versions
     from sklrank.datasets import DataFileError
+    from sklrank.experiments._outputs import write_file_set
 
     name, study_name, plot_name, _ = _FIGURES[figure]
     params = _parameters(args, figure, strict=args.figure != "all")
@@ -456,7 +435,7 @@ def _run_figure(args, figure, out):
     }
     paths = {ext: out / f"{stem}.{ext}" for ext in ("csv", "png", "json")}
     try:
-        _write_set({
+        write_file_set({
             paths["csv"]: lambda p: df.to_csv(p, index=False),
             paths["png"]: lambda p: fig.savefig(p, dpi=110, format="png"),
             paths["json"]: lambda p: p.write_text(json.dumps(record, indent=2, default=str)
