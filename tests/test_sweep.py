@@ -994,3 +994,24 @@ def test_batched_benchmark_rows(tmp_path, monkeypatch):
         {"seconds_per_1000_samples": 1.0, "fixed_seconds": 0.1,
          "max_relative_deviation_from_line": 0.01}, rows, notes))
     assert "README sweep (synthetic)" in text and "left out" in text
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_fits_other_warnings_are_shown_once(batched, monkeypatch):
+    # a warning that is not a ConvergenceWarning is shown as the estimator's own fit shows
+    # it: once a point, batched or not
+    import warnings
+
+    import sklrank._base as base
+
+    check = base._BaseNet._check_training_outcome
+
+    def warn_then_check(self, X, first_epoch):
+        warnings.warn("a fit's own warning", UserWarning, stacklevel=2)
+        return check(self, X, first_epoch)
+
+    monkeypatch.setattr(base._BaseNet, "_check_training_outcome", warn_then_check)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        noise_sweep(noise_levels=[0.0, 1.0], n_seeds=1, **{**TINY, "batched": batched})
+    assert sum("a fit's own warning" in str(w.message) for w in caught) == 2

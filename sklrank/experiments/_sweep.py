@@ -358,14 +358,14 @@ def _fit_alone(point):
     return error, _training_warning(caught)
 
 
-def _training_warning(caught):
+def _training_warning(caught, show_others=True):
     """The messages of the ConvergenceWarnings in ``caught``, one string; the other warnings
-    are shown as usual."""
+    are shown as usual (``show_others=False``: shown already, by ``fit_batched``)."""
     messages = []
     for message in caught:
         if issubclass(message.category, ConvergenceWarning):
             messages.append(str(message.message))
-        else:
+        elif show_others:
             warnings.warn_explicit(message.message, message.category, message.filename,
                                    message.lineno, source=message.source)
     return " ".join(messages)
@@ -437,7 +437,8 @@ def _run_points(kind, points, config, params, threads, subsets, n_threads=1, pro
                 fits = fit_batched([p.clf for p in prepared],
                                    [(p.X_train, p.y_train) for p in prepared],
                                    n_threads=1 if on_gpu else n_threads, progress=progress)
-            outcomes = [(fit.error, _training_warning(fit.warnings)) for fit in fits]
+            outcomes = [(fit.error, _training_warning(fit.warnings, show_others=False))
+                        for fit in fits]
         # the batch's training time, shared equally by its points
         train_time = (time.perf_counter() - start) / len(prepared)
         failures = []
