@@ -312,17 +312,19 @@ def _prepare_images(noise_std, seed, config, params, subset, shared):
     )
     X_seen = noise_step.fit_transform(X_low_rank)
     preprocessing_time = time.perf_counter() - start
-    if config["noise_mode"] == "additive" or config["position"] != "random":
-        # The clean canvases are the rank-K images on a zero canvas, always in the same tile:
-        # zero columns and a permutation of the columns leave the singular values alone, so
-        # the clean canvases have the rank-K images' spectrum (a matrix as many times
-        # narrower as the canvas has tiles, and no canvas to build).
-        clean_ranks = _clean_ranks(X_low_rank)
-    else:
+    def clean_ranks_of_seed():  # the same for every noise level of the seed
+        if config["noise_mode"] == "additive" or config["position"] != "random":
+            # The clean canvases are the rank-K images on a zero canvas, always in the same
+            # tile: zero columns and a permutation of the columns leave the singular values
+            # alone, so the clean canvases have the rank-K images' spectrum (a matrix as many
+            # times narrower as the canvas has tiles, and no canvas to build).
+            return _clean_ranks(X_low_rank)
         # A random tile per sample: the same tiles as the noisy draw (a clone with the same
         # random_state draws the tiles first, as the noisy step did), on a zero canvas.
         clean_step = clone(noise_step).set_params(noise_std=0.0)
-        clean_ranks = _clean_ranks(clean_step.fit_transform(X_low_rank))
+        return _clean_ranks(clean_step.fit_transform(X_low_rank))
+
+    clean_ranks = shared.get(("clean", seed), clean_ranks_of_seed)
     del X_low_rank
 
     def test_data():
