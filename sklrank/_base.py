@@ -394,7 +394,7 @@ class _BaseNet:
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
         finally:
-            self.__dict__.pop("_encoded_batch", None)  # the fit's labels are not kept
+            self.__dict__.pop("_encoded_batches", None)  # the fit's labels are not kept
         self._check_training_outcome(_inputs(X_fit), first_epoch)
         return self
 
@@ -577,14 +577,18 @@ class _ClassifierNet(_BaseNet):
         """Indices of the labels in ``classes_`` (the criterion's targets)."""
         classes = self.classes_
         if isinstance(y_true, torch.Tensor):
-            # A full batch is the same tensor every epoch: encode it once (keyed by the
-            # tensor, its in-place version and the classes, so nothing stale is reused).
-            cached = self.__dict__.get("_encoded_batch")
+            # A full batch is the same tensor every epoch (two with a validation split):
+            # encode each once (keyed by the tensor, its in-place version and the classes, so
+            # nothing stale is reused).
+            cache = self.__dict__.setdefault("_encoded_batches", {})
+            cached = cache.get(id(y_true))
             if (cached is not None and cached[0] is y_true and cached[1] == y_true._version
                     and cached[2] is classes):
                 return cached[3]
             codes = self._encode_batch(y_true, classes)
-            self.__dict__["_encoded_batch"] = (y_true, y_true._version, classes, codes)
+            if len(cache) >= 2:  # mini-batches: a new tensor every step, nothing to reuse
+                cache.clear()
+            cache[id(y_true)] = (y_true, y_true._version, classes, codes)
             return codes
         codes = np.searchsorted(classes, np.asarray(y_true))
         return torch.from_numpy(codes.astype(np.int64)).to(y_pred.device)

@@ -274,3 +274,13 @@ def test_batch_on_cuda_agrees_with_one_by_one_fits():
     assert nets[0].module_.weight.device.type == "cuda"
     # cuBLAS sums in other orders batched and alone: float32 rounding, not bits
     _assert_agree(nets, alone, data)
+
+
+def test_batched_fits_keep_no_more_state_than_their_own_fits():
+    # the training labels encoded for the batch are not kept on (nor pickled with) the nets
+    data = _synthetic(noise_levels=(0.5,), seeds=(0, 1))
+    nets = _nets(2, max_epochs=10)
+    alone = _fit_one_by_one(nets, data)
+    fit_batched(nets, data)
+    for net, own in zip(nets, alone):
+        assert set(net.__dict__) <= set(own.__dict__), set(net.__dict__) - set(own.__dict__)

@@ -9,6 +9,7 @@ the checkpoint file as its task finishes, and the rows become one tidy DataFrame
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import threading
@@ -312,7 +313,7 @@ def _prepare_images(noise_std, seed, config, params, subset, shared):
     )
     X_seen = noise_step.fit_transform(X_low_rank)
     preprocessing_time = time.perf_counter() - start
-    def clean_ranks_of_seed():  # the same for every noise level of the seed
+    def clean_ranks_of_seed(X_low_rank):  # the same for every noise level of the seed
         if config["noise_mode"] == "additive" or config["position"] != "random":
             # The clean canvases are the rank-K images on a zero canvas, always in the same
             # tile: zero columns and a permutation of the columns leave the singular values
@@ -324,7 +325,7 @@ def _prepare_images(noise_std, seed, config, params, subset, shared):
         clean_step = clone(noise_step).set_params(noise_std=0.0)
         return _clean_ranks(clean_step.fit_transform(X_low_rank))
 
-    clean_ranks = shared.get(("clean", seed), clean_ranks_of_seed)
+    clean_ranks = shared.get(("clean", seed), functools.partial(clean_ranks_of_seed, X_low_rank))
     del X_low_rank
 
     def test_data():
