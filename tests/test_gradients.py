@@ -50,7 +50,7 @@ GradientSpectrum: both every and epochs                 ValueError "not both"
 GradientSpectrum: prefix not a str                      TypeError
 GradientSpectrum on a net whose module is not a         TypeError "TwoLayerNet"
 TwoLayerNet
-GradientSpectrum when training diverges                 FloatingPointError naming the epoch
+GradientSpectrum when training diverges                 TrainingDivergedError (a FloatingPointError)
                                                         (today: ValueError "weights diverged")
 ======================================================  =========================================
 """

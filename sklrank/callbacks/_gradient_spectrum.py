@@ -4,8 +4,9 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import is_classifier
 from skorch.callbacks import Callback
+
+from ..exceptions import TrainingDivergedError
 
 __all__ = ["GradientSpectrum"]
 
@@ -134,7 +135,7 @@ class GradientSpectrum(Callback):
         }
         return gradient_decomposition(
             net.module_, self.X_fit_, self.y_fit_, spike=self.spike, bulk=self.bulk,
-            loss="logistic" if is_classifier(net) else "mse",
+            loss=net._gradient_loss,
             random_state=self.random_state, **regs,
         )
 
@@ -154,9 +155,8 @@ class GradientSpectrum(Callback):
             X = X["X"] if isinstance(X, dict) else X  # a batch that carries sample weights
             self.X_fit_ = _to_numpy(X).astype(np.float64)
             y = _to_numpy(y).reshape(len(self.X_fit_), -1)[:, 0]
-            if is_classifier(net):  # the batches carry the labels: their index in classes_
-                y = np.searchsorted(net.classes_, y)
-            self.y_fit_ = y
+            # the targets as the decomposition takes them (a label's index in classes_)
+            self.y_fit_ = net._encode_target(y)
         self.initial_ = self._decompose(net)
 
     def _records(self, epoch):
@@ -169,7 +169,7 @@ class GradientSpectrum(Callback):
         if not self._records(epoch):
             return
         if not bool(torch.isfinite(net.module_.weight.detach()).all()):
-            raise FloatingPointError(
+            raise TrainingDivergedError(
                 f"training diverged: the weights hold NaN or infinity after epoch {epoch}; "
                 f"lower lr (now {getattr(net, 'lr', '?')}) or the regularisers."
             )
