@@ -319,7 +319,7 @@ class _Batch:
             durations[epoch] = time.time() - start
             if every is not None and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
                 snapshots.append(weight.detach().clone())
-                if sum(s.numel() * s.element_size() for s in snapshots) >= _BUFFER_BYTES:
+                if len(snapshots) * weight.numel() * weight.element_size() >= _BUFFER_BYTES:
                     ranks.append(_snapshot_ranks(snapshots, self.n_banks))
                     snapshots = []
             if bar is not None:
@@ -388,9 +388,8 @@ def _snapshot_ranks(snapshots, n_banks):
     finite = torch.isfinite(flat).all(dim=2).all(dim=1)
     flat = torch.where(finite[:, None, None], flat, torch.zeros((), dtype=flat.dtype,
                                                                 device=flat.device))
-    ranks, fro = _stable_ranks(flat, n_banks)
-    ranks = ranks.cpu().numpy()
-    ranks[fro.cpu().numpy() <= 0] = np.nan  # zero filters (and the non-finite ones, zeroed)
+    ranks, fro = torch.stack(_stable_ranks(flat, n_banks)).cpu().numpy()  # one copy
+    ranks[fro <= 0] = np.nan  # zero filters (and the non-finite ones, zeroed)
     return ranks.reshape(k, points, -1)
 
 
