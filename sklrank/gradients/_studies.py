@@ -33,6 +33,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._device import check_device as _check_device
+from .._rank import stable_rank
 from .._threads import thread_limits
 from ._decomposition import _host_copy, gradient_decomposition
 
@@ -234,8 +235,8 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     """Fit a TwoLayerNetRegressor recording the decomposition along training.
 
     Returns ``(initial, est, rows, info)``: a copy of the estimator at the initial weights
-    (fitted for 0 epochs), the trained estimator, the recorded rows (epoch 0 first) and
-    ``info`` (the learning rate used, ``diverged``).
+    (fitted for 0 epochs), the trained estimator, the recorded rows (epoch 0 first; none when
+    ``record_epochs`` is None) and ``info`` (the learning rate used, ``diverged``).
     """
     from sklearn.base import clone
 
@@ -253,23 +254,28 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
         # the regulariser's own lr only where it needs a smaller one: runs with and without
         # a regulariser then differ in nothing else
         info = {"lr": min(base, own), "lr_unregularised": base}
-    # X given (float64, as the study has it): every row of a study sees the same data
-    record = GradientSpectrum(X=X, y=y, spike=spike, epochs=record_epochs,
-                              regularised=regularised_records, random_state=seed)
-    est.set_params(lr=info["lr"], callbacks=[("gradient_spectrum", record)])
+    record = None
+    if record_epochs is not None:
+        # X given (float64, as the study has it): every row of a study sees the same data
+        record = GradientSpectrum(X=X, y=y, spike=spike, epochs=record_epochs,
+                                  regularised=regularised_records, random_state=seed)
+    est.set_params(lr=info["lr"],
+                   callbacks=[] if record is None else [("gradient_spectrum", record)])
     diverged = False
     try:
-        est.fit(X, y)
+        est.fit(X, y)  # a NaN loss or weights raise TrainingDivergedError, a FloatingPointError
     except FloatingPointError as exc:
         diverged = True
         warnings.warn(f"training diverged ({exc}); its rows are marked diverged=True.",
                       RuntimeWarning, stacklevel=3)
+    info["diverged"] = diverged
+    if record is None:
+        return initial, est, [], info
     rows = [{"epoch": 0, **_summary_columns(record.initial_)}]
     for entry in est.history:
         if "grad_sv1" in entry:
             summary = {k[len("grad_"):]: v for k, v in entry.items() if k.startswith("grad_")}
             rows.append({"epoch": entry["epoch"], **_with_ratios(summary)})
-    info["diverged"] = diverged
     return initial, est, rows, info
 
 
@@ -1054,14 +1060,15 @@ def real_data_study(
         initial, est, _, info = _train_and_record(
             X, y, None, net_params={"n_hidden": n_hidden, "scaling": scaling,
                                     "activation": activation},
-            regularisers={}, seed=seed, max_epochs=max_epochs, record_epochs=[max_epochs],
+            # the full spectra are computed below, at the initial and the trained weights
+            regularisers={}, seed=seed, max_epochs=max_epochs, record_epochs=None,
             lr=lr, lr_fraction=lr_fraction, regularised_records=True, device=device,
         )
-        centred = X - X.mean(axis=0)
-        sv = np.linalg.svd(centred, compute_uv=False)
+        # the top principal direction's share of the variance: s1^2 / ||X_c||_F^2
+        share = 1.0 / stable_rank(X - X.mean(axis=0))
         labels = {"dataset": name, "activation": activation, "seed": seed,
                   "n_features": X.shape[1], "target_mean": float(y.mean()),
-                  "spike_variance_share": float(sv[0] ** 2 / np.sum(sv**2)), **info}
+                  "spike_variance_share": share, **info}
         rows = []
         for epoch, model in ((0, initial), (max_epochs, est)):
             if epoch and info["diverged"]:
