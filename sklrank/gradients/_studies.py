@@ -215,7 +215,7 @@ def _curvature(module, X, input_noise, seed):
 
 
 def _stable_lr(module, X, *, weight_decay=0.0, input_noise=0.0, jacobian_penalty=0.0,
-               fraction=1.0, seed=0):
+               fraction=1.0, seed=0, curvature=None):
     """``fraction / L``, L the curvature of the regularised MSE loss at the initial weights.
 
     ``L = 2 lambda_max(K)/n + weight_decay + 2 jacobian_penalty gamma^2 lambda_max(D D^T)/n``
@@ -223,9 +223,12 @@ def _stable_lr(module, X, *, weight_decay=0.0, input_noise=0.0, jacobian_penalty
     Gradient descent on a quadratic of curvature L is stable for lr < 2/L; ``fraction = 1``
     (lr = 1/L) leaves a factor 2 for what the quadratic model misses (sigma'', the curvature
     changing along training). A fit that diverges anyway is reported, not hidden.
+    ``curvature``: ``_curvature(module, X, input_noise, seed)``, when the caller has it.
     """
     n = len(X)
-    lam_k, lam_d, gamma = _curvature(module, X, input_noise, seed)
+    if curvature is None:
+        curvature = _curvature(module, X, input_noise, seed)
+    lam_k, lam_d, gamma = curvature
     curvature = 2 * lam_k / n + weight_decay + 2 * jacobian_penalty * gamma**2 * lam_d / n
     return fraction / curvature
 
@@ -248,9 +251,14 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     initial = clone(est).set_params(max_epochs=0).fit(X, y)  # same seed: the same weights
     info = {"lr": lr, "lr_unregularised": lr}
     if lr is None:
-        base = _stable_lr(initial.module_, X, fraction=lr_fraction, seed=seed)
-        own = _stable_lr(initial.module_, X, fraction=lr_fraction, seed=seed,
-                         **regularisers) if regularisers else base
+        # the eigenproblems once: only input noise changes them
+        clean = _curvature(initial.module_, X, 0.0, seed)
+        noise = regularisers.get("input_noise", 0.0)
+        base = _stable_lr(initial.module_, X, fraction=lr_fraction, curvature=clean)
+        own = _stable_lr(
+            initial.module_, X, fraction=lr_fraction, **regularisers,
+            curvature=_curvature(initial.module_, X, noise, seed) if noise > 0 else clean,
+        ) if regularisers else base
         # the regulariser's own lr only where it needs a smaller one: runs with and without
         # a regulariser then differ in nothing else
         info = {"lr": min(base, own), "lr_unregularised": base}
