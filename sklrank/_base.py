@@ -9,6 +9,7 @@ did not train is never reported as a result.
 """
 
 import contextlib
+import contextvars
 import inspect
 import math
 import warnings
@@ -38,6 +39,35 @@ from .exceptions import TrainingDivergedError, TrainingFailedError
 _UNMOVED_LOSS_RTOL = 1e-3
 # Rows of X used to describe the input scale in a failure message.
 _SCALE_SAMPLE_ROWS = 2048
+
+# Where a fit's ConvergenceWarning goes when a caller records it (a sweep's row) instead of
+# having it shown: a context variable, one per thread, because Python's warning filters
+# (``warnings.catch_warnings``) are one per process and not safe in threads.
+_RECORDED_CONVERGENCE = contextvars.ContextVar("sklrank_recorded_convergence", default=None)
+
+
+@contextlib.contextmanager
+def recorded_convergence_warnings():
+    """Record the ConvergenceWarnings of the fits in this thread instead of issuing them.
+
+    Yields the list the :class:`~sklearn.exceptions.ConvergenceWarning` instances are
+    appended to. Safe in threads: other threads' fits still issue theirs.
+    """
+    caught = []
+    token = _RECORDED_CONVERGENCE.set(caught)
+    try:
+        yield caught
+    finally:
+        _RECORDED_CONVERGENCE.reset(token)
+
+
+def issue_convergence_warning(warning, stacklevel):
+    """Issue ``warning``, or record it where :func:`recorded_convergence_warnings` is on."""
+    caught = _RECORDED_CONVERGENCE.get()
+    if caught is None:
+        warnings.warn(warning, stacklevel=stacklevel + 1)
+    else:
+        caught.append(warning)
 
 
 @contextlib.contextmanager
@@ -463,13 +493,11 @@ class _BaseNet:
         if len(losses) >= 2 and abs(losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(
             losses[0]
         ):
-            warnings.warn(
+            issue_convergence_warning(ConvergenceWarning(
                 f"{type(self).__name__} learned nothing: the training loss moved from "
                 f"{losses[0]:.6g} to {losses[-1]:.6g} in {len(losses)} epochs (less than "
-                f"{_UNMOVED_LOSS_RTOL:.0e} of its start). " + self._likely_cause(X, "unmoved"),
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+                f"{_UNMOVED_LOSS_RTOL:.0e} of its start). " + self._likely_cause(X, "unmoved")
+            ), stacklevel=4)
 
     def _likely_cause(self, X, failure):
         """The likely cause of a failed fit, measured from a sample of the training rows."""

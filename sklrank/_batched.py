@@ -17,7 +17,6 @@ other points share its batch, nor on how the batch is split over threads.
 
 import threading
 import time
-import warnings
 from numbers import Integral
 from typing import NamedTuple
 
@@ -25,7 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._base import _SCALE_SAMPLE_ROWS, _inputs
+from ._base import (
+    _SCALE_SAMPLE_ROWS,
+    _inputs,
+    issue_convergence_warning,
+    recorded_convergence_warnings,
+)
 from .callbacks._rank_history import _BUFFER_BYTES, _plain, _stable_ranks
 
 __all__ = ["fit_batched", "batch_key", "unbatchable_reason", "BatchedFit"]
@@ -47,9 +51,10 @@ class BatchedFit(NamedTuple):
     error : Exception or None
         The error the estimator's own ``fit`` would have raised (a diverged or dead network,
         see :class:`sklrank.exceptions.TrainingFailedError`), or None.
-    warnings : list of warnings.WarningMessage
-        The warnings its fit issued when checking the outcome (a ``ConvergenceWarning`` for a
-        loss that never moved); they were also issued as ``fit`` issues them.
+    warnings : list of sklearn.exceptions.ConvergenceWarning
+        The warnings its fit issued when checking the outcome (a loss that never moved); they
+        were also issued as ``fit`` issues them (recorded instead, in the calling thread,
+        under :func:`sklrank._base.recorded_convergence_warnings`).
     """
 
     error: Exception | None
@@ -353,8 +358,7 @@ class _Batch:
             param.grad = grad[offset].clone()
         _write_history(est, losses, durations, dict(zip(recorded, ranks_of)), self.n_samples)
         X_head = self.heads[index]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with recorded_convergence_warnings() as caught:
             if len(bad):
                 error = est._divergence(int(bad[0]) + 1, losses[bad[0]], X_head,
                                         at_start=bad[0] == 0)
@@ -364,10 +368,9 @@ class _Batch:
                     error = None
                 except Exception as exc:  # a dead or diverged network: that point's result
                     error = exc
-        for message in caught:  # shown as the estimator's own fit shows them
-            warnings.warn_explicit(message.message, message.category, message.filename,
-                                   message.lineno, source=message.source)
-        return BatchedFit(error, list(caught))
+        for warning in caught:  # issued (or recorded) as the estimator's own fit does
+            issue_convergence_warning(warning, stacklevel=3)
+        return BatchedFit(error, caught)
 
 
 def _tiles_image(module):

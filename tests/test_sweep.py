@@ -50,6 +50,7 @@ study n_samples empty / repeated / < 1    ValueError naming n_samples
 """
 
 import json
+import warnings
 
 import matplotlib
 
@@ -809,6 +810,33 @@ def test_threading_backend_gives_identical_numbers(tiny_sweep_alone):
         df = noise_sweep(noise_levels=[0.0, 1.0], seeds=[0, 1], n_jobs=2, backend="threading",
                          **kwargs)
     assert (df["training_warning"] != "").tolist() == [True, True, False, False]
+
+
+def test_one_by_one_fits_in_threads_train_at_once(monkeypatch):
+    # each thread records its own fit's ConvergenceWarning (a context variable, not the
+    # process-wide warning filters under a lock): the two fits are inside fit together
+    import threading
+
+    from sklrank import RankCNNClassifier
+
+    barrier = threading.Barrier(2, timeout=60)
+    fit = RankCNNClassifier.fit
+
+    def fit_when_both_are_in(self, X, y, **fit_params):
+        barrier.wait()  # times out (BrokenBarrierError) when the fits run one at a time
+        return fit(self, X, y, **fit_params)
+
+    monkeypatch.setattr(RankCNNClassifier, "fit", fit_when_both_are_in)
+    kwargs = {**ALONE, "data_params": {"n_features": 16, "n_patches": 4, "signal_norm": 0.1}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], n_jobs=2, backend="threading",
+                         **kwargs)
+    assert (df["training_warning"] != "").tolist() == [True, False]
+    assert "learned nothing" in df["training_warning"].iloc[0]
+    # one warning for the sweep, naming the point; the fit's own was recorded, not shown
+    shown = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(shown) == 1 and "training_warning" in str(shown[0].message)
 
 
 # --------------------------------------------------------------------------- memory

@@ -121,7 +121,6 @@ _PATCH_BLOCK_ENTRIES = 8_000_000
 _CLEAN_RANKS_CACHE = {}
 _CLEAN_RANKS_CACHE_SIZE = 32
 _CLEAN_RANKS_LOCK = threading.Lock()  # points may run in threads (joblib's threading backend)
-_FIT_LOCK = threading.Lock()
 
 
 def _digest(*arrays):
@@ -345,14 +344,12 @@ def _prepare(kind, noise_std, seed, config, params, subset, shared):
 def _fit_alone(point):
     """The point's own fit: its ConvergenceWarnings recorded (others shown), and the error
     of a fit that did not train returned."""
+    from sklrank._base import recorded_convergence_warnings
     from sklrank.exceptions import TrainingFailedError
 
-    # Python's warning filters are one per process: fits in threads (joblib's threading
-    # backend, a Dask worker's threads) record their warnings one at a time.
-    in_thread = threading.current_thread() is not threading.main_thread()
-    lock = _FIT_LOCK if in_thread else contextlib.nullcontext()
-    with lock, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+    # recorded per thread: fits in threads (joblib's threading backend, a Dask worker's
+    # threads) run at once and each row gets its own warning
+    with recorded_convergence_warnings() as caught:
         try:
             point.clf.fit(point.X_train, point.y_train)
             error = None
@@ -361,17 +358,9 @@ def _fit_alone(point):
     return error, _training_warning(caught)
 
 
-def _training_warning(caught, show_others=True):
-    """The messages of the ConvergenceWarnings in ``caught``, one string; the other warnings
-    are shown as usual (``show_others=False``: shown already, by ``fit_batched``)."""
-    messages = []
-    for message in caught:
-        if issubclass(message.category, ConvergenceWarning):
-            messages.append(str(message.message))
-        elif show_others:
-            warnings.warn_explicit(message.message, message.category, message.filename,
-                                   message.lineno, source=message.source)
-    return " ".join(messages)
+def _training_warning(caught):
+    """The messages of the ConvergenceWarnings in ``caught``, one string."""
+    return " ".join(str(warning) for warning in caught)
 
 
 def _measure(point, fit_time, training_warning, n_batched):
@@ -408,6 +397,7 @@ def _run_points(kind, points, config, params, threads, subsets, n_threads=1, pro
     """
     import torch
 
+    from sklrank._base import recorded_convergence_warnings
     from sklrank._batched import fit_batched
 
     shared = _SeedWork()
@@ -434,14 +424,12 @@ def _run_points(kind, points, config, params, threads, subsets, n_threads=1, pro
             outcomes = [_fit_alone(prepared[0])]
         else:
             on_gpu = str(params.get("device", "cpu")).startswith("cuda")
-            with warnings.catch_warnings():
-                # fit_batched returns each fit's warnings, which the rows record
-                warnings.simplefilter("ignore", ConvergenceWarning)
+            # fit_batched returns each fit's warnings, which the rows record
+            with recorded_convergence_warnings():
                 fits = fit_batched([p.clf for p in prepared],
                                    [(p.X_train, p.y_train) for p in prepared],
                                    n_threads=1 if on_gpu else n_threads, progress=progress)
-            outcomes = [(fit.error, _training_warning(fit.warnings, show_others=False))
-                        for fit in fits]
+            outcomes = [(fit.error, _training_warning(fit.warnings)) for fit in fits]
         # the batch's training time, shared equally by its points
         train_time = (time.perf_counter() - start) / len(prepared)
         failures = []
