@@ -228,6 +228,43 @@ def test_full_size_decomposition():
     assert 0 < res.top2_share <= 1
 
 
+@pytest.mark.parametrize("n_hidden", [2, 40])  # fewer and more units than features
+def test_rank_one_gradient_reports_no_second_direction(n_hidden):
+    # every ReLU unit active on every (nonnegative) input: G = gamma X^T r a^T has rank one,
+    # its second singular vector is undefined and its cosines are reported as 0 (they were
+    # ~1e290 with fewer units than features: the vector divided by a zero singular value)
+    rng = np.random.default_rng(27)
+    X = np.abs(rng.standard_normal((30, 12))) + 0.1
+    y = rng.standard_normal(30)
+    net = TwoLayerNet(12, n_hidden, activation="relu", random_state=27)
+    with torch.no_grad():
+        net.weight.copy_(net.weight.abs())
+    res = gradient_decomposition(net, X, y, return_matrices=True)
+    assert np.linalg.matrix_rank(res.G) == 1
+    u, _, _ = np.linalg.svd(res.G)
+    residue = res.residue_direction / np.linalg.norm(res.residue_direction)
+    np.testing.assert_allclose(res.cos_residue, [abs(u[:, 0] @ residue), 0.0], atol=1e-12)
+    assert res.cos_spike[1] == 0.0
+    assert res.residue_in_top2 == pytest.approx(res.cos_residue[0])
+    assert res.spike_in_top2 == pytest.approx(res.cos_spike[0])
+
+
+@pytest.mark.parametrize("shape", [(12, 3), (3, 12)])
+def test_second_singular_vector_of_a_small_second_value_is_a_unit_vector(shape):
+    from sklrank.gradients._decomposition import _spectrum
+
+    # s_2 = 1e-6 s_1 is above the Gram route's accuracy: its vector is G's own, of unit norm
+    rng = np.random.default_rng(0)
+    left, _ = np.linalg.qr(rng.standard_normal((shape[0], 2)))
+    right, _ = np.linalg.qr(rng.standard_normal((shape[1], 2)))
+    G = left @ np.diag([1.0, 1e-6]) @ right.T
+    U, s, scale = _spectrum(torch.from_numpy(G))
+    # (s_2 itself to ~1e-5: the Gram route squares it)
+    np.testing.assert_allclose(s[:2].numpy() * scale, [1.0, 1e-6], rtol=1e-4)
+    np.testing.assert_allclose(np.abs(np.sum(U.numpy() * left, axis=0)), [1.0, 1.0],
+                               rtol=1e-6)
+
+
 def test_bad_input(small):
     X, y, spike = small
     net = TwoLayerNet(12, 8, random_state=0)

@@ -59,8 +59,10 @@ class GradientDecomposition:
         ``||G_reg||_2``, the regulariser part of G (0 without regularisers).
     cos_residue : ndarray of shape (2,)
         ``|cos|`` of G's top two left singular vectors with the residue direction X_B^T r.
+        The second is 0 when G has rank one (its second singular value is below ``1e-7``
+        times the first, where the second singular vector is undefined).
     cos_spike : ndarray of shape (2,)
-        ``|cos|`` of G's top two left singular vectors with q.
+        ``|cos|`` of G's top two left singular vectors with q (the second 0 as above).
     residue_in_top2, spike_in_top2 : float
         Norm of the projection of the unit residue direction (of q) on the span of G's top
         two left singular vectors: 1 when the direction lies in that plane, even if the two
@@ -536,6 +538,11 @@ def _norm(v):
     return scale * float((v / scale).norm()) if scale > 0 else 0.0
 
 
+# A second singular value below this fraction of the first is zero to the accuracy of the
+# Gram route (about 1e-8): its singular vector is undefined.
+_UNDEFINED_DIRECTION_RTOL = 1e-7
+
+
 def _spectrum(G):
     """All singular values of G (descending) and its top two left singular vectors.
 
@@ -543,7 +550,8 @@ def _spectrum(G):
     times faster than a dense SVD at the paper's size. G is scaled to a largest entry of 1
     first, so that the Gram matrix neither overflows nor underflows at any input scale.
     Singular values below about ``1e-8 * s_max`` lose relative accuracy this way, which none
-    of the summaries feels. Returns the vectors and the singular values divided by
+    of the summaries feels; the second vector of a G of rank one (``s_2 <= 1e-7 s_1``) is
+    undefined and returned as zero. Returns the vectors and the singular values divided by
     ``scale`` (so ``s * scale`` are those of G), and ``scale``.
     """
     scale = float(G.abs().max())
@@ -553,12 +561,17 @@ def _spectrum(G):
         evals, evecs = torch.linalg.eigh(Gs @ Gs.T)
         evals, evecs = evals.flip(0), evecs.flip(1)
         s = evals.clamp(min=0).sqrt()
-        U = evecs[:, :2]
+        U = evecs[:, :2].clone()
     else:
         evals, evecs = torch.linalg.eigh(Gs.T @ Gs)
         evals, evecs = evals.flip(0), evecs.flip(1)
         s = evals.clamp(min=0).sqrt()
-        U = (Gs @ evecs[:, :2]) / s[:2].clamp(min=torch.finfo(G.dtype).tiny)
+        # G v_i / s_i, normalised by its own norm: s_i from the Gram matrix is only accurate
+        # to ~1e-8 s_1, which would leave a small s_i's vector far from unit length
+        U = Gs @ evecs[:, :2]
+        U = U / U.norm(dim=0).clamp(min=torch.finfo(G.dtype).tiny)
+    if len(s) > 1 and s[1] <= _UNDEFINED_DIRECTION_RTOL * s[0]:
+        U[:, 1] = 0.0
     return U, s, scale
 
 
