@@ -57,6 +57,7 @@ non-contiguous, Fortran-ordered, negative-stride arrays        computed (blocks 
 
 import math
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -124,6 +125,28 @@ def test_rank_one_matrix_has_stable_rank_one(method):
 def test_effective_rank_of_identity_and_rank_one():
     assert effective_rank(np.eye(6)) == pytest.approx(6.0, rel=1e-12)
     assert effective_rank(np.outer([1.0, 2.0, 3.0], [1.0, -1.0])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("rank", [1, 5])
+def test_effective_rank_on_the_gram_route_ignores_rounding_level_values(rank):
+    # above 4e6 entries "auto" takes the Gram route, whose zero eigenvalues are rounding
+    # (~1e-16 s_max^2): counted, their square roots made a rank-one matrix 1.00002
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4000, rank)) @ rng.standard_normal((rank, 1100))
+    exact = effective_rank(A, method="svd")
+    assert effective_rank(A) == pytest.approx(exact, rel=1e-12)
+    assert effective_rank(torch.from_numpy(A), method="gram") == pytest.approx(exact, rel=1e-12)
+
+
+def test_an_overflowing_fast_attempt_warns_nothing():
+    # the huge row is outside the sample that picks the fast float32 path: that attempt
+    # overflows and is redone on a rescaled copy; numpy's RuntimeWarning of the attempt leaked
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30000, 120)).astype(np.float32)
+    A[1] = 3e37
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stable_rank(A) == pytest.approx(1.0, rel=1e-9)
 
 
 def test_effective_rank_uses_singular_values_not_their_squares():
