@@ -16,8 +16,9 @@ download with a wrong md5                       refused by pooch ("does not matc
                                                 hash"); nothing is left
 first mirror down                               the next mirror
 archive with a member outside the folder        refused (tarfile's "data" filter)
-data_home is a file (fetch_mnist)               ValueError naming the folder to pass (was
-                                                "not found" under <file>/mnist)
+data_home is a file (fetch_mnist), or a file   ValueError (DataFileError) naming the folder
+but not an npz (fetch_cifar10)                  to pass (was "not found" under <file>/mnist;
+                                                for CIFAR "... or delete it")
 truncated gzip; truncated IDX; wrong magic;     DataFileError naming the file and what is
 label > 9; image and label counts disagree      wrong
 CIFAR batch truncated, missing, or holding      DataFileError / FileNotFoundError naming it;
@@ -333,6 +334,15 @@ def test_mnist_data_home_that_is_a_file(tmp_path, no_network):
         assert repr(str(tmp_path)) in str(info.value)
 
 
+def test_cifar_data_home_that_is_a_file_but_not_an_npz(tmp_path, no_network):
+    # was "<file> is not a valid npz file ... Replace it with a fresh copy, or delete it"
+    readme = tmp_path / "README.md"
+    readme.write_text("data sets\n")
+    with pytest.raises(DataFileError, match="is a file but not a CIFAR-10 npz") as info:
+        fetch_cifar10(readme, download_if_missing=False)
+    assert repr(str(tmp_path)) in str(info.value) and readme.read_text() == "data sets\n"
+
+
 def test_missing_mnist_without_network(tmp_path, no_network):
     with pytest.raises(FileNotFoundError, match="download failed") as info:
         fetch_mnist(tmp_path, subset="test")
@@ -594,11 +604,16 @@ def test_unreadable_npz_is_named_with_the_fix(tmp_path, content):
         "pickle": pickle.dumps({"train_data": [1, 2, 3]}),
     }[content]
     (folder / "a_broken.npz").write_bytes(broken)
-    for home in (tmp_path, folder / "a_broken.npz"):  # found in the folder, or named
-        with pytest.raises(DataFileError, match=r"a_broken\.npz is not a valid npz") as info:
+    # found in the folder, or named as data_home (then the advice is also another data_home)
+    for home, match, fix in [
+        (tmp_path, r"a_broken\.npz is not a valid npz", "fresh copy"),
+        (folder / "a_broken.npz", r"a_broken\.npz' is a file but not a CIFAR-10 npz",
+         "damaged copy of one, replace it"),
+    ]:
+        with pytest.raises(DataFileError, match=match) as info:
             fetch_cifar10(home, download_if_missing=False)
         message = str(info.value)
-        assert "fresh copy" in message and "allow_pickle" not in message
+        assert fix in message and "allow_pickle" not in message
 
 
 def test_npz_with_a_corrupt_member(tmp_path):

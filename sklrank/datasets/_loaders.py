@@ -513,6 +513,16 @@ def _find_cifar_source(home):
     """``(source, skipped)``: the batch folder or npz file to read (None if there is none),
     and a DataFileError for each npz file looked at on the way that cannot be read."""
     if home.is_file():
+        # any name will do (an npz is recognised by its content), but the advice for a file
+        # that is no npz at all is to pass another data_home, not to delete the file
+        if not zipfile.is_zipfile(home):
+            raise DataFileError(
+                f"data_home={str(home)!r} is a file but not a CIFAR-10 npz (a zip archive of "
+                f"arrays, as numpy.savez writes it); pass the folder that holds cifar10/ (or "
+                f"{_CIFAR_DIR}/), e.g. data_home={str(home.parent)!r}, or an npz file with the "
+                f"arrays {', '.join(_CIFAR_NPZ_KEYS)}; if it is a damaged copy of one, replace "
+                "it."
+            )
         return home, []
     for folder in (home / "cifar10", home):
         if folder.name == _CIFAR_DIR and folder.is_dir():
