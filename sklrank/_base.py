@@ -169,7 +169,19 @@ class _BaseNet:
         "progress_bar": ["boolean"],
     }
 
+    # hyper-parameters that may hold a torch module instance (``activation=torch.nn.Tanh()``)
+    _module_valued_params = ("activation",)
+
     # ------------------------------------------------------------------ parameters
+    def __setattr__(self, name, value):
+        # A module given as a hyper-parameter is a setting the network is built from, not a
+        # component of the net: skorch refuses modules set outside ``initialize`` (so neither
+        # the constructor nor set_params could take one) and would register it as one.
+        if name in self._module_valued_params:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_" as a parameter, which would include
         # its private bookkeeping (_params_to_validate, ...) and ours.

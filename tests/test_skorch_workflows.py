@@ -24,6 +24,7 @@ from skorch.dataset import ValidSplit
 
 from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
 from sklrank.datasets import make_low_rank_patches, make_spiked
+from sklrank.nn import HuberizedReLU
 
 
 def cnn(**kwargs):
@@ -61,6 +62,42 @@ CASES = {
 
 def _predictions(est, X, classifier):
     return est.predict_proba(X) if classifier else est.predict(X)
+
+
+# ---------------------------------------------------------------- module-valued settings
+
+# a module instance, and the named activation it equals
+ACTIVATION_MODULES = {
+    "cnn": (lambda: HuberizedReLU(q=3.0, kappa=0.5),
+            {"activation": "huberized", "q": 3.0, "kappa": 0.5}),
+    "regressor": (torch.nn.ReLU, {"activation": "relu"}),
+    "classifier": (torch.nn.ReLU, {"activation": "relu"}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_module_instance_as_the_activation(case):
+    # skorch refuses torch modules set outside initialize: activation=torch.nn.Tanh() failed
+    # in the constructor and in set_params, although documented
+    make, data, classifier = CASES[case]
+    X, y = data()
+    module, named = ACTIVATION_MODULES[case]
+    est = make(max_epochs=5, activation=module())
+    assert isinstance(est.get_params()["activation"], torch.nn.Module)
+    expected = _predictions(make(max_epochs=5, **named).fit(X, y), X, classifier)
+    np.testing.assert_allclose(_predictions(est.fit(X, y), X, classifier), expected,
+                               rtol=1e-6, atol=1e-7)
+    copy = sklearn.clone(est)
+    assert copy.activation is not est.activation and "activation" not in copy.prefixes_
+    copy = make(max_epochs=5).set_params(activation=module()).fit(X, y)
+    np.testing.assert_allclose(_predictions(copy, X, classifier), expected, rtol=1e-6,
+                               atol=1e-7)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(_predictions(restored, X, classifier),
+                                  _predictions(est, X, classifier))
+    search = GridSearchCV(make(max_epochs=5), {"activation": [module(), torch.nn.Tanh()]},
+                          cv=2, error_score="raise").fit(X, y)
+    assert isinstance(search.best_params_["activation"], torch.nn.Module)
 
 
 # ---------------------------------------------------------------- persistence
