@@ -597,7 +597,13 @@ class _ClassifierNet(_BaseNet):
         self._encode_target(y)  # unknown labels are an error
         classes = self.classes_
         if classes.dtype.kind in "iuf":
-            return self._as_tensor(np.asarray(y, dtype=classes.dtype))
+            dtype = classes.dtype
+            if dtype.kind == "u" and dtype.itemsize > 1:
+                # torch's searchsorted has no kernel for uint16/32/64: their values as int64
+                if classes[-1] > np.iinfo(np.int64).max:
+                    return np.asarray(y)
+                dtype = np.dtype(np.int64)
+            return self._as_tensor(np.asarray(y, dtype=dtype))
         return np.asarray(y)  # booleans, strings and other objects: encoded on the host
 
     def _encode_target(self, y):

@@ -302,6 +302,30 @@ def test_any_label_type(labels):
     np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], pred)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.int8,
+                                   np.float16])
+@pytest.mark.parametrize("batch_size", [-1, 16])
+def test_every_numeric_label_dtype_trains_as_int64_labels(dtype, batch_size):
+    # torch's searchsorted has no kernel for uint16/32/64: such labels raised
+    # NotImplementedError from inside torch
+    X, y = small_data(noise_std=0.2)
+    y = np.where(y > 0, 7, 3)
+    expected = fast(max_epochs=5, batch_size=batch_size).fit(X, y)
+    clf = fast(max_epochs=5, batch_size=batch_size).fit(X, y.astype(dtype))
+    np.testing.assert_array_equal(clf.filters_, expected.filters_)
+    assert clf.classes_.dtype == dtype and clf.predict(X).dtype == dtype
+
+
+def test_unsigned_labels_beyond_int64():
+    X, y = small_data(noise_std=0.2)
+    labels = np.array([3, 2**63 + 5], dtype=np.uint64)
+    y = labels[(y > 0).astype(int)]
+    expected = fast(max_epochs=5).fit(X, (y > 3).astype(int))
+    clf = fast(max_epochs=5).fit(X, y)
+    np.testing.assert_array_equal(clf.filters_, expected.filters_)
+    np.testing.assert_array_equal(clf.predict(X), labels[expected.predict(X)])
+
+
 def test_classes_parameter_fixes_the_label_set():
     X, y = small_data()
     clf = fast(classes=[1, -1, 5]).fit(X, y)  # order as given does not matter
