@@ -347,7 +347,9 @@ class _BaseNet:
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: the training loss is the weighted mean
-            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples). Routed through
+            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples); with mini-batches,
+            that of each batch, and a batch whose weights are all zero adds no gradient
+            (its loss is 0). Routed through
             a Pipeline or a search with scikit-learn's metadata routing
             (``set_fit_request(sample_weight=True)``).
         **fit_params : dict
@@ -457,7 +459,9 @@ class _BaseNet:
         finally:
             self.criterion_.reduction = previous
         losses = losses.reshape(len(weights), -1).mean(dim=1)
-        return (losses * weights).sum() / weights.sum()
+        total = weights.sum()
+        # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
+        return (losses * weights).sum() / total.clamp(min=torch.finfo(total.dtype).tiny)
 
     def _loss_targets(self, y_true, y_pred):
         """Hook: the targets as the criterion takes them."""

@@ -240,6 +240,19 @@ def test_ties_predict_the_first_class_as_predict_proba_does():
 
 # ---------------------------------------------------------------- sample weights
 @pytest.mark.parametrize("case", CASES)
+def test_a_mini_batch_of_zero_weights_adds_nothing(case):
+    # its weighted mean was 0 / 0: a NaN loss, reported as a divergence at the initial weights
+    make, data, classifier = CASES[case]
+    X, y = data()
+    weights = np.r_[np.zeros(40), np.ones(len(y) - 40)]  # the first two batches of 20
+    est = make(max_epochs=5, batch_size=20).fit(X, y, sample_weight=weights)
+    without = make(max_epochs=5, batch_size=20).fit(X[40:], y[40:])
+    np.testing.assert_allclose(_predictions(est, X, classifier),
+                               _predictions(without, X, classifier), rtol=1e-5, atol=1e-6)
+    assert all(np.isfinite(est.history[:, "train_loss"]))
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_sample_weight_equals_repeated_samples(case):
     make, data, classifier = CASES[case]
     X, y = data(n=120) if case != "classifier" else data()
