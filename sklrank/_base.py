@@ -437,6 +437,14 @@ class _BaseNet:
         try:
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
+        except BaseException:
+            # skorch calls on_train_end only when training ends: the callbacks holding the
+            # fit's data release it (and write what they recorded before the failure)
+            for _, callback in getattr(self, "callbacks_", ()):
+                on_error = getattr(callback, "_on_train_error", None)
+                if on_error is not None:
+                    on_error(self)
+            raise
         finally:
             self.__dict__.pop("_encoded_batches", None)  # the fit's labels are not kept
         self._check_training_outcome(_inputs(X_fit), first_epoch)
@@ -708,11 +716,37 @@ class _PassthroughScoring(PassthroughScoring):
 
 
 class _PrintLog(PrintLog):
-    """skorch's PrintLog, which formats the epoch's table only when it is shown."""
+    """skorch's PrintLog, which formats the epoch's table only when it is shown, in the
+    columns of its header.
+
+    skorch takes each line's columns from that epoch's keys, so a key recorded on some
+    epochs only (``rank_every=2``) shifted the other columns of those lines under the wrong
+    headers. Here the header holds the first epoch's keys and the keys the callbacks say
+    they record (``_recorded_keys(net)``); a line leaves a column it lacks empty.
+    """
+
+    def initialize(self):
+        super().initialize()
+        self._columns = None
+        return self
 
     def on_epoch_end(self, net, **kwargs):
-        if net.verbose or self.sink is not print:
-            super().on_epoch_end(net, **kwargs)
+        if not (net.verbose or self.sink is not print):
+            return
+        if self._columns is None:
+            keys = set(net.history[-1])
+            for _, callback in getattr(net, "callbacks_", ()):
+                recorded = getattr(callback, "_recorded_keys", None)
+                if recorded is not None:
+                    keys.update(recorded(net))
+            self._columns = super()._sorted_keys(keys)
+        super().on_epoch_end(net, **kwargs)
+
+    def _sorted_keys(self, keys):
+        return super()._sorted_keys(keys) if self._columns is None else self._columns
+
+    def format_row(self, row, key, color):
+        return super().format_row(row, key, color) if key in row else ""
 
 
 def default_callbacks(classifier, extra=()):

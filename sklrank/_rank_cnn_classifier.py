@@ -38,6 +38,9 @@ class _NetRankHistory(RankHistory):
         if self.every is not None:
             super().on_train_end(net, **kwargs)
 
+    def _recorded_keys(self, net):
+        return () if self.every is None else super()._recorded_keys(net)
+
 
 def _integral_tuple(value, name):
     """A tuple of ints from ints or integral floats; fractional values are an error."""

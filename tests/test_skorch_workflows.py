@@ -217,6 +217,46 @@ def test_verbose_prints_skorch_table_with_valid_columns(capsys):
     assert len(lines) == 2 + 3  # header, rule, one row an epoch
 
 
+def _columns_of_table(out):
+    """{column: [cell, ...]} of skorch's printed table, cut at the header's column ends (the
+    cells are right-aligned), colours removed."""
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in out.splitlines()]
+    header, rule, rows = lines[0], lines[1], lines[2:]
+    spans, start = [], 0
+    for dashes in re.finditer(r"-+", rule):
+        spans.append((start, dashes.end()))
+        start = dashes.end()
+    names = [header[a:b].strip() for a, b in spans]
+    return {name: [row[a:b].strip() for row in rows] for name, (a, b) in zip(names, spans)}
+
+
+def test_verbose_table_keeps_its_columns_when_ranks_are_recorded_every_other_epoch(capsys):
+    # the rank shifted train_loss and dur under the wrong headers on the epochs it was
+    # recorded, and had no header of its own (skorch takes each line's keys from its epoch)
+    X, y = cnn_data()
+    clf = cnn(verbose=1, max_epochs=4, rank_every=2).fit(X, y)
+    table = _columns_of_table(capsys.readouterr().out)
+    assert list(table) == ["epoch", "filter_stable_rank", "train_loss", "dur"]
+    assert table["epoch"] == ["1", "2", "3", "4"]
+    ranks = clf.history[:, "filter_stable_rank"]
+    assert table["filter_stable_rank"] == ["", f"{ranks[0]:.4f}", "", f"{ranks[1]:.4f}"]
+    assert table["train_loss"] == [f"{v:.4f}" for v in clf.history[:, "train_loss"]]
+
+
+def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):
+    from sklrank.callbacks import GradientSpectrum
+
+    X, y = spiked_data()
+    est = two_layer(TwoLayerNetRegressor, verbose=1, max_epochs=4,
+                    callbacks=[GradientSpectrum(every=2)]).fit(X, y)
+    table = _columns_of_table(capsys.readouterr().out)
+    assert table["train_loss"] == [f"{v:.4f}" for v in est.history[:, "train_loss"]]
+    assert table["grad_stable_rank"][0] == "" and table["grad_stable_rank"][2] == ""
+    assert table["grad_stable_rank"][1] == f"{est.history[1, 'grad_stable_rank']:.4f}"
+
+
 # ---------------------------------------------------------------- predict and predict_proba
 @pytest.mark.parametrize("case", ["cnn", "classifier"])
 def test_predict_is_argmax_of_predict_proba(case):

@@ -30,6 +30,9 @@ partial_fit of a two-layer net with input_noise                fresh noise every
                                                                random_state gives the same run
 fit after torch.set_default_dtype(torch.float64)               trains as under float32
 fractional input_shape (e.g. (1, 4.5, 64))                     ValueError naming input_shape
+a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
+                                                               are in history; the callbacks
+                                                               hold no snapshot or data copy
 =============================================================  ==================================
 """
 
@@ -117,6 +120,31 @@ def test_two_layer_too_large_step_names_the_stable_lr():
     with pytest.raises(TrainingFailedError, match=r"step is too large.*lower lr to about"):
         TwoLayerNetRegressor(n_hidden=32, lr=50.0, max_epochs=30, random_state=0).fit(X, y)
     TwoLayerNetRegressor(n_hidden=32, lr=0.02, max_epochs=30, random_state=0).fit(X, y)
+
+
+def test_a_failed_fit_keeps_the_ranks_before_it_and_releases_the_callbacks_state():
+    # skorch calls on_train_end only when training ends: the deferred ranks of the epochs
+    # before a divergence were never written, and the snapshots and GradientSpectrum's
+    # float64 copy of X stayed on the net (and were pickled with it)
+    import pickle
+
+    from sklrank.callbacks import GradientSpectrum, RankHistory
+
+    X, y = make_spiked(50, 20, random_state=0)
+    net = TwoLayerNetRegressor(
+        n_hidden=30, lr=100.0, max_epochs=20, random_state=0,
+        callbacks=[("ranks", RankHistory(defer=True)), ("grad", GradientSpectrum(every=100))],
+    )
+    with pytest.raises(TrainingFailedError) as info:
+        net.fit(X, y)
+    failed_epoch = len(net.history)
+    assert f"epoch {failed_epoch}" in str(info.value) and failed_epoch > 2
+    ranks = [row.get("filter_stable_rank") for row in net.history]
+    assert all(np.isfinite(ranks[:-1])) and ranks[-1] is None
+    callbacks = dict(net.callbacks_)
+    assert callbacks["ranks"]._snapshots is None and callbacks["ranks"]._rows == []
+    assert not hasattr(callbacks["grad"], "X_fit_") and not hasattr(callbacks["grad"], "y_fit_")
+    assert b"X_fit_" not in pickle.dumps(net)
 
 
 # ---------------------------------------------------------------- stale attributes

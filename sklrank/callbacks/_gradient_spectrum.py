@@ -176,6 +176,15 @@ class GradientSpectrum(Callback):
         for key, value in self._decompose(net).summary().items():
             net.history.record(self.prefix + key, value)
 
+    def _recorded_keys(self, net):
+        """The history keys this callback writes (on the recorded epochs only)."""
+        initial = getattr(self, "initial_", None)
+        return () if initial is None else tuple(self.prefix + key for key in initial.summary())
+
     def on_train_end(self, net, **kwargs):
         self.__dict__.pop("X_fit_", None)
         self.__dict__.pop("y_fit_", None)
+
+    def _on_train_error(self, net):
+        """Training raised: the copy of the training data is released as at its end."""
+        self.on_train_end(net)

@@ -194,6 +194,20 @@ class RankHistory(Callback):
         if len(net.history) % self.every == 0:
             self._snapshot(net)
 
+    def _on_train_error(self, net):
+        """Training raised: the ranks of the epochs before it are written (the failure's
+        error is the one reported), the snapshots released."""
+        try:
+            self._flush(net)
+        except Exception:  # e.g. non-finite filters: the fit's own error is the one raised
+            pass
+        finally:
+            self._snapshots, self._rows = None, []
+
+    def _recorded_keys(self, net):
+        """The history keys this callback writes (on the recorded epochs only)."""
+        return ("filter_stable_rank", "filter_bank_stable_ranks")
+
     def on_train_end(self, net, **kwargs):
         last = len(net.history) - 1
         try:
