@@ -324,6 +324,8 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
 
     def initialize_module(self):
         """Build the network with the fitted geometry, seeded by ``random_state``."""
+        # the filters' cache is keyed by the module's id, which a new module may reuse
+        self.__dict__.pop("_filter_summary_cache", None)
         with seeded(self._init_seed()):
             super().initialize_module()
         if "n_features_in_" not in self.__dict__:
