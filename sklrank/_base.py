@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import inspect
 import math
+import threading
 import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
@@ -70,14 +71,25 @@ def issue_convergence_warning(warning, stacklevel):
         caught.append(warning)
 
 
+# torch's global CPU generator is one per process: fits initialised in threads at once
+# (joblib's threading backend, a Dask worker's threads) take turns with it. Re-entrant:
+# ``initialize`` seeds around ``initialize_module``, which seeds again.
+_GLOBAL_GENERATOR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed):
-    """Run the block with torch's CPU generator seeded, restoring the global state after."""
+    """Run the block with torch's CPU generator seeded, restoring the global state after.
+
+    Only the CPU generator (the networks are built on the CPU): ``torch.manual_seed`` would
+    also reseed every CUDA generator and leave them reseeded. Holds a process-wide lock, so
+    that a fit in another thread neither draws from nor reseeds the generator meanwhile.
+    """
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with _GLOBAL_GENERATOR_LOCK, torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
         yield
 
 

@@ -388,6 +388,41 @@ def test_same_random_state_same_filters_and_global_rng_untouched():
     np.testing.assert_array_equal(a.fit(X, y).filters_, b.filters_)
 
 
+def test_cuda_generators_are_not_reseeded(monkeypatch):
+    # torch.manual_seed also reseeds every CUDA generator (and leaves them reseeded): a CUDA
+    # draw after each fit restarted from the fit's seed
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    X, y = small_data()
+    fast(random_state=7, max_epochs=1).fit(X, y)
+    assert calls == []
+
+
+def test_networks_initialised_in_threads_at_once_are_their_seeds():
+    # torch's global generator is one per process: seeded and drawn from in several threads
+    # at once, a network could get another thread's seed
+    import threading
+
+    seeds = range(12)
+    expected = [fast(random_state=s).initialize().module_.weight.detach().clone()
+                for s in seeds]
+    nets = [fast(random_state=s) for s in seeds]
+    barrier = threading.Barrier(len(nets))
+
+    def initialise(net):
+        barrier.wait()
+        for _ in range(5):
+            net.initialize()
+
+    threads = [threading.Thread(target=initialise, args=(net,)) for net in nets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for net, weight in zip(nets, expected):
+        assert torch.equal(net.module_.weight.detach(), weight)
+
+
 def test_clone_pickle_joblib_round_trips(tmp_path):
     X, y = small_data()
     clf = fast(max_epochs=10).fit(X, y)
