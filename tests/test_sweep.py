@@ -643,12 +643,16 @@ def test_sample_size_study_is_the_sweep_at_each_size(tiny_sweep):
 
 def test_image_subsets_are_nested_across_sizes():
     X, y, shape = _two_class_images(n=200)
-    data = (X, y, X[:10], y[:10], shape)
+    data = (X, y, X[::-1], y[::-1], shape)
     small = _sweep._subsample(data, 5, 40, 10)
     large = _sweep._subsample(data, 5, 120, 10)
+    whole = _sweep._subsample(data, 5, 200, 10)
     rows = {row.tobytes() for row in large[0]}
     assert all(row.tobytes() in rows for row in small[0])
-    np.testing.assert_array_equal(small[2], large[2])  # the same test images
+    np.testing.assert_array_equal(whole[0], X)
+    # the same test images at every size, all training images included (they differed there)
+    np.testing.assert_array_equal(small[2], large[2])
+    np.testing.assert_array_equal(small[2], whole[2])
 
 
 def test_sample_size_study_on_images_resumes(tmp_path, monkeypatch):

@@ -526,8 +526,12 @@ def _subsample(data, seed, n_samples, n_test):
     subsets of one seed are nested: the first n of one permutation, whatever n is."""
     X_train, y_train, X_test, y_test, image_shape = data
     rng = np.random.RandomState(seed)
+    # The first n of one permutation (what rng.choice(..., replace=False) draws), drawn at
+    # every n, the whole set included: the test subset drawn after it is then the same at
+    # every n (it changed at n = all images, where no draw was made).
+    order = rng.permutation(len(y_train))
     if n_samples < len(y_train):
-        keep = np.sort(rng.choice(len(y_train), n_samples, replace=False))
+        keep = np.sort(order[:n_samples])
         X_train, y_train = X_train[keep], y_train[keep]
     if n_test < len(y_test):
         keep = np.sort(rng.choice(len(y_test), n_test, replace=False))
