@@ -20,7 +20,8 @@ input                                       answer
 --device cuda --n-jobs 2 --no-batch         "the points on one GPU run one after another"
 missing MNIST files with --no-download      "MNIST files not found: put ... in DIR"
 a 300-character --name                      "too long for this file system"
---name a/b, --name ..                       "--name must be a plain file name"
+--name a/b, --name .., --name ""            "--name must be a plain file name" ("" took the
+                                            default name)
 --out is a file / under a file              "is a file" / "cannot create the output folder"
 --out not writable                          "cannot write in the output folder"
 NAME.csv is a folder                        "is a folder, where a result file is to be written"
@@ -215,6 +216,7 @@ def test_bad_values(argv, match, capsys):
         (["--device", "mps"], "--device mps: this runs on 'cpu' or 'cuda' devices only"),
         (["--name", "a/b"], "--name must be a plain file name"),
         (["--name", ".."], "--name must be a plain file name"),
+        (["--name", ""], "--name must be a plain file name"),
         (["--name", "x" * 300], "too long for this file system"),
     ],
 )
@@ -468,6 +470,20 @@ def test_sample_size_study_command(tmp_path, capsys):
     assert (out / "synthetic_sample_size.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "sample-size study" in printed and "n_train" in printed
+
+
+def test_sample_size_study_at_one_noise_level(tmp_path):
+    # ran every fit, then failed drawing the growth panel: nothing written, and --resume
+    # failed the same way; now the figure is the ranks against n alone
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--noise", "0.5", *TINY[3:5], "--n-samples", "30",
+            "50", *TINY[7:]]
+    assert main(argv) == 0
+    assert _files(out) == ["synthetic_sample_size.csv", "synthetic_sample_size.json",
+                           "synthetic_sample_size.png"]
+    df = pd.read_csv(out / "synthetic_sample_size.csv")
+    assert sorted(df["n_train"].unique()) == [30, 50] and set(df["noise_std"]) == {0.5}
+    assert (out / "synthetic_sample_size.png").stat().st_size > 10_000
 
 
 def test_flags_of_the_other_kind_of_data(capsys):

@@ -29,6 +29,11 @@ option                                         answer
 --no-download                                  not found in ..." (nothing written)
 --device tpu / --device mps                    "not a torch device" / "expected cpu or
                                                cuda"
+--prefix ../x_ / --prefix x/                   "--prefix must be plain text, without a
+                                               path separator" (it wrote outside --out)
+--lr 1e6: the network dies in training         "training failed: the network died ...
+                                               lower lr" (a TrainingFailedError traceback;
+                                               for regularisers "G is exactly zero")
 --quick with --nu / --n-features               not an error: explicit options win over
                                                --quick (today: --quick silently replaced
                                                them)
@@ -195,6 +200,13 @@ def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
         (["--figure", "nu-sweep", "--epochs", "3"], "--epochs do(es) not apply"),
         (["--figure", "all", "--nu", "0.1"], "do(es) not apply to --figure all"),
         (["--figure", "training", "--quick", "--record-epochs", "50"], "record_epochs"),
+        (["--figure", "activations", "--quick", "--prefix", "../x_"],
+         "--prefix must be plain text, without a path separator"),
+        (["--figure", "activations", "--quick", "--prefix", "x/"], "without a path separator"),
+        (["--figure", "training", "--quick", "--activations", "tanh", "--lr", "1e6"],
+         "training failed: the network died"),
+        (["--figure", "regularisers", "--quick", "--epochs", "5", "--lr", "1e6"],
+         "the network died (every unit is inactive or saturated"),
     ],
 )
 def test_options_that_do_not_fit_the_figure(tmp_path, capsys, argv, match):

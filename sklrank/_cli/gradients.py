@@ -405,6 +405,7 @@ def _run_figure(args, figure, out):
     import sklrank.gradients as gradients
     from sklrank._cli.sweep import _versions
     from sklrank.datasets import DataFileError
+    from sklrank.exceptions import TrainingFailedError
     from sklrank.experiments._outputs import write_file_set
 
     name, study_name, plot_name, _ = _FIGURES[figure]
@@ -413,7 +414,8 @@ def _run_figure(args, figure, out):
     start = time.perf_counter()
     try:
         df = getattr(gradients, study_name)(**params)
-    except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError,
+            TrainingFailedError) as exc:
         raise CLIError(" ".join(str(exc).split())) from exc
     runtime = time.perf_counter() - start
     axes = getattr(gradients, plot_name)(df)
@@ -531,6 +533,10 @@ def run(args):
                            "all (each figure runs at its defaults); run one figure instead.")
     else:
         _parameters(args, args.figure)  # option errors before any output is touched
+    if any(sep in args.prefix for sep in ("/", "\\", "\0")):
+        # a separator would write outside --out, or into a folder of it
+        raise CLIError(f"--prefix must be plain text, without a path separator: got "
+                       f"{args.prefix!r}; use --out for the folder.")
     out = Path(args.out)
     _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures])
     torch.set_num_threads(args.threads)

@@ -460,9 +460,15 @@ def _figure(df, study):
 
     from sklrank.experiments import plot_noise_sweep, plot_sample_size_study
 
-    plot = plot_sample_size_study if study else plot_noise_sweep
-    axes = plot(df, title=describe(df.attrs["config"]))
-    fig = np.ravel(axes)[0].figure
+    title = describe(df.attrs["config"])
+    if study and df["noise_std"].nunique() == 1:
+        # no growth from one noise level: the ranks against n only (the left panel)
+        fig, ax = plt.subplots(figsize=(8.5, 4.5), layout="constrained")
+        plot_sample_size_study(df, ax=ax)
+        fig.suptitle(title)
+    else:
+        plot = plot_sample_size_study if study else plot_noise_sweep
+        fig = np.ravel(plot(df, title=title))[0].figure
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
@@ -496,7 +502,9 @@ def run(args):
     if given:
         raise CLIError(f"{', '.join(given)} do(es) not apply to --dataset {args.dataset}.")
     study = args.n_samples is not None and len(args.n_samples) > 1
-    name = args.name or (f"{args.dataset}_sample_size" if study else args.dataset)
+    name = args.name
+    if name is None:
+        name = f"{args.dataset}_sample_size" if study else args.dataset
     if any(sep in name for sep in ("/", "\\", "\0")) or name in ("", ".", ".."):
         raise CLIError(f"--name must be a plain file name, got {name!r}.")
     try:  # before anything is written; on a Dask cluster the workers' devices count

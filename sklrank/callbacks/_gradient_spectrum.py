@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ..exceptions import TrainingDivergedError
+from ..exceptions import TrainingDivergedError, TrainingFailedError
+from ..gradients._decomposition import _ZeroGradientError
 
 __all__ = ["GradientSpectrum"]
 
@@ -173,7 +174,18 @@ class GradientSpectrum(Callback):
                 f"training diverged: the weights hold NaN or infinity after epoch {epoch}; "
                 f"lower lr (now {getattr(net, 'lr', '?')}) or the regularisers."
             )
-        for key, value in self._decompose(net).summary().items():
+        try:
+            result = self._decompose(net)
+        except _ZeroGradientError as exc:
+            if not exc.units_dead:
+                raise
+            raise TrainingFailedError(
+                f"training failed: the network died (every unit is inactive or saturated on "
+                f"every sample after epoch {epoch}, so the gradient is exactly zero and there "
+                f"is nothing to decompose); lower lr (now {getattr(net, 'lr', '?')}) or scale "
+                "X down."
+            ) from exc
+        for key, value in result.summary().items():
             net.history.record(self.prefix + key, value)
 
     def _recorded_keys(self, net):

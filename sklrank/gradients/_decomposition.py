@@ -538,6 +538,15 @@ def _norm(v):
     return scale * float((v / scale).norm()) if scale > 0 else 0.0
 
 
+class _ZeroGradientError(ValueError):
+    """G is exactly zero: nothing to decompose. ``units_dead``: the residuals are not zero,
+    so the activations' derivatives are (a network that died, e.g. after too large a step)."""
+
+    def __init__(self, message, units_dead):
+        super().__init__(message)
+        self.units_dead = units_dead
+
+
 # A second singular value below this fraction of the first is zero to the accuracy of the
 # Gram route (about 1e-8): its singular vector is undefined.
 _UNDEFINED_DIRECTION_RTOL = 1e-7
@@ -800,10 +809,11 @@ def gradient_decomposition(
                 "rescale them, e.g. with sklearn.preprocessing.StandardScaler."
             )
         if not float(G.abs().max()) > 0:
-            raise ValueError(
+            raise _ZeroGradientError(
                 "the gradient G is exactly zero (every residual is zero, or sigma'(W x) = 0 "
                 "everywhere: every unit inactive or saturated, e.g. tanh at a huge input "
-                "scale): there is nothing to split."
+                "scale): there is nothing to split.",
+                units_dead=bool(r.abs().max() > 0),
             )
 
         U, s_rel, scale = _spectrum(G)
