@@ -458,7 +458,10 @@ class _BaseNet:
                     on_error(self)
             raise
         finally:
-            self.__dict__.pop("_encoded_batches", None)  # the fit's labels are not kept
+            # the fit's labels are not kept, nor the classes as a tensor on the fit's device
+            # (pickled with the net, a CUDA tensor would not load on a machine without one)
+            self.__dict__.pop("_encoded_batches", None)
+            self.__dict__.pop("_classes_tensors", None)
         self._check_training_outcome(_inputs(X_fit), first_epoch)
         return self
 
@@ -617,7 +620,7 @@ class _ClassifierNet(_BaseNet):
                     "with exactly 2 classes."
                 )
             self.classes_inferred_ = classes
-            self._classes_tensors = {}
+            self.__dict__.pop("_classes_tensors", None)
         self._encode_target(y)  # unknown labels are an error
         classes = self.classes_
         if classes.dtype.kind in "iuf":

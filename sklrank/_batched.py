@@ -252,7 +252,9 @@ class _Batch:
                     f"{shapes}; every y must hold the same classes."
                 )
             self.codes.append(est._loss_targets(y_fit, module.weight))
-            est.__dict__.pop("_encoded_batches", None)  # encoded once here; not kept
+            # encoded once here; not kept (as after the estimator's own fit)
+            est.__dict__.pop("_encoded_batches", None)
+            est.__dict__.pop("_classes_tensors", None)
             # the rows the message of a failed fit describes the input scale from
             self.heads.append(X_fit[:_SCALE_SAMPLE_ROWS].to("cpu", copy=True))
             if self.patch_space:

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -344,6 +345,43 @@ def test_every_tensor_sklrank_creates_names_its_device():
     )
 
 
+# --------------------------------------------------------------------------- pickled state
+def _tensors_in(value, path="net"):
+    """Where a torch tensor sits in ``value`` (dicts, lists, tuples and objects' __dict__)."""
+    if isinstance(value, torch.Tensor):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _tensors_in(v, f"{path}[{k!r}]")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _tensors_in(v, f"{path}[{i}]")]
+    if hasattr(value, "__dict__") and not isinstance(value, (type, torch.nn.Module)):
+        return _tensors_in(vars(value), f"{path}.")
+    return []
+
+
+def _fitted_in_a_batch(net):
+    fit_batched([net, clone(net).set_params(random_state=1)], [_patches(), _patches()])
+    return net
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda: RankCNNClassifier(max_epochs=3, **CNN).fit(*_patches()),  # labels -1 / +1
+        lambda: _fitted_in_a_batch(RankCNNClassifier(max_epochs=3, **CNN)),
+        lambda: TwoLayerNetClassifier(max_epochs=3).fit(
+            _spiked()[0], np.where(np.arange(60) % 2, 5, 3)),
+        lambda: TwoLayerNetRegressor(max_epochs=3, callbacks=[RankHistory()]).fit(*_spiked()),
+    ],
+    ids=["cnn", "cnn-batched", "two-layer-classifier", "regressor-rank-history"],
+)
+def test_a_fitted_net_pickles_no_tensor_outside_skorchs_device_handling(fit):
+    # skorch saves module_, optimizer_ and criterion_ through torch.save and loads them with
+    # map_location; any other tensor is pickled as it is, and a CUDA tensor then does not
+    # load on a machine without CUDA (the classes' tensor cache of a fit did)
+    assert _tensors_in(fit().__getstate__()) == []
+
+
 # --------------------------------------------------------------------------- GPU batch plan
 def _sweep_plan(monkeypatch, **kwargs):
     """The checked plan of a CPU noise_sweep (no fit runs), for the planning functions."""
@@ -359,6 +397,19 @@ def _sweep_plan(monkeypatch, **kwargs):
     with pytest.raises(Planned) as planned:
         noise_sweep(verbose=0, **kwargs)
     return planned.value.args[0]
+
+
+@no_cuda
+@pytest.mark.parametrize("dataset", ["synthetic", "images"])
+def test_a_cuda_sweep_on_a_cluster_plans_from_a_client_without_a_gpu(monkeypatch, dataset):
+    # the device is the workers': the plan's probe classifier was initialised on "cuda" here
+    # and failed ("classifier_params: device='cuda' but torch finds no CUDA device here")
+    images = (np.random.default_rng(0).random((40, 64), dtype=np.float32),
+              np.arange(40) % 2, (1, 8, 8))
+    kwargs = {"dataset": images, "rank": 2} if dataset == "images" else {}
+    plan = _sweep_plan(monkeypatch, device="cuda", dask_client="tcp://127.0.0.1:1",
+                       noise_levels=[0.0], n_seeds=1, **kwargs)
+    assert plan.params["device"] == "cuda"
 
 
 @pytest.mark.parametrize("free_points", [0.4, 1, 2.5, 7, 1000])

@@ -781,6 +781,10 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
 
     plan = _Plan(kind, name, config, levels, seed_list, params, threads, batched,
                  remote=remote)
+    # The probe (the classifier's own checks of its parameters, the network's shape) is
+    # built here on the CPU: the device was checked above, and with a Dask client it is the
+    # workers' (this machine may have no GPU).
+    probe_params = {**params, "device": "cpu"}
     if kind == "synthetic":
         from sklrank.datasets import make_low_rank_patches
 
@@ -789,7 +793,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
         probe = _checked_classifier(
-            lambda: _make_classifier(params, 0, input_shape, (1, config["n_features"]))
+            lambda: _make_classifier(probe_params, 0, input_shape, (1, config["n_features"]))
         )
     else:
         if isinstance(dataset, str):
@@ -805,7 +809,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             )
         _check_image_settings(config, image_shape)  # before the data are loaded
         probe = _checked_classifier(
-            lambda: _make_image_pipeline(config, image_shape, 0.0, 0, params)["cnn"]
+            lambda: _make_image_pipeline(config, image_shape, 0.0, 0, probe_params)["cnn"]
         )
         if isinstance(dataset, str):
             data = _load_images(dataset, config, data_home, download_if_missing)
