@@ -190,14 +190,17 @@ def fit_batched(estimators, data, *, n_threads=1, progress=False):
     # (oversubscribed, many times slower on a busy machine) unless given the caller's.
     intra_op = torch.get_num_threads()
 
+    stop = threading.Event()
+
     def train(index, rows):
         try:
             if threading.current_thread() is not threading.main_thread():
                 torch.set_num_threads(intra_op)
-            results[index] = batch.train(rows, bar if index == 0 else None)
+            results[index] = batch.train(rows, bar if index == 0 else None, stop)
         except BaseException as exc:  # re-raised in the calling thread
             errors.append(exc)
 
+    threads = []
     try:
         if len(groups) == 1:
             train(0, groups[0])
@@ -208,6 +211,13 @@ def fit_batched(estimators, data, *, n_threads=1, progress=False):
                 thread.start()
             for thread in threads:
                 thread.join()
+    except BaseException:
+        # Ctrl-C while the training threads run: they stop at their next epoch and are
+        # waited for (torch threads still running at the interpreter's exit abort it)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -299,8 +309,9 @@ class _Batch:
         )
         return lambda weight: forward(weight, X)
 
-    def train(self, rows, bar):
-        """Train the estimators ``rows`` (consecutive indices) for their epochs, stacked."""
+    def train(self, rows, bar, stop=None):
+        """Train the estimators ``rows`` (consecutive indices) for their epochs, stacked;
+        a set ``stop`` event ends the training with KeyboardInterrupt at the next epoch."""
         first = self.estimators[rows[0]]
         X = self.X[rows[0] : rows[-1] + 1]  # a view
         codes = self.codes[rows[0] : rows[-1] + 1]
@@ -314,6 +325,8 @@ class _Batch:
         snapshots, ranks = [], []
         first.module_.train()
         for epoch in range(epochs):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             start = time.time()
             out = forward(weight)  # (points, samples, classes)
             loss = F.cross_entropy(out.reshape(n_points * n_samples, -1), codes.reshape(-1),

@@ -513,6 +513,67 @@ def test_interrupted_sweep_resumes_to_identical_numbers(tiny_sweep_alone, tmp_pa
     pd.testing.assert_frame_equal(again, resumed, check_exact=True)
 
 
+def _ctrl_c_at_epoch(monkeypatch, epoch):
+    """A real SIGINT (Ctrl-C) at the end of each fit's ``epoch``-th epoch, once a fit."""
+    import signal
+
+    from sklrank._base import _BaseNet
+
+    on_epoch_end = _BaseNet.on_epoch_end
+
+    def interrupting(self, net, **kwargs):
+        on_epoch_end(self, net, **kwargs)
+        if len(self.history) == epoch:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_BaseNet, "on_epoch_end", interrupting)
+
+
+def test_ctrl_c_during_a_fit_is_an_interrupt_not_a_shorter_fit(tiny_sweep_alone, tmp_path,
+                                                               monkeypatch):
+    # skorch catches the KeyboardInterrupt of a Ctrl-C and ends the fit early: the sweep
+    # saved that fit of 5 epochs (instead of 40) as a finished point, and went on
+    path = tmp_path / "sweep.jsonl"
+    _ctrl_c_at_epoch(monkeypatch, 5)
+    with pytest.raises(KeyboardInterrupt):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
+    assert len(path.read_text().splitlines()) == 1  # the header: no point finished
+    monkeypatch.undo()
+    resumed = noise_sweep(noise_levels=LEVELS, n_seeds=2, checkpoint=path, **ALONE)
+    pd.testing.assert_frame_equal(_numbers(resumed), _numbers(tiny_sweep_alone), check_exact=True)
+
+
+def test_ctrl_c_during_a_batched_fit_in_threads_stops_the_threads_first(monkeypatch):
+    # the calling thread got the KeyboardInterrupt while the training threads ran on: the
+    # interpreter then exited under them ("terminate called without an active exception")
+    import os
+    import signal
+    import threading
+
+    from sklrank import _batched
+    from sklrank._batched import _Batch
+
+    train = _Batch.train
+    started = threading.Barrier(2, timeout=30)
+
+    def train_then_interrupt(self, rows, bar, *stop):
+        if started.wait() == 0:  # both training threads are running
+            # to the process, as a Ctrl-C comes (raise_signal would deliver it to this
+            # thread, which the calling thread's wait does not see)
+            os.kill(os.getpid(), signal.SIGINT)
+        return train(self, rows, bar, *stop)
+
+    monkeypatch.setattr(_Batch, "train", train_then_interrupt)
+    monkeypatch.setattr(_batched, "_THREAD_PREACTIVATIONS", 1)  # two threads for tiny fits
+    before = set(threading.enumerate())
+    params = {**TINY["classifier_params"], "max_epochs": 100_000}
+    with pytest.raises(KeyboardInterrupt):
+        noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2,
+                    **{**TINY, "classifier_params": params})
+    running = [t for t in threading.enumerate() if t not in before and "(train)" in t.name]
+    assert running == []  # every training thread has ended
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path, no_fit):
     path = tmp_path / "sweep.jsonl"
     header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}
