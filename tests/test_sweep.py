@@ -546,31 +546,37 @@ def test_ctrl_c_during_a_fit_is_an_interrupt_not_a_shorter_fit(tiny_sweep_alone,
 def test_ctrl_c_during_a_batched_fit_in_threads_stops_the_threads_first(monkeypatch):
     # the calling thread got the KeyboardInterrupt while the training threads ran on: the
     # interpreter then exited under them ("terminate called without an active exception")
-    import os
-    import signal
     import threading
 
     from sklrank import _batched
     from sklrank._batched import _Batch
 
-    train = _Batch.train
-    started = threading.Barrier(2, timeout=30)
+    train, join = _Batch.train, threading.Thread.join
+    started, both_running, interrupted = threading.Barrier(2, timeout=30), threading.Event(), []
 
-    def train_then_interrupt(self, rows, bar, *stop):
-        if started.wait() == 0:  # both training threads are running
-            # to the process, as a Ctrl-C comes (raise_signal would deliver it to this
-            # thread, which the calling thread's wait does not see)
-            os.kill(os.getpid(), signal.SIGINT)
+    def train_when_both_run(self, rows, bar, *stop):
+        if started.wait() == 0:
+            both_running.set()
         return train(self, rows, bar, *stop)
 
-    monkeypatch.setattr(_Batch, "train", train_then_interrupt)
+    def join_then_ctrl_c(thread, timeout=None):
+        # Ctrl-C while the calling thread waits for the training threads (a real SIGINT
+        # reaches that wait only when the kernel hands it to the calling thread)
+        if "(train)" in thread.name and not interrupted:
+            interrupted.append(thread)
+            both_running.wait(30)
+            raise KeyboardInterrupt
+        return join(thread, timeout)
+
+    monkeypatch.setattr(_Batch, "train", train_when_both_run)
+    monkeypatch.setattr(threading.Thread, "join", join_then_ctrl_c)
     monkeypatch.setattr(_batched, "_THREAD_PREACTIVATIONS", 1)  # two threads for tiny fits
-    before = set(threading.enumerate())
     params = {**TINY["classifier_params"], "max_epochs": 100_000}
     with pytest.raises(KeyboardInterrupt):
         noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2,
                     **{**TINY, "classifier_params": params})
-    running = [t for t in threading.enumerate() if t not in before and "(train)" in t.name]
+    assert interrupted and both_running.is_set()
+    running = [t for t in threading.enumerate() if "(train)" in t.name]
     assert running == []  # every training thread has ended
 
 
