@@ -55,7 +55,7 @@ report.head(12)
 # Summarised per bank and direction: how many filters each direction won and how well they
 # align. Every direction is claimed by filters of its own class's bank. A filter that stayed
 # near its small random initialisation points nowhere in particular: its largest ``|cos|`` is
-# small (0.2-0.3 here), and it may be counted against a direction of the other class.
+# small (about 0.1-0.3 here), and it may be counted against a direction of the other class.
 
 summary = {
     noise_std: clf.filter_alignment(basis)

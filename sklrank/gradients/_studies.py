@@ -1034,7 +1034,7 @@ def real_data_study(
     >>> from sklrank.gradients import real_data_study
     >>> df = real_data_study(datasets=["mnist"], n_samples=60, n_hidden=30, n_seeds=1,
     ...                      activations=["relu"], max_epochs=2, n_top=3)  # doctest: +SKIP
-    >>> sorted(df.epoch.unique())  # doctest: +SKIP
+    >>> sorted(df.epoch.unique().tolist())  # doctest: +SKIP
     [0, 2]
     """
     datasets = _check_choices(datasets, ("mnist", "cifar10"), "datasets")
