@@ -30,6 +30,8 @@ partial_fit of a two-layer net with input_noise                fresh noise every
                                                                random_state gives the same run
 fit after torch.set_default_dtype(torch.float64)               trains as under float32
 fractional input_shape (e.g. (1, 4.5, 64))                     ValueError naming input_shape
+weights overflowing at the last step (lr=1e38)                 TrainingDivergedError (was torch's
+                                                               LinAlgError from the ranks)
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
@@ -120,6 +122,19 @@ def test_two_layer_too_large_step_names_the_stable_lr():
     with pytest.raises(TrainingFailedError, match=r"step is too large.*lower lr to about"):
         TwoLayerNetRegressor(n_hidden=32, lr=50.0, max_epochs=30, random_state=0).fit(X, y)
     TwoLayerNetRegressor(n_hidden=32, lr=0.02, max_epochs=30, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("defer", [True, False])
+def test_weights_that_overflow_at_the_last_step_are_a_divergence(defer):
+    # the ranks' eigensolver got the non-finite filters first and raised torch's LinAlgError
+    # ("failed to converge"), which a sweep does not take for a failed fit
+    from sklrank.callbacks import RankHistory
+
+    X, y = synthetic()
+    net = cnn(max_epochs=1, lr=1e38, rank_every=None,
+              callbacks=[("ranks", RankHistory(defer=defer))])
+    with pytest.raises(TrainingDivergedError, match="NaN or infinity"):
+        net.fit(X * 1000, y)
 
 
 def test_a_failed_fit_keeps_the_ranks_before_it_and_releases_the_callbacks_state():

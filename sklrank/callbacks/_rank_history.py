@@ -245,8 +245,14 @@ class RankHistory(Callback):
         n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
         if n_banks is None or m is None or n_banks * m != stack.shape[1]:
             n_banks = None
-        # one copy to the host (a GPU waits for it once), then split
-        ranks, fro = torch.stack(_stable_ranks(stack, n_banks)).cpu().numpy()
+        # Non-finite filters (the last step diverged) are zeroed before the eigensolver, which
+        # fails on NaN (torch's LinAlgError on the CPU) instead of saying the fit diverged,
+        # and marked by a NaN norm; one copy to the host (a GPU waits for it once).
+        finite = torch.isfinite(stack).flatten(1).all(dim=1)
+        stack = torch.where(finite[:, None, None], stack, stack.new_zeros(()))
+        ranks, fro = _stable_ranks(stack, n_banks)
+        fro = torch.where(finite[:, None], fro, fro.new_full((), float("nan")))
+        ranks, fro = torch.stack((ranks, fro)).cpu().numpy()
         if not (np.isfinite(fro).all() and np.isfinite(ranks[fro > 0]).all()):
             raise TrainingDivergedError(
                 "training diverged: the filters hold NaN or infinity; lower lr."
