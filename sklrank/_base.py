@@ -208,7 +208,24 @@ class _BaseNet:
             caller_name=type(self).__name__,
         )
         if self.device is not None:  # skorch's None: leave the module where it is
-            check_device(self.device)
+            device = check_device(self.device)
+            if torch.device(device).type != "cpu":
+                self._check_loader_options()
+
+    def _check_loader_options(self):
+        """DataLoader options that need the data on the host, refused off the CPU: the data
+        are moved to the device before training (pinning a CUDA tensor fails, and workers
+        forked from a process using CUDA cannot use it)."""
+        for prefix in ("iterator_train", "iterator_valid"):
+            options = self.get_params_for(prefix)
+            for name in ("pin_memory", "num_workers"):
+                if options.get(name):
+                    raise ValueError(
+                        f"{prefix}__{name}={options[name]!r} with device={self.device!r}: "
+                        "sklrank moves the training data to the device before training, so "
+                        "there is nothing for the DataLoader to pin or to load in workers "
+                        f"(and CUDA tensors cannot be pinned or forked); drop {prefix}__{name}."
+                    )
 
     def __repr__(self):
         # skorch's repr lists the module only; add this estimator's parameters that differ

@@ -474,6 +474,8 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         ['filter', 'bank', 'best_basis_index', 'max_abs_cos']
         """
         self.check_is_fitted()
+        if isinstance(basis, torch.Tensor):  # any device
+            basis = basis.detach().cpu()
         basis = np.asarray(basis, dtype=np.float64)
         if basis.ndim == 1:
             basis = basis[None, :]

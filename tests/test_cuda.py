@@ -104,3 +104,33 @@ def test_rank_pipeline_feeds_a_cuda_classifier():
     pipe.fit(X, y)
     assert next(pipe["cnn"].module_.parameters()).device.type == "cuda"
     assert pipe.predict(X).shape == (120,)
+
+
+def test_cuda_tensors_as_settings_and_a_pickle_that_loads_anywhere():
+    # a CUDA tensor as the spike or the alignment basis (array-likes: numpy conversion of a
+    # CUDA tensor fails); the pickled net holds no CUDA tensor outside skorch's own handling
+    import io
+    import pickle
+
+    X, y, spike = make_spiked(60, 12, nu=0.3, random_state=0, return_spike=True)
+    q = torch.as_tensor(spike.q, device="cuda")
+    gpu = TwoLayerNetRegressor(device="cuda", init="spike", spike=q, n_hidden=16,
+                               max_epochs=3, random_state=0).fit(X, y)
+    cpu = TwoLayerNetRegressor(init="spike", spike=spike.q, n_hidden=16, max_epochs=3,
+                               random_state=0).fit(X, y)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-4, atol=1e-5)
+    Xp, yp, basis, _ = make_low_rank_patches(n_samples=60, noise_std=0.5, random_state=0,
+                                             return_basis=True)
+    clf = RankCNNClassifier(device="cuda", **CNN).fit(Xp, yp)  # labels -1 / +1
+    expected = clf.filter_alignment(basis)
+    assert clf.filter_alignment(torch.as_tensor(basis, device="cuda")).equals(expected)
+    tensors = []
+
+    class Finder(pickle.Pickler):
+        def reducer_override(self, obj):  # sees every object pickled plainly
+            if isinstance(obj, torch.Tensor):
+                tensors.append(obj.device)
+            return NotImplemented
+
+    Finder(io.BytesIO()).dump(clf.__getstate__())  # skorch's own state: its tensors as bytes
+    assert tensors == []

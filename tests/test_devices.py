@@ -22,6 +22,9 @@ device="gpu" (not a torch device)           ValueError "not a torch device; pass
 device="mps" for noise_sweep                ValueError: it runs on 'cpu' or 'cuda'
 device=None (skorch: leave the module       trains on the CPU, as in skorch
 where it is)
+iterator_train__pin_memory=True or          ValueError naming the option: the data are on
+iterator_*__num_workers > 0 off the CPU     the device already (the DataLoader's pinning
+                                            and forked workers fail on CUDA tensors)
 ==========================================  ===========================================
 """
 
@@ -96,6 +99,21 @@ def test_a_cuda_index_beyond_the_devices_lists_the_valid_ones(monkeypatch):
     with pytest.raises(ValueError, match=r"device='cuda:3': there are 1 CUDA device\(s\) here; "
                                          r"pass 'cuda:0' .. 'cuda:0'"):
         RankCNNClassifier(device="cuda:3", max_epochs=2, **CNN).fit(*_patches())
+
+
+@pytest.mark.parametrize("option", ["iterator_train__pin_memory", "iterator_valid__num_workers"])
+def test_loader_options_that_need_host_data_are_refused_off_the_cpu(monkeypatch, option):
+    # the data are on the GPU before training: pinning them fails ("cannot pin ... only dense
+    # CPU tensors can be pinned") and forked workers cannot use CUDA
+    value = True if option.endswith("pin_memory") else 2
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for net in (RankCNNClassifier(device="cuda", **CNN, **{option: value}),
+                TwoLayerNetRegressor(device="cuda", **{option: value})):
+        with pytest.raises(ValueError, match=rf"{option}={value!r} with device='cuda'.*drop"):
+            net._check_params()  # what fit and initialize run first
+    # on the CPU the DataLoader gets them, as in skorch
+    RankCNNClassifier(max_epochs=2, batch_size=20, **CNN, **{option: value}).fit(*_patches())
 
 
 @pytest.mark.parametrize(
@@ -343,6 +361,24 @@ def test_every_tensor_sklrank_creates_names_its_device():
         f"no longer create host tensors, remove from _ON_THE_HOST: "
         f"{sorted(set(_ON_THE_HOST) - set(found))}"
     )
+
+
+def test_tensor_settings_that_require_grad_are_taken_as_their_values():
+    # spike= and filter_alignment(basis) convert with numpy, which refuses a tensor that
+    # requires grad (and a CUDA one): taken through .detach().cpu()
+    X, y, spike = make_spiked(60, 12, nu=0.3, random_state=0, return_spike=True)
+    q = torch.tensor(spike.q, requires_grad=True)
+    params = dict(init="spike", n_hidden=8, max_epochs=2, random_state=0)
+    np.testing.assert_array_equal(
+        TwoLayerNetRegressor(spike=q, **params).fit(X, y).predict(X),
+        TwoLayerNetRegressor(spike=spike.q, **params).fit(X, y).predict(X))
+    Xp, yp, basis, _ = make_low_rank_patches(n_samples=60, noise_std=0.5, random_state=0,
+                                             return_basis=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = RankCNNClassifier(max_epochs=2, **CNN).fit(Xp, yp)
+    assert clf.filter_alignment(torch.tensor(basis, requires_grad=True)).equals(
+        clf.filter_alignment(basis))
 
 
 # --------------------------------------------------------------------------- pickled state

@@ -382,12 +382,15 @@ def _check_output(out, names):
         raise CLIError(str(exc)) from None
 
 
-def _machine(load_at_start):
+def _machine(load_at_start, device):
     import torch
+
+    on_cuda = torch.device(device).type == "cuda"
 
     return {"platform": platform.platform(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            # the GPU the run used (--device), not the machine's first one
+            "cuda_device": torch.cuda.get_device_name(torch.device(device)) if on_cuda else None,
             # the machine may be shared: its load says how comparable the run time is
             "load_average_start": load_at_start, "load_average_end": _load()}
 
@@ -430,7 +433,7 @@ def _run_figure(args, figure, out):
         "function": f"sklrank.gradients.{study_name}",
         "parameters": df.attrs["config"],
         "versions": _versions(),
-        "machine": _machine(load_at_start),
+        "machine": _machine(load_at_start, args.device),
         "runtime_s": round(runtime, 1),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},

@@ -128,6 +128,8 @@ class TwoLayerNet(nn.Module):
                 raise ValueError(
                     'init="spike" needs a real spike_weight (the paper uses n_samples**-0.25).'
                 )
+            if isinstance(spike, torch.Tensor):  # any device: the module is built on the CPU
+                spike = spike.detach().cpu()
             q = torch.as_tensor(np.asarray(spike, dtype=np.float64).ravel())
             if q.shape != (n_features,) or not bool(torch.isfinite(q).all()) or q.norm() == 0:
                 raise ValueError(
