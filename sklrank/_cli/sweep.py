@@ -386,6 +386,12 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
             f"another sweep is running into {checkpoint} right now; wait for it to finish, or "
             "pass another --name or --out."
         )
+    if unfinished and count_points(checkpoint) == 0:
+        # a run that stopped before its first fit finished (e.g. a bad setting found while
+        # preparing the first point) left nothing to keep: it neither blocks a new run nor
+        # needs --resume or --overwrite
+        checkpoint.unlink()
+        unfinished = False
     if overwrite:
         if unfinished:
             checkpoint.unlink()  # start over: its fits are not reused
