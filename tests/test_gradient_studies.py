@@ -350,3 +350,24 @@ def test_n_jobs_gives_the_same_numbers():
     kwargs = dict(**TINY, nus=[0.3], activations=["tanh"], n_seeds=2, max_epochs=2)
     pd.testing.assert_frame_equal(training_study(**kwargs),
                                   training_study(**kwargs, n_jobs=2), rtol=1e-10)
+
+
+def test_ctrl_c_during_a_studys_fit_ends_the_study(monkeypatch):
+    # skorch catches the KeyboardInterrupt of a Ctrl-C and ends the fit early: the study went
+    # on with the rows of a shorter training, as if it had finished
+    import signal
+
+    from sklrank._base import _BaseNet
+
+    on_epoch_end = _BaseNet.on_epoch_end
+
+    def ctrl_c_at_epoch_2(self, net, **kwargs):
+        on_epoch_end(self, net, **kwargs)
+        if len(self.history) == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_BaseNet, "on_epoch_end", ctrl_c_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        training_study(**TINY, nus=[0.3], activations=["tanh"], n_seeds=1, max_epochs=5,
+                       record_epochs=[5])
+

@@ -12,7 +12,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import signal
 import threading
 import time
 import warnings
@@ -346,45 +345,18 @@ def _fit_alone(point):
     """The point's own fit: its ConvergenceWarnings recorded (others shown), and the error
     of a fit that did not train returned."""
     from sklrank._base import recorded_convergence_warnings
+    from sklrank._interrupts import interrupts_raised
     from sklrank.exceptions import TrainingFailedError
 
     # recorded per thread: fits in threads (joblib's threading backend, a Dask worker's
     # threads) run at once and each row gets its own warning
-    with recorded_convergence_warnings() as caught, _interrupts_noted() as interrupted:
+    with recorded_convergence_warnings() as caught, interrupts_raised():
         try:
             point.clf.fit(point.X_train, point.y_train)
             error = None
         except TrainingFailedError as exc:
             error = exc
-    if interrupted:  # skorch ended the fit early: not a result
-        raise KeyboardInterrupt
     return error, _training_warning(caught)
-
-
-@contextlib.contextmanager
-def _interrupts_noted():
-    """Note a Ctrl-C (SIGINT) during the block, in the main thread with Python's own handler.
-
-    skorch catches the KeyboardInterrupt of a Ctrl-C, ends the fit early and returns as if it
-    had finished: the sweep would save a fit of fewer epochs as a result. The list yielded
-    holds the signal once one came (which still interrupts, as Python's handler does).
-    """
-    noted = []
-    # In another thread the main thread gets the interrupt; a handler of the caller's stays.
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield noted
-        return
-
-    def note_and_interrupt(signum, frame):
-        noted.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, note_and_interrupt)
-    try:
-        yield noted
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _training_warning(caught):

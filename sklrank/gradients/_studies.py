@@ -244,6 +244,7 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     from sklearn.base import clone
 
     from .. import TwoLayerNetRegressor
+    from .._interrupts import interrupts_raised
     from ..callbacks import GradientSpectrum
 
     est = TwoLayerNetRegressor(**net_params, **regularisers, max_epochs=max_epochs,
@@ -271,7 +272,8 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
                    callbacks=[] if record is None else [("gradient_spectrum", record)])
     diverged = False
     try:
-        est.fit(X, y)  # a NaN loss or weights raise TrainingDivergedError, a FloatingPointError
+        with interrupts_raised():  # a Ctrl-C ends the study, not the fit early
+            est.fit(X, y)  # a NaN loss or weights raise TrainingDivergedError
     except FloatingPointError as exc:
         diverged = True
         warnings.warn(f"training diverged ({exc}); its rows are marked diverged=True.",
