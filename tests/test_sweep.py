@@ -910,6 +910,52 @@ def test_one_by_one_fits_in_threads_train_at_once(monkeypatch):
     assert len(shown) == 1 and "training_warning" in str(shown[0].message)
 
 
+def test_each_point_has_its_own_callbacks():
+    # one callback object for every point: points training at once in threads shared its
+    # state (an EarlyStopping's count stopped other points' fits early)
+    from skorch.callbacks import EarlyStopping
+
+    params = {"callbacks": [("stop", EarlyStopping(monitor="train_loss", patience=3))],
+              "max_epochs": 60}
+    a = _sweep._make_classifier(params, 0, (1, 4, 16), (1, 16))
+    b = _sweep._make_classifier(params, 1, (1, 4, 16), (1, 16))
+    assert a.callbacks[0][1] is not b.callbacks[0][1]
+    assert a.callbacks[0][1] is not params["callbacks"][0][1]
+    assert a.callbacks[0][1].get_params() == params["callbacks"][0][1].get_params()
+    kwargs = {**ALONE, "classifier_params": {**TINY["classifier_params"], **params}}
+    alone = noise_sweep(noise_levels=LEVELS, n_seeds=2, **kwargs)
+    threads = noise_sweep(noise_levels=LEVELS, n_seeds=2, n_jobs=2, backend="threading",
+                          **kwargs)
+    pd.testing.assert_frame_equal(_numbers(threads), _numbers(alone), check_exact=True)
+
+
+def test_a_checkpoint_with_callbacks_resumes_with_equal_new_ones(tmp_path, monkeypatch):
+    # the configuration held each callback's repr, "<... object at 0x...>": a new process
+    # (a new object) was refused as "another configuration"; now class and parameters
+    from skorch.callbacks import EarlyStopping
+
+    def params(patience):
+        return {**TINY["classifier_params"],
+                "callbacks": [EarlyStopping(monitor="train_loss", patience=patience)]}
+
+    described = _sweep._jsonable(params(5)["callbacks"])
+    assert described == _sweep._jsonable(params(5)["callbacks"])
+    assert described != _sweep._jsonable(params(6)["callbacks"])
+    assert "0x" not in json.dumps(described)
+    path = tmp_path / "sweep.jsonl"
+    _interrupt_after(monkeypatch, 1, RuntimeError)
+    with pytest.raises(RuntimeError):
+        noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], checkpoint=path,
+                    **{**ALONE, "classifier_params": params(5)})
+    done = _interrupt_after(monkeypatch, 100)
+    noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], checkpoint=path,
+                **{**ALONE, "classifier_params": params(5)})
+    assert len(done) == 1  # resumed: only the missing point trained
+    with pytest.raises(CheckpointError, match="'patience': 5.* there, .*'patience': 6"):
+        noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], checkpoint=path,
+                    **{**ALONE, "classifier_params": params(6)})
+
+
 # --------------------------------------------------------------------------- memory
 
 

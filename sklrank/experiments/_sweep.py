@@ -11,7 +11,9 @@ the checkpoint file as its task finishes, and the rows become one tidy DataFrame
 import contextlib
 import functools
 import hashlib
+import inspect
 import os
+import re
 import threading
 import time
 import warnings
@@ -199,11 +201,21 @@ def _synthetic_generator_params(config):
     return {k: config[k] for k in keys}
 
 
+def _own_params(params):
+    """A point's own copy of the classifier parameters (as ``sklearn.base.clone`` copies
+    them): a callback object is stateful, and points training at once in threads would
+    share it (an EarlyStopping's count, a RankHistory's snapshots)."""
+    from sklearn.base import clone
+
+    return {key: clone(value, safe=False) for key, value in params.items()}
+
+
 def _make_classifier(params, seed, input_shape, kernel_size):
     from sklrank import RankCNNClassifier
 
     return RankCNNClassifier(
-        input_shape=input_shape, kernel_size=kernel_size, random_state=seed, **params
+        input_shape=input_shape, kernel_size=kernel_size, random_state=seed,
+        **_own_params(params),
     )
 
 
@@ -218,7 +230,7 @@ def _make_image_pipeline(config, image_shape, noise_std, seed, params):
         grid=config["canvas"],
         position=config["position"],
         random_state=seed,
-        **params,
+        **_own_params(params),
     )
 
 
@@ -663,7 +675,14 @@ def _jsonable(value):
         return value.item()
     if isinstance(value, (str, bool, type(None), Real)):
         return value
-    return repr(value)
+    # Objects by what they are, not where they are (a repr's "at 0x..." differs from process
+    # to process, and a checkpoint written with a callback could then never be resumed):
+    # classes and functions by name, estimators and skorch callbacks by class and parameters.
+    if isinstance(value, type) or inspect.isroutine(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
+    if hasattr(value, "get_params"):
+        return {"class": _jsonable(type(value)), **_jsonable(value.get_params(deep=False))}
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def _versions():
