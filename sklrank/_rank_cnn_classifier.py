@@ -116,7 +116,10 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     rank_every : int or None, default=1
         Record the filter stable rank in ``history`` every ``rank_every`` epochs (and at the
         last epoch); None records nothing during training (the fitted attributes are still
-        set).
+        set). As :class:`~sklrank.callbacks.RankHistory` with ``defer="auto"``: without
+        ``verbose``, ``progress_bar`` or callbacks of your own, the rows get their ranks at
+        the end of training (computed together, with no host synchronisation an epoch);
+        otherwise at each recorded epoch, where a callback can read them.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Applied to the logits.
     optimizer : torch optimizer class, default=torch.optim.SGD

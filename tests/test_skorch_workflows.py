@@ -257,6 +257,18 @@ def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):
     assert table["grad_stable_rank"][1] == f"{est.history[1, 'grad_stable_rank']:.4f}"
 
 
+def test_skorch_callbacks_read_the_ranks_of_each_epoch():
+    # without verbose the default ranks were written at the end of training:
+    # EarlyStopping(monitor="filter_stable_rank") raised KeyError and a Checkpoint saved a
+    # history without them
+    X, y = cnn_data()
+    clf = cnn(max_epochs=40, callbacks=[
+        EarlyStopping(monitor="filter_stable_rank", patience=3, threshold=1e9)])
+    clf.fit(X, y)
+    assert len(clf.history) == 4  # the first rank, then 3 epochs without a large drop
+    assert all("filter_stable_rank" in row for row in clf.history)
+
+
 # ---------------------------------------------------------------- predict and predict_proba
 @pytest.mark.parametrize("case", ["cnn", "classifier"])
 def test_predict_is_argmax_of_predict_proba(case):

@@ -153,7 +153,9 @@ class RankHistory(Callback):
         the rows of the history get their values then. False computes them at the epoch
         itself, for callbacks that read them during training. "auto" defers unless the net
         shows its progress (``verbose`` or ``progress_bar``), where each row is read as it is
-        written.
+        written, or has callbacks of the user's other than sklrank's own (an
+        ``EarlyStopping(monitor="filter_stable_rank")`` or a ``Checkpoint`` saving the history
+        read the rows during training).
 
     Examples
     --------
@@ -187,7 +189,8 @@ class RankHistory(Callback):
         self._snapshots, self._rows = None, []
         defer = self.defer
         if defer == "auto":
-            defer = not (net.verbose or getattr(net, "progress_bar", False))
+            defer = not (net.verbose or getattr(net, "progress_bar", False)
+                         or _other_callbacks(net))
         self._deferred = bool(defer)
 
     def on_epoch_end(self, net, **kwargs):
@@ -269,6 +272,19 @@ class RankHistory(Callback):
                 record["filter_bank_stable_ranks"] = {
                     _plain(c): float(r) for c, r in zip(labels, banks)
                 }
+
+
+def _other_callbacks(net):
+    """Whether the user gave the net callbacks other than sklrank's own recorders, which may
+    read the history's rows during training."""
+    from ._gradient_spectrum import GradientSpectrum
+
+    given = net.callbacks if isinstance(net.callbacks, (list, tuple)) else []
+    for item in given:
+        callback = item[1] if isinstance(item, tuple) else item
+        if not isinstance(callback, (RankHistory, GradientSpectrum)):
+            return True
+    return False
 
 
 def _plain(label):
