@@ -391,6 +391,28 @@ def test_gradient_spectrum_classifier_matches_closed_form(small):
         np.testing.assert_allclose(row["grad_sv1"], np.linalg.norm(G, 2), rtol=1e-9)
 
 
+def test_gradient_spectrum_takes_the_rows_the_net_trains_on():
+    # with a train_split it decomposed every row given to fit, the validation rows too; with
+    # sample_weight, the unweighted loss of all rows, neither of which the net trains on
+    from skorch.dataset import ValidSplit
+
+    X, y, spike = make_spiked(200, 30, nu=0.3, random_state=0, return_spike=True)
+    X, y = X.astype(np.float32), y.astype(np.float32)
+    split = ValidSplit(0.5, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=20, lr=0.02, max_epochs=2, random_state=0,
+                               train_split=split, callbacks=[GradientSpectrum(spike=spike)])
+    reg.fit(X, y)
+    rows = np.asarray(split(reg.get_dataset(X, y), y)[0].indices)
+    bunch = copy.copy(spike)
+    bunch.z = spike.z[rows]
+    expected = gradient_decomposition(reg, X[rows], y[rows], spike=bunch)
+    assert reg.history[-1, "grad_loss"] == pytest.approx(expected.loss, rel=1e-12)
+    assert reg.history[-1, "grad_s2_norm"] == pytest.approx(expected.s2_norm, rel=1e-12)
+    with pytest.raises(ValueError, match="unweighted loss, but this fit has sample_weight"):
+        TwoLayerNetRegressor(n_hidden=20, max_epochs=2, callbacks=[GradientSpectrum()]).fit(
+            X, y, sample_weight=np.ones(len(y)))
+
+
 def test_gradient_spectrum_bad_parameters(small):
     X, y, _ = small
 

@@ -1,5 +1,6 @@
 """GradientSpectrum: record the first-layer gradient's S1/S2 split in the skorch history."""
 
+import copy
 from numbers import Integral
 
 import numpy as np
@@ -37,7 +38,9 @@ class GradientSpectrum(Callback):
     ----------
     X, y : array-like, default=None
         Data at which the gradient is taken (labels as given to the classifier). None: the
-        training data of the current fit.
+        rows the current fit trains on (without the validation rows of a ``train_split``);
+        a fit with ``sample_weight`` then needs them given (the decomposition is of the
+        unweighted loss).
     every : int, default=1
         Record every ``every`` epochs.
     spike : array-like of shape (n_features,), Bunch or None, default=None
@@ -135,7 +138,8 @@ class GradientSpectrum(Callback):
             for name in ("weight_decay", "input_noise", "jacobian_penalty")
         }
         return gradient_decomposition(
-            net.module_, self.X_fit_, self.y_fit_, spike=self.spike, bulk=self.bulk,
+            net.module_, self.X_fit_, self.y_fit_,
+            spike=self.__dict__.get("_spike_fit", self.spike), bulk=self.bulk,
             loss=net._gradient_loss,
             random_state=self.random_state, **regs,
         )
@@ -153,12 +157,38 @@ class GradientSpectrum(Callback):
         if self.X is None:
             if X is None or y is None:
                 raise ValueError("GradientSpectrum needs X and y: pass them, or fit with y.")
-            X = X["X"] if isinstance(X, dict) else X  # a batch that carries sample weights
-            self.X_fit_ = _to_numpy(X).astype(np.float64)
-            y = _to_numpy(y).reshape(len(self.X_fit_), -1)[:, 0]
-            # the targets as the decomposition takes them (a label's index in classes_)
-            self.y_fit_ = net._encode_target(y)
+            if isinstance(X, dict) and "sample_weight" in X:
+                raise ValueError(
+                    "GradientSpectrum decomposes the gradient of the unweighted loss, but this "
+                    "fit has sample_weight; pass the rows to decompose as "
+                    "GradientSpectrum(X=..., y=...), or fit without sample_weight."
+                )
+            if net.train_split is not None:
+                # the rows the net trains on are known at the first epoch, after the split
+                self._initial_pending = True
+                return
+            self._set_fit_data(net, X, y)
         self.initial_ = self._decompose(net)
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.__dict__.pop("_initial_pending", False):
+            from .._base import _dataset_tensors  # (_base imports this package)
+
+            # the training rows of the split (not the validation rows), at the initial weights
+            X, y = _dataset_tensors(dataset_train)
+            self._set_fit_data(net, X, y)
+            rows = getattr(dataset_train, "indices", None)
+            if rows is not None and hasattr(self.spike, "z"):
+                # a make_spiked Bunch holds one z a sample: those of the training rows
+                self._spike_fit = copy.copy(self.spike)
+                self._spike_fit.z = np.asarray(self.spike.z)[np.asarray(rows)]
+            self.initial_ = self._decompose(net)
+
+    def _set_fit_data(self, net, X, y):
+        self.X_fit_ = _to_numpy(X).astype(np.float64)
+        y = _to_numpy(y).reshape(len(self.X_fit_), -1)[:, 0]
+        # the targets as the decomposition takes them (a label's index in classes_)
+        self.y_fit_ = net._encode_target(y)
 
     def _records(self, epoch):
         if self.epochs_ is not None:
@@ -196,6 +226,7 @@ class GradientSpectrum(Callback):
     def on_train_end(self, net, **kwargs):
         self.__dict__.pop("X_fit_", None)
         self.__dict__.pop("y_fit_", None)
+        self.__dict__.pop("_spike_fit", None)
 
     def _on_train_error(self, net):
         """Training raised: the copy of the training data is released as at its end."""
