@@ -10,6 +10,7 @@ did not train is never reported as a result.
 
 import contextlib
 import contextvars
+import copy
 import inspect
 import math
 import threading
@@ -82,15 +83,17 @@ def seeded(seed):
     """Run the block with torch's CPU generator seeded, restoring the global state after.
 
     Only the CPU generator (the networks are built on the CPU): ``torch.manual_seed`` would
-    also reseed every CUDA generator and leave them reseeded. Holds a process-wide lock, so
-    that a fit in another thread neither draws from nor reseeds the generator meanwhile.
+    also reseed every CUDA generator and leave them reseeded. Holds a process-wide lock (also
+    for ``seed=None``, whose block draws from the generator as it is), so that a fit in
+    another thread neither draws from nor reseeds the generator meanwhile.
     """
-    if seed is None:
-        yield
-        return
-    with _GLOBAL_GENERATOR_LOCK, torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        yield
+    with _GLOBAL_GENERATOR_LOCK:
+        if seed is None:  # drawn from the global generator as it is
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            yield
 
 
 class _History(History):
@@ -193,6 +196,13 @@ class _BaseNet:
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def _module_activation(self):
+        """The activation the network is built with: a module given as the setting is
+        copied, so that training (a PReLU's slope) and device moves leave the setting as it
+        was, and each fit starts from it."""
+        activation = self.activation
+        return copy.deepcopy(activation) if isinstance(activation, torch.nn.Module) else activation
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_" as a parameter, which would include
@@ -501,7 +511,7 @@ class _BaseNet:
         losses = losses.reshape(len(weights), -1).mean(dim=1)
         total = weights.sum()
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
-        return (losses * weights).sum() / total.clamp(min=torch.finfo(total.dtype).tiny)
+        return (losses * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
 
     def _loss_targets(self, y_true, y_pred):
         """Hook: the targets as the criterion takes them."""
@@ -645,7 +655,10 @@ class _ClassifierNet(_BaseNet):
             if dtype.kind == "u" and dtype.itemsize > 1:
                 # torch's searchsorted has no kernel for uint16/32/64: their values as int64
                 if classes[-1] > np.iinfo(np.int64).max:
-                    return np.asarray(y)
+                    raise ValueError(
+                        f"y holds labels above 2**63 - 1 (e.g. {classes[-1]}), which torch "
+                        "cannot hold; map the labels to smaller integers or to strings."
+                    )
                 dtype = np.dtype(np.int64)
             return self._as_tensor(np.asarray(y, dtype=dtype))
         return np.asarray(y)  # booleans, strings and other objects: encoded on the host
@@ -754,7 +767,9 @@ class _PrintLog(PrintLog):
     skorch takes each line's columns from that epoch's keys, so a key recorded on some
     epochs only (``rank_every=2``) shifted the other columns of those lines under the wrong
     headers. Here the header holds the first epoch's keys and the keys the callbacks say
-    they record (``_recorded_keys(net)``); a line leaves a column it lacks empty.
+    they record (``_recorded_keys(net)``); a line leaves a column it lacks empty, and a key
+    that appears later (a user's callback, a ``rank_every`` set between fits) adds its column
+    and prints the header again.
     """
 
     def initialize(self):
@@ -765,13 +780,16 @@ class _PrintLog(PrintLog):
     def on_epoch_end(self, net, **kwargs):
         if not (net.verbose or self.sink is not print):
             return
+        keys = set(net.history[-1])
         if self._columns is None:
-            keys = set(net.history[-1])
             for _, callback in getattr(net, "callbacks_", ()):
                 recorded = getattr(callback, "_recorded_keys", None)
                 if recorded is not None:
                     keys.update(recorded(net))
             self._columns = super()._sorted_keys(keys)
+        elif not set(super()._sorted_keys(keys)) <= set(self._columns):
+            self._columns = super()._sorted_keys(keys | set(self._columns))
+            self.first_iteration_ = True  # the header again, with the new column
         super().on_epoch_end(net, **kwargs)
 
     def _sorted_keys(self, keys):

@@ -216,7 +216,8 @@ def fit_batched(estimators, data, *, n_threads=1, progress=False):
         # waited for (torch threads still running at the interpreter's exit abort it)
         stop.set()
         for thread in threads:
-            thread.join()
+            if thread.ident is not None:  # started (the interrupt may come between starts)
+                thread.join()
         raise
     finally:
         if bar is not None:

@@ -33,5 +33,6 @@ def interrupts_raised():
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if noted:
-            raise KeyboardInterrupt  # skorch ended the fit early: not a result
+    # (not reached when the interrupt, or any error, leaves the block by itself)
+    if noted:
+        raise KeyboardInterrupt  # skorch ended the fit early: not a result

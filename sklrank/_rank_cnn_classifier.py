@@ -110,9 +110,9 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     max_epochs : int, default=300
         Number of epochs; with full-batch training one epoch is one gradient step.
     random_state : int, RandomState instance or None, default=None
-        Seeds the filter initialisation (a local torch generator; the global torch state is
-        left unchanged). The same int gives the same filters and, with full-batch training,
-        the same fitted model.
+        Seeds the filter initialisation (torch's CPU generator, seeded for it and restored
+        after: the global torch state is left unchanged, also in other threads). The same
+        int gives the same filters and, with full-batch training, the same fitted model.
     rank_every : int or None, default=1
         Record the filter stable rank in ``history`` every ``rank_every`` epochs (and at the
         last epoch); None records nothing during training (the fitted attributes are still
@@ -317,7 +317,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
             "padding": self.padding,
             "n_classes": n_classes,
             "n_filters": self.n_filters,
-            "activation": self.activation,
+            "activation": self._module_activation(),
             "q": self.q,
             "kappa": self.kappa,
             "init_std": self.init_std,

@@ -147,7 +147,7 @@ class _TwoLayerNet(_BaseNet):
             "n_features": n_features,
             "n_hidden": self.n_hidden,
             "scaling": self.scaling,
-            "activation": self.activation,
+            "activation": self._module_activation(),
             "init": self.init,
             "spike": self.spike,
             "spike_weight": spike_weight,

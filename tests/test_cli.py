@@ -347,6 +347,13 @@ def test_a_run_that_failed_before_its_first_fit_does_not_block_the_next(tmp_path
     assert "hold one class only" in line
     assert main([*argv, "--n-samples", "40"]) == 0
     assert _files(out) == ["synthetic.csv", "synthetic.json", "synthetic.png"]
+    # a file there that is no checkpoint is left alone (it was deleted as "0 fits")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "synthetic.points.jsonl").write_text("my notes about points\n")
+    argv = ["sweep", "--out", str(other), *TINY[:5], *TINY[7:], "--n-samples", "40"]
+    assert "finished fit(s) of an unfinished run" in _one_line(argv, capsys)
+    assert (other / "synthetic.points.jsonl").read_text() == "my notes about points\n"
 
 
 def test_failed_fit_keeps_the_finished_ones(tmp_path, capsys, monkeypatch):

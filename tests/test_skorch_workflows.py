@@ -100,6 +100,18 @@ def test_a_module_instance_as_the_activation(case):
     assert isinstance(search.best_params_["activation"], torch.nn.Module)
 
 
+def test_a_module_activation_with_parameters_is_copied_into_the_network():
+    # the setting itself was the network's submodule: a PReLU's slope was trained in place,
+    # so the setting changed and a second fit with the same random_state differed
+    X, y = spiked_data()
+    prelu = torch.nn.PReLU()
+    est = two_layer(TwoLayerNetRegressor, max_epochs=20, activation=prelu)
+    first = est.fit(X, y).predict(X)
+    assert est.get_params()["activation"] is prelu and float(prelu.weight) == 0.25
+    assert float(est.module_.activation.weight) != 0.25  # the network's own copy trained
+    np.testing.assert_array_equal(est.fit(X, y).predict(X), first)
+
+
 # ---------------------------------------------------------------- persistence
 @pytest.mark.parametrize("case", CASES)
 def test_initialize_load_params_predicts_as_saved(case, tmp_path):
@@ -243,6 +255,24 @@ def test_verbose_table_keeps_its_columns_when_ranks_are_recorded_every_other_epo
     ranks = clf.history[:, "filter_stable_rank"]
     assert table["filter_stable_rank"] == ["", f"{ranks[0]:.4f}", "", f"{ranks[1]:.4f}"]
     assert table["train_loss"] == [f"{v:.4f}" for v in clf.history[:, "train_loss"]]
+
+
+def test_verbose_table_shows_a_key_that_appears_later_with_a_new_header(capsys):
+    # a user's callback that records from epoch 2 on: its column was never shown
+    from skorch.callbacks import Callback
+
+    class Late(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) >= 2:
+                net.history.record("late_metric", 0.5)
+
+    X, y = cnn_data()
+    cnn(verbose=1, max_epochs=3, callbacks=[Late()]).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    second_header = [i for i, line in enumerate(lines) if "late_metric" in line]
+    assert len(second_header) == 1 and second_header[0] == 3  # header, rule, epoch 1
+    table = _columns_of_table("\n".join(lines[3:]))
+    assert table["epoch"] == ["2", "3"] and table["late_metric"] == ["0.5000", "0.5000"]
 
 
 def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):

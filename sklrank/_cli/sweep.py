@@ -372,7 +372,7 @@ def _one_line(exc):
 
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
     """Check the output files before any fit, and apply --overwrite / --resume."""
-    from sklrank.experiments._checkpoint import count_points, in_use
+    from sklrank.experiments._checkpoint import count_points, discard_if_empty, in_use
     from sklrank.experiments._outputs import check_output_files
 
     try:
@@ -386,11 +386,10 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
             f"another sweep is running into {checkpoint} right now; wait for it to finish, or "
             "pass another --name or --out."
         )
-    if unfinished and count_points(checkpoint) == 0:
+    if unfinished and discard_if_empty(checkpoint):
         # a run that stopped before its first fit finished (e.g. a bad setting found while
         # preparing the first point) left nothing to keep: it neither blocks a new run nor
         # needs --resume or --overwrite
-        checkpoint.unlink()
         unfinished = False
     if overwrite:
         if unfinished:

@@ -17,7 +17,8 @@ try:  # POSIX advisory locks; elsewhere two sweeps on one file are not detected
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["CheckpointError", "SweepCheckpoint", "count_points", "in_use"]
+__all__ = ["CheckpointError", "SweepCheckpoint", "count_points", "discard_if_empty",
+           "in_use"]
 
 _FORMAT = "sklrank-sweep-checkpoint"
 _VERSION = 1
@@ -218,3 +219,31 @@ def count_points(path):
         return 0
     lines, _ = _read_lines(path)
     return max(0, len(lines) - 1)
+
+
+def discard_if_empty(path):
+    """Delete the checkpoint at ``path`` if it holds no finished point; return whether it did.
+
+    Only a sweep checkpoint (its first line, or the part of it written, is a checkpoint's
+    header) that no running sweep holds: the file is locked while it is read and deleted, so a
+    sweep cannot open it in between, and any other file is left alone.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a running sweep holds it
+        data = handle.read()
+        lines = data.split(b"\n")
+        complete = [line for line in lines[:-1] if line.strip()]
+        is_header = data.startswith(_HEADER_START) or (
+            0 < len(data) < len(_HEADER_START) and _HEADER_START.startswith(data))
+        if len(complete) > 1 or not (is_header or not data):
+            return False  # finished points, or not a checkpoint
+        path.unlink()  # under the lock
+        return True
+
