@@ -317,6 +317,17 @@ class _BaseNet:
             tensors = _dataset_tensors(dataset)
             if tensors is not None:
                 return _FullBatch(*tensors)
+        if (training and kwargs.get("shuffle") and "generator" not in kwargs
+                and self.random_state is not None):
+            # skorch's DataLoader shuffles with torch's global generator, which random_state
+            # does not seed: a generator of the fit's own, seeded by it (kept across the
+            # epochs and partial_fit calls of a fit, new at each initialize)
+            if self.__dict__.get("_shuffle_generator") is None:
+                self._shuffle_generator = torch.Generator().manual_seed(self._init_seed())
+            kwargs = {**kwargs, "generator": self._shuffle_generator}
+            if kwargs.get("batch_size", self.batch_size) == -1:
+                kwargs["batch_size"] = len(dataset)
+            return iterator(dataset, **{"batch_size": self.batch_size, **kwargs})
         return super().get_iterator(dataset, training=training)
 
     def _prediction_input(self, X):
@@ -371,6 +382,7 @@ class _BaseNet:
         self
         """
         self._check_params()
+        self.__dict__.pop("_shuffle_generator", None)  # a new fit shuffles from the start
         with seeded(self._init_seed()):
             super().initialize()
         return self

@@ -320,6 +320,20 @@ def test_ties_predict_the_first_class_as_predict_proba_does():
     np.testing.assert_array_equal(clf.predict(X), np.full(len(X), clf.classes_[0]))
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_random_state_seeds_the_mini_batch_shuffling(case):
+    # skorch's DataLoader shuffled with torch's global generator: the same random_state gave
+    # another model at every fit
+    make, data, classifier = CASES[case]
+    X, y = data()
+    params = dict(max_epochs=4, batch_size=32, iterator_train__shuffle=True)
+    first = _predictions(make(**params).fit(X, y), X, classifier)
+    torch.manual_seed(123)  # the global generator elsewhere: no effect
+    np.testing.assert_array_equal(_predictions(make(**params).fit(X, y), X, classifier), first)
+    other = _predictions(make(**params, random_state=5).fit(X, y), X, classifier)
+    assert not np.array_equal(other, first)
+
+
 # ---------------------------------------------------------------- sample weights
 @pytest.mark.parametrize("case", CASES)
 def test_a_mini_batch_of_zero_weights_adds_nothing(case):

@@ -44,6 +44,7 @@ a fit that raises                         the error, with a note naming the poin
 plot: not a DataFrame / empty / columns   TypeError / ValueError naming df
 plot: ax and axes together, wrong axes    ValueError; ax not an Axes: TypeError
 plot: ax with several data sets           ValueError: select one
+plot_noise_sweep of several n_train       ValueError: select one, or plot_sample_size_study
 study plot with one noise level           ValueError (ax=... draws the left panel only)
 study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
@@ -1021,6 +1022,15 @@ def test_plot_creates_a_figure(tiny_sweep):
     assert axes.shape == (2, 2)
     assert axes[1, 0].get_title().startswith("other")
     plt.close(axes[0, 0].figure)
+
+
+def test_plot_of_a_sweep_refuses_several_training_set_sizes(tiny_sweep):
+    # a sample-size study's frame: one band per noise level over every n, titled "over seeds"
+    study = pd.concat([tiny_sweep, tiny_sweep.assign(n_train=2 * tiny_sweep["n_train"])])
+    with pytest.raises(ValueError, match=r"several training-set sizes .*plot_sample_size_study"):
+        plot_noise_sweep(study)
+    one = study[study["n_train"] == tiny_sweep["n_train"].iloc[0]]
+    plt.close(plot_noise_sweep(one)[0].figure)
 
 
 def test_relplot_reads_the_same_frame(tiny_sweep):

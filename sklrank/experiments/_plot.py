@@ -143,6 +143,13 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
          "test_accuracy"},
         "noise_sweep",
     )
+    if "n_train" in df.columns and df.groupby("dataset")["n_train"].nunique().max() > 1:
+        sizes = sorted(int(n) for n in df["n_train"].unique())
+        raise ValueError(
+            f"df holds several training-set sizes (n_train {sizes}), which one band per noise "
+            "level would mix; select one (df[df['n_train'] == n]) or draw them with "
+            "plot_sample_size_study."
+        )
     given = _check_axes(ax, axes, 2)
     datasets = _single_dataset(df, given)
     if given is None:
