@@ -408,6 +408,14 @@ def test_gradient_spectrum_takes_the_rows_the_net_trains_on():
     expected = gradient_decomposition(reg, X[rows], y[rows], spike=bunch)
     assert reg.history[-1, "grad_loss"] == pytest.approx(expected.loss, rel=1e-12)
     assert reg.history[-1, "grad_s2_norm"] == pytest.approx(expected.s2_norm, rel=1e-12)
+    # with no epoch (max_epochs=0) the initial decomposition is still on the training rows
+    spectrum = GradientSpectrum(spike=spike)
+    TwoLayerNetRegressor(n_hidden=20, lr=0.02, max_epochs=0, random_state=0, train_split=split,
+                         callbacks=[spectrum]).fit(X, y)
+    at_start = gradient_decomposition(
+        TwoLayerNetRegressor(n_hidden=20, max_epochs=0, random_state=0).fit(X, y),
+        X[rows], y[rows], spike=bunch)
+    assert spectrum.initial_.loss == pytest.approx(at_start.loss, rel=1e-12)
     with pytest.raises(ValueError, match="unweighted loss, but this fit has sample_weight"):
         TwoLayerNetRegressor(n_hidden=20, max_epochs=2, callbacks=[GradientSpectrum()]).fit(
             X, y, sample_weight=np.ones(len(y)))

@@ -171,6 +171,10 @@ class GradientSpectrum(Callback):
         self.initial_ = self._decompose(net)
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self._initial_from(net, dataset_train)
+
+    def _initial_from(self, net, dataset_train):
+        """The initial decomposition, on the training rows of the split, once a fit."""
         if self.__dict__.pop("_initial_pending", False):
             from .._base import _dataset_tensors  # (_base imports this package)
 
@@ -223,7 +227,11 @@ class GradientSpectrum(Callback):
         initial = getattr(self, "initial_", None)
         return () if initial is None else tuple(self.prefix + key for key in initial.summary())
 
-    def on_train_end(self, net, **kwargs):
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if self.__dict__.get("_initial_pending") and X is not None:
+            # no epoch ran (max_epochs=0): the training rows of the net's split of X
+            self._initial_from(net, net.get_split_datasets(X, y)[0])
+        self.__dict__.pop("_initial_pending", None)
         self.__dict__.pop("X_fit_", None)
         self.__dict__.pop("y_fit_", None)
         self.__dict__.pop("_spike_fit", None)
