@@ -319,6 +319,9 @@ _ON_THE_HOST = {
     ("gradients/_decomposition.py", "_spectral_norm"): "as _targets",
     ("gradients/_decomposition.py", "gradient_decomposition"): "as _targets",
     ("gradients/_studies.py", "_curvature"): "on the host copy of the network, as _targets",
+    ("_base.py", "_BaseNet.get_iterator"):
+        "the shuffling generator of a DataLoader, whose sampler draws the order on the CPU "
+        "(torch's RandomSampler takes a CPU generator only)",
 }
 
 

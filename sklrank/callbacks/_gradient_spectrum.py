@@ -171,6 +171,17 @@ class GradientSpectrum(Callback):
         self.initial_ = self._decompose(net)
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        """With a ``train_split``, decompose at the initial weights on the training rows.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        dataset_train : torch.utils.data.Dataset, default=None
+            The rows it trains on (after the split).
+        **kwargs : dict
+            Other skorch callback arguments (ignored).
+        """
         self._initial_from(net, dataset_train)
 
     def _initial_from(self, net, dataset_train):
