@@ -19,6 +19,19 @@ def _to_numpy(a):
     return None if a is None else np.asarray(a)
 
 
+def _split_rows(dataset):
+    """The rows of the fit's data that ``dataset`` holds: the indices of a (nested)
+    ``torch.utils.data.Subset``, as a split makes, composed; None for the whole data."""
+    from torch.utils.data import Subset
+
+    rows = None
+    while isinstance(dataset, Subset):
+        indices = np.asarray(dataset.indices)
+        rows = indices if rows is None else indices[rows]
+        dataset = dataset.dataset
+    return rows
+
+
 def _positive_int(value):
     return not isinstance(value, bool) and isinstance(value, Integral) and value >= 1
 
@@ -163,11 +176,11 @@ class GradientSpectrum(Callback):
                     "fit has sample_weight; pass the rows to decompose as "
                     "GradientSpectrum(X=..., y=...), or fit without sample_weight."
                 )
+            self._set_fit_data(net, X, y)
             if net.train_split is not None:
                 # the rows the net trains on are known at the first epoch, after the split
                 self._initial_pending = True
                 return
-            self._set_fit_data(net, X, y)
         self.initial_ = self._decompose(net)
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
@@ -187,16 +200,14 @@ class GradientSpectrum(Callback):
     def _initial_from(self, net, dataset_train):
         """The initial decomposition, on the training rows of the split, once a fit."""
         if self.__dict__.pop("_initial_pending", False):
-            from .._base import _dataset_tensors  # (_base imports this package)
-
             # the training rows of the split (not the validation rows), at the initial weights
-            X, y = _dataset_tensors(dataset_train)
-            self._set_fit_data(net, X, y)
-            rows = getattr(dataset_train, "indices", None)
-            if rows is not None and hasattr(self.spike, "z"):
-                # a make_spiked Bunch holds one z a sample: those of the training rows
-                self._spike_fit = copy.copy(self.spike)
-                self._spike_fit.z = np.asarray(self.spike.z)[np.asarray(rows)]
+            rows = _split_rows(dataset_train)
+            if rows is not None:
+                self.X_fit_, self.y_fit_ = self.X_fit_[rows], self.y_fit_[rows]
+                if hasattr(self.spike, "z"):
+                    # a make_spiked Bunch holds one z a sample: those of the training rows
+                    self._spike_fit = copy.copy(self.spike)
+                    self._spike_fit.z = np.asarray(self.spike.z)[rows]
             self.initial_ = self._decompose(net)
 
     def _set_fit_data(self, net, X, y):
