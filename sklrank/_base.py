@@ -140,6 +140,20 @@ def _take(data, indices):
     return np.asarray(data)[np.asarray(indices)]
 
 
+def _check_loader_labels(dataset):
+    """A DataLoader cannot collate labels beyond int64 (kept on the host for full batches)."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    y = getattr(dataset, "y", None)
+    if (isinstance(y, np.ndarray) and y.dtype == np.uint64 and len(y)
+            and y.max() > np.iinfo(np.int64).max):
+        raise ValueError(
+            f"y holds labels above 2**63 - 1 (e.g. {y.max()}), which torch's DataLoader "
+            "cannot batch; train full-batch (batch_size=-1, no train_split), or map the "
+            "labels to smaller integers or to strings."
+        )
+
+
 def _dataset_tensors(dataset):
     """``(X, y)`` of a skorch Dataset (or a Subset of one, as ValidSplit makes) whose X is a
     tensor or a dict of tensors; None for any other data set."""
@@ -317,8 +331,10 @@ class _BaseNet:
             tensors = _dataset_tensors(dataset)
             if tensors is not None:
                 return _FullBatch(*tensors)
+        _check_loader_labels(dataset)
         if (training and kwargs.get("shuffle") and "generator" not in kwargs
-                and self.random_state is not None):
+                and self.random_state is not None
+                and isinstance(iterator, type) and issubclass(iterator, DataLoader)):
             # skorch's DataLoader shuffles with torch's global generator, which random_state
             # does not seed: a generator of the fit's own, seeded by it (kept across the
             # epochs and partial_fit calls of a fit, new at each initialize)
@@ -667,10 +683,7 @@ class _ClassifierNet(_BaseNet):
             if dtype.kind == "u" and dtype.itemsize > 1:
                 # torch's searchsorted has no kernel for uint16/32/64: their values as int64
                 if classes[-1] > np.iinfo(np.int64).max:
-                    raise ValueError(
-                        f"y holds labels above 2**63 - 1 (e.g. {classes[-1]}), which torch "
-                        "cannot hold; map the labels to smaller integers or to strings."
-                    )
+                    return np.asarray(y)  # beyond torch's integers: encoded on the host
                 dtype = np.dtype(np.int64)
             return self._as_tensor(np.asarray(y, dtype=dtype))
         return np.asarray(y)  # booleans, strings and other objects: encoded on the host

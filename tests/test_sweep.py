@@ -943,6 +943,13 @@ def test_a_checkpoint_with_callbacks_resumes_with_equal_new_ones(tmp_path, monke
     assert described == _sweep._jsonable(params(5)["callbacks"])
     assert described != _sweep._jsonable(params(6)["callbacks"])
     assert "0x" not in json.dumps(described)
+    # what a repr would not tell apart: two lambdas, long arrays differing in the middle
+    assert _sweep._jsonable(lambda x: x) != _sweep._jsonable(lambda x: 2 * x)
+    a = np.zeros(2000)
+    b = a.copy()
+    b[1000] = 1.0
+    assert _sweep._jsonable(a) != _sweep._jsonable(b)
+    assert _sweep._jsonable(a) == _sweep._jsonable(a.copy())
     path = tmp_path / "sweep.jsonl"
     _interrupt_after(monkeypatch, 1, RuntimeError)
     with pytest.raises(RuntimeError):

@@ -9,9 +9,11 @@ the checkpoint file as its task finishes, and the rows become one tidy DataFrame
 """
 
 import contextlib
+import copy
 import functools
 import hashlib
 import inspect
+import marshal
 import os
 import re
 import threading
@@ -203,11 +205,27 @@ def _synthetic_generator_params(config):
 
 def _own_params(params):
     """A point's own copy of the classifier parameters (as ``sklearn.base.clone`` copies
-    them): a callback object is stateful, and points training at once in threads would
-    share it (an EarlyStopping's count, a RankHistory's snapshots)."""
+    them, else a deep copy): a callback object is stateful, and points training at once in
+    threads would share it (an EarlyStopping's count, a RankHistory's snapshots). What can be
+    copied neither way (e.g. a callback holding a lock) is shared, with a warning."""
     from sklearn.base import clone
 
-    return {key: clone(value, safe=False) for key, value in params.items()}
+    own = {}
+    for key, value in params.items():
+        try:
+            own[key] = clone(value, safe=False)
+        except Exception:  # e.g. a callback whose get_params does not rebuild it
+            try:
+                own[key] = copy.deepcopy(value)
+            except Exception as exc:
+                warnings.warn(
+                    f"classifier_params[{key!r}] cannot be copied for each sweep point "
+                    f"({type(exc).__name__}: {exc}); the points share it, which is right "
+                    "only when they train one after another (not with threads).",
+                    UserWarning, stacklevel=4,
+                )
+                own[key] = value
+    return own
 
 
 def _make_classifier(params, seed, input_shape, kernel_size):
@@ -666,23 +684,57 @@ def _check_image_settings(config, image_shape):
     ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32))
 
 
-def _jsonable(value):
+def _jsonable(value, depth=0):
+    """``value`` as JSON, describing what an object is so that equal settings compare equal
+    across processes and different ones differ (the sweep's configuration, which decides
+    whether a checkpoint can be resumed)."""
+    if depth > 20:  # an object that holds itself
+        return "<nested too deep>"
+    inner = functools.partial(_jsonable, depth=depth + 1)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): inner(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [inner(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (str, bool, type(None), Real)):
         return value
-    # Objects by what they are, not where they are (a repr's "at 0x..." differs from process
-    # to process, and a checkpoint written with a callback could then never be resumed):
-    # classes and functions by name, estimators and skorch callbacks by class and parameters.
+    # Not by repr: its "at 0x..." differs from process to process (a checkpoint with a
+    # callback could never be resumed), and numpy abbreviates long arrays with "...".
+    if isinstance(value, (np.ndarray, _tensor_type())):
+        array = np.ascontiguousarray(np.asarray(
+            value.detach().cpu() if hasattr(value, "detach") else value))
+        return {"array": list(array.shape), "dtype": array.dtype.str, "sha256":
+                hashlib.sha256(array.tobytes()).hexdigest()}
+    if isinstance(value, np.random.RandomState):
+        return {"RandomState": _digest(*(np.asarray(v) for v in value.get_state()[1:3]))}
     if isinstance(value, type) or inspect.isroutine(value):
-        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
+        name = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
+        code = getattr(value, "__code__", None)
+        if code is not None and ("<lambda>" in name or "<locals>" in name):
+            # a lambda or a local function: by its code, defaults and closure too
+            closure = [cell.cell_contents for cell in value.__closure__ or ()]
+            return {"function": name, "code": hashlib.sha256(
+                marshal.dumps(code)).hexdigest(), "defaults": inner(value.__defaults__),
+                "closure": inner(closure)}
+        return name
     if hasattr(value, "get_params"):
-        return {"class": _jsonable(type(value)), **_jsonable(value.get_params(deep=False))}
+        try:
+            params = value.get_params(deep=False)
+        except Exception:  # not a scikit-learn-style get_params
+            params = None
+        if isinstance(params, dict):
+            described = inner(params)
+            if isinstance(described, dict):
+                return {"class": inner(type(value)), **described}
+            return {"class": inner(type(value)), "params": described}
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def _tensor_type():
+    import torch
+
+    return torch.Tensor
 
 
 def _versions():
