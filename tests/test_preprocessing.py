@@ -22,8 +22,8 @@ BackgroundNoise position=(0.7, 0), position=True     ValueError naming position 
                                                      tile (0, 0) and tile 1)
 BackgroundNoise image_shape (1, 4.0, 4) or not       ValueError naming image_shape
 matching n_features; grid=(0, 2) or True
-BackgroundNoise grid=(1, 1) (or 1) in mode "pad"     ValueError naming grid (the output was the
-with noise_std > 0                                   input: no tile for the noise)
+BackgroundNoise / make_rank_pipeline grid=(1, 1)     ValueError naming grid (the output was the
+(or 1) in mode "pad"                                 input: no tile for the noise)
 make_rank_pipeline bad grid, mode, noise_std,        ValueError naming the parameter at once
 position, n_components                               (were found at the first fit, or never:
                                                      grid=(0, 2) gave input_shape (1, 0, 8))
@@ -254,16 +254,16 @@ def test_noise_bad_input():
 
 
 @pytest.mark.parametrize("grid", [1, (1, 1)])
-def test_one_tile_leaves_no_room_for_the_noise(grid):
-    # the output was the input, silently: no tile besides the image's
+@pytest.mark.parametrize("noise_std", [0.0, 0.5])
+def test_one_tile_leaves_no_room_for_the_noise(grid, noise_std):
+    # the output was the input, silently: no tile besides the image's (refused at any
+    # noise level: a search over noise_std would fail at its nonzero values only)
     X = np.random.default_rng(0).random((6, 16), dtype=np.float32)
-    with pytest.raises(ValueError, match=r"leaves no tile for the noise in mode='pad'"):
-        BackgroundNoise(0.5, (1, 4, 4), grid=grid).fit(X)
+    with pytest.raises(ValueError, match=r"grid=\(1, 1\) leaves no tile for the noise"):
+        BackgroundNoise(noise_std, (1, 4, 4), grid=grid).fit(X)
     with pytest.raises(ValueError, match=r"leaves no tile for the noise"):
-        make_rank_pipeline((1, 4, 4), noise_std=0.5, grid=grid).fit(X, np.arange(6) % 2)
-    np.testing.assert_array_equal(BackgroundNoise(0.0, (1, 4, 4), grid=grid).fit_transform(X),
-                                  X)  # no noise asked for: nothing lost
-    assert BackgroundNoise(0.5, (1, 4, 4), grid=grid, mode="additive").fit(X)
+        make_rank_pipeline((1, 4, 4), noise_std=noise_std, grid=grid)  # at construction
+    assert BackgroundNoise(noise_std, (1, 4, 4), grid=grid, mode="additive").fit(X)
 
 
 def test_make_rank_pipeline_shapes():

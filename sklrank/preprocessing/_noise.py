@@ -36,6 +36,14 @@ def _noise_geometry(n_features, image_shape, mode, grid, position):
     if _is_int(grid):
         grid = (grid, grid)
     gh, gw = grid = _positive_ints(grid, 2, "grid", "(rows, columns) of tiles")
+    if (gh, gw) == (1, 1):
+        # (whatever noise_std: a grid search over it would otherwise fail at its nonzero
+        # values only, and pick the clean one)
+        raise ValueError(
+            "grid=(1, 1) leaves no tile for the noise in mode='pad' (the output would be the "
+            "input, without noise); use at least two tiles, e.g. grid=(2, 2), or "
+            "mode='additive'."
+        )
     if isinstance(position, str):
         tile = None
     elif _is_int(position) and 0 <= position < gh * gw:
@@ -191,12 +199,6 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         self.image_shape_, self.grid_, self.output_image_shape_, self._fixed_tile = (
             _noise_geometry(X.shape[1], self.image_shape, self.mode, self.grid, self.position)
         )
-        if self.mode == "pad" and self.grid_ == (1, 1) and self.noise_std > 0:
-            raise ValueError(
-                f"grid={self.grid!r} leaves no tile for the noise in mode='pad' (the output "
-                "would be the input, without noise); use at least two tiles, e.g. "
-                "grid=(2, 2), or mode='additive'."
-            )
         # A Generator seeded once here: every transform advances it (fresh noise per call),
         # and refitting with an int random_state replays the same draws.
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
