@@ -581,6 +581,27 @@ def test_ctrl_c_during_a_batched_fit_in_threads_stops_the_threads_first(monkeypa
     assert running == []  # every training thread has ended
 
 
+def test_a_checkpoint_deleted_between_its_open_and_its_lock_is_opened_again(tmp_path,
+                                                                            monkeypatch):
+    # a run that deleted a 0-fit checkpoint (discard_if_empty) while another opened it: the
+    # other wrote its points into a file no longer in the folder
+    from sklrank.experiments import _checkpoint
+
+    path = tmp_path / "sweep.jsonl"
+    lock, deleted = _checkpoint.SweepCheckpoint._lock, []
+
+    def delete_then_lock(handle, where):
+        if not deleted:
+            deleted.append(_checkpoint.discard_if_empty(where))
+        return lock(handle, where)
+
+    monkeypatch.setattr(_checkpoint.SweepCheckpoint, "_lock", staticmethod(delete_then_lock))
+    with _checkpoint.SweepCheckpoint.open(path, {"a": 1}, ("seed",)) as store:
+        store.add({"seed": 0, "value": 1.0})
+    assert deleted == [True]  # the empty file the first open created
+    assert _checkpoint.count_points(path) == 1  # the point is in the file at the path
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path, no_fit):
     path = tmp_path / "sweep.jsonl"
     header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}

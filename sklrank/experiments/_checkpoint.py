@@ -98,21 +98,32 @@ class SweepCheckpoint:
                 "path",
             )
         header = {"format": _FORMAT, "version": _VERSION, "config": config}
-        try:
-            handle = open(path, "a+b")  # noqa: SIM115 - kept open while the sweep runs
-        except OSError as exc:
-            raise CheckpointError(
-                f"checkpoint={str(path)!r} cannot be written ({exc.strerror or exc}); pass a "
-                "path in a writable folder.",
-                "path",
-            ) from exc
-        try:
-            cls._lock(handle, path)
-            rows = cls._load(path, handle, header, key_fields)
-        except BaseException:
-            handle.close()
-            raise
-        return cls(path, handle, rows, key_fields)
+        for _ in range(10):
+            try:
+                handle = open(path, "a+b")  # noqa: SIM115 - kept open while the sweep runs
+            except OSError as exc:
+                raise CheckpointError(
+                    f"checkpoint={str(path)!r} cannot be written ({exc.strerror or exc}); "
+                    "pass a path in a writable folder.",
+                    "path",
+                ) from exc
+            try:
+                cls._lock(handle, path)
+                if not _still_at(handle, path):
+                    # deleted (discard_if_empty) between the open and the lock: the points
+                    # would go to a file no longer in the folder; open the path again
+                    handle.close()
+                    continue
+                rows = cls._load(path, handle, header, key_fields)
+            except BaseException:
+                handle.close()
+                raise
+            return cls(path, handle, rows, key_fields)
+        raise CheckpointError(  # pragma: no cover - a file replaced ten times over
+            f"checkpoint={str(path)!r} keeps being replaced while it is opened; pass another "
+            "path.",
+            "in_use",
+        )
 
     @staticmethod
     def _lock(handle, path):
@@ -219,6 +230,14 @@ def count_points(path):
         return 0
     lines, _ = _read_lines(path)
     return max(0, len(lines) - 1)
+
+
+def _still_at(handle, path):
+    """Whether the open file ``handle`` is still the file at ``path``."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def discard_if_empty(path):
