@@ -14,3 +14,16 @@ def seconds(func):
 def median_seconds(func, repeats):
     """Median over ``repeats`` calls of ``func()`` of their wall-clock seconds."""
     return statistics.median(seconds(func) for _ in range(repeats))
+
+
+def checked_device(parser, device, option="--device"):
+    """``device`` checked before any timing (a CUDA device absent here is a one-line error
+    from ``parser``, not torch's traceback after the CPU cases ran)."""
+    from sklrank._device import check_device
+
+    if device is None:
+        return None
+    try:
+        return check_device(device, types=("cpu", "cuda"), parameter=option)
+    except ValueError as exc:
+        parser.error(str(exc))

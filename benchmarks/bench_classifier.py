@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _timing import seconds
+from _timing import checked_device, seconds
 from sklearn.exceptions import ConvergenceWarning
 
 from sklrank import RankCNNClassifier
@@ -248,6 +248,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smaller data, fewer repeats")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     args = parser.parse_args(argv)
+    checked_device(parser, args.device)
     for r in run(quick=args.quick, repeats=2 if args.quick else 5, device=args.device):
         print(
             f"{r['case']:>12}: loop {r['loop_s_per_epoch'] * 1e3:.2f} ms/epoch | classifier "

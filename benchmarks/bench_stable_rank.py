@@ -26,7 +26,7 @@ import argparse
 import statistics
 
 import numpy as np
-from _timing import median_seconds, seconds
+from _timing import checked_device, median_seconds, seconds
 
 from sklrank import stable_rank
 from sklrank.datasets import DataFileError, fetch_mnist
@@ -159,6 +159,7 @@ def main(argv=None):
     parser.add_argument("--device", default=None,
                         help="also time each matrix as a torch tensor on this device (cuda)")
     args = parser.parse_args(argv)
+    checked_device(parser, args.device)
     if args.quick:
         rows, notes = run(shapes=[(20000, 784)], repeats=1, data_home=args.data_home,
                           mnist_samples=20000, device=args.device)

@@ -206,6 +206,11 @@ def main(argv=None):
                         help="--gpu: also one point at a time (minutes)")
     args = parser.parse_args(argv)
     if args.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--gpu needs a CUDA device, and torch finds none here (torch "
+                         f"{torch.__version__}); run without --gpu.")
         runs = gpu_mnist_sweep(args.data_home, one_by_one=args.with_one_by_one)
         for name, r in runs.items():
             print(f"MNIST n=60000, {r['points']} points on the GPU, {name}: {r['seconds']:.1f} s "

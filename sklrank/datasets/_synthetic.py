@@ -74,8 +74,9 @@ def make_low_rank_patches(
     patches of ``n_features`` entries: one patch is a signal direction of its class, chosen
     uniformly among the K, and every other patch is background noise drawn i.i.d. from
     ``N(0, noise_std^2 I)``. With ``noise_std=0`` the patch matrix (every patch a row, see
-    :func:`sklrank.patch_matrix`) has rank exactly ``n_classes * rank`` (2K for two classes);
-    so has the data matrix when ``signal_position`` is fixed. With a random position each
+    :func:`sklrank.patch_matrix`) has rank exactly ``n_classes * rank`` (2K for two classes)
+    once every direction has been drawn (the number drawn, with very few samples); so has the
+    data matrix when ``signal_position`` is fixed. With a random position each
     (direction, position) pair is its own direction of the flattened sample, and the clean data
     matrix has rank up to ``n_classes * rank * n_patches``.
 
