@@ -23,6 +23,8 @@ a 300-character --name                      "too long for this file system"
 --name a/b, --name .., --name ""            "--name must be a plain file name" ("" took the
                                             default name)
 --out is a file / under a file              "is a file" / "cannot create the output folder"
+a file at NAME.points.jsonl that is not a   "is not a sweep checkpoint", also with --resume
+checkpoint                                  or --overwrite (--overwrite deleted it)
 --out not writable                          "cannot write in the output folder"
 NAME.csv is a folder                        "is a folder, where a result file is to be written"
 results exist already                       refused: "pass --overwrite ... or another --name"
@@ -352,7 +354,8 @@ def test_a_run_that_failed_before_its_first_fit_does_not_block_the_next(tmp_path
     other.mkdir()
     (other / "synthetic.points.jsonl").write_text("my notes about points\n")
     argv = ["sweep", "--out", str(other), *TINY[:5], *TINY[7:], "--n-samples", "40"]
-    assert "finished fit(s) of an unfinished run" in _one_line(argv, capsys)
+    for flags in ([], ["--resume"], ["--overwrite"]):  # --overwrite deleted it
+        assert "is not a sweep checkpoint" in _one_line([*argv, *flags], capsys)
     assert (other / "synthetic.points.jsonl").read_text() == "my notes about points\n"
 
 

@@ -372,7 +372,12 @@ def _one_line(exc):
 
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
     """Check the output files before any fit, and apply --overwrite / --resume."""
-    from sklrank.experiments._checkpoint import count_points, discard_if_empty, in_use
+    from sklrank.experiments._checkpoint import (
+        count_points,
+        discard_if_empty,
+        in_use,
+        looks_like_checkpoint,
+    )
     from sklrank.experiments._outputs import check_output_files
 
     try:
@@ -381,6 +386,11 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
         raise CLIError(_one_line(exc)) from exc
     existing = [str(p) for p in outputs.values() if p.exists()]
     unfinished = checkpoint.exists()
+    if unfinished and not looks_like_checkpoint(checkpoint):
+        raise CLIError(
+            f"{checkpoint} is not a sweep checkpoint (sklrank sweep keeps its unfinished runs "
+            "under that name): move the file, or pass another --name or --out."
+        )
     if in_use(checkpoint):
         raise CLIError(
             f"another sweep is running into {checkpoint} right now; wait for it to finish, or "

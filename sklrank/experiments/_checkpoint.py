@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = ["CheckpointError", "SweepCheckpoint", "count_points", "discard_if_empty",
-           "in_use"]
+           "in_use", "looks_like_checkpoint"]
 
 _FORMAT = "sklrank-sweep-checkpoint"
 _VERSION = 1
@@ -232,6 +232,19 @@ def count_points(path):
     return max(0, len(lines) - 1)
 
 
+def _starts_as_checkpoint(data):
+    """Whether ``data`` (a file's bytes) is a checkpoint, or the beginning of one's header."""
+    return (data.startswith(_HEADER_START) or not data
+            or (len(data) < len(_HEADER_START) and _HEADER_START.startswith(data)))
+
+
+def looks_like_checkpoint(path):
+    """Whether the file at ``path`` is a sweep checkpoint (or one whose header was being
+    written): any other file there is not the sweep's to delete or resume."""
+    with open(path, "rb") as handle:
+        return _starts_as_checkpoint(handle.read(len(_HEADER_START)))
+
+
 def _still_at(handle, path):
     """Whether the open file ``handle`` is still the file at ``path``."""
     try:
@@ -257,11 +270,8 @@ def discard_if_empty(path):
             except BlockingIOError:
                 return False  # a running sweep holds it
         data = handle.read()
-        lines = data.split(b"\n")
-        complete = [line for line in lines[:-1] if line.strip()]
-        is_header = data.startswith(_HEADER_START) or (
-            0 < len(data) < len(_HEADER_START) and _HEADER_START.startswith(data))
-        if len(complete) > 1 or not (is_header or not data):
+        complete = [line for line in data.split(b"\n")[:-1] if line.strip()]
+        if len(complete) > 1 or not _starts_as_checkpoint(data):
             return False  # finished points, or not a checkpoint
         path.unlink()  # under the lock
         return True
