@@ -507,6 +507,20 @@ def test_sample_size_study_at_one_noise_level(tmp_path):
     assert (out / "synthetic_sample_size.png").stat().st_size > 10_000
 
 
+def test_an_error_found_after_the_output_checks_leaves_no_new_folder(tmp_path, capsys):
+    # --out is created early, to check that it can be written; an error found later (here
+    # by the data generator) left it behind, empty; a folder that was there stays
+    out = tmp_path / "new"
+    line = _one_line(["sweep", "--out", str(out), "--rank", "40", "--n-features", "16"], capsys)
+    assert "do not fit in n_features=16" in line and not out.exists()
+    out.mkdir()
+    _one_line(["sweep", "--out", str(out), "--rank", "40", "--n-features", "16"], capsys)
+    assert out.is_dir()
+    line = _one_line(["gradients", "--figure", "training", "--quick", "--activations", "tanh",
+                      "--lr", "1e6", "--out", str(tmp_path / "g"), "--no-progress"], capsys)
+    assert "network died" in line and not (tmp_path / "g").exists()
+
+
 def test_flags_of_the_other_kind_of_data(capsys):
     line = _fails(["sweep", "--classes", "0", "1"], capsys)
     assert "--classes" in line and "synthetic" in line

@@ -1,7 +1,9 @@
 """The ``sklrank`` command line: one sub-command a module, registered below."""
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 # sub-command name -> module defining ``add_parser(subparsers)`` and ``run(args) -> int``
@@ -34,11 +36,21 @@ def main(argv=None):
     """Entry point of the ``sklrank`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    out = getattr(args, "out", None)
+    # the commands create --out early, to check that it can be written before any work
+    created = out is not None and not os.path.exists(out)
     try:
         return args.run(args)
     except CLIError as exc:
+        if created:
+            _remove_if_empty(out)  # an error found later leaves no empty folder behind
         print(f"sklrank {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _remove_if_empty(folder):
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)  # only succeeds on an empty folder
 
 
 if __name__ == "__main__":  # pragma: no cover
