@@ -29,7 +29,7 @@ from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset
 from skorch.history import History
-from skorch.utils import is_dataset
+from skorch.utils import is_dataset, to_numpy
 from torch.utils.data import DataLoader, Subset
 
 from ._device import check_device
@@ -538,6 +538,10 @@ class _BaseNet:
             self.criterion_.reduction = previous
         losses = losses.reshape(len(weights), -1).mean(dim=1)
         total = weights.sum()
+        # the epoch's loss is the mean of its batches' weighted by their weight totals (their
+        # row counts would make it depend on the batch size)
+        self.history.record_batch(("train" if training else "valid") + "_batch_weight",
+                                  float(total))
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
         return (losses * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
 
@@ -723,6 +727,8 @@ class _ClassifierNet(_BaseNet):
 
     def _encode_batch(self, y_true, classes):
         """Indices in ``classes`` of a tensor of labels."""
+        if y_true.dtype == torch.bool:  # (a DataLoader's batch of bool labels)
+            y_true, classes = y_true.long(), classes.astype(np.int64)
         if classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes))):
             return y_true.long()  # labels 0..k-1 are their own indices
         key = (y_true.device, y_true.dtype)
@@ -765,18 +771,23 @@ class _ClassifierNet(_BaseNet):
 
 class _PassthroughScoring(PassthroughScoring):
     """skorch's PassthroughScoring (same keys, same values), reading the epoch's batches
-    directly: skorch's History indexing costs more than a full-batch epoch of a small net."""
+    directly: skorch's History indexing costs more than a full-batch epoch of a small net.
+    With sample weights the batches are averaged by their weight totals."""
 
     def on_epoch_end(self, net, **kwargs):
-        key = "train_batch_size" if self.on_train else "valid_batch_size"
+        prefix = "train" if self.on_train else "valid"
         batches = [b for b in net.history[-1]["batches"] if self.name in b]
         if not batches:  # no data of this kind (e.g. no validation split)
             return
         if len(batches) == 1:  # a full batch: its value (np.average costs 50 us an epoch)
             score = float(batches[0][self.name])
         else:
-            score = np.average([b[self.name] for b in batches],
-                               weights=[b.get(key, 1) for b in batches])
+            # batches by their sample-weight totals (each loss is its batch's weighted mean),
+            # else by their sizes, as skorch
+            weights = [b.get(f"{prefix}_batch_weight", b.get(f"{prefix}_batch_size", 1))
+                       for b in batches]
+            score = (np.average([b[self.name] for b in batches], weights=weights)
+                     if sum(weights) > 0 else 0.0)
         is_best = self._is_best_score(score)
         if is_best:
             self.best_score_ = score
@@ -824,6 +835,12 @@ class _PrintLog(PrintLog):
         return super().format_row(row, key, color) if key in row else ""
 
 
+def _label_array(y):
+    """The labels of a batch as an array: a DataLoader batches string labels as a list,
+    which skorch's default extractor (``to_numpy``) does not take."""
+    return np.asarray(y) if isinstance(y, (list, tuple)) else to_numpy(y)
+
+
 def default_callbacks(classifier, extra=()):
     """skorch's default callbacks (valid scores are recorded when there is validation data),
     the ``extra`` ones of an estimator, the progress bar, and PrintLog (shown with
@@ -835,7 +852,8 @@ def default_callbacks(classifier, extra=()):
     ]
     if classifier:
         callbacks.append(
-            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False))
+            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False,
+                                       target_extractor=_label_array))
         )
     callbacks += list(extra)
     callbacks += [

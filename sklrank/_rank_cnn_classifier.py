@@ -201,7 +201,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     True
     """
 
-    _init_only_kwargs = ("init_std",)
+    _init_only_kwargs = ("init_std", "random_state")
     _parameter_constraints = {
         **_ClassifierNet._common_constraints,
         "input_shape": [None, tuple, list],
@@ -322,6 +322,8 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
             "q": self.q,
             "kappa": self.kappa,
             "init_std": self.init_std,
+            # the seed initialize_module drew (one draw of a RandomState a module)
+            "random_state": self.__dict__.get("_module_seed"),
         }
         kwargs.update(self.get_params_for("module"))
         return kwargs
@@ -330,8 +332,12 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         """Build the network with the fitted geometry, seeded by ``random_state``."""
         # the filters' cache is keyed by the module's id, which a new module may reuse
         self.__dict__.pop("_filter_summary_cache", None)
-        with seeded(self._init_seed()):
-            super().initialize_module()
+        seed = self._module_seed = self._init_seed()
+        try:
+            with seeded(seed):
+                super().initialize_module()
+        finally:
+            del self._module_seed
         if "n_features_in_" not in self.__dict__:
             self.n_features_in_ = int(np.prod(self.module_.input_shape))
         return self

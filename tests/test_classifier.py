@@ -316,6 +316,26 @@ def test_every_numeric_label_dtype_trains_as_int64_labels(dtype, batch_size):
     assert clf.classes_.dtype == dtype and clf.predict(X).dtype == dtype
 
 
+@pytest.mark.parametrize("labels", [np.array([False, True]), np.array(["neg", "pos"]),
+                                    np.array(["neg", "pos"], dtype=object)])
+@pytest.mark.parametrize("split", [None, 4], ids=["mini-batches", "with-valid-split"])
+def test_labels_of_any_type_with_mini_batches(labels, split):
+    # a DataLoader batches bool labels as a bool tensor (torch's searchsorted has no kernel
+    # for it) and strings as a list (which the validation accuracy could not read)
+    from skorch.dataset import ValidSplit
+
+    X, y = small_data(noise_std=0.2)
+    codes = (y > 0).astype(int)
+    params = dict(max_epochs=5, batch_size=16,
+                  train_split=None if split is None else ValidSplit(split))
+    expected = fast(**params).fit(X, codes)
+    clf = fast(**params).fit(X, labels[codes])
+    np.testing.assert_array_equal(clf.filters_, expected.filters_)
+    np.testing.assert_array_equal(clf.predict(X), labels[expected.predict(X)])
+    if split is not None:
+        assert clf.history[:, "valid_acc"] == expected.history[:, "valid_acc"]
+
+
 def test_unsigned_labels_beyond_int64():
     # full batch: encoded on the host, the fit of the labels' indices; mini-batches cannot
     # batch them (torch's DataLoader failed inside with "an integer is required")
@@ -425,6 +445,22 @@ def test_networks_initialised_in_threads_at_once_are_their_seeds():
         thread.join()
     for net, weight in zip(nets, expected):
         assert torch.equal(net.module_.weight.detach(), weight)
+
+
+def test_filters_come_from_a_private_generator(monkeypatch):
+    # they were drawn from torch's global generator inside the seeded window, where another
+    # thread's DataLoader (drawing its base seed from it every epoch) could move it
+    import contextlib
+
+    import sklrank._base as base
+    import sklrank._rank_cnn_classifier as cnn_module
+
+    expected = fast(random_state=4).initialize().module_.weight.detach().clone()
+    unseeded = contextlib.nullcontext
+    monkeypatch.setattr(base, "seeded", lambda seed: unseeded())
+    monkeypatch.setattr(cnn_module, "seeded", lambda seed: unseeded())
+    torch.manual_seed(12345)  # the global generator anywhere: no effect
+    assert torch.equal(fast(random_state=4).initialize().module_.weight.detach(), expected)
 
 
 def test_clone_pickle_joblib_round_trips(tmp_path):

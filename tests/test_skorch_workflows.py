@@ -257,6 +257,25 @@ def test_verbose_table_keeps_its_columns_when_ranks_are_recorded_every_other_epo
     assert table["train_loss"] == [f"{v:.4f}" for v in clf.history[:, "train_loss"]]
 
 
+def test_the_last_epochs_rank_is_there_for_callbacks_at_that_epoch():
+    # rank_every=2 with 3 epochs: epoch 3's rank was written at the end of training, after
+    # Checkpoint, EarlyStopping and the printed table had read that row
+    from skorch.callbacks import Callback
+
+    class Seen(Callback):
+        def initialize(self):
+            self.ranks = []
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.ranks.append(net.history[-1].get("filter_stable_rank"))
+
+    seen = Seen()
+    X, y = cnn_data()
+    clf = cnn(max_epochs=3, rank_every=2, callbacks=[seen]).fit(X, y)
+    assert seen.ranks == [None, *clf.history[:, "filter_stable_rank"]]
+
+
 def test_verbose_table_shows_a_key_that_appears_later_with_a_new_header(capsys):
     # a user's callback that records from epoch 2 on: its column was never shown
     from skorch.callbacks import Callback
@@ -335,6 +354,23 @@ def test_random_state_seeds_the_mini_batch_shuffling(case):
 
 
 # ---------------------------------------------------------------- sample weights
+@pytest.mark.parametrize("case", CASES)
+def test_weighted_losses_do_not_depend_on_the_batch_size(case):
+    # the epoch's loss averaged its batches' weighted means by their row counts: valid_loss
+    # (and train_loss) changed with iterator_valid__batch_size
+    from skorch.dataset import ValidSplit
+
+    make, data, _ = CASES[case]
+    X, y = data()
+    weights = np.where(np.arange(len(y)) % 3 == 0, 3.0, 1.0)
+    weights[-20:] = 0.0  # whole zero-weight batches at the end
+    params = dict(max_epochs=3, train_split=ValidSplit(5))
+    whole = make(**params).fit(X, y, sample_weight=weights)
+    small = make(**params, iterator_valid__batch_size=4).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(small.history[:, "valid_loss"], whole.history[:, "valid_loss"],
+                               rtol=1e-5)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_a_mini_batch_of_zero_weights_adds_nothing(case):
     # its weighted mean was 0 / 0: a NaN loss, reported as a divergence at the initial weights

@@ -192,9 +192,13 @@ class RankHistory(Callback):
             defer = not (net.verbose or getattr(net, "progress_bar", False)
                          or _other_callbacks(net))
         self._deferred = bool(defer)
+        # the fit's last epoch, recorded at that epoch (where callbacks can read it), as far
+        # as it is known here (on_train_end records an earlier end, e.g. early stopping)
+        self._last_epoch = len(net.history) + int(getattr(net, "max_epochs", 0) or 0)
 
     def on_epoch_end(self, net, **kwargs):
-        if len(net.history) % self.every == 0:
+        epoch = len(net.history)
+        if epoch % self.every == 0 or epoch == self.__dict__.get("_last_epoch"):
             self._snapshot(net)
 
     def _on_train_error(self, net):

@@ -81,9 +81,13 @@ class TwoLayerCNN(nn.Module):
     kappa : float, default=1.0
         Threshold of the Huberized ReLU.
     init_std : float, default=0.01
-        Filters are initialised i.i.d. ``N(0, init_std^2)`` (from torch's global generator).
+        Filters are initialised i.i.d. ``N(0, init_std^2)``.
     pooling : {"mean", "sum"}, default="mean"
         Average (the paper's 1/P) or sum over the patches; summing only rescales the step.
+    random_state : int or None, default=None
+        Seed of a private torch generator for the filters (the same numbers as torch's
+        global generator seeded alike); None draws from the global generator, as torch's
+        layers do.
 
     Attributes
     ----------
@@ -116,6 +120,7 @@ class TwoLayerCNN(nn.Module):
         kappa=1.0,
         init_std=0.01,
         pooling="mean",
+        random_state=None,
     ):
         super().__init__()
         self.input_shape, self.kernel_size, self.stride = check_image_geometry(
@@ -135,9 +140,16 @@ class TwoLayerCNN(nn.Module):
         self.activation = make_activation(activation, q=q, kappa=kappa)
         channels = self.input_shape[0]
         kh, kw = self.kernel_size
+        # a private generator when seeded: the global one may be drawn from meanwhile by
+        # another thread (a DataLoader draws its seed from it every epoch); the same numbers
+        # as the global generator seeded alike
+        generator = None
+        if random_state is not None:
+            generator = torch.Generator().manual_seed(int(random_state))
         self.weight = nn.Parameter(
             # float32 whatever torch's default dtype: the estimators feed float32 inputs
-            torch.randn(self.n_banks * self.n_filters, channels, kh, kw, dtype=torch.float32)
+            torch.randn(self.n_banks * self.n_filters, channels, kh, kw, dtype=torch.float32,
+                        generator=generator)
             * float(init_std)
         )
         height, width = self.input_shape[1:]
