@@ -328,6 +328,27 @@ def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypa
     assert json.loads((out / "tiny.json").read_text())["resumed_fits"] == 3
 
 
+def test_ctrl_c_while_the_results_are_made_is_one_line(tmp_path, capsys, monkeypatch):
+    # the figure takes about a second after the last fit: a Ctrl-C there printed a traceback;
+    # after an interrupted --overwrite run the hint said "the same command with --resume",
+    # which argparse refuses together with --overwrite
+    from sklrank._cli import sweep as sweep_cli
+
+    def interrupted(df, study):
+        raise KeyboardInterrupt
+
+    argv = ["sweep", "--out", str(tmp_path / "out"), "--name", "tiny", *TINY]
+    monkeypatch.setattr(sweep_cli, "_figure", interrupted)
+    line = _one_line(argv, capsys, status=130)
+    assert "interrupted before the results were written; 4 finished fit(s)" in line
+    assert "the same command with --resume to continue" in line
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0  # the kept fits give the results
+    monkeypatch.setattr(sweep_cli, "_figure", interrupted)
+    line = _one_line([*argv, "--overwrite"], capsys, status=130)
+    assert "4 finished fit(s)" in line and "--resume instead of --overwrite" in line
+
+
 def test_a_run_into_a_running_sweep_is_refused(tmp_path, capsys, no_fit):
     from sklrank.experiments._checkpoint import SweepCheckpoint
 

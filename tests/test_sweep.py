@@ -602,6 +602,19 @@ def test_a_checkpoint_deleted_between_its_open_and_its_lock_is_opened_again(tmp_
     assert _checkpoint.count_points(path) == 1  # the point is in the file at the path
 
 
+def test_a_finished_runs_checkpoint_is_not_deleted_under_another_run(tmp_path):
+    # the command deleted its checkpoint after writing the results, whoever held it by then
+    # (a run started with --overwrite in that moment lost its points)
+    from sklrank.experiments import _checkpoint
+
+    path = tmp_path / "sweep.jsonl"
+    with _checkpoint.SweepCheckpoint.open(path, {"a": 1}, ("seed",)) as store:
+        store.add({"seed": 0, "value": 1.0})
+        assert not _checkpoint.remove_checkpoint(path)  # held: left alone
+    assert path.exists() and _checkpoint.remove_checkpoint(path) and not path.exists()
+    assert not _checkpoint.remove_checkpoint(path)
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path, no_fit):
     path = tmp_path / "sweep.jsonl"
     header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}
@@ -966,6 +979,11 @@ def test_a_checkpoint_with_callbacks_resumes_with_equal_new_ones(tmp_path, monke
     assert "0x" not in json.dumps(described)
     # what a repr would not tell apart: two lambdas, long arrays differing in the middle
     assert _sweep._jsonable(lambda x: x) != _sweep._jsonable(lambda x: 2 * x)
+    namespace = {"GAMMA": 0.97}
+    exec("f = lambda e: GAMMA ** e", namespace)  # a global read by a lambda, then changed
+    before = _sweep._jsonable(namespace["f"])
+    namespace["GAMMA"] = 0.5
+    assert _sweep._jsonable(namespace["f"]) != before
     a = np.zeros(2000)
     b = a.copy()
     b[1000] = 1.0

@@ -40,12 +40,13 @@ def main(argv=None):
     # the commands create --out early, to check that it can be written before any work
     created = out is not None and not os.path.exists(out)
     try:
-        return args.run(args)
+        status = args.run(args)
     except CLIError as exc:
-        if created:
-            _remove_if_empty(out)  # an error found later leaves no empty folder behind
         print(f"sklrank {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        status = 2
+    if created and status != 0:
+        _remove_if_empty(out)  # an error or Ctrl-C later leaves no empty folder behind
+    return status
 
 
 def _remove_if_empty(folder):

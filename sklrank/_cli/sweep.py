@@ -370,6 +370,18 @@ def _one_line(exc):
     return " ".join(" ".join([str(exc), *(f"({n})" for n in notes)]).split())
 
 
+def _kept(checkpoint, args):
+    """What an interrupted run keeps, and the command that continues it."""
+    from sklrank.experiments._checkpoint import count_points
+
+    kept = count_points(checkpoint)
+    if not kept:
+        return "no fit had finished."
+    again = ("the same command with --resume instead of --overwrite" if args.overwrite
+             else "the same command with --resume")
+    return f"{kept} finished fit(s) are kept in {checkpoint}: run {again} to continue."
+
+
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
     """Check the output files before any fit, and apply --overwrite / --resume."""
     from sklrank.experiments._checkpoint import (
@@ -501,7 +513,7 @@ def run(args):
     from sklrank._device import check_device
     from sklrank.datasets import DataFileError
     from sklrank.experiments import noise_sweep, sample_size_study
-    from sklrank.experiments._checkpoint import CheckpointError, count_points
+    from sklrank.experiments._checkpoint import CheckpointError, count_points, remove_checkpoint
     from sklrank.experiments._outputs import InterruptedAfterWriting, write_file_set
 
     synthetic = args.dataset == "synthetic"
@@ -550,11 +562,7 @@ def run(args):
                 df = noise_sweep(args.dataset, n_samples=n_samples, checkpoint=checkpoint,
                                  **kwargs)
     except KeyboardInterrupt:
-        print(
-            f"sklrank sweep: interrupted; {count_points(checkpoint)} finished fit(s) are kept in "
-            f"{checkpoint}: run the same command with --resume to continue.",
-            file=sys.stderr,
-        )
+        print(f"sklrank sweep: interrupted; {_kept(checkpoint, args)}", file=sys.stderr)
         return _INTERRUPTED
     except CheckpointError as exc:
         fix = {
@@ -573,8 +581,13 @@ def run(args):
         raise CLIError(f"{_one_line(exc)}{hint}") from exc
     runtime = time.perf_counter() - start
 
-    csv_bytes = df.to_csv(index=False).encode("utf-8")
-    png_bytes = _figure(df, study)
+    try:
+        csv_bytes = df.to_csv(index=False).encode("utf-8")
+        png_bytes = _figure(df, study)  # about a second after the last fit
+    except KeyboardInterrupt:
+        print(f"sklrank sweep: interrupted before the results were written; "
+              f"{_kept(checkpoint, args)}", file=sys.stderr)
+        return _INTERRUPTED
     record = {
         # the command line when run as `sklrank ...` / `python -m sklrank ...`
         "command": (
@@ -602,7 +615,7 @@ def run(args):
             outputs["json"]: lambda path: path.write_bytes(json_bytes),
         })
     except InterruptedAfterWriting:
-        checkpoint.unlink(missing_ok=True)
+        remove_checkpoint(checkpoint)
         print(
             f"sklrank sweep: interrupted; the results were written first: "
             f"{', '.join(str(p) for p in outputs.values())}.",
@@ -622,7 +635,7 @@ def run(args):
             f"writing the results failed ({_one_line(exc)}); every fit is kept in {checkpoint}: "
             "free space or fix the folder, then run the same command with --resume."
         ) from exc
-    checkpoint.unlink(missing_ok=True)
+    remove_checkpoint(checkpoint)
 
     experiment = "sample-size study" if study else "noise sweep"
     print(f"{experiment} on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s"

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = ["CheckpointError", "SweepCheckpoint", "count_points", "discard_if_empty",
-           "in_use", "looks_like_checkpoint"]
+           "in_use", "looks_like_checkpoint", "remove_checkpoint"]
 
 _FORMAT = "sklrank-sweep-checkpoint"
 _VERSION = 1
@@ -274,5 +274,26 @@ def discard_if_empty(path):
         if len(complete) > 1 or not _starts_as_checkpoint(data):
             return False  # finished points, or not a checkpoint
         path.unlink()  # under the lock
+        return True
+
+
+def remove_checkpoint(path):
+    """Delete the checkpoint at ``path`` once its results are written, unless another sweep
+    holds it now (one started with --resume or --overwrite in the moment between this run's
+    last point and its results: deleting its file would lose its points). Under the lock."""
+    path = Path(path)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below, after the unlink
+    except FileNotFoundError:
+        return False
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+        if not _still_at(handle, path):
+            return False
+        path.unlink()
         return True
 

@@ -712,11 +712,15 @@ def _jsonable(value, depth=0):
         name = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
         code = getattr(value, "__code__", None)
         if code is not None and ("<lambda>" in name or "<locals>" in name):
-            # a lambda or a local function: by its code, defaults and closure too
+            # a lambda or a local function: by its code, defaults, closure and the plain
+            # values of the globals it reads too
             closure = [cell.cell_contents for cell in value.__closure__ or ()]
+            names = getattr(value, "__globals__", {})
+            read = {n: names[n] for n in code.co_names if n in names
+                    and isinstance(names[n], (str, bool, type(None), Real, tuple, np.ndarray))}
             return {"function": name, "code": hashlib.sha256(
                 marshal.dumps(code)).hexdigest(), "defaults": inner(value.__defaults__),
-                "closure": inner(closure)}
+                "closure": inner(closure), "globals": inner(read)}
         return name
     if hasattr(value, "get_params"):
         try:
