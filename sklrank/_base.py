@@ -33,6 +33,7 @@ from skorch.utils import is_dataset, to_numpy
 from torch.utils.data import DataLoader, Subset
 
 from ._device import check_device
+from ._interrupts import stop_requested
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
 
@@ -553,6 +554,8 @@ class _BaseNet:
         """Raise as soon as the training loss stops being finite (before any callback)."""
         super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                              **kwargs)
+        if stop_requested():  # a sweep interrupted in another thread: end this fit
+            raise KeyboardInterrupt
         row = self.history[-1]
         for batch in row["batches"]:
             loss = batch.get("train_loss")

@@ -6,6 +6,7 @@ record a fit of fewer epochs as a result; around their fits the interrupt is rai
 """
 
 import contextlib
+import contextvars
 import signal
 import threading
 
@@ -36,3 +37,50 @@ def interrupts_raised():
     # (not reached when the interrupt, or any error, leaves the block by itself)
     if noted:
         raise KeyboardInterrupt  # skorch ended the fit early: not a result
+
+
+class StopSignal:
+    """Stop the fits other threads of this process run for one sweep, and wait for them.
+
+    A Ctrl-C reaches the main thread only: fits in worker threads (joblib's threading
+    backend) trained on, and torch threads still running when the interpreter exits abort
+    it. The sweep's fits run under :meth:`fitting`, which makes the estimator end its fit at
+    the next epoch once :meth:`stop_and_wait` was called (``stop_requested``).
+    """
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._active = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def fitting(self):
+        """Run a fit that ends early (then raising KeyboardInterrupt) when a stop comes."""
+        with self._idle:
+            self._active += 1
+        token = _STOP.set(self._stop)
+        try:
+            yield
+        finally:
+            _STOP.reset(token)
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+        if self._stop.is_set():
+            raise KeyboardInterrupt  # the fit was ended early: not a result
+
+    def stop_and_wait(self, timeout=60.0):
+        """Ask the running fits to stop, and wait (at most ``timeout`` s) until they have."""
+        self._stop.set()
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+
+
+# The stop event of the sweep whose fit runs in this thread (None outside sweeps).
+_STOP = contextvars.ContextVar("sklrank_sweep_stop", default=None)
+
+
+def stop_requested():
+    """Whether the sweep running a fit in this thread asked it to stop."""
+    event = _STOP.get()
+    return event is not None and event.is_set()

@@ -615,6 +615,35 @@ def test_a_finished_runs_checkpoint_is_not_deleted_under_another_run(tmp_path):
     assert not _checkpoint.remove_checkpoint(path)
 
 
+def test_ctrl_c_stops_the_fits_of_the_threading_backend_first(monkeypatch):
+    # the main thread got the KeyboardInterrupt while joblib's worker threads trained on
+    # (the process then aborted at exit: "terminate called without an active exception")
+    import os
+    import signal
+    import threading
+
+    from sklrank import RankCNNClassifier
+
+    fit, in_fit = RankCNNClassifier.fit, []
+    started = threading.Barrier(2, timeout=60)
+
+    def counted_fit(self, X, y, **fit_params):
+        in_fit.append(1)
+        try:
+            if started.wait() == 0:  # both fits are training: Ctrl-C, to the process
+                os.kill(os.getpid(), signal.SIGINT)
+            return fit(self, X, y, **fit_params)
+        finally:
+            in_fit.pop()
+
+    monkeypatch.setattr(RankCNNClassifier, "fit", counted_fit)
+    params = {**TINY["classifier_params"], "max_epochs": 100_000}
+    with pytest.raises(KeyboardInterrupt):
+        noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], n_jobs=2, backend="threading",
+                    **{**ALONE, "classifier_params": params})
+    assert in_fit == []  # both fits ended before the interrupt went on
+
+
 def test_resuming_with_another_configuration_is_refused(tmp_path, no_fit):
     path = tmp_path / "sweep.jsonl"
     header = {"format": "sklrank-sweep-checkpoint", "version": 1, "config": {}}

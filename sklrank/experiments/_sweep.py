@@ -30,6 +30,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._interrupts import StopSignal
 from .._threads import thread_limits as _thread_limits
 from ._checkpoint import SweepCheckpoint
 
@@ -371,7 +372,7 @@ def _prepare(kind, noise_std, seed, config, params, subset, shared):
     return _prepare_images(noise_std, seed, config, params, subset, shared)
 
 
-def _fit_alone(point):
+def _fit_alone(point, stop=None):
     """The point's own fit: its ConvergenceWarnings recorded (others shown), and the error
     of a fit that did not train returned."""
     from sklrank._base import recorded_convergence_warnings
@@ -380,7 +381,8 @@ def _fit_alone(point):
 
     # recorded per thread: fits in threads (joblib's threading backend, a Dask worker's
     # threads) run at once and each row gets its own warning
-    with recorded_convergence_warnings() as caught, interrupts_raised():
+    fitting = contextlib.nullcontext() if stop is None else stop.fitting()
+    with recorded_convergence_warnings() as caught, interrupts_raised(), fitting:
         try:
             point.clf.fit(point.X_train, point.y_train)
             error = None
@@ -416,7 +418,8 @@ def _add_note(exc, note):
     return exc
 
 
-def _run_points(kind, points, config, params, threads, subsets, n_threads=1, progress=False):
+def _run_points(kind, points, config, params, threads, subsets, n_threads=1, progress=False,
+                stop=None):
     """Train the points ``[(noise_std, seed), ...]`` (of one size) and measure them.
 
     One point is fitted on its own; several train as one batched model
@@ -452,7 +455,7 @@ def _run_points(kind, points, config, params, threads, subsets, n_threads=1, pro
         shared.clear()  # the rank-K images: freed before the training
         start = time.perf_counter()
         if len(prepared) == 1:
-            outcomes = [_fit_alone(prepared[0])]
+            outcomes = [_fit_alone(prepared[0], stop)]
         else:
             on_gpu = str(params.get("device", "cpu")).startswith("cuda")
             # fit_batched returns each fit's warnings, which the rows record
@@ -1075,11 +1078,15 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
         in_threads = client is None and backend in (None, "threading")
         tasks = _tasks(plan, pending, n_workers=workers, spread=not in_threads)
 
+        # fits in this process's threads stop when the main thread gets a Ctrl-C
+        stop = StopSignal() if backend == "threading" and client is None else None
+
         def run(task, threads, n_threads=1, progress=False):
             n, points = task
             return delayed(_run_points)(
                 plan.kind, points, plan.point_config(n), plan.params, threads,
                 {seed: plan.subsets.get((n, seed)) for _, seed in points}, n_threads, progress,
+                stop,
             )
 
         jobs = n_jobs if n_jobs is not None else (-1 if client is not None else None)
@@ -1099,8 +1106,13 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
             ]
         else:
             phases = [([run(t, task_threads) for t in tasks], alone)]
-        rows += _run_tasks(phases, len(plan.points), len(done), plan.name, store,
-                           verbose=verbose)
+        try:
+            rows += _run_tasks(phases, len(plan.points), len(done), plan.name, store,
+                               verbose=verbose)
+        except KeyboardInterrupt:
+            if stop is not None:
+                stop.stop_and_wait()  # the threads' fits end before the interrupt goes on
+            raise
     finally:
         if own_client:
             client.close()
