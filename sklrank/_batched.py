@@ -404,11 +404,8 @@ def _snapshot_ranks(snapshots, n_banks):
     stack = torch.stack(snapshots)  # (k, points, rows, ...)
     k, points, rows = stack.shape[:3]
     flat = stack.reshape(k * points, rows, -1)
-    finite = torch.isfinite(flat).all(dim=2).all(dim=1)
-    flat = torch.where(finite[:, None, None], flat, torch.zeros((), dtype=flat.dtype,
-                                                                device=flat.device))
     ranks, fro = torch.stack(_stable_ranks(flat, n_banks)).cpu().numpy()  # one copy
-    ranks[fro <= 0] = np.nan  # zero filters (and the non-finite ones, zeroed)
+    ranks[~(fro > 0)] = np.nan  # zero filters, and non-finite ones (their norm is NaN)
     return ranks.reshape(k, points, -1)
 
 

@@ -57,10 +57,13 @@ def _stable_ranks(filters, n_banks):
     ``filters`` has shape ``(k, R, D)``. Returns ``(ranks, fro)``, two ``(k, 1 + n_banks)``
     tensors (``n_banks`` 0 when None): column 0 for the whole matrix, then one per bank (the
     equal, contiguous blocks of rows); ``fro`` holds the squared Frobenius norms (0 for a
-    block of zero filters, whose rank is NaN). One batched eigendecomposition of the Gram
-    matrices of the smaller side, on the filters' device: no host synchronisation.
+    block of zero filters, whose rank is NaN; NaN for a matrix that is not finite, e.g. a
+    diverged fit's, which is zeroed first: the eigensolver fails on NaN, torch's
+    LinAlgError on the CPU). One batched eigendecomposition of the Gram matrices of the
+    smaller side, on the filters' device: no host synchronisation.
     """
-    F = filters.to(torch.float64)
+    finite = torch.isfinite(filters).flatten(1).all(dim=1)
+    F = torch.where(finite[:, None, None], filters, filters.new_zeros(())).to(torch.float64)
     k, rows, dim = F.shape
     grams = [_gram(F)]
     if n_banks:
@@ -72,7 +75,8 @@ def _stable_ranks(filters, n_banks):
         # rounding can put the ratio a hair below the exact floor of 1, as in stable_rank
         ranks.append((fro / top).clamp(min=1.0).reshape(k, -1))
         fros.append(fro.reshape(k, -1))
-    return torch.cat(ranks, dim=1), torch.cat(fros, dim=1)
+    fro = torch.cat(fros, dim=1)
+    return torch.cat(ranks, dim=1), torch.where(finite[:, None], fro, fro.new_full((), torch.nan))
 
 
 def _top_eigenvalues(grams):
@@ -252,14 +256,9 @@ class RankHistory(Callback):
         n_banks, m = getattr(module, "n_banks", None), getattr(module, "n_filters", None)
         if n_banks is None or m is None or n_banks * m != stack.shape[1]:
             n_banks = None
-        # Non-finite filters (the last step diverged) are zeroed before the eigensolver, which
-        # fails on NaN (torch's LinAlgError on the CPU) instead of saying the fit diverged,
-        # and marked by a NaN norm; one copy to the host (a GPU waits for it once).
-        finite = torch.isfinite(stack).flatten(1).all(dim=1)
-        stack = torch.where(finite[:, None, None], stack, stack.new_zeros(()))
-        ranks, fro = _stable_ranks(stack, n_banks)
-        fro = torch.where(finite[:, None], fro, fro.new_full((), float("nan")))
-        ranks, fro = torch.stack((ranks, fro)).cpu().numpy()
+        # one copy to the host (a GPU waits for it once); non-finite filters (the last step
+        # diverged) come back with a NaN norm
+        ranks, fro = torch.stack(_stable_ranks(stack, n_banks)).cpu().numpy()
         if not (np.isfinite(fro).all() and np.isfinite(ranks[fro > 0]).all()):
             raise TrainingDivergedError(
                 "training diverged: the filters hold NaN or infinity; lower lr."
