@@ -389,6 +389,7 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
         discard_if_empty,
         in_use,
         looks_like_checkpoint,
+        remove_checkpoint,
     )
     from sklrank.experiments._outputs import check_output_files
 
@@ -415,7 +416,7 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
         unfinished = False
     if overwrite:
         if unfinished:
-            checkpoint.unlink()  # start over: its fits are not reused
+            remove_checkpoint(checkpoint)  # start over: its fits are not reused
     elif resume:
         if not unfinished and existing:
             raise CLIError(

@@ -253,6 +253,25 @@ def _still_at(handle, path):
         return False
 
 
+@contextlib.contextmanager
+def _held(path):
+    """The file at ``path`` open and locked (exclusively), or None when it is missing or a
+    running sweep holds it."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        yield None
+        return
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield None
+                return
+        yield handle if _still_at(handle, path) else None
+
+
 def discard_if_empty(path):
     """Delete the checkpoint at ``path`` if it holds no finished point; return whether it did.
 
@@ -263,12 +282,9 @@ def discard_if_empty(path):
     path = Path(path)
     if not path.is_file():
         return False
-    with open(path, "rb") as handle:
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False  # a running sweep holds it
+    with _held(path) as handle:
+        if handle is None:
+            return False
         data = handle.read()
         complete = [line for line in data.split(b"\n")[:-1] if line.strip()]
         if len(complete) > 1 or not _starts_as_checkpoint(data):
@@ -278,22 +294,13 @@ def discard_if_empty(path):
 
 
 def remove_checkpoint(path):
-    """Delete the checkpoint at ``path`` once its results are written, unless another sweep
-    holds it now (one started with --resume or --overwrite in the moment between this run's
-    last point and its results: deleting its file would lose its points). Under the lock."""
+    """Delete the checkpoint at ``path`` (its results written, or --overwrite), unless
+    another sweep holds it now (e.g. one started with --overwrite in the moment between this
+    run's last point and its results: deleting its file would lose its points). Under the
+    lock."""
     path = Path(path)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, after the unlink
-    except FileNotFoundError:
-        return False
-    with handle:
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-        if not _still_at(handle, path):
+    with _held(path) as handle:
+        if handle is None:
             return False
         path.unlink()
         return True
-
