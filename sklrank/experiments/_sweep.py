@@ -209,8 +209,6 @@ def _own_params(params):
     them, else a deep copy): a callback object is stateful, and points training at once in
     threads would share it (an EarlyStopping's count, a RankHistory's snapshots). What can be
     copied neither way (e.g. a callback holding a lock) is shared, with a warning."""
-    from sklearn.base import clone
-
     own = {}
     for key, value in params.items():
         try:
@@ -691,6 +689,8 @@ def _jsonable(value, depth=0):
     """``value`` as JSON, describing what an object is so that equal settings compare equal
     across processes and different ones differ (the sweep's configuration, which decides
     whether a checkpoint can be resumed)."""
+    import torch
+
     if depth > 20:  # an object that holds itself
         return "<nested too deep>"
     inner = functools.partial(_jsonable, depth=depth + 1)
@@ -704,9 +704,9 @@ def _jsonable(value, depth=0):
         return value
     # Not by repr: its "at 0x..." differs from process to process (a checkpoint with a
     # callback could never be resumed), and numpy abbreviates long arrays with "...".
-    if isinstance(value, (np.ndarray, _tensor_type())):
+    if isinstance(value, (np.ndarray, torch.Tensor)):
         array = np.ascontiguousarray(np.asarray(
-            value.detach().cpu() if hasattr(value, "detach") else value))
+            value.detach().cpu() if isinstance(value, torch.Tensor) else value))
         return {"array": list(array.shape), "dtype": array.dtype.str, "sha256":
                 hashlib.sha256(array.tobytes()).hexdigest()}
     if isinstance(value, np.random.RandomState):
@@ -736,12 +736,6 @@ def _jsonable(value, depth=0):
                 return {"class": inner(type(value)), **described}
             return {"class": inner(type(value)), "params": described}
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
-
-
-def _tensor_type():
-    import torch
-
-    return torch.Tensor
 
 
 def _versions():
