@@ -181,7 +181,7 @@ def _inputs(X):
 class _BaseNet:
     """Mixin (left of skorch's NeuralNet classes) with what the sklrank estimators share.
 
-    Subclasses define ``_parameter_constraints``, ``_module_kwargs()``, ``_prepare_targets(y,
+    Subclasses define ``_parameter_constraints``, ``_module_kwargs(seed)``, ``_prepare_targets(y,
     reset)`` and ``_scale_report(X)`` (the likely causes of a failed fit, from the data).
     """
 
@@ -479,7 +479,7 @@ class _BaseNet:
         used = getattr(self, "_module_kwargs_used", None)
         if used is None:
             return
-        now = self._module_kwargs()
+        now = self._module_kwargs(seed=None)  # (the seed is not compared)
         changed = [
             k for k in used
             if k in now and k not in self._init_only_kwargs and repr(now[k]) != repr(used[k])
@@ -493,9 +493,13 @@ class _BaseNet:
             )
 
     def initialize_module(self):
-        """Build the module from the fitted geometry and the parameters, seeded."""
-        kwargs = self._module_kwargs()
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        """Build the module from the fitted geometry and the parameters, seeded by one draw
+        from ``random_state`` (the module's own generator; the global one too, for a module
+        class of the user's that draws from it)."""
+        seed = self._init_seed()
+        with seeded(seed):
+            kwargs = self._module_kwargs(seed)
+            self.module_ = self.initialized_instance(self.module, kwargs)
         self._module_kwargs_used = kwargs
         return self
 

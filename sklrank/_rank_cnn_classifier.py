@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
 
-from ._base import _ClassifierNet, default_callbacks, seeded
+from ._base import _ClassifierNet, default_callbacks
 from ._patches import check_image_geometry
 from ._rank import stable_rank
 from .callbacks._rank_history import RankHistory, _plain, bank_stable_ranks, filter_matrix_of
@@ -297,7 +297,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         if reset:
             self._geometry(X.shape[1])  # raises for a geometry that does not fit X
 
-    def _module_kwargs(self):
+    def _module_kwargs(self, seed):
         n_features = self.__dict__.get("n_features_in_")
         if n_features is None and self.input_shape is None:
             raise NotFittedError(
@@ -322,8 +322,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
             "q": self.q,
             "kappa": self.kappa,
             "init_std": self.init_std,
-            # the seed initialize_module drew (one draw of a RandomState a module)
-            "random_state": self.__dict__.get("_module_seed"),
+            "random_state": seed,
         }
         kwargs.update(self.get_params_for("module"))
         return kwargs
@@ -332,12 +331,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         """Build the network with the fitted geometry, seeded by ``random_state``."""
         # the filters' cache is keyed by the module's id, which a new module may reuse
         self.__dict__.pop("_filter_summary_cache", None)
-        seed = self._module_seed = self._init_seed()
-        try:
-            with seeded(seed):
-                super().initialize_module()
-        finally:
-            del self._module_seed
+        super().initialize_module()
         if "n_features_in_" not in self.__dict__:
             self.n_features_in_ = int(np.prod(self.module_.input_shape))
         return self

@@ -127,7 +127,7 @@ class _TwoLayerNet(_BaseNet):
         if reset:
             self._n_samples_fit = len(X)
 
-    def _module_kwargs(self):
+    def _module_kwargs(self, seed):
         module_params = self.get_params_for("module")
         n_features = self.__dict__.get("n_features_in_", module_params.get("n_features"))
         if n_features is None:
@@ -152,7 +152,7 @@ class _TwoLayerNet(_BaseNet):
             "init": self.init,
             "spike": self.spike,
             "spike_weight": spike_weight,
-            "random_state": self._init_seed(),
+            "random_state": seed,
         }
         kwargs.update(module_params)
         return kwargs

@@ -453,12 +453,10 @@ def test_filters_come_from_a_private_generator(monkeypatch):
     import contextlib
 
     import sklrank._base as base
-    import sklrank._rank_cnn_classifier as cnn_module
 
     expected = fast(random_state=4).initialize().module_.weight.detach().clone()
     unseeded = contextlib.nullcontext
     monkeypatch.setattr(base, "seeded", lambda seed: unseeded())
-    monkeypatch.setattr(cnn_module, "seeded", lambda seed: unseeded())
     torch.manual_seed(12345)  # the global generator anywhere: no effect
     assert torch.equal(fast(random_state=4).initialize().module_.weight.detach(), expected)
 
