@@ -228,6 +228,20 @@ def test_bad_options_one_line_before_any_fit(argv, match, tmp_path, capsys, no_f
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
+def test_reader_of_stdout_gone_is_no_traceback(tmp_path):
+    # `sklrank sweep | head -1`: the pipe is closed when the table is printed
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sklrank", "sweep", "--out", str(out), *TINY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader leaves before the command prints anything
+    stderr = process.communicate(timeout=300)[1].decode()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert process.returncode == 1
+    assert _files(out) == ["synthetic.csv", "synthetic.json", "synthetic.png"]
+
+
 def test_cuda_without_a_gpu(tmp_path, capsys, no_fit):
     line = _one_line(["sweep", "--device", "cuda", "--out", str(tmp_path / "out"), "--quiet"],
                      capsys)

@@ -41,9 +41,16 @@ def main(argv=None):
     created = out is not None and not os.path.exists(out)
     try:
         status = args.run(args)
+        sys.stdout.flush()  # a reader that went away shows here at the latest
     except CLIError as exc:
         print(f"sklrank {args.command}: error: {exc}", file=sys.stderr)
         status = 2
+    except BrokenPipeError:
+        # stdout's reader left early (`sklrank sweep | head -1`); the files are written by
+        # then. Point stdout at devnull so the interpreter's flush at exit does not raise
+        # again, as Python's documentation of SIGPIPE advises.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
     if created and status != 0:
         _remove_if_empty(out)  # an error or Ctrl-C later leaves no empty folder behind
     return status
