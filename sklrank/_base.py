@@ -699,16 +699,17 @@ class _ClassifierNet(_BaseNet):
             return self._as_tensor(np.asarray(y, dtype=dtype))
         return np.asarray(y)  # booleans, strings and other objects: encoded on the host
 
-    def _encode_target(self, y):
-        """Indices of the labels ``y`` in ``classes_`` (numpy; unknown labels are an error)."""
+    def _encode_target(self, y, fix="list them in `classes` or refit from scratch"):
+        """Indices of the labels ``y`` in ``classes_`` (numpy; unknown labels are an error
+        whose message ends with ``fix``)."""
         y = np.asarray(y)
         classes = self.classes_
         index = np.searchsorted(classes, y)
         unseen = (index >= len(classes)) | (classes[np.minimum(index, len(classes) - 1)] != y)
         if unseen.any():
             raise ValueError(
-                f"y holds labels {np.unique(y[unseen]).tolist()} that are not among the "
-                f"classes {classes.tolist()}; list them in `classes` or refit from scratch."
+                f"y holds labels {np.unique(y[unseen]).tolist()[:5]} that are not among the "
+                f"classes {classes.tolist()}; {fix}."
             )
         return index
 

@@ -276,19 +276,6 @@ def _host_copy(module):
     return copy.deepcopy(module).to("cpu", torch.float64)
 
 
-def _encode_labels(classes, y):
-    """Class labels -> 0/1 (index in ``classes``), as the classifier trains on them."""
-    y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
-    index = np.searchsorted(classes, y)
-    bad = (index >= len(classes)) | (classes[np.minimum(index, len(classes) - 1)] != y)
-    if bad.any():
-        raise ValueError(
-            f"y holds labels {np.unique(y[bad]).tolist()[:5]} that are not among the fitted "
-            f"classes {classes.tolist()}; pass the labels the classifier was fitted on."
-        )
-    return index.astype(np.float64)
-
-
 def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty):
     """module, loss name, regulariser values, y-encoder from an estimator or a module."""
     from sklearn.base import is_classifier
@@ -324,7 +311,11 @@ def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_pena
                 )
 
             def encode(y):
-                return _encode_labels(classes, y)
+                """Class labels -> 0/1, as the classifier trains on them."""
+                if isinstance(y, torch.Tensor):
+                    y = y.detach().cpu().numpy()
+                codes = est._encode_target(y, fix="pass the labels the classifier was fitted on")
+                return codes.astype(np.float64)
         else:
             default_loss, encode = "mse", None
     loss = _check_loss(default_loss if loss is None else loss)
