@@ -305,7 +305,8 @@ def _zero_matrix_error(what):
 # --------------------------------------------------------------------------- Lanczos
 
 
-def _lanczos_top(matvec, n, tol, max_iter=300, v0=None, give_up=None, check_every=1):
+def _lanczos_top(matvec, n, tol, max_iter=300, v0=None, give_up=None, check_every=1,
+                 first_product=None):
     """Largest eigenpair of a symmetric positive semi-definite operator by Lanczos.
 
     Written here rather than calling ARPACK (``scipy.sparse.linalg.eigsh``) for
@@ -323,8 +324,9 @@ def _lanczos_top(matvec, n, tol, max_iter=300, v0=None, give_up=None, check_ever
     far, may end the iteration early: the function then returns ``(None, Ritz vector so
     far)``. ``check_every`` > 1
     computes the Ritz pair (a small tridiagonal eigenproblem) only every that many iterations
-    once past the first few, for cheap operators. Raises ``_NonFinite`` when the operator
-    returns NaN or infinity.
+    once past the first few, for cheap operators. ``first_product``, the operator applied to
+    the unit vector ``v0`` when the caller has it already, saves the first pass. Raises
+    ``_NonFinite`` when the operator returns NaN or infinity.
     """
     if v0 is None or not np.any(v0):
         q = np.random.default_rng(0).standard_normal(n)
@@ -336,7 +338,7 @@ def _lanczos_top(matvec, n, tol, max_iter=300, v0=None, give_up=None, check_ever
     alphas, betas, residuals = [], [], []
     tiny = np.finfo(float).tiny
     for k in range(steps):
-        w = matvec(Q[k])
+        w = matvec(Q[k]) if k or first_product is None else np.array(first_product)
         with np.errstate(invalid="ignore", over="ignore"):  # reported as _NonFinite
             alpha = float(Q[k] @ w)
         if not math.isfinite(alpha):
@@ -726,7 +728,7 @@ def _large_top_and_fro(T, sample, method, tol):
         if not math.isfinite(residual):
             raise _NonFinite("the refined product is not finite")
         if residual > final_tol * theta:
-            theta = _lanczos_top(passes.exact, n, final_tol, v0=u)[0]
+            theta = _lanczos_top(passes.exact, n, final_tol, v0=u, first_product=Gu)[0]
     return theta, passes.fro_sq
 
 

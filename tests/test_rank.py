@@ -318,6 +318,26 @@ def test_matrix_free_path_on_image_like_data_is_exact(layout, monkeypatch):
     assert stable_rank(A, method="lanczos") == pytest.approx(dense_stable_rank(A), rel=1e-10)
 
 
+def test_float64_lanczos_after_the_float32_passes_repeats_no_pass(monkeypatch):
+    # method="lanczos" at tol=1e-12 on float32 data: the float32 passes reach ~1e-7, the
+    # float64 Rayleigh-quotient pass does not meet the tolerance, and float64 Lanczos goes on
+    # from that vector, reusing the product it already has.
+    A = _image_like(3000, 320, 1)
+    vectors = []
+    original = rank_module._Passes._apply
+
+    def recording(self, v, dtype):
+        if np.dtype(dtype) == np.float64:
+            vectors.append(np.array(v, dtype=np.float64))
+        return original(self, v, dtype)
+
+    monkeypatch.setattr(rank_module._Passes, "_apply", recording)
+    assert stable_rank(A, method="lanczos") == pytest.approx(dense_stable_rank(A), rel=1e-12)
+    assert len(vectors) >= 2  # the refinement and at least one Lanczos step in float64
+    for first, second in zip(vectors, vectors[1:]):
+        assert not np.allclose(first, second, rtol=0, atol=1e-12)
+
+
 def test_noise_hands_over_to_the_gram_matrix_after_two_passes(monkeypatch):
     # Packed top of the spectrum: the first residuals predict many passes (23 here); with the
     # Gram matrix measured at the cost of 10 passes the path hands over after the second one.
