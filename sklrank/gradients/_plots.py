@@ -70,20 +70,25 @@ def _ordered(values, canonical=("relu", "tanh", "sigmoid", "huberized")):
     return [v for v in canonical if v in values] + [v for v in values if v not in canonical]
 
 
-def _spectrum_panel(ax, runs, n_show, label=None, color=None):
-    """Top singular values (median over seeds, band: min-max) with ||S1||, ||S2|| levels."""
-    grouped = runs[runs.sv_index <= n_show].groupby("sv_index").singular_value
-    index = grouped.median().index.to_numpy()
-    ax.semilogy(index, grouped.median().to_numpy(), "o-", ms=3, lw=1, color=color or "k",
-                label=label or "singular values of G")
-    ax.fill_between(index, grouped.min().to_numpy(), grouped.max().to_numpy(),
-                    color=color or "k", alpha=0.15, lw=0)
+def _spectrum_panel(ax, runs, n_show, *, label="singular values of G", color="k", ls="-",
+                    levels=((_S1_COLOR, "-", "||S1||"), (_S2_COLOR, "--", "||S2||"))):
+    """Top ``n_show`` singular values of G (median over seeds, band: min-max over seeds) and
+    the levels ||S1||, ||S2|| (median over seeds), each drawn as ``(colour, line style,
+    legend label or None)``."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grouped = runs[runs.sv_index <= n_show].groupby("sv_index").singular_value
+    median = grouped.median()
+    index = median.index.to_numpy()
+    ax.semilogy(index, median.to_numpy(), "o", ls=ls, ms=3, lw=1, color=color, label=label)
+    ax.fill_between(index, grouped.min().to_numpy(), grouped.max().to_numpy(), color=color,
+                    alpha=0.15, lw=0)
     first = runs[runs.sv_index == 1]
-    ax.axhline(first.s1_norm.median(), color=_S1_COLOR, lw=1.2, label="||S1||")
-    ax.axhline(first.s2_norm.median(), color=_S2_COLOR, lw=1.2, ls="--", label="||S2||")
+    for column, (level_color, level_ls, level_label) in zip(("s1_norm", "s2_norm"), levels,
+                                                            strict=True):
+        ax.axhline(first[column].median(), color=level_color, lw=1.2, ls=level_ls,
+                   label=level_label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("index")
     _plain_log_ticks(ax)
 
@@ -200,18 +205,12 @@ def plot_spike_strength_study(df, axes=None, *, spectrum_nus=None, n_show=20):
     styles = ["-", ":", "--", "-."]
     for ax, activation in zip(axes[0], activations, strict=False):
         for k, nu in enumerate(spectrum_nus):
-            runs = df[(df.activation == activation) & (df.nu == nu)]
-            grouped = runs[runs.sv_index <= n_show].groupby("sv_index").singular_value.median()
-            ax.semilogy(grouped.index, grouped.to_numpy(), "o", ls=styles[k % 4], ms=3, lw=1,
-                        color="k", label=f"G, nu={nu:g}")
-            first = runs[runs.sv_index == 1]
-            ax.axhline(first.s1_norm.median(), color=_S1_COLOR, lw=1, ls=styles[k % 4],
-                       label=f"||S1||, nu={nu:g}")
-            ax.axhline(first.s2_norm.median(), color=_S2_COLOR, lw=1, ls=styles[k % 4],
-                       label=f"||S2||, nu={nu:g}")
+            ls = styles[k % len(styles)]
+            _spectrum_panel(ax, df[(df.activation == activation) & (df.nu == nu)], n_show,
+                            label=f"G, nu={nu:g}", ls=ls,
+                            levels=((_S1_COLOR, ls, f"||S1||, nu={nu:g}"),
+                                    (_S2_COLOR, ls, f"||S2||, nu={nu:g}")))
         ax.set_title(activation, fontsize=10)
-        ax.set_xlabel("index")
-        _plain_log_ticks(ax)
     for ax in axes[0][len(activations):]:
         ax.set_axis_off()
     axes[0][0].set_ylabel("singular value")
@@ -417,7 +416,6 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     (1, 3)
     """
     import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
 
     _check_frame(df, ["dataset", "activation", "seed", "epoch", "sv_index", "singular_value",
                       "s1_norm", "s2_norm", "top2_share", "max_cos_residue", "max_cos_spike"],
@@ -437,20 +435,11 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
                 runs = at[at.activation == activation]
                 if runs.empty:
                     continue
-                grouped = runs[runs.sv_index <= n_show].groupby("sv_index").singular_value
-                index = grouped.median().index.to_numpy()
-                ax.semilogy(index, grouped.median().to_numpy(), "o-", ms=3, lw=1,
-                            color=palette[activation], label=activation)
-                ax.fill_between(index, grouped.min().to_numpy(), grouped.max().to_numpy(),
-                                color=palette[activation], alpha=0.15, lw=0)
-                first = runs[runs.sv_index == 1]
-                ax.axhline(first.s1_norm.median(), color=palette[activation], lw=1, ls="--")
-                ax.axhline(first.s2_norm.median(), color=palette[activation], lw=1, ls=":")
+                color = palette[activation]
+                _spectrum_panel(ax, runs, n_show, label=activation, color=color,
+                                levels=((color, "--", None), (color, ":", None)))
             n_features = int(sub.n_features.iloc[0]) if "n_features" in sub else None
             ax.set_title(f"{dataset} (d={n_features}): G {when}", fontsize=9)
-            ax.set_xlabel("index")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            _plain_log_ticks(ax)
             ax.set_ylabel("singular value (--: ||S1||, ..: ||S2||)", fontsize=8)
             ax.legend(fontsize=7)
         runs = sub[sub.sv_index == 1].assign(
