@@ -45,10 +45,11 @@ _COMMON_DOC = """
     weight_decay : float, default=0.0
         lambda of the penalty ``(lambda/2)||W||_F^2``.
     input_noise : float, default=0.0
-        Std tau of the Gaussian noise added to the inputs at every training step (drawn on
-        the CPU from the estimator's own generator, seeded by ``random_state`` at
-        initialisation, so that every step, also of later ``partial_fit`` calls, gets a fresh
-        and reproducible draw).
+        Std tau of the Gaussian noise added to the inputs at every training step, drawn
+        from the estimator's own generator, seeded by ``random_state`` at initialisation, so
+        that every step, also of later ``partial_fit`` calls, gets a fresh and reproducible
+        draw. On a GPU the noise is drawn there, by a generator seeded from the CPU one: the
+        same ``random_state`` gives the same fit on the same device, but not the CPU's noise.
     jacobian_penalty : float, default=0.0
         lambda_J of ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2``.
     lr : float, default=1.0
@@ -179,7 +180,48 @@ class _TwoLayerNet(_BaseNet):
         else:
             generator.manual_seed(seed)
         self._noise_generator = generator
+        self._device_noise_generator = None  # made at the first step on another device
         return self
+
+    def _standard_noise(self, x):
+        """N(0, 1) noise of ``x``'s shape and dtype, drawn where ``x`` lives.
+
+        On the CPU from the fit's generator, seeded by random_state. On another device from a
+        generator there, seeded once from the CPU one: drawing on the host would copy the
+        noise over to the device at every step. A device without generators of its own gets
+        the CPU's draws, copied.
+        """
+        generator = self._noise_generator
+        if x.device.type != "cpu":
+            generator = self._noise_generator_on(x.device) or generator
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device)
+        return noise if noise.device == x.device else noise.to(x.device)
+
+    def _noise_generator_on(self, device):
+        """The noise generator on ``device`` (made, or restored from a pickle, when missing),
+        or None where the device has none."""
+        held = self.__dict__.get("_device_noise_generator")
+        if isinstance(held, torch.Generator) and held.device == device:
+            return held
+        try:
+            generator = torch.Generator(device=device)
+        except RuntimeError:
+            return None
+        if isinstance(held, tuple) and held[0] == str(device):  # (device, state) of a pickle
+            generator.set_state(held[1])
+        else:
+            generator.manual_seed(int(torch.randint(2**62, (), generator=self._noise_generator)))
+        self._device_noise_generator = generator
+        return generator
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # a CUDA generator would not unpickle without CUDA: kept as its device and state, and
+        # made again at the next step on that device
+        held = state.get("_device_noise_generator")
+        if isinstance(held, torch.Generator):
+            state["_device_noise_generator"] = (str(held.device), held.get_state())
+        return state
 
     def train_step_single(self, batch, **fit_params):
         """One step: fresh input noise, data loss plus regularisers, backward."""
@@ -187,8 +229,7 @@ class _TwoLayerNet(_BaseNet):
         Xi, yi = unpack_data(batch)
         x = _inputs(Xi)
         if self.input_noise > 0:
-            noise = torch.randn(x.shape, generator=self._noise_generator, dtype=x.dtype)
-            x = x + self.input_noise * noise.to(x.device)
+            x = x + self.input_noise * self._standard_noise(x)
         if self.jacobian_penalty > 0:
             x = x.detach().requires_grad_(True)
         Xi = {**Xi, "X": x} if isinstance(Xi, Mapping) else x

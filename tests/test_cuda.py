@@ -67,17 +67,37 @@ def test_two_layer_estimators_and_gradient_probe_on_cuda(Estimator):
     X, y, spike = make_spiked(120, 20, nu=0.3, random_state=0, return_spike=True)
     if Estimator is TwoLayerNetClassifier:
         y = (y > np.median(y)).astype(int)
-    params = dict(n_hidden=32, lr=0.02, max_epochs=20, random_state=0, input_noise=0.1)
+    params = dict(n_hidden=32, lr=0.02, max_epochs=20, random_state=0, weight_decay=0.01)
     est = Estimator(device="cuda", **params).fit(X, y)
     assert est.module_.weight.device.type == "cuda"
     cpu = Estimator(**params).fit(X, y)
     np.testing.assert_allclose(est.module_.weight.detach().cpu().numpy(),
                                cpu.module_.weight.detach().numpy(), rtol=1e-3, atol=1e-5)
     assert est.predict(X).shape == (120,)
-    est.partial_fit(X, y)  # fresh noise, drawn on the CPU generator, moved to the device
+    est.set_params(input_noise=0.1).partial_fit(X, y)  # noise drawn on the device
     result = gradient_decomposition(est, X, y, spike=spike, check_autograd=True)
     assert result.autograd_max_abs_error < 1e-10
     assert 0 < result.top2_share <= 1
+
+
+@pytest.mark.parametrize("Estimator", [TwoLayerNetRegressor, TwoLayerNetClassifier])
+def test_input_noise_drawn_on_the_device_and_pickled_without_a_cuda_generator(Estimator):
+    import pickle
+
+    X, y = make_spiked(80, 10, nu=0.3, random_state=0)
+    if Estimator is TwoLayerNetClassifier:
+        y = (y > np.median(y)).astype(int)
+    params = dict(n_hidden=16, lr=0.02, max_epochs=5, random_state=0, input_noise=0.1,
+                  device="cuda")
+    first = Estimator(**params).fit(X, y)
+    assert first._device_noise_generator.device.type == "cuda"
+    np.testing.assert_array_equal(first.predict(X), Estimator(**params).fit(X, y).predict(X))
+    state = first.__getstate__()["_device_noise_generator"]
+    assert isinstance(state, tuple) and state[1].device.type == "cpu"  # loads without CUDA
+    restored = pickle.loads(pickle.dumps(first))
+    first.partial_fit(X, y)
+    restored.partial_fit(X, y)  # its generator made again on the device, from the state
+    np.testing.assert_array_equal(first.predict(X), restored.predict(X))
 
 
 def test_batched_fits_on_cuda_match_cpu():

@@ -273,14 +273,29 @@ def test_training_reads_the_host_once_an_epoch_as_the_loop_does(fit):
     assert _per_epoch(fit, _HostTraffic) == {"read": 1}
 
 
-def test_input_noise_is_drawn_on_the_host_and_moved_once_a_step():
-    # By design (the same noise, so the same fit, on every device): one host-to-device copy
-    # of the noise a step, and no read.
+def test_input_noise_is_drawn_where_the_batch_lives():
+    # No copy of the noise a step (on a GPU it is drawn by a generator there), and no read.
     assert _per_epoch(
         lambda e: TwoLayerNetRegressor(max_epochs=e, n_hidden=16, lr=0.02, input_noise=0.1,
                                        random_state=0).fit(*_spiked()),
         _HostTraffic,
-    ) == {"read": 1, "moved by _two_layer_net_estimators.py:train_step_single": 1}
+    ) == {"read": 1}
+
+
+@pytest.mark.parametrize("Estimator", [TwoLayerNetRegressor, TwoLayerNetClassifier])
+def test_input_noise_on_a_device_without_generators_comes_from_the_cpu(Estimator):
+    # The meta device has no generator of its own: the CPU generator's draws, moved there.
+    est = Estimator(n_hidden=4, input_noise=0.1, random_state=0,
+                    module__n_features=3).initialize()
+    reference = clone(est).initialize()
+    noise = est._standard_noise(torch.empty(5, 3, device="meta"))
+    assert noise.device.type == "meta" and noise.shape == (5, 3)
+    torch.randn(5, 3, generator=reference._noise_generator)
+    assert torch.equal(est._noise_generator.get_state(), reference._noise_generator.get_state())
+    assert est._device_noise_generator is None
+    # on the CPU: the fit's generator, as always
+    expected = torch.randn(2, 3, generator=reference._noise_generator)
+    assert torch.equal(est._standard_noise(torch.zeros(2, 3)), expected)
 
 
 def test_ranks_read_as_they_are_written_cost_one_read_an_epoch():
@@ -308,10 +323,10 @@ _ON_THE_HOST = {
         "the module to its device (skorch's initialize_module)",
     ("nn/_two_layer_net.py", "TwoLayerNet.__init__"): "as TwoLayerCNN.__init__",
     ("_two_layer_net_estimators.py", "_TwoLayerNet.initialize"):
-        "the input-noise generator is a CPU one, so that a fit draws the same noise on every "
-        "device",
-    ("_two_layer_net_estimators.py", "_TwoLayerNet.train_step_single"):
-        "the noise drawn from that generator, moved to the batch's device on the next line",
+        "the input-noise generator of the CPU, seeded by random_state; another device's is "
+        "seeded from it (_noise_generator_on)",
+    ("_two_layer_net_estimators.py", "_TwoLayerNet._noise_generator_on"):
+        "the seed of a device's noise generator, one number drawn from the CPU generator",
     ("gradients/_decomposition.py", "_targets"):
         "the gradient decomposition runs in float64 on the CPU, on a host copy of the network",
     ("gradients/_decomposition.py", "autograd_gradient"): "as _targets",
