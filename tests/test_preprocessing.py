@@ -11,6 +11,8 @@ NaN / inf in X, empty X, 1-D X                       scikit-learn's validate_dat
 X with other n_features at transform                 ValueError naming the features
 pandas X, ``set_output(transform="pandas")``         DataFrame out with feature names
 PCARankReducer n_components > min(n, d), 0          ValueError naming n_components
+PCARankReducer on one feature, center=False          ValueError naming n_features and the fix
+                                                     (was TruncatedSVD's error)
 PCARankReducer on X * 1e200, X * 1e-200 (float64),   exact power-of-two rescaling: the same
 X * 1e-30 (float32)                                  output up to the scale and a finite
                                                      explained_variance_ratio_ (was NaN with
@@ -108,6 +110,18 @@ def test_rank_reducer_too_many_components():
         PCARankReducer(0).fit(X)
     with pytest.raises(ValueError, match="arpack"):
         PCARankReducer(10, svd_solver="arpack").fit(X)
+
+
+@pytest.mark.parametrize("n_components", [1, None])
+def test_rank_reducer_one_feature(n_components):
+    # n_components=1 <= min(n_samples, n_features) is documented as valid; without centring
+    # the error was TruncatedSVD's ("a minimum of 2 is required by TruncatedSVD"), naming
+    # neither this estimator nor a fix. Centred, one feature works (PCA accepts it).
+    X = _data(n=20, d=1, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"PCARankReducer.*n_features=1.*center=True"):
+        PCARankReducer(n_components, random_state=0).fit(X)
+    red = PCARankReducer(n_components, center=True, random_state=0).fit(X)
+    np.testing.assert_allclose(red.transform(X), X, atol=1e-12)
 
 
 def test_rank_reducer_feature_names_and_pandas_output():
