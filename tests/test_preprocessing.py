@@ -24,6 +24,9 @@ BackgroundNoise position=(0.7, 0), position=True     ValueError naming position 
                                                      tile (0, 0) and tile 1)
 BackgroundNoise image_shape (1, 4.0, 4) or not       ValueError naming image_shape
 matching n_features; grid=(0, 2) or True
+BackgroundNoise set_params(mode=...) after fit,      transform keeps the fitted geometry until
+no refit                                             the next fit, as grid does (was: fitted
+                                                     "additive" then "pad" returned X itself)
 BackgroundNoise / make_rank_pipeline grid=(1, 1)     ValueError naming grid (the output was the
 (or 1) in mode "pad"                                 input: no tile for the noise)
 make_rank_pipeline bad grid, mode, noise_std,        ValueError naming the parameter at once
@@ -241,6 +244,24 @@ def test_noise_feature_names_and_pandas_output():
     assert names[0] == "backgroundnoise_c0_r0_c0" and names[-1] == "backgroundnoise_c0_r3_c3"
     with pytest.raises(ValueError):
         noise.get_feature_names_out(["w", "x", "y", "z"])  # not the names seen in fit
+
+
+@pytest.mark.parametrize(("fitted", "changed"), [("additive", "pad"), ("pad", "additive")])
+def test_noise_transform_follows_the_fitted_mode(fitted, changed):
+    # mode was read at transform while the geometry came from fit: fitted "additive" then
+    # set_params(mode="pad") returned X itself (no noise, one tile), and the reverse gave
+    # outputs of another width than output_image_shape_ and the cnn's input_shape.
+    X = _data(n=6, d=16)
+    noise = BackgroundNoise(1.0, (1, 4, 4), mode=fitted, random_state=0).fit(X)
+    expected = BackgroundNoise(1.0, (1, 4, 4), mode=fitted, random_state=0).fit(X).transform(X)
+    noise.set_params(mode=changed)  # takes effect at the next fit, as grid and position do
+    out = noise.transform(X)
+    assert out.shape[1] == np.prod(noise.output_image_shape_) == expected.shape[1]
+    assert len(noise.get_feature_names_out()) == out.shape[1]
+    np.testing.assert_array_equal(out, expected)
+    assert noise.fit(X).transform(X).shape[1] == np.prod(noise.output_image_shape_)
+    assert noise.output_image_shape_ != BackgroundNoise(1.0, (1, 4, 4), mode=fitted).fit(
+        X).output_image_shape_
 
 
 def test_noise_bad_input():
