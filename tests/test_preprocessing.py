@@ -32,6 +32,8 @@ BackgroundNoise / make_rank_pipeline grid=(1, 1)     ValueError naming grid (the
 make_rank_pipeline bad grid, mode, noise_std,        ValueError naming the parameter at once
 position, n_components                               (were found at the first fit, or never:
                                                      grid=(0, 2) gave input_shape (1, 0, 8))
+make_rank_pipeline n_components above the pixels     ValueError naming n_components at once
+of one image                                         (was found at the first fit)
 ===================================================  ==========================================
 """
 
@@ -433,6 +435,8 @@ def test_noise_refuses_fractional_and_boolean_geometry(params, match):
         ({"position": 4}, "position=4"),
         ({"position": (0.5, 0)}, "position"),
         ({"n_components": 0}, "n_components"),
+        # more than the 16 pixels of an image: no training set can have that rank
+        ({"n_components": 17}, r"n_components=17 .*16 pixels"),
     ],
 )
 def test_make_rank_pipeline_checks_its_parameters_at_once(params, match):

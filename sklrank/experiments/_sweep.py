@@ -881,8 +881,12 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
                 dataset[2], 3, "dataset's image_shape", "(channels, height, width)"
             )
         _check_image_settings(config, image_shape)  # before the data are loaded
+        # (the classifier does not depend on the rank step, whose rank is checked below
+        # against the data, with the sweep's own message)
         probe = _checked_classifier(
-            lambda: _make_image_pipeline(config, image_shape, 0.0, 0, probe_params)["cnn"]
+            lambda: _make_image_pipeline(
+                {**config, "rank": None}, image_shape, 0.0, 0, probe_params
+            )["cnn"]
         )
         if isinstance(dataset, str):
             data = _load_images(dataset, config, data_home, download_if_missing)
