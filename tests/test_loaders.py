@@ -38,6 +38,7 @@ npz with 3 label names, float labels            DataFileError (were 3 target_nam
 npz with non-uint8 images, too few labels       DataFileError
 npz passed under another suffix                 read
 subset/n_samples out of range; unknown class    ValueError / InvalidParameterError naming it
+classes=[True] (a boolean label)                ValueError naming classes (was the digit 1)
 old names load_mnist / load_cifar10             FutureWarning: use fetch_* (removed in 0.3)
 ==============================================  =============================================
 """
@@ -269,6 +270,14 @@ def test_small_mnist_selection(tmp_path):
         fetch_mnist(tmp_path, n_samples=41, download_if_missing=False)
     with pytest.raises(ValueError, match=r"classes holds \[11\]"):
         fetch_mnist(tmp_path, classes=[1, 11], download_if_missing=False)
+
+
+@pytest.mark.parametrize("classes", [[True], [False, 3], np.array([True, False])])
+def test_boolean_classes_are_refused(tmp_path, classes):
+    # True == 1: classes=[True] silently selected the digit 1 (and False the digit 0)
+    _write_mnist(tmp_path, n_train=40)
+    with pytest.raises(ValueError, match=r"classes holds booleans .*labels"):
+        fetch_mnist(tmp_path, classes=classes, download_if_missing=False)
 
 
 def test_bad_parameters_name_themselves(tmp_path):

@@ -11,6 +11,8 @@ NaN / inf in X, empty X, 1-D X                       scikit-learn's validate_dat
 X with other n_features at transform                 ValueError naming the features
 pandas X, ``set_output(transform="pandas")``         DataFrame out with feature names
 PCARankReducer n_components > min(n, d), 0          ValueError naming n_components
+PCARankReducer on one feature, center=False          ValueError naming n_features and the fix
+                                                     (was TruncatedSVD's error)
 PCARankReducer on X * 1e200, X * 1e-200 (float64),   exact power-of-two rescaling: the same
 X * 1e-30 (float32)                                  output up to the scale and a finite
                                                      explained_variance_ratio_ (was NaN with
@@ -22,11 +24,16 @@ BackgroundNoise position=(0.7, 0), position=True     ValueError naming position 
                                                      tile (0, 0) and tile 1)
 BackgroundNoise image_shape (1, 4.0, 4) or not       ValueError naming image_shape
 matching n_features; grid=(0, 2) or True
+BackgroundNoise set_params(mode=...) after fit,      transform keeps the fitted geometry until
+no refit                                             the next fit, as grid does (was: fitted
+                                                     "additive" then "pad" returned X itself)
 BackgroundNoise / make_rank_pipeline grid=(1, 1)     ValueError naming grid (the output was the
 (or 1) in mode "pad"                                 input: no tile for the noise)
 make_rank_pipeline bad grid, mode, noise_std,        ValueError naming the parameter at once
 position, n_components                               (were found at the first fit, or never:
                                                      grid=(0, 2) gave input_shape (1, 0, 8))
+make_rank_pipeline n_components above the pixels     ValueError naming n_components at once
+of one image                                         (was found at the first fit)
 ===================================================  ==========================================
 """
 
@@ -108,6 +115,18 @@ def test_rank_reducer_too_many_components():
         PCARankReducer(0).fit(X)
     with pytest.raises(ValueError, match="arpack"):
         PCARankReducer(10, svd_solver="arpack").fit(X)
+
+
+@pytest.mark.parametrize("n_components", [1, None])
+def test_rank_reducer_one_feature(n_components):
+    # n_components=1 <= min(n_samples, n_features) is documented as valid; without centring
+    # the error was TruncatedSVD's ("a minimum of 2 is required by TruncatedSVD"), naming
+    # neither this estimator nor a fix. Centred, one feature works (PCA accepts it).
+    X = _data(n=20, d=1, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"PCARankReducer.*n_features=1.*center=True"):
+        PCARankReducer(n_components, random_state=0).fit(X)
+    red = PCARankReducer(n_components, center=True, random_state=0).fit(X)
+    np.testing.assert_allclose(red.transform(X), X, atol=1e-12)
 
 
 def test_rank_reducer_feature_names_and_pandas_output():
@@ -227,6 +246,24 @@ def test_noise_feature_names_and_pandas_output():
     assert names[0] == "backgroundnoise_c0_r0_c0" and names[-1] == "backgroundnoise_c0_r3_c3"
     with pytest.raises(ValueError):
         noise.get_feature_names_out(["w", "x", "y", "z"])  # not the names seen in fit
+
+
+@pytest.mark.parametrize(("fitted", "changed"), [("additive", "pad"), ("pad", "additive")])
+def test_noise_transform_follows_the_fitted_mode(fitted, changed):
+    # mode was read at transform while the geometry came from fit: fitted "additive" then
+    # set_params(mode="pad") returned X itself (no noise, one tile), and the reverse gave
+    # outputs of another width than output_image_shape_ and the cnn's input_shape.
+    X = _data(n=6, d=16)
+    noise = BackgroundNoise(1.0, (1, 4, 4), mode=fitted, random_state=0).fit(X)
+    expected = BackgroundNoise(1.0, (1, 4, 4), mode=fitted, random_state=0).fit(X).transform(X)
+    noise.set_params(mode=changed)  # takes effect at the next fit, as grid and position do
+    out = noise.transform(X)
+    assert out.shape[1] == np.prod(noise.output_image_shape_) == expected.shape[1]
+    assert len(noise.get_feature_names_out()) == out.shape[1]
+    np.testing.assert_array_equal(out, expected)
+    assert noise.fit(X).transform(X).shape[1] == np.prod(noise.output_image_shape_)
+    assert noise.output_image_shape_ != BackgroundNoise(1.0, (1, 4, 4), mode=fitted).fit(
+        X).output_image_shape_
 
 
 def test_noise_bad_input():
@@ -398,6 +435,8 @@ def test_noise_refuses_fractional_and_boolean_geometry(params, match):
         ({"position": 4}, "position=4"),
         ({"position": (0.5, 0)}, "position"),
         ({"n_components": 0}, "n_components"),
+        # more than the 16 pixels of an image: no training set can have that rank
+        ({"n_components": 17}, r"n_components=17 .*16 pixels"),
     ],
 )
 def test_make_rank_pipeline_checks_its_parameters_at_once(params, match):

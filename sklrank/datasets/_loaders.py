@@ -267,6 +267,11 @@ def _select(labels, classes, n_samples, random_state, all_classes):
     """Indices of the samples to keep, in file order."""
     keep = np.arange(len(labels))
     if classes is not None:
+        # (booleans compare equal to the labels 0 and 1: refused rather than read as digits)
+        if any(isinstance(c, bool | np.bool_) for c in np.ravel(np.asarray(classes, dtype=object))):
+            raise ValueError(
+                f"classes holds booleans ({classes!r}); pass the labels to keep, e.g. [0, 1]."
+            )
         classes = np.asarray(classes)
         if classes.ndim != 1 or classes.size == 0:
             raise ValueError(f"classes must be a non-empty list of labels, got {classes!r}.")

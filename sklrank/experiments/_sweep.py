@@ -814,6 +814,13 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             config[key] = value
     if kind == "synthetic" and classes is not None:
         raise ValueError("classes applies to image data sets only; drop it for 'synthetic'.")
+    own = sorted(set(data_params or {}) & set(_OWN_PARAMETERS))
+    if own:
+        # (through data_params they would go around the checks of their own parameter)
+        raise ValueError(
+            f"data_params sets {own}, which have their own parameters; pass "
+            f"{', '.join(f'{k}=...' for k in own)} to the function instead."
+        )
     unknown = sorted(set(data_params or {}) - set(config))
     if unknown:
         raise ValueError(
@@ -881,8 +888,12 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
                 dataset[2], 3, "dataset's image_shape", "(channels, height, width)"
             )
         _check_image_settings(config, image_shape)  # before the data are loaded
+        # (the classifier does not depend on the rank step, whose rank is checked below
+        # against the data, with the sweep's own message)
         probe = _checked_classifier(
-            lambda: _make_image_pipeline(config, image_shape, 0.0, 0, probe_params)["cnn"]
+            lambda: _make_image_pipeline(
+                {**config, "rank": None}, image_shape, 0.0, 0, probe_params
+            )["cnn"]
         )
         if isinstance(dataset, str):
             data = _load_images(dataset, config, data_home, download_if_missing)

@@ -242,7 +242,7 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
     def _noisy(self, X, std):
         """The noisy images of ``X`` for noise level ``std``, drawn from the fitted generator."""
         n, rng = X.shape[0], self._rng
-        if self.mode == "additive":
+        if self._fitted_additive():
             if std == 0.0:
                 return X.copy()
             # (std * noise) + X computed in place: the same numbers as X + std * noise,
@@ -268,6 +268,12 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         tiles_view = canvas.reshape(n, c, gh, h, gw, w)
         tiles_view[np.arange(n), :, rows, :, cols, :] = X.reshape(n, c, h, w)
         return canvas.reshape(n, -1)
+
+    def _fitted_additive(self):
+        """Whether the fitted geometry is "additive" mode. Read from ``grid_`` ((1, 1) only
+        in that mode: "pad" refuses one tile), not from ``mode``: a ``set_params(mode=...)``
+        takes effect at the next fit, with the geometry it implies, as ``grid`` does."""
+        return self.grid_ == (1, 1)
 
     def _scaled_noise(self, shape, dtype, std):
         """``std * N(0, 1)`` noise of ``shape``, drawn then scaled in place: bitwise
@@ -296,7 +302,7 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "output_image_shape_")
         input_features = _check_feature_names_in(self, input_features)
-        if self.mode == "additive":
+        if self._fitted_additive():
             return input_features
         c, h, w = self.output_image_shape_
         ch, r, col = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")

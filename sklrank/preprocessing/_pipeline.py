@@ -110,6 +110,13 @@ def make_rank_pipeline(
     )
     if rank != "passthrough":
         rank._validate_params()
+        # (the rank of any training set is at most its number of features, the pixels)
+        if n_components > c * h * w:
+            raise ValueError(
+                f"n_components={n_components} is more than the {c * h * w} pixels of an "
+                f"image_shape={image_shape} image; pass n_components <= {c * h * w} (or None "
+                "to skip the rank step)."
+            )
     cnn = RankCNNClassifier(
         input_shape=canvas,
         kernel_size=(h, w),

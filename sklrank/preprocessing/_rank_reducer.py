@@ -157,6 +157,14 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"(n_samples={n_samples}, n_features={n_features}); pass n_components <= "
                 f"{max_rank} or fit on more samples."
             )
+        if n_features == 1 and not self.center:
+            # TruncatedSVD refuses a single feature, with a message naming neither this
+            # estimator nor a fix; PCA (center=True) accepts it.
+            raise ValueError(
+                "PCARankReducer(center=False) needs at least 2 features (its TruncatedSVD "
+                f"does), got n_features=1; the rank-{k} approximation of one feature is X "
+                "itself: drop the step ('passthrough') or pass center=True."
+            )
         if self.svd_solver == "arpack" and k >= max_rank:
             raise ValueError(
                 f"svd_solver='arpack' needs n_components < min(n_samples, n_features)="
