@@ -816,6 +816,11 @@ class _PrintLog(PrintLog):
     and prints the header again.
     """
 
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter: the private state of
+        # a fit is not one (clone would pass it to __init__)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def initialize(self):
         super().initialize()
         self._columns = None

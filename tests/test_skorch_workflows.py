@@ -23,6 +23,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRSchedule
 from skorch.dataset import ValidSplit
 
 from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
+from sklrank.callbacks import GradientSpectrum, RankHistory
 from sklrank.datasets import make_low_rank_patches, make_spiked
 from sklrank.nn import HuberizedReLU
 
@@ -151,6 +152,28 @@ def test_pickle_and_joblib_round_trips(case, tmp_path):
         if case == "cnn":
             np.testing.assert_array_equal(copy.filters_, est.filters_)
 
+
+
+def test_a_fitted_net_with_sklrank_callbacks_clones(tmp_path):
+    # skorch lists every callback attribute not ending in "_" as a parameter, so the private
+    # state a fit leaves on RankHistory (_rows, ...) or GradientSpectrum (_spike_fit, in a net
+    # pickled during its fit by a Checkpoint) made clone (and cross_validate or a search of a
+    # fitted net) pass it to __init__: a TypeError
+    X, y = cnn_data(60)
+    fitted = cnn(max_epochs=3, rank_every=None, callbacks=[RankHistory(every=2)]).fit(X, y)
+    Xs, ys, spike = make_spiked(60, 20, nu=0.3, random_state=0, return_spike=True)
+    two_layer(TwoLayerNetRegressor, max_epochs=2, train_split=ValidSplit(0.5),
+              callbacks=[GradientSpectrum(spike=spike),
+                         Checkpoint(dirname=tmp_path, f_pickle="net.pkl")]).fit(Xs, ys)
+    with open(tmp_path / "net.pkl", "rb") as f:
+        during_fit = pickle.load(f)
+    for net, (X_, y_) in ((fitted, (X, y)), (during_fit, (Xs, ys))):
+        callback = net.callbacks[0]
+        assert not [k for k in callback.get_params() if k.startswith("_")]
+        assert sklearn.clone(callback).get_params().keys() == callback.get_params().keys()
+        assert len(sklearn.clone(net).fit(X_, y_).history) == net.max_epochs
+    # nor are the default callbacks' private attributes the net's parameters
+    assert not [k for k in fitted.get_params() if "___" in k]
 
 def test_initialized_net_without_classes_predicts_indices():
     # as skorch: a net that was only initialised scores k outputs and predicts their indices

@@ -111,6 +111,11 @@ class GradientSpectrum(Callback):
         self.epochs = epochs
         self.regularised = regularised
 
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter: the private state of
+        # a fit is not one (clone would pass it to __init__)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def initialize(self):
         if not _positive_int(self.every):
             raise ValueError(f"every must be a positive integer, got {self.every!r}.")
