@@ -28,6 +28,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset
+from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import is_dataset, to_numpy
 from torch.utils.data import DataLoader, Subset
@@ -363,6 +364,10 @@ class _BaseNet:
             if not X.is_floating_point() or not bool(torch.isfinite(X).all()):
                 raise ValueError("X must be a finite floating-point tensor.")
             return X.detach().to(device=self._device(), dtype=torch.float32)
+        if isinstance(X, SliceDataset):
+            # (a search's view of a Dataset) scikit-learn checks the feature count on X as
+            # given, and a SliceDataset's shape is (n_samples,)
+            X = np.asarray(X)
         on_host = self._device().type == "cpu"
         X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=on_host)
         return self._checked_tensor(X, on_host)

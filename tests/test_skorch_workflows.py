@@ -225,6 +225,26 @@ def test_string_labels_with_valid_split_and_scoring():
     assert set(clf.predict(X)) == {"up", "down"}
 
 
+
+@pytest.mark.parametrize("case", CASES)
+def test_slice_dataset_in_a_search(case):
+    # skorch's way to search over a Dataset: predict and score raised "X does not contain any
+    # features" (scikit-learn checks the feature count on X as given, and a SliceDataset's
+    # shape is (n_samples,))
+    from skorch.dataset import Dataset
+    from skorch.helper import SliceDataset
+
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    dataset = Dataset(X, y)
+    X_sl, y_sl = SliceDataset(dataset, idx=0), SliceDataset(dataset, idx=1)
+    est = make(max_epochs=3).fit(X_sl, y_sl)
+    np.testing.assert_array_equal(est.predict(X_sl), est.predict(X))
+    assert est.score(X_sl, y_sl) == est.score(X, y)
+    search = GridSearchCV(make(max_epochs=3), {"lr": [est.lr]}, cv=2, error_score="raise")
+    assert np.isfinite(search.fit(X_sl, y_sl).best_score_)
+
 def test_checkpoint_early_stopping_and_lr_scheduler(tmp_path):
     X, y = cnn_data()
     clf = cnn(max_epochs=200, train_split=ValidSplit(0.2), callbacks=[
