@@ -26,6 +26,8 @@ canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns),
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
 position outside the canvas               ValueError from BackgroundNoise naming the tiles
 unknown data_params / classifier_params   ValueError naming the keys
+data_params setting rank, n_samples, ...  ValueError: pass them as arguments (went
+                                          around their checks: rank=None, a TypeError)
 classifier_params setting device etc.     ValueError: "the sweep sets them"
 device="cuda" without a CUDA device       ValueError: "torch finds no CUDA device here"
 device="tpu" (not a torch device)         ValueError: "not a torch device"
@@ -445,6 +447,10 @@ def _custom(**kwargs):
         (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
         (_custom(data_params={"position": 4}), ValueError, "position=4 is not a tile"),
         (_custom(data_params={"noise_mode": "multiply"}), ValueError, "noise_mode must be"),
+        # the sweep's own parameters went around their checks (rank=None: a TypeError
+        # "'>' not supported between 'NoneType' and 'int'")
+        (_custom(data_params={"rank": None}), ValueError, r"data_params sets \['rank'\].*rank="),
+        ({"data_params": {"n_samples": 0}}, ValueError, r"data_params sets \['n_samples'\]"),
     ],
 )
 def test_bad_input_names_the_parameter(kwargs, error, match, no_fit):

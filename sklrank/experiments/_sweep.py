@@ -814,6 +814,13 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             config[key] = value
     if kind == "synthetic" and classes is not None:
         raise ValueError("classes applies to image data sets only; drop it for 'synthetic'.")
+    own = sorted(set(data_params or {}) & set(_OWN_PARAMETERS))
+    if own:
+        # (through data_params they would go around the checks of their own parameter)
+        raise ValueError(
+            f"data_params sets {own}, which have their own parameters; pass "
+            f"{', '.join(f'{k}=...' for k in own)} to the function instead."
+        )
     unknown = sorted(set(data_params or {}) - set(config))
     if unknown:
         raise ValueError(
