@@ -226,6 +226,27 @@ def test_string_labels_with_valid_split_and_scoring():
 
 
 
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_on_a_skorch_dataset(case):
+    # skorch fits on a Dataset (fit(dataset) or fit(dataset, y)): sklrank raised "requires y
+    # to be passed" or "inhomogeneous shape"
+    from skorch.dataset import Dataset
+    from torch.utils.data import TensorDataset
+
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    expected = _predictions(make(max_epochs=3).fit(X, y), X, classifier)
+    for fit in ("fit", "partial_fit"):
+        for args in ((Dataset(X, y),), (Dataset(X, y), y)):
+            est = getattr(make(max_epochs=3), fit)(*args)
+            np.testing.assert_array_equal(_predictions(est, X, classifier), expected)
+    # other torch data sets are not read sample by sample: the error names the fix
+    tensors = TensorDataset(torch.from_numpy(X), torch.arange(len(X)))
+    with pytest.raises(ValueError, match=r"TensorDataset.*skorch\.dataset\.Dataset"):
+        make(max_epochs=3).fit(tensors, None)
+
 @pytest.mark.parametrize("case", CASES)
 def test_slice_dataset_in_a_search(case):
     # skorch's way to search over a Dataset: predict and score raised "X does not contain any
