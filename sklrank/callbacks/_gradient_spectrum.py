@@ -8,7 +8,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ..exceptions import TrainingDivergedError, TrainingFailedError
-from ..gradients._decomposition import _ZeroGradientError
+from ..gradients._decomposition import _uncompiled, _ZeroGradientError
 
 __all__ = ["GradientSpectrum"]
 
@@ -165,7 +165,7 @@ class GradientSpectrum(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         from ..nn import TwoLayerNet
 
-        module = getattr(net, "module_", None)
+        module = _uncompiled(getattr(net, "module_", None))
         if not isinstance(module, TwoLayerNet):
             raise TypeError(
                 "GradientSpectrum records the gradient of a sklrank.nn.TwoLayerNet; use it "
