@@ -28,6 +28,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset
+from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import is_dataset, to_numpy
 from torch.utils.data import DataLoader, Subset
@@ -294,6 +295,7 @@ class _BaseNet:
 
     def _fit_data(self, X, y, sample_weight, reset):
         """Validate the training data once; tensors on the device, as skorch receives them."""
+        X, y = self._dataset_arrays(X, y)
         # On an accelerator X is checked for NaN and infinity where it lands, at the device's
         # memory bandwidth, instead of by a pass over it on the host.
         on_host = self._device().type == "cpu"
@@ -310,6 +312,21 @@ class _BaseNet:
             )
             X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
         return X_fit, y_fit
+
+    def _dataset_arrays(self, X, y):
+        """X and y of a skorch Dataset given to fit (skorch's ``fit(dataset)``); other torch
+        data sets are refused, as they would be read sample by sample."""
+        if not is_dataset(X):
+            return X, y
+        if type(X) is Dataset and not isinstance(X.X, Mapping):
+            # skorch trains on the Dataset's y (a y given beside it only stratifies a split)
+            return X.X, (y if X.y is None else X.y)
+        raise ValueError(
+            f"X is a {type(X).__name__}: {type(self).__name__} trains on arrays or tensors "
+            "(validated once and kept on the device), not on a data set read sample by "
+            "sample; pass its inputs and targets as fit(X, y), or wrap them in "
+            "skorch.dataset.Dataset(X, y)."
+        )
 
     def _check_fit_X(self, X, reset):
         """Hook: further checks of the validated training X."""
@@ -363,6 +380,10 @@ class _BaseNet:
             if not X.is_floating_point() or not bool(torch.isfinite(X).all()):
                 raise ValueError("X must be a finite floating-point tensor.")
             return X.detach().to(device=self._device(), dtype=torch.float32)
+        if isinstance(X, SliceDataset):
+            # (a search's view of a Dataset) scikit-learn checks the feature count on X as
+            # given, and a SliceDataset's shape is (n_samples,)
+            X = np.asarray(X)
         on_host = self._device().type == "cpu"
         X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=on_host)
         return self._checked_tensor(X, on_host)
@@ -404,15 +425,16 @@ class _BaseNet:
             super().initialize()
         return self
 
-    def fit(self, X, y, sample_weight=None, **fit_params):
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Initialise the network and train it (``max_epochs`` epochs).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs; cast to float32.
-        y : array-like of shape (n_samples,)
-            Targets.
+        X : array-like of shape (n_samples, n_features) or skorch.dataset.Dataset
+            Training inputs; cast to float32. A skorch Dataset holding X and y (as skorch
+            takes one) is read as its arrays.
+        y : array-like of shape (n_samples,), default=None
+            Targets; None only with a Dataset that holds them.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: the training loss is the weighted mean
             ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples); with mini-batches,
@@ -446,15 +468,15 @@ class _BaseNet:
             self.initialize()
         return self._train(data, "fit", fit_params)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
         """Train ``max_epochs`` more epochs from the current weights (initialising if needed).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs.
-        y : array-like of shape (n_samples,)
-            Targets.
+        X : array-like of shape (n_samples, n_features) or skorch.dataset.Dataset
+            Training inputs, as in :meth:`fit`.
+        y : array-like of shape (n_samples,), default=None
+            Targets, as in :meth:`fit`.
         classes : ignored
             The classes are fixed at the first fit (or by the ``classes`` parameter).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -815,6 +837,11 @@ class _PrintLog(PrintLog):
     that appears later (a user's callback, a ``rank_every`` set between fits) adds its column
     and prints the header again.
     """
+
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter: the private state of
+        # a fit is not one (clone would pass it to __init__)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def initialize(self):
         super().initialize()

@@ -468,6 +468,23 @@ def test_gradient_spectrum_refuses_other_networks(small):
         net.fit(X.astype(np.float32), y.astype(np.float32).reshape(-1, 1))
 
 
+
+def test_gradient_spectrum_of_a_net_trained_with_compile(small):
+    # skorch's compile=True wraps the network in torch.compile's module (sharing its
+    # weights): GradientSpectrum and gradient_decomposition refused it as "not a TwoLayerNet"
+    X, y, spike = small
+    params = dict(n_hidden=8, lr=0.01, max_epochs=2, random_state=0)
+    plain = TwoLayerNetRegressor(**params, callbacks=[GradientSpectrum(spike=spike)]).fit(X, y)
+    compiled = TwoLayerNetRegressor(**params, compile=True,
+                                    callbacks=[GradientSpectrum(spike=spike)]).fit(X, y)
+    assert compiled.module_ is not compiled.module_._orig_mod  # torch.compile's wrapper
+    for key in ("grad_s1_norm", "grad_s2_norm", "grad_loss"):
+        assert compiled.history[-1, key] == pytest.approx(plain.history[-1, key], rel=1e-5)
+    expected = gradient_decomposition(compiled.module_._orig_mod, X, y, spike=spike)
+    for net_or_module in (compiled, compiled.module_):
+        result = gradient_decomposition(net_or_module, X, y, spike=spike)
+        assert result.s2_norm == expected.s2_norm
+
 # ------------------------------------------------------------------------- bad inputs
 
 

@@ -23,6 +23,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, LRSchedule
 from skorch.dataset import ValidSplit
 
 from sklrank import RankCNNClassifier, TwoLayerNetClassifier, TwoLayerNetRegressor
+from sklrank.callbacks import GradientSpectrum, RankHistory
 from sklrank.datasets import make_low_rank_patches, make_spiked
 from sklrank.nn import HuberizedReLU
 
@@ -152,6 +153,28 @@ def test_pickle_and_joblib_round_trips(case, tmp_path):
             np.testing.assert_array_equal(copy.filters_, est.filters_)
 
 
+
+def test_a_fitted_net_with_sklrank_callbacks_clones(tmp_path):
+    # skorch lists every callback attribute not ending in "_" as a parameter, so the private
+    # state a fit leaves on RankHistory (_rows, ...) or GradientSpectrum (_spike_fit, in a net
+    # pickled during its fit by a Checkpoint) made clone (and cross_validate or a search of a
+    # fitted net) pass it to __init__: a TypeError
+    X, y = cnn_data(60)
+    fitted = cnn(max_epochs=3, rank_every=None, callbacks=[RankHistory(every=2)]).fit(X, y)
+    Xs, ys, spike = make_spiked(60, 20, nu=0.3, random_state=0, return_spike=True)
+    two_layer(TwoLayerNetRegressor, max_epochs=2, train_split=ValidSplit(0.5),
+              callbacks=[GradientSpectrum(spike=spike),
+                         Checkpoint(dirname=tmp_path, f_pickle="net.pkl")]).fit(Xs, ys)
+    with open(tmp_path / "net.pkl", "rb") as f:
+        during_fit = pickle.load(f)
+    for net, (X_, y_) in ((fitted, (X, y)), (during_fit, (Xs, ys))):
+        callback = net.callbacks[0]
+        assert not [k for k in callback.get_params() if k.startswith("_")]
+        assert sklearn.clone(callback).get_params().keys() == callback.get_params().keys()
+        assert len(sklearn.clone(net).fit(X_, y_).history) == net.max_epochs
+    # nor are the default callbacks' private attributes the net's parameters
+    assert not [k for k in fitted.get_params() if "___" in k]
+
 def test_initialized_net_without_classes_predicts_indices():
     # as skorch: a net that was only initialised scores k outputs and predicts their indices
     X, y = cnn_data()
@@ -201,6 +224,47 @@ def test_string_labels_with_valid_split_and_scoring():
     assert clf.history[-1, "train_acc"] > 0.9 and clf.history[-1, "valid_acc"] > 0.9
     assert set(clf.predict(X)) == {"up", "down"}
 
+
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_on_a_skorch_dataset(case):
+    # skorch fits on a Dataset (fit(dataset) or fit(dataset, y)): sklrank raised "requires y
+    # to be passed" or "inhomogeneous shape"
+    from skorch.dataset import Dataset
+    from torch.utils.data import TensorDataset
+
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    expected = _predictions(make(max_epochs=3).fit(X, y), X, classifier)
+    for fit in ("fit", "partial_fit"):
+        for args in ((Dataset(X, y),), (Dataset(X, y), y)):
+            est = getattr(make(max_epochs=3), fit)(*args)
+            np.testing.assert_array_equal(_predictions(est, X, classifier), expected)
+    # other torch data sets are not read sample by sample: the error names the fix
+    tensors = TensorDataset(torch.from_numpy(X), torch.arange(len(X)))
+    with pytest.raises(ValueError, match=r"TensorDataset.*skorch\.dataset\.Dataset"):
+        make(max_epochs=3).fit(tensors, None)
+
+@pytest.mark.parametrize("case", CASES)
+def test_slice_dataset_in_a_search(case):
+    # skorch's way to search over a Dataset: predict and score raised "X does not contain any
+    # features" (scikit-learn checks the feature count on X as given, and a SliceDataset's
+    # shape is (n_samples,))
+    from skorch.dataset import Dataset
+    from skorch.helper import SliceDataset
+
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    dataset = Dataset(X, y)
+    X_sl, y_sl = SliceDataset(dataset, idx=0), SliceDataset(dataset, idx=1)
+    est = make(max_epochs=3).fit(X_sl, y_sl)
+    np.testing.assert_array_equal(est.predict(X_sl), est.predict(X))
+    assert est.score(X_sl, y_sl) == est.score(X, y)
+    search = GridSearchCV(make(max_epochs=3), {"lr": [est.lr]}, cv=2, error_score="raise")
+    assert np.isfinite(search.fit(X_sl, y_sl).best_score_)
 
 def test_checkpoint_early_stopping_and_lr_scheduler(tmp_path):
     X, y = cnn_data()

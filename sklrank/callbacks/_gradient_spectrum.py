@@ -8,7 +8,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ..exceptions import TrainingDivergedError, TrainingFailedError
-from ..gradients._decomposition import _ZeroGradientError
+from ..gradients._decomposition import _uncompiled, _ZeroGradientError
 
 __all__ = ["GradientSpectrum"]
 
@@ -111,6 +111,11 @@ class GradientSpectrum(Callback):
         self.epochs = epochs
         self.regularised = regularised
 
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter: the private state of
+        # a fit is not one (clone would pass it to __init__)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def initialize(self):
         if not _positive_int(self.every):
             raise ValueError(f"every must be a positive integer, got {self.every!r}.")
@@ -160,7 +165,7 @@ class GradientSpectrum(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         from ..nn import TwoLayerNet
 
-        module = getattr(net, "module_", None)
+        module = _uncompiled(getattr(net, "module_", None))
         if not isinstance(module, TwoLayerNet):
             raise TypeError(
                 "GradientSpectrum records the gradient of a sklrank.nn.TwoLayerNet; use it "

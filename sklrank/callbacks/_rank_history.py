@@ -178,6 +178,11 @@ class RankHistory(Callback):
         self.every = every
         self.defer = defer
 
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter: the private state of
+        # a fit is not one (clone would pass it to __init__)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def initialize(self):
         if isinstance(self.every, bool) or not isinstance(self.every, Integral) or self.every < 1:
             raise ValueError(f"every must be a positive int (record every k epochs), got "

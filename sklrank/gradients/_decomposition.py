@@ -260,9 +260,16 @@ def _check_loss(loss):
     return loss
 
 
+def _uncompiled(module):
+    """The network of a module wrapped by torch.compile (skorch's ``compile=True``), which
+    shares its parameters; anything else as it is."""
+    return getattr(module, "_orig_mod", module)
+
+
 def _check_module(module, name="module"):
     from ..nn import TwoLayerNet
 
+    module = _uncompiled(module)
     if not isinstance(module, TwoLayerNet):
         raise TypeError(
             f"{name} must be a sklrank.nn.TwoLayerNet (f(x) = gamma a^T sigma(W x)), got "
@@ -296,7 +303,7 @@ def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_pena
                 f"this {type(est).__name__} is not fitted: call fit (or initialize) before "
                 "taking its gradient."
             )
-        _check_module(module, "the estimator's module_")
+        module = _check_module(module, "the estimator's module_")
         defaults = {
             name: getattr(est, name, 0.0)
             for name in ("weight_decay", "input_noise", "jacobian_penalty")
@@ -447,7 +454,7 @@ def autograd_gradient(
     >>> autograd_gradient(net, np.ones((3, 4)), np.zeros(3)).shape
     (4, 6)
     """
-    _check_module(module)
+    module = _check_module(module)
     loss = _check_loss(loss)
     weight_decay = _check_strength("weight_decay", weight_decay)
     jacobian_penalty = _check_strength("jacobian_penalty", jacobian_penalty)
