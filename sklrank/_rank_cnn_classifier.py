@@ -23,23 +23,43 @@ _LARGEST_UNIT_PATCH_NORM = 100.0
 
 
 class _NetRankHistory(RankHistory):
-    """The default RankHistory: records every ``net.rank_every`` epochs, or not at all (None)."""
+    """The default RankHistory: records every ``net.rank_every`` epochs, or not at all (None).
+
+    Its own ``every`` stays None: ``callbacks__filter_rank__every`` set to another value
+    than ``rank_every`` is refused rather than overridden without a word.
+    """
+
+    def __init__(self, every=None, defer="auto"):
+        super().__init__(every=every, defer=defer)
+
+    def initialize(self):
+        if self.every is not None:
+            super().initialize()
+        return self
+
+    def _interval(self, net):
+        return net.rank_every
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.every = net.rank_every
-        if self.every is not None:
+        if self.every is not None and self.every != net.rank_every:
+            raise ValueError(
+                f"callbacks__filter_rank__every={self.every!r} but rank_every="
+                f"{net.rank_every!r}: the default rank recorder follows rank_every; set "
+                f"rank_every={self.every!r} instead."
+            )
+        if net.rank_every is not None:
             super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def on_epoch_end(self, net, **kwargs):
-        if self.every is not None:
+        if net.rank_every is not None:
             super().on_epoch_end(net, **kwargs)
 
     def on_train_end(self, net, **kwargs):
-        if self.every is not None:
+        if net.rank_every is not None:
             super().on_train_end(net, **kwargs)
 
     def _recorded_keys(self, net):
-        return () if self.every is None else super()._recorded_keys(net)
+        return () if net.rank_every is None else super()._recorded_keys(net)
 
 
 def _integral_tuple(value, name):
@@ -120,7 +140,10 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         set). As :class:`~sklrank.callbacks.RankHistory` with ``defer="auto"``: without
         ``verbose``, ``progress_bar`` or callbacks of your own, the rows get their ranks at
         the end of training (computed together, with no host synchronisation an epoch);
-        otherwise at each recorded epoch, where a callback can read them.
+        otherwise at each recorded epoch, where a callback can read them. The recorder is
+        the callback ``"filter_rank"``: ``callbacks__filter_rank__defer`` sets its
+        ``defer``, and a ``callbacks__filter_rank__every`` other than ``rank_every`` is
+        refused at fit.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Applied to the logits.
     optimizer : torch optimizer class, default=torch.optim.SGD

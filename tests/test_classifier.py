@@ -267,6 +267,20 @@ def test_last_epoch_always_recorded_and_rank_history_off():
     assert [("filter_stable_rank" in row) for row in clf.history] == [False, True, False, True]
 
 
+def test_default_recorder_follows_rank_every_and_refuses_its_own_every():
+    # callbacks__filter_rank__every was overridden by rank_every without a word
+    X, y = small_data()
+    with pytest.raises(ValueError, match=r"callbacks__filter_rank__every=2 but rank_every=1.*"
+                                         r"set rank_every=2"):
+        fast(max_epochs=4, callbacks__filter_rank__every=2).fit(X, y)
+    clf = fast(max_epochs=4, rank_every=2, callbacks__filter_rank__every=2).fit(X, y)
+    assert [("filter_stable_rank" in row) for row in clf.history] == [False, True, False, True]
+    clf = fast(max_epochs=4, rank_every=2).fit(X, y)
+    assert clf.get_params()["callbacks__filter_rank__every"] is None  # not set by the fit
+    clf.set_params(rank_every=None).partial_fit(X, y)
+    assert not any("filter_stable_rank" in row for row in clf.history[4:])
+
+
 def test_patch_matrix_is_what_the_filters_see():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((10, 2 * 5 * 6)).astype(np.float32)

@@ -207,8 +207,12 @@ class RankHistory(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)
-        if epoch % self.every == 0 or epoch == self.__dict__.get("_last_epoch"):
+        if epoch % self._interval(net) == 0 or epoch == self.__dict__.get("_last_epoch"):
             self._snapshot(net)
+
+    def _interval(self, net):
+        """Epochs between two recordings."""
+        return self.every
 
     def _on_train_error(self, net):
         """Training raised: the ranks of the epochs before it are written (the failure's
