@@ -478,7 +478,8 @@ class _BaseNet:
         y : array-like of shape (n_samples,), default=None
             Targets, as in :meth:`fit`.
         classes : ignored
-            The classes are fixed at the first fit (or by the ``classes`` parameter).
+            The classes are fixed at the first fit (or by the ``classes`` parameter);
+            continuing after ``classes`` was set to other labels is refused.
         sample_weight : array-like of shape (n_samples,), default=None
             As in :meth:`fit`.
         **fit_params : dict
@@ -689,6 +690,21 @@ class _ClassifierNet(_BaseNet):
         """The number of classes the initialised module scores."""
         raise NotImplementedError
 
+    def _check_fitted_classes(self):
+        """Refuse training on (warm start, partial_fit) after ``classes`` was set to other
+        labels than those the network was fitted on: its outputs are those labels."""
+        fitted = self.__dict__.get("classes_inferred_")
+        if fitted is None or self.classes is None or not len(self.classes):
+            return
+        wanted = np.unique(np.asarray(self.classes))
+        if not np.array_equal(wanted, fitted):
+            raise ValueError(
+                f"classes is {wanted.tolist()[:10]}, but the network was fitted on the classes "
+                f"{fitted.tolist()[:10]} and training continues it (warm_start=True or "
+                "partial_fit); set warm_start=False and call fit to train a new network for "
+                "them, or restore classes."
+            )
+
     def _prepare_targets(self, y, reset):
         check_classification_targets(y)
         if reset:
@@ -709,6 +725,8 @@ class _ClassifierNet(_BaseNet):
                 )
             self.classes_inferred_ = classes
             self.__dict__.pop("_classes_tensors", None)
+        else:
+            self._check_fitted_classes()
         self._encode_target(y)  # unknown labels are an error
         classes = self.classes_
         if classes.dtype.kind in "iuf":

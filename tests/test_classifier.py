@@ -389,6 +389,24 @@ def test_partial_fit_and_warm_start_continue_training():
         clf.partial_fit(X[:, :10], y)
 
 
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_continued_training_refuses_changed_classes(how):
+    # set_params(classes=...) after a fit was ignored when training continued the network
+    X, y = small_data()
+    clf = fast(max_epochs=2, warm_start=how == "warm_start").fit(X, y)
+    more = clf.fit if how == "warm_start" else clf.partial_fit
+    clf.set_params(classes=[1, -1])  # the same labels in another order: continues
+    more(X, y)
+    assert len(clf.history) == 4
+    clf.set_params(classes=[-1, 1, 2])
+    with pytest.raises(ValueError, match=r"classes is \[-1, 1, 2\], but the network was fitted"
+                                         r" on the classes \[-1, 1\].*warm_start=False"):
+        more(X, y)
+    assert len(clf.history) == 4
+    clf.set_params(warm_start=False).fit(X, y)  # a new network for the three classes
+    np.testing.assert_array_equal(clf.classes_, [-1, 1, 2])
+
+
 def test_float64_and_float32_give_the_same_model():
     X, y = small_data()
     a = fast().fit(X.astype(np.float64), y)
