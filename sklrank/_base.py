@@ -316,6 +316,8 @@ class _BaseNet:
     def _dataset_arrays(self, X, y):
         """X and y of a skorch Dataset given to fit (skorch's ``fit(dataset)``); other torch
         data sets are refused, as they would be read sample by sample."""
+        if isinstance(X, Mapping):
+            return self._single_input(X, allowed=("X",)), y
         if not is_dataset(X):
             return X, y
         if type(X) is Dataset and not isinstance(X.X, Mapping):
@@ -326,6 +328,17 @@ class _BaseNet:
             "(validated once and kept on the device), not on a data set read sample by "
             "sample; pass its inputs and targets as fit(X, y), or wrap them in "
             "skorch.dataset.Dataset(X, y)."
+        )
+
+    def _single_input(self, X, allowed):
+        """The input of a skorch-style dict X, ``X["X"]``; refused unless its keys are among
+        ``allowed`` (skorch passes a dict's entries to the module as arguments, and these
+        networks take one input)."""
+        if "X" in X and set(X) <= set(allowed):
+            return X["X"]
+        raise ValueError(
+            f"X is a dict with the keys {sorted(map(str, X))}, but {type(self).__name__}'s "
+            "network takes one input; pass the input array itself as X (or {'X': array})."
         )
 
     def _check_fit_X(self, X, reset):
@@ -370,7 +383,8 @@ class _BaseNet:
         self.check_is_fitted()
         if is_dataset(X):
             return X
-        X = _inputs(X)
+        if isinstance(X, Mapping):  # (the training batches' form carries sample weights)
+            X = self._single_input(X, allowed=("X", "sample_weight"))
         if isinstance(X, torch.Tensor):
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
                 raise ValueError(

@@ -123,6 +123,15 @@ class _TwoLayerNet(_BaseNet):
                 'init="spike" needs spike=q (the spike direction, shape (n_features,)); '
                 'pass it or use init="sphere".'
             )
+        if self.jacobian_penalty > 0 and getattr(self, "compile", False):
+            # torch's aot_autograd (2.13) raises "does not currently support double backward"
+            # from the first step
+            raise ValueError(
+                f"compile=True cannot train with jacobian_penalty={self.jacobian_penalty!r}: "
+                "the penalty differentiates the input gradient of the network (a double "
+                "backward), which torch.compile does not support; set compile=False or "
+                "jacobian_penalty=0."
+            )
 
     def _check_fit_X(self, X, reset):
         if reset:

@@ -225,8 +225,6 @@ def test_string_labels_with_valid_split_and_scoring():
     assert set(clf.predict(X)) == {"up", "down"}
 
 
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_fit_on_a_skorch_dataset(case):
     # skorch fits on a Dataset (fit(dataset) or fit(dataset, y)): sklrank raised "requires y
@@ -246,6 +244,25 @@ def test_fit_on_a_skorch_dataset(case):
     tensors = TensorDataset(torch.from_numpy(X), torch.arange(len(X)))
     with pytest.raises(ValueError, match=r"TensorDataset.*skorch\.dataset\.Dataset"):
         make(max_epochs=3).fit(tensors, None)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dict_inputs_hold_the_one_input(case):
+    # skorch's dict X ({"X": array}, the form its batches take); fit raised "float() argument
+    # must be a string or a real number, not 'dict'", predict a KeyError for other keys
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    est = make(max_epochs=3).fit({"X": X}, y)
+    expected = _predictions(make(max_epochs=3).fit(X, y), X, classifier)
+    np.testing.assert_array_equal(_predictions(est, X, classifier), expected)
+    np.testing.assert_array_equal(est.predict({"X": X}), est.predict(X))
+    for call in (lambda: make(max_epochs=3).fit({"x0": X, "x1": X}, y),
+                 lambda: est.predict({"inputs": X})):
+        with pytest.raises(ValueError, match=r"dict with the keys \['(inputs|x0)'.*one input; "
+                                             r"pass the input array itself as X"):
+            call()
+
 
 @pytest.mark.parametrize("case", CASES)
 def test_slice_dataset_in_a_search(case):

@@ -174,3 +174,12 @@ def test_verbose_progress_bar(Estimator, data, capsys):
     out = capsys.readouterr()
     header = next(line for line in out.out.splitlines() if line.lstrip().startswith("epoch"))
     assert header.split()[:2] == ["epoch", "train_loss"] and out.err == ""
+
+
+def test_compile_with_jacobian_penalty_is_refused_at_once(data):
+    # torch.compile's autograd has no double backward: the first step raised a RuntimeError
+    X, y, _ = data
+    with pytest.raises(ValueError, match=r"compile=True cannot train with jacobian_penalty=0\.1"
+                                         r".*set compile=False or jacobian_penalty=0"):
+        TwoLayerNetRegressor(n_hidden=8, max_epochs=2, compile=True, jacobian_penalty=0.1,
+                             random_state=0).fit(X, y)
