@@ -153,7 +153,6 @@ def test_pickle_and_joblib_round_trips(case, tmp_path):
             np.testing.assert_array_equal(copy.filters_, est.filters_)
 
 
-
 def test_a_fitted_net_with_sklrank_callbacks_clones(tmp_path):
     # skorch lists every callback attribute not ending in "_" as a parameter, so the private
     # state a fit leaves on RankHistory (_rows, ...) or GradientSpectrum (_spike_fit, in a net
@@ -174,6 +173,7 @@ def test_a_fitted_net_with_sklrank_callbacks_clones(tmp_path):
         assert len(sklearn.clone(net).fit(X_, y_).history) == net.max_epochs
     # nor are the default callbacks' private attributes the net's parameters
     assert not [k for k in fitted.get_params() if "___" in k]
+
 
 def test_initialized_net_without_classes_predicts_indices():
     # as skorch: a net that was only initialised scores k outputs and predicts their indices
@@ -282,6 +282,7 @@ def test_slice_dataset_in_a_search(case):
     assert est.score(X_sl, y_sl) == est.score(X, y)
     search = GridSearchCV(make(max_epochs=3), {"lr": [est.lr]}, cv=2, error_score="raise")
     assert np.isfinite(search.fit(X_sl, y_sl).best_score_)
+
 
 def test_checkpoint_early_stopping_and_lr_scheduler(tmp_path):
     X, y = cnn_data()
