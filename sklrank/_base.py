@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ._device import check_device
 from ._interrupts import stop_requested
+from ._params import _PublicParams
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
 
@@ -179,7 +180,7 @@ def _inputs(X):
     return X["X"] if isinstance(X, Mapping) else X
 
 
-class _BaseNet:
+class _BaseNet(_PublicParams):
     """Mixin (left of skorch's NeuralNet classes) with what the sklrank estimators share.
 
     Subclasses define ``_parameter_constraints``, ``_module_kwargs(seed)``, ``_prepare_targets(y,
@@ -219,11 +220,6 @@ class _BaseNet:
         was, and each fit starts from it."""
         activation = self.activation
         return copy.deepcopy(activation) if isinstance(activation, torch.nn.Module) else activation
-
-    def _get_param_names(self):
-        # skorch lists every attribute not ending in "_" as a parameter, which would include
-        # its private bookkeeping (_params_to_validate, ...) and ours.
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def _check_params(self):
         # sklearn's BaseEstimator._validate_params is shadowed by skorch's method of the same
@@ -858,7 +854,7 @@ class _PassthroughScoring(PassthroughScoring):
             net.history.record(self.name + "_best", bool(is_best))
 
 
-class _PrintLog(PrintLog):
+class _PrintLog(_PublicParams, PrintLog):
     """skorch's PrintLog, which formats the epoch's table only when it is shown, in the
     columns of its header.
 
@@ -869,11 +865,6 @@ class _PrintLog(PrintLog):
     that appears later (a user's callback, a ``rank_every`` set between fits) adds its column
     and prints the header again.
     """
-
-    def _get_param_names(self):
-        # skorch lists every attribute not ending in "_" as a parameter: the private state of
-        # a fit is not one (clone would pass it to __init__)
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def initialize(self):
         super().initialize()

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._params import _PublicParams
 from ..exceptions import TrainingDivergedError, TrainingFailedError
 from ..gradients._decomposition import _uncompiled, _ZeroGradientError
 
@@ -36,7 +37,7 @@ def _positive_int(value):
     return not isinstance(value, bool) and isinstance(value, Integral) and value >= 1
 
 
-class GradientSpectrum(Callback):
+class GradientSpectrum(_PublicParams, Callback):
     """Record :func:`sklrank.gradients.gradient_decomposition`'s summary during training.
 
     For a :class:`~sklrank.TwoLayerNetRegressor` or :class:`~sklrank.TwoLayerNetClassifier`
@@ -110,11 +111,6 @@ class GradientSpectrum(Callback):
         self.random_state = random_state
         self.epochs = epochs
         self.regularised = regularised
-
-    def _get_param_names(self):
-        # skorch lists every attribute not ending in "_" as a parameter: the private state of
-        # a fit is not one (clone would pass it to __init__)
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def initialize(self):
         if not _positive_int(self.every):

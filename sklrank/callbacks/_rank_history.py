@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._params import _PublicParams
 from ..exceptions import TrainingDivergedError
 
 # Snapshots of the filters kept for a deferred computation, at most this many bytes: then
@@ -136,7 +137,7 @@ def bank_stable_ranks(filters, n_banks):
     return ranks[0, 1:].tolist()
 
 
-class RankHistory(Callback):
+class RankHistory(_PublicParams, Callback):
     """Record the stable rank of the filter matrix in the net's history every ``every`` epochs.
 
     Writes ``"filter_stable_rank"`` (all filters, one a row) and, when the module has
@@ -177,11 +178,6 @@ class RankHistory(Callback):
     def __init__(self, every=1, defer="auto"):
         self.every = every
         self.defer = defer
-
-    def _get_param_names(self):
-        # skorch lists every attribute not ending in "_" as a parameter: the private state of
-        # a fit is not one (clone would pass it to __init__)
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def initialize(self):
         if isinstance(self.every, bool) or not isinstance(self.every, Integral) or self.every < 1:
