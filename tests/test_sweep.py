@@ -913,6 +913,22 @@ def test_unbatchable_settings_train_one_by_one():
     assert df["n_batched"].tolist() == [1, 1]
 
 
+def test_numpy_bools_for_batched_are_the_bools(tiny_sweep, tiny_sweep_alone):
+    # (e.g. read from an array of settings: np.False_ divided by zero, np.True_ was the
+    # int 1, batches of one point that let unbatchable settings through)
+    alone = noise_sweep(noise_levels=LEVELS, n_seeds=2, **{**TINY, "batched": np.False_})
+    assert alone["n_batched"].tolist() == [1] * 6
+    assert alone.attrs["config"]["batched"] is False
+    pd.testing.assert_frame_equal(_numbers(alone), _numbers(tiny_sweep_alone), check_exact=True)
+    batched = noise_sweep(noise_levels=LEVELS, n_seeds=2, **{**TINY, "batched": np.True_})
+    assert batched["n_batched"].tolist() == [6] * 6
+    assert batched.attrs["config"]["batched"] is True
+    params = {**TINY["classifier_params"], "optimizer__momentum": 0.9}
+    with pytest.raises(ValueError, match=r"batched=True, but .*optimizer__\* parameters"):
+        noise_sweep(noise_levels=LEVELS, **{**TINY, "batched": np.True_,
+                                            "classifier_params": params})
+
+
 @pytest.mark.parametrize("batched", ["auto", False])
 def test_points_that_did_not_train_are_marked(batched):
     # A weak signal: at noise 0 the loss never moves (ConvergenceWarning), at noise 1 the

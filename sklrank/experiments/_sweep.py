@@ -1220,6 +1220,17 @@ def _reject_bools(**values):
             raise ValueError(f"{name} must be an integer, got {value!r}.")
 
 
+def _check_batched(batched):
+    """``batched`` as "auto", a Python bool or a Python int: numpy's bools and ints (e.g. read
+    from an array of settings) pass the validation, but ``np.False_ is False`` is false and
+    ``np.True_`` counts as the int 1 (a batch of one point)."""
+    if isinstance(batched, np.bool_):
+        return bool(batched)
+    if isinstance(batched, np.integer):
+        return int(batched)
+    return batched
+
+
 def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
     """The backend; the combinations that cannot run are refused. Call again with the plan's
     ``batching`` once the classifier is known."""
@@ -1467,6 +1478,7 @@ def noise_sweep(
     """
     _reject_bools(n_seeds=n_seeds, n_samples=n_samples, n_test=n_test, rank=rank,
                   n_jobs=n_jobs, threads_per_point=threads_per_point)
+    batched = _check_batched(batched)
     backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     plan = _plan(
         dataset, noise_levels=noise_levels,
@@ -1603,6 +1615,7 @@ def sample_size_study(
     """
     _reject_bools(n_seeds=n_seeds, n_test=n_test, rank=rank, n_jobs=n_jobs,
                   threads_per_point=threads_per_point)
+    batched = _check_batched(batched)
     backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     sizes = _check_sizes(
         SAMPLE_SIZE_DEFAULTS["n_samples"] if n_samples is None else n_samples, "n_samples"
