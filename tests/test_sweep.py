@@ -424,6 +424,15 @@ def _custom(**kwargs):
         ({"data_params": {"n_pixels": 3}}, ValueError, r"unknown keys \['n_pixels'\]"),
         ({"rank": 40}, ValueError, "do not fit in n_features=64"),
         ({"data_params": {"signal_position": 8}}, ValueError, "not a patch index"),
+        # (the generator's own validation: skipped in the sweep, these failed in numpy or
+        # with another check's message, e.g. "underflows float32" for signal_norm=-1)
+        ({"data_params": {"n_features": 64.0}}, ValueError,
+         r"data_params: The 'n_features' parameter of make_low_rank_patches must be an int"),
+        ({"data_params": {"signal_norm": -1.0}}, ValueError,
+         r"data_params: The 'signal_norm' parameter .* range \(0.0, inf\)"),
+        ({"data_params": {"n_patches": 0}}, ValueError, r"data_params: The 'n_patches'"),
+        ({"data_params": {"orthogonal_noise": "yes"}}, ValueError,
+         r"data_params: The 'orthogonal_noise' parameter of make_low_rank_patches"),
         ({"classifier_params": {"kernel_size": 3}}, ValueError, "must not set"),
         ({"classifier_params": {"device": "cpu"}}, ValueError, "must not set"),
         ({"classifier_params": {"n_filter": 3}}, ValueError, "classifier_params: .*n_filter"),
@@ -446,6 +455,8 @@ def _custom(**kwargs):
         (_custom(data_params={"canvas": (2.5, 2)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
         (_custom(data_params={"position": 4}), ValueError, "position=4 is not a tile"),
+        (_custom(data_params={"position": "x"}), ValueError,
+         r"^data_params: The 'position' parameter of BackgroundNoise"),  # not classifier_params
         (_custom(data_params={"noise_mode": "multiply"}), ValueError, "noise_mode must be"),
         # the sweep's own parameters went around their checks (rank=None: a TypeError
         # "'>' not supported between 'NoneType' and 'int'")

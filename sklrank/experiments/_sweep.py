@@ -679,10 +679,27 @@ def _check_image_settings(config, image_shape):
             "tiles, e.g. canvas=(2, 2), or noise_mode='additive'."
         )
     # BackgroundNoise checks the position against the canvas, with its own message.
-    BackgroundNoise(
+    _checked_data(lambda: BackgroundNoise(
         0.0, image_shape, mode=config["noise_mode"], grid=config["canvas"],
         position=config["position"],
-    ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32))
+    ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32)))
+
+
+def _checked_data(check):
+    """Run ``check()``, a check of the data settings, with the parameter validation of what
+    it calls: the public functions' decorator skips it in nested calls, and a data_params
+    value of the wrong type or range then failed later with another check's message
+    (signal_norm=-1: "underflows float32") or in numpy (n_features=64.0), after the data
+    were loaded."""
+    from sklearn import config_context
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        with config_context(skip_parameter_validation=False):
+            return check()
+    except InvalidParameterError as exc:
+        # a plain ValueError: the decorator would rename the function to noise_sweep
+        raise ValueError(f"data_params: {exc}") from None
 
 
 def _jsonable(value, depth=0):
@@ -869,7 +886,8 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         from sklrank.datasets import make_low_rank_patches
 
         # the generator's own checks (rank against n_features, signal_position, ...)
-        make_low_rank_patches(2, random_state=0, **_synthetic_generator_params(config))
+        _checked_data(lambda: make_low_rank_patches(
+            2, random_state=0, **_synthetic_generator_params(config)))
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
         probe = _checked_classifier(
