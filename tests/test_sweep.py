@@ -1229,6 +1229,16 @@ def test_plot_sample_size_study(tiny_study, tmp_path):
     plt.close(axes[0].figure)
 
 
+def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
+    # (one line at the median of all the rows: 7, the clean rank of neither data set)
+    both = pd.concat([tiny_study, tiny_study.assign(dataset="synthetic", clean_rank=4)])
+    left = plot_sample_size_study(both)[0]
+    clean = {line.get_label(): line.get_ydata()[0] for line in left.get_lines()
+             if line.get_label().startswith("clean")}
+    assert clean == {"clean data rank, mnist (10)": 10, "clean data rank, synthetic (4)": 4}
+    plt.close(left.figure)
+
+
 # --------------------------------------------------------------------------- benchmark
 
 
