@@ -1229,6 +1229,20 @@ def test_plot_sample_size_study(tiny_study, tmp_path):
     plt.close(axes[0].figure)
 
 
+def test_study_growth_is_from_the_smallest_to_the_largest_level(tiny_study):
+    # seed 0 at n=100 lacks its noise-1 row (e.g. dropped as a fit that did not train): its
+    # growth was the ratio of its noise-0 row to itself, 1, averaged into the panel's
+    partial = tiny_study.drop(index=tiny_study.index[
+        (tiny_study["n_train"] == 100) & (tiny_study["seed"] == 0)
+        & (tiny_study["noise_std"] == 1.0)])
+    right = plot_sample_size_study(partial)[1]
+    filters = [line for line in right.get_lines() if len(line.get_xdata()) == 3][0]
+    expected = [np.mean([(6 + 0.1 * s + 1000 / n) / (6 + 0.1 * s) for s in seeds])
+                for n, seeds in ((100, [1]), (400, [0, 1]), (1600, [0, 1]))]
+    np.testing.assert_allclose(filters.get_ydata(), expected, rtol=1e-12)
+    plt.close(right.figure)
+
+
 def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     # (one line at the median of all the rows: 7, the clean rank of neither data set)
     both = pd.concat([tiny_study, tiny_study.assign(dataset="synthetic", clean_rank=4)])

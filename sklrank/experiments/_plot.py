@@ -223,16 +223,22 @@ def _accuracy_panel(part, ax, name):
 
 
 def _growth(df):
-    """Per (dataset, n_train, seed): the filter and data stable ranks at the largest noise
-    level over those at the smallest, in long form."""
+    """Per (dataset, n_train, seed): the filter and data stable ranks at the data set's
+    largest noise level over those at its smallest, in long form. A group without a row at
+    either level (e.g. the rows of fits that did not train dropped) has no growth: its own
+    extremes would be another ratio than the panel's."""
     rows = []
+    extremes = df.groupby("dataset")["noise_std"].agg(["min", "max"])
     for (dataset, n, seed), group in df.groupby(["dataset", "n_train", "seed"], sort=True):
-        low = group.loc[group["noise_std"].idxmin()]
-        high = group.loc[group["noise_std"].idxmax()]
+        smallest, largest = extremes.loc[dataset]
+        low, high = (group[group["noise_std"] == level] for level in (smallest, largest))
+        if low.empty or high.empty:
+            continue
+        low, high = low.iloc[0], high.iloc[0]
         for column, matrix in (("filter_stable_rank", "filters"), ("data_stable_rank", "data")):
             rows.append({"dataset": dataset, "n_train": n, "seed": seed, "matrix": matrix,
                          "growth": high[column] / low[column]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["dataset", "n_train", "seed", "matrix", "growth"])
 
 
 def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
