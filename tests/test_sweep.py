@@ -924,6 +924,13 @@ def test_unbatchable_settings_train_one_by_one():
     assert df["n_batched"].tolist() == [1, 1]
 
 
+def test_settings_the_batch_would_ignore_train_one_by_one():
+    # callbacks__filter_rank__every, which a point's own fit refuses, trained batched
+    params = {**TINY["classifier_params"], "callbacks__filter_rank__every": 5}
+    with pytest.raises(ValueError, match="set rank_every=5 instead"):
+        noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], **{**TINY, "classifier_params": params})
+
+
 def test_numpy_bools_for_batched_are_the_bools(tiny_sweep, tiny_sweep_alone):
     # (e.g. read from an array of settings: np.False_ divided by zero, np.True_ was the
     # int 1, batches of one point that let unbatchable settings through)
