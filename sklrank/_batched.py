@@ -103,9 +103,25 @@ def unbatchable_reason(estimator):
         (not estimator.get_params_for("callbacks"), "callbacks__* parameters are set"),
         (not params["warm_start"], "warm_start is set"),
         (not params["compile"], "compile is set"),
+        (not _activation_has_weights(estimator),
+         "the activation has weights (e.g. torch.nn.PReLU), which a batch does not train"),
     )
     failed = [reason for ok, reason in checks if not ok]
     return "; ".join(failed) if failed else None
+
+
+def _activation_has_weights(estimator):
+    """Whether the network's activation is a module with weights of its own: the estimator's
+    own fit trains them with the filters, a batch trains the filters only."""
+    from .nn._two_layer_cnn import make_activation
+
+    try:
+        kwargs = estimator._module_kwargs(None)
+        activation = make_activation(kwargs["activation"], q=kwargs["q"], kappa=kwargs["kappa"])
+    except (TypeError, ValueError):  # a bad setting: the fit says so
+        return False
+    return isinstance(activation, torch.nn.Module) and any(
+        p.requires_grad for p in activation.parameters())
 
 
 def batch_key(estimator):

@@ -221,6 +221,10 @@ def test_convergence_warnings_are_returned_and_issued():
         # (these trained batched as if unset: compile=True raised a TypeError, the others
         # were ignored, e.g. callbacks__filter_rank__every, which the own fit refuses)
         ({"compile": True}, "compile is set"),
+        # (a PReLU's slope, trained by the own fit, stayed at its initial value in a batch)
+        ({"activation": torch.nn.PReLU}, "the activation has weights"),
+        ({"activation": torch.nn.PReLU(init=0.3)}, "the activation has weights"),
+        ({"module__activation": torch.nn.PReLU}, "the activation has weights"),
         ({"callbacks__filter_rank__every": 2}, r"callbacks__\* parameters are set"),
         ({"iterator_train": type("MyLoader", (torch.utils.data.DataLoader,), {})},
          "iterator_train is not DataLoader"),

@@ -929,6 +929,12 @@ def test_settings_the_batch_would_ignore_train_one_by_one():
     params = {**TINY["classifier_params"], "callbacks__filter_rank__every": 5}
     with pytest.raises(ValueError, match="set rank_every=5 instead"):
         noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], **{**TINY, "classifier_params": params})
+    # a PReLU's slope, which the own fit trains, stayed at its initial value in a batch
+    params = {**TINY["classifier_params"], "activation": torch.nn.PReLU}
+    kwargs = {**TINY, "noise_levels": [0.0, 1.0], "seeds": [0], "classifier_params": params}
+    auto, alone = noise_sweep(**kwargs), noise_sweep(**kwargs, batched=False)
+    assert auto["n_batched"].tolist() == [1, 1]
+    pd.testing.assert_frame_equal(_numbers(auto), _numbers(alone), check_exact=True)
 
 
 def test_numpy_bools_for_batched_are_the_bools(tiny_sweep, tiny_sweep_alone):
