@@ -52,6 +52,7 @@ study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
 """
 
+import copy
 import json
 import warnings
 
@@ -682,6 +683,38 @@ def test_checkpoint_lists_the_differences(tmp_path, monkeypatch):
     message = str(info.value)
     assert "noise_levels: [0.0, 0.5, 1.0] there, [0.0, 1.0] here" in message
     assert "classifier_params.max_epochs: 40 there, 41 here" in message
+
+
+class _Scaled(torch.nn.Module):
+    """An activation module of one's own: its repr, "_Scaled()", shows no setting."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, z):
+        return self.scale * torch.relu(z)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    (torch.nn.PReLU(init=0.1), torch.nn.PReLU(init=0.5)),  # its weight
+    (_Scaled(1.0), _Scaled(2.0)),  # its setting
+])
+def test_resuming_with_another_activation_module_is_refused(first, second, tmp_path,
+                                                            monkeypatch):
+    # (a module was described by its repr, the same for both: the resume mixed them)
+    path = tmp_path / "sweep.jsonl"
+    _interrupt_after(monkeypatch, 1, RuntimeError)
+    kwargs = {**ALONE, "noise_levels": [0.0, 1.0], "seeds": [0], "checkpoint": path}
+    params = kwargs.pop("classifier_params")
+    with pytest.raises(RuntimeError):
+        noise_sweep(**kwargs, classifier_params={**params, "activation": first})
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
+    with pytest.raises(CheckpointError, match="another configuration .*activation"):
+        noise_sweep(**kwargs, classifier_params={**params, "activation": second})
+    # an equal module (another object) resumes
+    df = noise_sweep(**kwargs, classifier_params={**params, "activation": copy.deepcopy(first)})
+    assert len(df) == 2
 
 
 def test_half_written_last_point_is_run_again(tiny_sweep_alone, tmp_path, monkeypatch):

@@ -742,6 +742,15 @@ def _jsonable(value, depth=0):
                 marshal.dumps(code)).hexdigest(), "defaults": inner(value.__defaults__),
                 "closure": inner(closure), "globals": inner(read)}
         return name
+    if isinstance(value, torch.nn.Module):
+        # by its settings and weights: its repr often shows neither (PReLU(init=0.1) and
+        # PReLU(init=0.5) both print "PReLU(num_parameters=1)"; a module of one's own prints
+        # its class name), and a resume would mix two activations
+        settings = {k: v for k, v in vars(value).items()
+                    if not k.startswith("_") and k != "training"}
+        return {"module": inner(type(value)), "settings": inner(settings),
+                "children": inner(dict(value.named_children())),
+                "state": inner(dict(value.state_dict()))}
     if hasattr(value, "get_params"):
         try:
             params = value.get_params(deep=False)
