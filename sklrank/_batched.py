@@ -74,6 +74,9 @@ def unbatchable_reason(estimator):
     reason : str or None
         A sentence naming the setting that prevents batching.
     """
+    from skorch.dataset import Dataset
+    from torch.utils.data import DataLoader
+
     from ._rank_cnn_classifier import RankCNNClassifier
     from .nn import TwoLayerCNN
 
@@ -93,11 +96,32 @@ def unbatchable_reason(estimator):
         (params["batch_size"] == -1, "batch_size is not -1 (full-batch training)"),
         (not estimator.get_params_for("iterator_train"), "iterator_train__* parameters are set"),
         (params["train_split"] is None, "train_split is set"),
+        (params["iterator_train"] is DataLoader, "iterator_train is not DataLoader"),
+        (params["dataset"] is Dataset, "dataset is not skorch.dataset.Dataset"),
         (not params["callbacks"], "callbacks are set"),
+        # e.g. callbacks__filter_rank__every, which the estimator's own fit refuses
+        (not estimator.get_params_for("callbacks"), "callbacks__* parameters are set"),
         (not params["warm_start"], "warm_start is set"),
+        (not params["compile"], "compile is set"),
+        (not _activation_has_weights(estimator),
+         "the activation has weights (e.g. torch.nn.PReLU), which a batch does not train"),
     )
     failed = [reason for ok, reason in checks if not ok]
     return "; ".join(failed) if failed else None
+
+
+def _activation_has_weights(estimator):
+    """Whether the network's activation is a module with weights of its own: the estimator's
+    own fit trains them with the filters, a batch trains the filters only."""
+    from .nn._two_layer_cnn import make_activation
+
+    try:
+        kwargs = estimator._module_kwargs(None)
+        activation = make_activation(kwargs["activation"], q=kwargs["q"], kappa=kwargs["kappa"])
+    except (TypeError, ValueError):  # a bad setting: the fit says so
+        return False
+    return isinstance(activation, torch.nn.Module) and any(
+        p.requires_grad for p in activation.parameters())
 
 
 def batch_key(estimator):

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+import skorch
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
@@ -217,6 +218,18 @@ def test_convergence_warnings_are_returned_and_issued():
         ({"criterion": torch.nn.NLLLoss}, "criterion is not"),
         ({"input_shape": None}, "input_shape is not set"),
         ({"module": type("MyCNN", (TwoLayerCNN,), {})}, "module is not sklrank.nn.TwoLayerCNN"),
+        # (these trained batched as if unset: compile=True raised a TypeError, the others
+        # were ignored, e.g. callbacks__filter_rank__every, which the own fit refuses)
+        ({"compile": True}, "compile is set"),
+        # (a PReLU's slope, trained by the own fit, stayed at its initial value in a batch)
+        ({"activation": torch.nn.PReLU}, "the activation has weights"),
+        ({"activation": torch.nn.PReLU(init=0.3)}, "the activation has weights"),
+        ({"module__activation": torch.nn.PReLU}, "the activation has weights"),
+        ({"callbacks__filter_rank__every": 2}, r"callbacks__\* parameters are set"),
+        ({"iterator_train": type("MyLoader", (torch.utils.data.DataLoader,), {})},
+         "iterator_train is not DataLoader"),
+        ({"dataset": type("MyDataset", (skorch.dataset.Dataset,), {})},
+         "dataset is not skorch.dataset.Dataset"),
     ],
 )
 def test_unbatchable_settings_are_named(params, match):

@@ -52,6 +52,7 @@ study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
 """
 
+import copy
 import json
 import warnings
 
@@ -424,6 +425,15 @@ def _custom(**kwargs):
         ({"data_params": {"n_pixels": 3}}, ValueError, r"unknown keys \['n_pixels'\]"),
         ({"rank": 40}, ValueError, "do not fit in n_features=64"),
         ({"data_params": {"signal_position": 8}}, ValueError, "not a patch index"),
+        # (the generator's own validation: skipped in the sweep, these failed in numpy or
+        # with another check's message, e.g. "underflows float32" for signal_norm=-1)
+        ({"data_params": {"n_features": 64.0}}, ValueError,
+         r"data_params: The 'n_features' parameter of make_low_rank_patches must be an int"),
+        ({"data_params": {"signal_norm": -1.0}}, ValueError,
+         r"data_params: The 'signal_norm' parameter .* range \(0.0, inf\)"),
+        ({"data_params": {"n_patches": 0}}, ValueError, r"data_params: The 'n_patches'"),
+        ({"data_params": {"orthogonal_noise": "yes"}}, ValueError,
+         r"data_params: The 'orthogonal_noise' parameter of make_low_rank_patches"),
         ({"classifier_params": {"kernel_size": 3}}, ValueError, "must not set"),
         ({"classifier_params": {"device": "cpu"}}, ValueError, "must not set"),
         ({"classifier_params": {"n_filter": 3}}, ValueError, "classifier_params: .*n_filter"),
@@ -446,6 +456,8 @@ def _custom(**kwargs):
         (_custom(data_params={"canvas": (2.5, 2)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
         (_custom(data_params={"position": 4}), ValueError, "position=4 is not a tile"),
+        (_custom(data_params={"position": "x"}), ValueError,
+         r"^data_params: The 'position' parameter of BackgroundNoise"),  # not classifier_params
         (_custom(data_params={"noise_mode": "multiply"}), ValueError, "noise_mode must be"),
         # the sweep's own parameters went around their checks (rank=None: a TypeError
         # "'>' not supported between 'NoneType' and 'int'")
@@ -671,6 +683,38 @@ def test_checkpoint_lists_the_differences(tmp_path, monkeypatch):
     message = str(info.value)
     assert "noise_levels: [0.0, 0.5, 1.0] there, [0.0, 1.0] here" in message
     assert "classifier_params.max_epochs: 40 there, 41 here" in message
+
+
+class _Scaled(torch.nn.Module):
+    """An activation module of one's own: its repr, "_Scaled()", shows no setting."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, z):
+        return self.scale * torch.relu(z)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    (torch.nn.PReLU(init=0.1), torch.nn.PReLU(init=0.5)),  # its weight
+    (_Scaled(1.0), _Scaled(2.0)),  # its setting
+])
+def test_resuming_with_another_activation_module_is_refused(first, second, tmp_path,
+                                                            monkeypatch):
+    # (a module was described by its repr, the same for both: the resume mixed them)
+    path = tmp_path / "sweep.jsonl"
+    _interrupt_after(monkeypatch, 1, RuntimeError)
+    kwargs = {**ALONE, "noise_levels": [0.0, 1.0], "seeds": [0], "checkpoint": path}
+    params = kwargs.pop("classifier_params")
+    with pytest.raises(RuntimeError):
+        noise_sweep(**kwargs, classifier_params={**params, "activation": first})
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
+    with pytest.raises(CheckpointError, match="another configuration .*activation"):
+        noise_sweep(**kwargs, classifier_params={**params, "activation": second})
+    # an equal module (another object) resumes
+    df = noise_sweep(**kwargs, classifier_params={**params, "activation": copy.deepcopy(first)})
+    assert len(df) == 2
 
 
 def test_half_written_last_point_is_run_again(tiny_sweep_alone, tmp_path, monkeypatch):
@@ -911,6 +955,35 @@ def test_unbatchable_settings_train_one_by_one():
     params = {**TINY["classifier_params"], "optimizer__momentum": 0.9}
     df = noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], **{**TINY, "classifier_params": params})
     assert df["n_batched"].tolist() == [1, 1]
+
+
+def test_settings_the_batch_would_ignore_train_one_by_one():
+    # callbacks__filter_rank__every, which a point's own fit refuses, trained batched
+    params = {**TINY["classifier_params"], "callbacks__filter_rank__every": 5}
+    with pytest.raises(ValueError, match="set rank_every=5 instead"):
+        noise_sweep(noise_levels=[0.0, 1.0], seeds=[0], **{**TINY, "classifier_params": params})
+    # a PReLU's slope, which the own fit trains, stayed at its initial value in a batch
+    params = {**TINY["classifier_params"], "activation": torch.nn.PReLU}
+    kwargs = {**TINY, "noise_levels": [0.0, 1.0], "seeds": [0], "classifier_params": params}
+    auto, alone = noise_sweep(**kwargs), noise_sweep(**kwargs, batched=False)
+    assert auto["n_batched"].tolist() == [1, 1]
+    pd.testing.assert_frame_equal(_numbers(auto), _numbers(alone), check_exact=True)
+
+
+def test_numpy_bools_for_batched_are_the_bools(tiny_sweep, tiny_sweep_alone):
+    # (e.g. read from an array of settings: np.False_ divided by zero, np.True_ was the
+    # int 1, batches of one point that let unbatchable settings through)
+    alone = noise_sweep(noise_levels=LEVELS, n_seeds=2, **{**TINY, "batched": np.False_})
+    assert alone["n_batched"].tolist() == [1] * 6
+    assert alone.attrs["config"]["batched"] is False
+    pd.testing.assert_frame_equal(_numbers(alone), _numbers(tiny_sweep_alone), check_exact=True)
+    batched = noise_sweep(noise_levels=LEVELS, n_seeds=2, **{**TINY, "batched": np.True_})
+    assert batched["n_batched"].tolist() == [6] * 6
+    assert batched.attrs["config"]["batched"] is True
+    params = {**TINY["classifier_params"], "optimizer__momentum": 0.9}
+    with pytest.raises(ValueError, match=r"batched=True, but .*optimizer__\* parameters"):
+        noise_sweep(noise_levels=LEVELS, **{**TINY, "batched": np.True_,
+                                            "classifier_params": params})
 
 
 @pytest.mark.parametrize("batched", ["auto", False])
@@ -1200,6 +1273,30 @@ def test_plot_sample_size_study(tiny_study, tmp_path):
     axes = plot_sample_size_study(both)
     assert "cifar10" in [t.get_text() for t in axes[0].get_legend().get_texts()]
     plt.close(axes[0].figure)
+
+
+def test_study_growth_is_from_the_smallest_to_the_largest_level(tiny_study):
+    # seed 0 at n=100 lacks its noise-1 row (e.g. dropped as a fit that did not train): its
+    # growth was the ratio of its noise-0 row to itself, 1, averaged into the panel's
+    partial = tiny_study.drop(index=tiny_study.index[
+        (tiny_study["n_train"] == 100) & (tiny_study["seed"] == 0)
+        & (tiny_study["noise_std"] == 1.0)])
+    right = plot_sample_size_study(partial)[1]
+    filters = [line for line in right.get_lines() if len(line.get_xdata()) == 3][0]
+    expected = [np.mean([(6 + 0.1 * s + 1000 / n) / (6 + 0.1 * s) for s in seeds])
+                for n, seeds in ((100, [1]), (400, [0, 1]), (1600, [0, 1]))]
+    np.testing.assert_allclose(filters.get_ydata(), expected, rtol=1e-12)
+    plt.close(right.figure)
+
+
+def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
+    # (one line at the median of all the rows: 7, the clean rank of neither data set)
+    both = pd.concat([tiny_study, tiny_study.assign(dataset="synthetic", clean_rank=4)])
+    left = plot_sample_size_study(both)[0]
+    clean = {line.get_label(): line.get_ydata()[0] for line in left.get_lines()
+             if line.get_label().startswith("clean")}
+    assert clean == {"clean data rank, mnist (10)": 10, "clean data rank, synthetic (4)": 4}
+    plt.close(left.figure)
 
 
 # --------------------------------------------------------------------------- benchmark

@@ -223,16 +223,22 @@ def _accuracy_panel(part, ax, name):
 
 
 def _growth(df):
-    """Per (dataset, n_train, seed): the filter and data stable ranks at the largest noise
-    level over those at the smallest, in long form."""
+    """Per (dataset, n_train, seed): the filter and data stable ranks at the data set's
+    largest noise level over those at its smallest, in long form. A group without a row at
+    either level (e.g. the rows of fits that did not train dropped) has no growth: its own
+    extremes would be another ratio than the panel's."""
     rows = []
+    extremes = df.groupby("dataset")["noise_std"].agg(["min", "max"])
     for (dataset, n, seed), group in df.groupby(["dataset", "n_train", "seed"], sort=True):
-        low = group.loc[group["noise_std"].idxmin()]
-        high = group.loc[group["noise_std"].idxmax()]
+        smallest, largest = extremes.loc[dataset]
+        low, high = (group[group["noise_std"] == level] for level in (smallest, largest))
+        if low.empty or high.empty:
+            continue
+        low, high = low.iloc[0], high.iloc[0]
         for column, matrix in (("filter_stable_rank", "filters"), ("data_stable_rank", "data")):
             rows.append({"dataset": dataset, "n_train": n, "seed": seed, "matrix": matrix,
                          "growth": high[column] / low[column]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["dataset", "n_train", "seed", "matrix", "growth"])
 
 
 def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
@@ -240,10 +246,11 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
 
     Left panel: the filter stable rank against the training-set size, one line per noise
     level (mean over seeds, the band is +/- one standard deviation), with the clean data's
-    rank as a dashed line. Right panel: its growth from the smallest to the largest noise
-    level (the ratio of the two, per seed), next to the data stable rank's growth, against
-    the training-set size: the paper's claim holds where the filters' ratio stays near 1
-    while the data's is large. Several data sets in ``df`` are told apart by the line style.
+    rank as a dashed line (one a data set). Right panel: its growth from the smallest to the
+    largest noise level (the ratio of the two, per seed), next to the data stable rank's
+    growth, against the training-set size: the paper's claim holds where the filters' ratio
+    stays near 1 while the data's is large. Several data sets in ``df`` are told apart by the
+    line style.
 
     Parameters
     ----------
@@ -307,8 +314,11 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         palette=sns.color_palette("viridis", len(order)), errorbar="sd", marker="o", ax=left,
         **style,
     )
-    clean = float(df["clean_rank"].median())
-    left.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
+    # one line a data set: their clean ranks differ (2K synthetic, K images)
+    for name, clean in df.groupby("dataset", sort=False)["clean_rank"].median().items():
+        label = f"clean data rank, {name} ({clean:g})" if several else (
+            f"clean data rank ({clean:g})")
+        left.axhline(clean, color="black", ls="--", lw=1.2, label=label)
     sizes = sorted(df["n_train"].unique())
     _size_axis(left, sizes, log_x)
     left.set_ylabel("filter stable rank")

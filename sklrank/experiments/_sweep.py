@@ -679,10 +679,27 @@ def _check_image_settings(config, image_shape):
             "tiles, e.g. canvas=(2, 2), or noise_mode='additive'."
         )
     # BackgroundNoise checks the position against the canvas, with its own message.
-    BackgroundNoise(
+    _checked_data(lambda: BackgroundNoise(
         0.0, image_shape, mode=config["noise_mode"], grid=config["canvas"],
         position=config["position"],
-    ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32))
+    ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32)))
+
+
+def _checked_data(check):
+    """Run ``check()``, a check of the data settings, with the parameter validation of what
+    it calls: the public functions' decorator skips it in nested calls, and a data_params
+    value of the wrong type or range then failed later with another check's message
+    (signal_norm=-1: "underflows float32") or in numpy (n_features=64.0), after the data
+    were loaded."""
+    from sklearn import config_context
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        with config_context(skip_parameter_validation=False):
+            return check()
+    except InvalidParameterError as exc:
+        # a plain ValueError: the decorator would rename the function to noise_sweep
+        raise ValueError(f"data_params: {exc}") from None
 
 
 def _jsonable(value, depth=0):
@@ -725,6 +742,15 @@ def _jsonable(value, depth=0):
                 marshal.dumps(code)).hexdigest(), "defaults": inner(value.__defaults__),
                 "closure": inner(closure), "globals": inner(read)}
         return name
+    if isinstance(value, torch.nn.Module):
+        # by its settings and weights: its repr often shows neither (PReLU(init=0.1) and
+        # PReLU(init=0.5) both print "PReLU(num_parameters=1)"; a module of one's own prints
+        # its class name), and a resume would mix two activations
+        settings = {k: v for k, v in vars(value).items()
+                    if not k.startswith("_") and k != "training"}
+        return {"module": inner(type(value)), "settings": inner(settings),
+                "children": inner(dict(value.named_children())),
+                "state": inner(dict(value.state_dict()))}
     if hasattr(value, "get_params"):
         try:
             params = value.get_params(deep=False)
@@ -869,7 +895,8 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         from sklrank.datasets import make_low_rank_patches
 
         # the generator's own checks (rank against n_features, signal_position, ...)
-        make_low_rank_patches(2, random_state=0, **_synthetic_generator_params(config))
+        _checked_data(lambda: make_low_rank_patches(
+            2, random_state=0, **_synthetic_generator_params(config)))
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
         probe = _checked_classifier(
@@ -1220,6 +1247,17 @@ def _reject_bools(**values):
             raise ValueError(f"{name} must be an integer, got {value!r}.")
 
 
+def _check_batched(batched):
+    """``batched`` as "auto", a Python bool or a Python int: numpy's bools and ints (e.g. read
+    from an array of settings) pass the validation, but ``np.False_ is False`` is false and
+    ``np.True_`` counts as the int 1 (a batch of one point)."""
+    if isinstance(batched, np.bool_):
+        return bool(batched)
+    if isinstance(batched, np.integer):
+        return int(batched)
+    return batched
+
+
 def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
     """The backend; the combinations that cannot run are refused. Call again with the plan's
     ``batching`` once the classifier is known."""
@@ -1467,6 +1505,7 @@ def noise_sweep(
     """
     _reject_bools(n_seeds=n_seeds, n_samples=n_samples, n_test=n_test, rank=rank,
                   n_jobs=n_jobs, threads_per_point=threads_per_point)
+    batched = _check_batched(batched)
     backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     plan = _plan(
         dataset, noise_levels=noise_levels,
@@ -1603,6 +1642,7 @@ def sample_size_study(
     """
     _reject_bools(n_seeds=n_seeds, n_test=n_test, rank=rank, n_jobs=n_jobs,
                   threads_per_point=threads_per_point)
+    batched = _check_batched(batched)
     backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     sizes = _check_sizes(
         SAMPLE_SIZE_DEFAULTS["n_samples"] if n_samples is None else n_samples, "n_samples"
