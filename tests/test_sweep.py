@@ -256,6 +256,22 @@ def test_dask_client_gives_identical_numbers(tiny_sweep, thread_env_restored):
     pd.testing.assert_frame_equal(_numbers(by_address), _numbers(expected), check_exact=True)
 
 
+def test_dask_backend_without_a_client_is_refused_before_the_data(monkeypatch, no_fit):
+    # joblib's own error came after the data were loaded (and every point planned)
+    distributed = pytest.importorskip("dask.distributed")
+    loaded = []
+    monkeypatch.setattr(_sweep, "_plan", lambda *a, **k: loaded.append(1))
+
+    def no_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    with pytest.raises(ValueError, match=r"backend='dask' with dask_client=None uses the "
+                                         r"running dask.distributed Client, and there is none"):
+        noise_sweep(backend="dask", **TINY)
+    assert not loaded
+
+
 @pytest.mark.slow
 def test_synthetic_defaults_meet_the_claim():
     # The acceptance criterion on the two ends of the default grid, with the default data and

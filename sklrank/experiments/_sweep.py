@@ -1267,6 +1267,23 @@ def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
         backend = "dask" if backend is None else backend
         if backend != "dask":
             raise ValueError(f"dask_client needs backend='dask' or None, got {backend!r}.")
+    elif backend == "dask":
+        # joblib's Dask backend takes the process's running Client: checked now, not after
+        # the data are loaded
+        try:
+            from dask.distributed import get_client
+        except ImportError:
+            raise ValueError(
+                "backend='dask' needs dask.distributed: pip install 'sklrank[dask]'."
+            ) from None
+        try:
+            get_client()
+        except ValueError:
+            raise ValueError(
+                "backend='dask' with dask_client=None uses the running dask.distributed "
+                "Client, and there is none: create one (dask.distributed.Client(...)) or "
+                "pass dask_client=<a Client or a scheduler address>."
+            ) from None
     if (
         str(device).startswith("cuda") and dask_client is None
         and n_jobs is not None and n_jobs != 1 and batched is False
