@@ -18,6 +18,8 @@ option                                         answer
 --nu -0.1 / --nu abc                           "--nu: must be >= 0" / "is not a number"
 --settings 1,2                                 "expected ALPHA:NU"
 --lr-fraction 2                                "must be in (0, 1]"
+--n-components without --features pca          "applies to --features pca only" (today:
+                                               ignored, recorded in the JSON as given)
 --weight-decay for --figure activations        "--weight-decay do(es) not apply to
                                                --figure activations"
 --nu 0.1,0.2 for --figure activations          "--nu takes one value"
@@ -203,6 +205,10 @@ def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
         (["--figure", "activations", "--quick", "--prefix", "../x_"],
          "--prefix must be plain text, without a path separator"),
         (["--figure", "activations", "--quick", "--prefix", "x/"], "without a path separator"),
+        (["--figure", "real-data", "--n-components", "20", "--no-download"],
+         "--n-components applies to --features pca only"),
+        (["--figure", "real-data", "--quick", "--features", "pixels", "--n-components", "20",
+          "--no-download"], "--n-components applies to --features pca only"),
         (["--figure", "training", "--quick", "--activations", "tanh", "--lr", "1e6"],
          "training failed: the network died"),
         (["--figure", "regularisers", "--quick", "--epochs", "5", "--lr", "1e6"],

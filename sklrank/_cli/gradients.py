@@ -334,6 +334,10 @@ def _parameters(args, figure, strict=True):
         if given & set(_STRENGTHS):  # the strengths given replace all of --quick's
             quick = {k: v for k, v in quick.items() if k not in _STRENGTHS}
         values = {**quick, **values}
+    # options the library would ignore, while the JSON recorded them as if used
+    if "n_components" in given and values.get("features", "pixels") != "pca":
+        raise CLIError("--n-components applies to --features pca only (pixels are used as "
+                       "they are); add --features pca, or drop --n-components.")
     for dest in _SINGLE.get(figure, ()):
         if dest in values and isinstance(values[dest], list):
             if len(values[dest]) != 1:
