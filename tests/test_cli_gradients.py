@@ -20,6 +20,8 @@ option                                         answer
 --lr-fraction 2                                "must be in (0, 1]"
 --n-components without --features pca          "applies to --features pca only" (today:
                                                ignored, recorded in the JSON as given)
+--lr with --lr-fraction                        "pass one of --lr and --lr-fraction" (today:
+                                               the fraction ignored, recorded as used)
 --weight-decay for --figure activations        "--weight-decay do(es) not apply to
                                                --figure activations"
 --nu 0.1,0.2 for --figure activations          "--nu takes one value"
@@ -209,6 +211,8 @@ def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
          "--n-components applies to --features pca only"),
         (["--figure", "real-data", "--quick", "--features", "pixels", "--n-components", "20",
           "--no-download"], "--n-components applies to --features pca only"),
+        (["--figure", "training", "--quick", "--lr", "0.01", "--lr-fraction", "0.5"],
+         "pass one of --lr and --lr-fraction"),
         (["--figure", "training", "--quick", "--activations", "tanh", "--lr", "1e6"],
          "training failed: the network died"),
         (["--figure", "regularisers", "--quick", "--epochs", "5", "--lr", "1e6"],

@@ -338,6 +338,9 @@ def _parameters(args, figure, strict=True):
     if "n_components" in given and values.get("features", "pixels") != "pca":
         raise CLIError("--n-components applies to --features pca only (pixels are used as "
                        "they are); add --features pca, or drop --n-components.")
+    if {"lr", "lr_fraction"} <= given:
+        raise CLIError("--lr-fraction sets the learning rate only when --lr is not given; "
+                       "pass one of --lr and --lr-fraction.")
     for dest in _SINGLE.get(figure, ()):
         if dest in values and isinstance(values[dest], list):
             if len(values[dest]) != 1:
