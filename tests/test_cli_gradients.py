@@ -247,3 +247,16 @@ def test_cuda_writes_the_same_files(tmp_path, figure):
         assert json.loads((out / f"{stem}.json").read_text())["parameters"]["device"] \
             .startswith(device)
     assert outputs["cpu"] == outputs["cuda"]
+
+
+def test_diverged_runs_are_reported(tmp_path, capsys):
+    # lr 100 is thousands of times the stable step: relu's loss overflows, tanh's stays finite
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "training", "--quick", "--activations", "relu,tanh",
+                 "--nu", "0.375", "--lr", "100", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert ("1 of the 2 runs diverged (column diverged of training.csv" in printed
+            and "e.g. activation=relu, seed=0: lower --lr (now 100)" in printed), printed
+    df = pd.read_csv(out / "training.csv")
+    assert set(df[df.diverged].activation) == {"relu"}
+    assert json.loads((out / "training.json").read_text())["diverged_runs"] == 1

@@ -428,6 +428,7 @@ def _run_figure(args, figure, out):
             TrainingFailedError) as exc:
         raise CLIError(" ".join(str(exc).split())) from exc
     runtime = time.perf_counter() - start
+    diverged, n_runs = _diverged_runs(df)
     axes = getattr(gradients, plot_name)(df)
     fig = axes.flat[0].figure
     fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
@@ -442,6 +443,7 @@ def _run_figure(args, figure, out):
         "versions": _versions(),
         "machine": _machine(load_at_start, args.device),
         "runtime_s": round(runtime, 1),
+        "diverged_runs": len(diverged),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},
     }
@@ -463,7 +465,36 @@ def _run_figure(args, figure, out):
     with pd.option_context("display.width", 160, "display.precision", 3,
                            "display.max_rows", 200):
         print(_SUMMARIES[figure](df).to_string())
+    if len(diverged):
+        # the study keeps a diverged run's rows (up to its last finite epoch): say so, as the
+        # table and the figure show them as results (only a Python warning on stderr did)
+        first = diverged.iloc[0]
+        where = ", ".join(f"{k}={first[k]:g}" if isinstance(first[k], float)
+                          else f"{k}={first[k]}" for k in _run_keys(df)
+                          if k == "seed" or df[k].nunique(dropna=False) > 1)
+        fix = (f"lower --lr (now {args.lr:g})" if args.lr is not None
+               else f"lower --lr-fraction (now {args.lr_fraction or 1:g})")
+        print(f"{len(diverged)} of the {n_runs} runs diverged (column diverged of "
+              f"{paths['csv'].name}; their rows stop before the last epoch), e.g. {where}: "
+              f"{fix}.")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
+
+
+# the columns that tell one training run of a study from another
+_RUN_COLUMNS = ("dataset", "alpha", "nu", "scaling", "activation", "regulariser", "strength",
+                "seed")
+
+
+def _run_keys(df):
+    return [k for k in _RUN_COLUMNS if k in df]
+
+
+def _diverged_runs(df):
+    """The first row of every run that diverged, and the number of runs."""
+    if "diverged" not in df:  # the studies at initialisation train nothing
+        return df.iloc[:0], 0
+    runs = df.drop_duplicates(_run_keys(df))
+    return runs[runs["diverged"].astype(bool)], len(runs)
 
 
 def _title(figure, config):
