@@ -30,7 +30,9 @@ option                                         answer
 --device cuda without a GPU                    "--device cuda but torch finds no CUDA device
                                                here ...; use --device cpu ..."
 --figure real-data, data files missing,        the loader's message, one line: "MNIST files
---no-download                                  not found in ..." (nothing written)
+--no-download                                  not found in ..." (nothing written; for
+                                               --figure all before the first figure, not
+                                               after the four others)
 --device tpu / --device mps                    "not a torch device" / "expected cpu or
                                                cuda"
 --prefix ../x_ / --prefix x/                   "--prefix must be plain text, without a
@@ -137,6 +139,10 @@ def test_missing_data_is_one_line(tmp_path, capsys):
                    "--no-download", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
     assert "MNIST files not found" in line and str(tmp_path / "none") in line
     assert not (tmp_path / "out").exists()  # nothing written, no folder left behind
+    # --figure all reads the data first: real-data runs last, after hours of the others
+    line = _fails(["--figure", "all", "--quick", "--data-home", str(tmp_path / "none"),
+                   "--no-download", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert "MNIST files not found" in line and not (tmp_path / "out").exists()
     line = _fails(["--figure", "training", "--no-download", "--out", str(tmp_path)], capsys)
     assert "--no-download do(es) not apply to --figure training" in line
 

@@ -389,6 +389,18 @@ def _check_output(out, names):
         raise CLIError(str(exc)) from None
 
 
+def _check_data(args):
+    """Read a few images of each real data set, as real-data will (one line if one fails)."""
+    from sklrank.datasets import DataFileError, fetch_cifar10, fetch_mnist
+
+    for fetch in (fetch_mnist, fetch_cifar10):
+        try:
+            fetch(args.data_home, subset="train", n_samples=2, random_state=0,
+                  return_X_y=True, download_if_missing=args.download_if_missing is not False)
+        except (ValueError, FileNotFoundError, DataFileError, OSError) as exc:
+            raise CLIError(" ".join(str(exc).split())) from exc
+
+
 def _machine(load_at_start, device):
     import torch
 
@@ -578,6 +590,10 @@ def run(args):
         # a separator would write outside --out, or into a folder of it
         raise CLIError(f"--prefix must be plain text, without a path separator: got "
                        f"{args.prefix!r}; use --out for the folder.")
+    if args.figure == "all":
+        # real-data runs last: read its data now, so that a missing file fails at once and
+        # not after the other four figures (hours at the paper's sizes)
+        _check_data(args)
     out = Path(args.out)
     _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures])
     torch.set_num_threads(args.threads)
