@@ -40,6 +40,8 @@ option                                         answer
 --lr 1e6: the network dies in training         "training failed: the network died ...
                                                lower lr" (a TrainingFailedError traceback;
                                                for regularisers "G is exactly zero")
+Ctrl-C                                         exit 130: "interrupted; nothing was written"
+                                               (today: a traceback, an empty --out left)
 --quick with --nu / --n-features               not an error: explicit options win over
                                                --quick (today: --quick silently replaced
                                                them)
@@ -266,3 +268,22 @@ def test_diverged_runs_are_reported(tmp_path, capsys):
     df = pd.read_csv(out / "training.csv")
     assert set(df[df.diverged].activation) == {"relu"}
     assert json.loads((out / "training.json").read_text())["diverged_runs"] == 1
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+    import sklrank.gradients as gradients
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gradients, "activation_study", interrupted)
+    out = tmp_path / "out"
+    try:
+        status = main(["gradients", "--figure", "activations", "--quick", "--out", str(out),
+                       "--no-progress"])
+    except KeyboardInterrupt:  # a traceback, before
+        status = "KeyboardInterrupt"
+    assert status == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sklrank gradients: interrupted; nothing was written."]
+    assert not out.exists()  # the folder made for the run is removed, as on an error

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from . import CLIError
 
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
+
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
     "nu-sweep": ("nu_sweep", "spike_strength_study", "plot_spike_strength_study",
@@ -597,7 +600,23 @@ def run(args):
     out = Path(args.out)
     _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures])
     torch.set_num_threads(args.threads)
+    from sklrank.experiments._outputs import InterruptedAfterWriting
+
+    done = []
     with threadpool_limits(args.threads):
         for figure in figures:
-            _run_figure(args, figure, out)
+            try:
+                _run_figure(args, figure, out)
+            except InterruptedAfterWriting:
+                done.append(figure)  # the set was whole when the Ctrl-C was let through
+            except KeyboardInterrupt:
+                pass
+            else:
+                done.append(figure)
+                continue
+            # one line, as sklrank sweep says it (a traceback, and an empty --out, before)
+            written = (f"the files of {', '.join(done)} are written, not those of {figure}"
+                       if done else "nothing was written")
+            print(f"sklrank gradients: interrupted; {written}.", file=sys.stderr)
+            return _INTERRUPTED
     return 0
