@@ -13,7 +13,11 @@ input                                       answer
 --classes 3 --dataset mnist                 "keeps one class only"
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
 --signal-position 9 (synthetic, 8 patches)  "not a patch index"
+--n-patches 1                               "leaves no patch for the noise" (every noise
+                                            level trained on the same data)
 --classes with --dataset synthetic          "--classes do(es) not apply"
+--canvas / --signal-position with           "do(es) not apply to --noise-mode additive"
+--noise-mode additive                       (both were ignored, recorded in the JSON)
 --device cuda without a GPU                 "--device cuda but torch finds no CUDA device
                                             here ...; use --device cpu ..."
 --device gpu / --device mps                 "not a torch device" / "runs on 'cpu' or 'cuda'"
@@ -212,8 +216,13 @@ def test_bad_values(argv, match, capsys):
         (["--dataset", "mnist", "--classes", "3", "3"], "more than once"),
         (["--dataset", "mnist", "--canvas", "1x1"], "leaves no tile for the noise"),
         (["--signal-position", "9"], "signal_position=9 is not a patch index"),
+        (["--n-patches", "1"], "--n-patches 1 leaves no patch for the noise"),
         (["--classes", "0", "1"], "--classes do(es) not apply to --dataset synthetic"),
         (["--dataset", "mnist", "--n-patches", "3"], "--n-patches"),
+        (["--dataset", "mnist", "--no-download", "--noise-mode", "additive", "--canvas", "3x3"],
+         "--canvas do(es) not apply to --noise-mode additive"),
+        (["--dataset", "mnist", "--no-download", "--noise-mode", "additive",
+          "--signal-position", "2"], "--signal-position do(es) not apply to --noise-mode"),
         (["--device", "gpu"], "--device gpu is not a torch device"),
         (["--device", "mps"], "--device mps: this runs on 'cpu' or 'cuda' devices only"),
         (["--name", "a/b"], "--name must be a plain file name"),

@@ -18,6 +18,10 @@ option                                         answer
 --nu -0.1 / --nu abc                           "--nu: must be >= 0" / "is not a number"
 --settings 1,2                                 "expected ALPHA:NU"
 --lr-fraction 2                                "must be in (0, 1]"
+--n-components without --features pca          "applies to --features pca only" (today:
+                                               ignored, recorded in the JSON as given)
+--lr with --lr-fraction                        "pass one of --lr and --lr-fraction" (today:
+                                               the fraction ignored, recorded as used)
 --weight-decay for --figure activations        "--weight-decay do(es) not apply to
                                                --figure activations"
 --nu 0.1,0.2 for --figure activations          "--nu takes one value"
@@ -26,7 +30,9 @@ option                                         answer
 --device cuda without a GPU                    "--device cuda but torch finds no CUDA device
                                                here ...; use --device cpu ..."
 --figure real-data, data files missing,        the loader's message, one line: "MNIST files
---no-download                                  not found in ..." (nothing written)
+--no-download                                  not found in ..." (nothing written; for
+                                               --figure all before the first figure, not
+                                               after the four others)
 --device tpu / --device mps                    "not a torch device" / "expected cpu or
                                                cuda"
 --prefix ../x_ / --prefix x/                   "--prefix must be plain text, without a
@@ -34,6 +40,8 @@ option                                         answer
 --lr 1e6: the network dies in training         "training failed: the network died ...
                                                lower lr" (a TrainingFailedError traceback;
                                                for regularisers "G is exactly zero")
+Ctrl-C                                         exit 130: "interrupted; nothing was written"
+                                               (today: a traceback, an empty --out left)
 --quick with --nu / --n-features               not an error: explicit options win over
                                                --quick (today: --quick silently replaced
                                                them)
@@ -133,6 +141,10 @@ def test_missing_data_is_one_line(tmp_path, capsys):
                    "--no-download", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
     assert "MNIST files not found" in line and str(tmp_path / "none") in line
     assert not (tmp_path / "out").exists()  # nothing written, no folder left behind
+    # --figure all reads the data first: real-data runs last, after hours of the others
+    line = _fails(["--figure", "all", "--quick", "--data-home", str(tmp_path / "none"),
+                   "--no-download", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert "MNIST files not found" in line and not (tmp_path / "out").exists()
     line = _fails(["--figure", "training", "--no-download", "--out", str(tmp_path)], capsys)
     assert "--no-download do(es) not apply to --figure training" in line
 
@@ -203,6 +215,12 @@ def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
         (["--figure", "activations", "--quick", "--prefix", "../x_"],
          "--prefix must be plain text, without a path separator"),
         (["--figure", "activations", "--quick", "--prefix", "x/"], "without a path separator"),
+        (["--figure", "real-data", "--n-components", "20", "--no-download"],
+         "--n-components applies to --features pca only"),
+        (["--figure", "real-data", "--quick", "--features", "pixels", "--n-components", "20",
+          "--no-download"], "--n-components applies to --features pca only"),
+        (["--figure", "training", "--quick", "--lr", "0.01", "--lr-fraction", "0.5"],
+         "pass one of --lr and --lr-fraction"),
         (["--figure", "training", "--quick", "--activations", "tanh", "--lr", "1e6"],
          "training failed: the network died"),
         (["--figure", "regularisers", "--quick", "--epochs", "5", "--lr", "1e6"],
@@ -237,3 +255,35 @@ def test_cuda_writes_the_same_files(tmp_path, figure):
         assert json.loads((out / f"{stem}.json").read_text())["parameters"]["device"] \
             .startswith(device)
     assert outputs["cpu"] == outputs["cuda"]
+
+
+def test_diverged_runs_are_reported(tmp_path, capsys):
+    # lr 100 is thousands of times the stable step: relu's loss overflows, tanh's stays finite
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "training", "--quick", "--activations", "relu,tanh",
+                 "--nu", "0.375", "--lr", "100", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert ("1 of the 2 runs diverged (column diverged of training.csv" in printed
+            and "e.g. activation=relu, seed=0: lower --lr (now 100)" in printed), printed
+    df = pd.read_csv(out / "training.csv")
+    assert set(df[df.diverged].activation) == {"relu"}
+    assert json.loads((out / "training.json").read_text())["diverged_runs"] == 1
+
+
+def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+    import sklrank.gradients as gradients
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gradients, "activation_study", interrupted)
+    out = tmp_path / "out"
+    try:
+        status = main(["gradients", "--figure", "activations", "--quick", "--out", str(out),
+                       "--no-progress"])
+    except KeyboardInterrupt:  # a traceback, before
+        status = "KeyboardInterrupt"
+    assert status == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sklrank gradients: interrupted; nothing was written."]
+    assert not out.exists()  # the folder made for the run is removed, as on an error

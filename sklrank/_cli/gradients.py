@@ -20,6 +20,9 @@ from pathlib import Path
 
 from . import CLIError
 
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
+
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
     "nu-sweep": ("nu_sweep", "spike_strength_study", "plot_spike_strength_study",
@@ -334,6 +337,13 @@ def _parameters(args, figure, strict=True):
         if given & set(_STRENGTHS):  # the strengths given replace all of --quick's
             quick = {k: v for k, v in quick.items() if k not in _STRENGTHS}
         values = {**quick, **values}
+    # options the library would ignore, while the JSON recorded them as if used
+    if "n_components" in given and values.get("features", "pixels") != "pca":
+        raise CLIError("--n-components applies to --features pca only (pixels are used as "
+                       "they are); add --features pca, or drop --n-components.")
+    if {"lr", "lr_fraction"} <= given:
+        raise CLIError("--lr-fraction sets the learning rate only when --lr is not given; "
+                       "pass one of --lr and --lr-fraction.")
     for dest in _SINGLE.get(figure, ()):
         if dest in values and isinstance(values[dest], list):
             if len(values[dest]) != 1:
@@ -382,6 +392,18 @@ def _check_output(out, names):
         raise CLIError(str(exc)) from None
 
 
+def _check_data(args):
+    """Read a few images of each real data set, as real-data will (one line if one fails)."""
+    from sklrank.datasets import DataFileError, fetch_cifar10, fetch_mnist
+
+    for fetch in (fetch_mnist, fetch_cifar10):
+        try:
+            fetch(args.data_home, subset="train", n_samples=2, random_state=0,
+                  return_X_y=True, download_if_missing=args.download_if_missing is not False)
+        except (ValueError, FileNotFoundError, DataFileError, OSError) as exc:
+            raise CLIError(" ".join(str(exc).split())) from exc
+
+
 def _machine(load_at_start, device):
     import torch
 
@@ -421,6 +443,7 @@ def _run_figure(args, figure, out):
             TrainingFailedError) as exc:
         raise CLIError(" ".join(str(exc).split())) from exc
     runtime = time.perf_counter() - start
+    diverged, n_runs = _diverged_runs(df)
     axes = getattr(gradients, plot_name)(df)
     fig = axes.flat[0].figure
     fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
@@ -435,6 +458,7 @@ def _run_figure(args, figure, out):
         "versions": _versions(),
         "machine": _machine(load_at_start, args.device),
         "runtime_s": round(runtime, 1),
+        "diverged_runs": len(diverged),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},
     }
@@ -456,7 +480,36 @@ def _run_figure(args, figure, out):
     with pd.option_context("display.width", 160, "display.precision", 3,
                            "display.max_rows", 200):
         print(_SUMMARIES[figure](df).to_string())
+    if len(diverged):
+        # the study keeps a diverged run's rows (up to its last finite epoch): say so, as the
+        # table and the figure show them as results (only a Python warning on stderr did)
+        first = diverged.iloc[0]
+        where = ", ".join(f"{k}={first[k]:g}" if isinstance(first[k], float)
+                          else f"{k}={first[k]}" for k in _run_keys(df)
+                          if k == "seed" or df[k].nunique(dropna=False) > 1)
+        fix = (f"lower --lr (now {args.lr:g})" if args.lr is not None
+               else f"lower --lr-fraction (now {args.lr_fraction or 1:g})")
+        print(f"{len(diverged)} of the {n_runs} runs diverged (column diverged of "
+              f"{paths['csv'].name}; their rows stop before the last epoch), e.g. {where}: "
+              f"{fix}.")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
+
+
+# the columns that tell one training run of a study from another
+_RUN_COLUMNS = ("dataset", "alpha", "nu", "scaling", "activation", "regulariser", "strength",
+                "seed")
+
+
+def _run_keys(df):
+    return [k for k in _RUN_COLUMNS if k in df]
+
+
+def _diverged_runs(df):
+    """The first row of every run that diverged, and the number of runs."""
+    if "diverged" not in df:  # the studies at initialisation train nothing
+        return df.iloc[:0], 0
+    runs = df.drop_duplicates(_run_keys(df))
+    return runs[runs["diverged"].astype(bool)], len(runs)
 
 
 def _title(figure, config):
@@ -540,10 +593,30 @@ def run(args):
         # a separator would write outside --out, or into a folder of it
         raise CLIError(f"--prefix must be plain text, without a path separator: got "
                        f"{args.prefix!r}; use --out for the folder.")
+    if args.figure == "all":
+        # real-data runs last: read its data now, so that a missing file fails at once and
+        # not after the other four figures (hours at the paper's sizes)
+        _check_data(args)
     out = Path(args.out)
     _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures])
     torch.set_num_threads(args.threads)
+    from sklrank.experiments._outputs import InterruptedAfterWriting
+
+    done = []
     with threadpool_limits(args.threads):
         for figure in figures:
-            _run_figure(args, figure, out)
+            try:
+                _run_figure(args, figure, out)
+            except InterruptedAfterWriting:
+                done.append(figure)  # the set was whole when the Ctrl-C was let through
+            except KeyboardInterrupt:
+                pass
+            else:
+                done.append(figure)
+                continue
+            # one line, as sklrank sweep says it (a traceback, and an empty --out, before)
+            written = (f"the files of {', '.join(done)} are written, not those of {figure}"
+                       if done else "nothing was written")
+            print(f"sklrank gradients: interrupted; {written}.", file=sys.stderr)
+            return _INTERRUPTED
     return 0

@@ -529,6 +529,21 @@ def run(args):
     given = [flag for flag, value in wrong.items() if value is not None]
     if given:
         raise CLIError(f"{', '.join(given)} do(es) not apply to --dataset {args.dataset}.")
+    if args.noise_mode == "additive":
+        # the noise lands on the image itself: no canvas, no tile to choose (both were
+        # silently ignored, and the JSON recorded them as if used)
+        given = [flag for flag, value in {
+            "--canvas": args.canvas, "--signal-position": args.signal_position,
+        }.items() if value is not None]
+        if given:
+            raise CLIError(f"{', '.join(given)} do(es) not apply to --noise-mode additive (the "
+                           "noise is added to the image itself); drop it, or use --noise-mode "
+                           "pad.")
+    if synthetic and args.n_patches == 1:
+        # the signal takes the only patch: the noise has nowhere to go, and every noise level
+        # trained on the same data (as --canvas 1x1 would for images)
+        raise CLIError("--n-patches 1 leaves no patch for the noise (the signal takes it); "
+                       "use --n-patches 2 or more.")
     study = args.n_samples is not None and len(args.n_samples) > 1
     name = args.name
     if name is None:
