@@ -24,6 +24,12 @@ rank (K) > min(n_samples, pixels)         ValueError: "lower rank or use more sa
 n_samples > the images available          ValueError: "exceeds the N training images"
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
+canvas or position with additive noise    ValueError: not used by noise_mode='additive'
+                                          (were ignored, and recorded as used)
+n_patches=1 (synthetic) with noise > 0    ValueError: "leaves no patch for the noise"
+                                          (every level trained on the same data)
+data_params of the wrong type or range    ValueError "data_params: ..." naming the
+                                          parameter (failed in numpy, after loading)
 position outside the canvas               ValueError from BackgroundNoise naming the tiles
 unknown data_params / classifier_params   ValueError naming the keys
 data_params setting rank, n_samples, ...  ValueError: pass them as arguments (went
@@ -34,6 +40,9 @@ device="tpu" (not a torch device)         ValueError: "not a torch device"
 device="cuda", n_jobs=2, batched=False   ValueError: points on one GPU run one after another
 n_jobs=0                                  ValueError naming n_jobs
 backend="multiprocessing"                 InvalidParameterError (no result streaming there)
+backend="dask" and no Client running      ValueError: create one or pass dask_client (joblib's
+                                          error came after the data were loaded)
+batched=np.False_ / np.True_              the bools (np.False_ raised ZeroDivisionError)
 missing MNIST files, no download          FileNotFoundError: which files to put where
 checkpoint in a missing folder / folder   CheckpointError (ValueError) naming the path
 checkpoint of another configuration       CheckpointError listing each difference
@@ -471,6 +480,14 @@ def _custom(**kwargs):
         (_custom(data_params={"canvas": (2,)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (2.5, 2)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
+        # (additive noise has no canvas and no tile: both were ignored, and recorded as used)
+        (_custom(data_params={"noise_mode": "additive", "canvas": (3, 3)}), ValueError,
+         r"data_params sets \['canvas'\], which noise_mode='additive' does not use"),
+        (_custom(data_params={"noise_mode": "additive", "position": 1}), ValueError,
+         r"sets \['position'\], which noise_mode='additive' does not use"),
+        # (every noise level trained on the same noiseless data)
+        ({"data_params": {"n_patches": 1}}, ValueError,
+         "with n_patches=1 leaves no patch for the noise"),
         (_custom(data_params={"position": 4}), ValueError, "position=4 is not a tile"),
         (_custom(data_params={"position": "x"}), ValueError,
          r"^data_params: The 'position' parameter of BackgroundNoise"),  # not classifier_params

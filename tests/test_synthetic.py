@@ -121,6 +121,8 @@ def test_same_seed_same_data():
         ({"noise_std": 1e39}, "noise_std=1e.39 overflows float32"),
         ({"signal_norm": 1e-43}, "signal_norm=1e-43 underflows float32"),
         ({"noise_std": 1e-44}, "noise_std=1e-44 underflows float32"),
+        # (the signal takes the only patch: the noise was dropped without a word)
+        ({"n_patches": 1, "noise_std": 0.5}, "noise_std=0.5 with n_patches=1 leaves no patch"),
     ],
 )
 def test_invalid_parameters_raise(kwargs, match):

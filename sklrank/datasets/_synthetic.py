@@ -149,6 +149,12 @@ def make_low_rank_patches(
             f"signal_position={signal_position!r} is not a patch index for "
             f"n_patches={n_patches}; pass an int in 0..{n_patches - 1} or 'random'."
         )
+    if n_patches == 1 and noise_std > 0:
+        # the signal takes the only patch: the noise would have nowhere to go
+        raise ValueError(
+            f"noise_std={noise_std!r} with n_patches=1 leaves no patch for the noise (the "
+            "signal takes the only one); use n_patches=2 or more."
+        )
     rng = check_random_state(random_state)
 
     # Orthonormal directions from the QR factorisation of a Gaussian matrix.

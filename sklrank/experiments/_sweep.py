@@ -664,8 +664,9 @@ def _check_device(device, remote):
     return check_device(device, types=("cpu", "cuda"), on_this_machine=not remote)
 
 
-def _check_image_settings(config, image_shape):
-    """Canvas, noise mode and position, before any data is transformed."""
+def _check_image_settings(config, image_shape, given=()):
+    """Canvas, noise mode and position, before any data is transformed; ``given``: the keys
+    the caller set in data_params."""
     from sklrank import BackgroundNoise
 
     config["canvas"] = _int_tuple(config["canvas"], 2, "canvas", "(rows, columns) of tiles")
@@ -678,6 +679,13 @@ def _check_image_settings(config, image_shape):
             "canvas=(1, 1) leaves no tile for the noise in noise_mode='pad'; use at least two "
             "tiles, e.g. canvas=(2, 2), or noise_mode='additive'."
         )
+    if config["noise_mode"] == "additive":
+        given = sorted({"canvas", "position"} & set(given))
+        if given:
+            raise ValueError(
+                f"data_params sets {given}, which noise_mode='additive' does not use (the "
+                "noise is added to the image itself); drop them, or use noise_mode='pad'."
+            )
     # BackgroundNoise checks the position against the canvas, with its own message.
     _checked_data(lambda: BackgroundNoise(
         0.0, image_shape, mode=config["noise_mode"], grid=config["canvas"],
@@ -894,9 +902,10 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     if kind == "synthetic":
         from sklrank.datasets import make_low_rank_patches
 
-        # the generator's own checks (rank against n_features, signal_position, ...)
+        # the generator's own checks (rank against n_features, signal_position, ...), at the
+        # largest noise level (the noise needs a patch of its own)
         _checked_data(lambda: make_low_rank_patches(
-            2, random_state=0, **_synthetic_generator_params(config)))
+            2, random_state=0, noise_std=max(levels), **_synthetic_generator_params(config)))
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
         probe = _checked_classifier(
@@ -914,7 +923,8 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             image_shape = _int_tuple(
                 dataset[2], 3, "dataset's image_shape", "(channels, height, width)"
             )
-        _check_image_settings(config, image_shape)  # before the data are loaded
+        # before the data are loaded
+        _check_image_settings(config, image_shape, given=set(data_params or {}))
         # (the classifier does not depend on the rank step, whose rank is checked below
         # against the data, with the sweep's own message)
         probe = _checked_classifier(
