@@ -42,6 +42,9 @@ from .exceptions import TrainingDivergedError, TrainingFailedError
 # A fit whose training loss changed by less than this fraction of its first value learned
 # nothing (the loss of an untrained network is log(n_classes) or the variance of y).
 _UNMOVED_LOSS_RTOL = 1e-3
+# A training loss that ends this many times above its first value diverged, finite or not
+# (gradient descent with too large a step grows it geometrically, e.g. to 1e37)
+_DIVERGED_LOSS_GROWTH = 1e3
 # Rows of X used to describe the input scale in a failure message.
 _SCALE_SAMPLE_ROWS = 2048
 
@@ -627,6 +630,12 @@ class _BaseNet(_PublicParams):
                 f"training failed: the network died (every gradient is exactly zero at epoch "
                 f"{epochs}; the training loss is stuck at {losses[-1]:.6g}), so its "
                 "predictions no longer depend on the data. " + self._likely_cause(X, "died")
+            )
+        if len(losses) >= 2 and losses[0] > 0 and losses[-1] > _DIVERGED_LOSS_GROWTH * losses[0]:
+            raise TrainingDivergedError(
+                f"training diverged: the training loss grew from {losses[0]:.6g} to "
+                f"{losses[-1]:.6g} in {len(losses)} epochs. "
+                + self._likely_cause(X, "diverged")
             )
         if len(losses) >= 2 and abs(losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(
             losses[0]

@@ -15,6 +15,8 @@ kappa=1e-300 (kappa^(q-1) underflows in float32)               trains: the ReLU 
                                                                Huberized ReLU (was NaN at epoch 1)
 X scaled by 1e30                                               TrainingDivergedError naming the
                                                                input scale
+a training loss that ends over 1000 times its first value      TrainingDivergedError naming lr
+(finite: e.g. 3.6 -> 7e6 in 8 steps)                         (was returned as a result)
 two-layer regressor, lr far above the stable step              TrainingDivergedError (or
                                                                TrainingFailedError if the ReLU
                                                                units die) with the stable lr
@@ -113,6 +115,19 @@ def test_divergence_names_the_input_scale():
     with pytest.raises(TrainingDivergedError, match="input scale") as info:
         cnn().fit(X * 1e30, y)
     assert isinstance(info.value, FloatingPointError)  # the old contract still holds
+
+
+@pytest.mark.parametrize("lr, epochs", [(0.5, 8), (1.0, 5)])
+def test_a_finite_loss_that_exploded_is_a_divergence(lr, epochs):
+    # the loss grew 2e6-fold and stayed finite: the fit was returned as a result (and the
+    # gradient studies marked the run diverged=False)
+    X, y = make_spiked(120, 20, nu=0.3, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"the training loss grew from 3\.64\d* to "
+                                                    r".* in \d+ epochs.*lower lr to about"):
+        TwoLayerNetRegressor(n_hidden=16, lr=lr, max_epochs=epochs, random_state=0).fit(X, y)
+    # three epochs at lr=0.5: the loss has grown less than 1000-fold (330-fold), a result
+    fit = TwoLayerNetRegressor(n_hidden=16, lr=0.5, max_epochs=3, random_state=0).fit(X, y)
+    assert fit.history[-1, "train_loss"] < 1e3 * fit.history[0, "train_loss"]
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():

@@ -490,7 +490,7 @@ def _run_figure(args, figure, out):
         fix = (f"lower --lr (now {args.lr:g})" if args.lr is not None
                else f"lower --lr-fraction (now {args.lr_fraction or 1:g})")
         print(f"{len(diverged)} of the {n_runs} runs diverged (column diverged of "
-              f"{paths['csv'].name}; their rows stop before the last epoch), e.g. {where}: "
+              f"{paths['csv'].name}; their rows are not results), e.g. {where}: "
               f"{fix}.")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
 
