@@ -23,7 +23,8 @@ class TrainingFailedError(RuntimeError):
 
 
 class TrainingDivergedError(TrainingFailedError, FloatingPointError):
-    """The training loss or the weights stopped being finite (NaN or infinity).
+    """The training loss or the weights stopped being finite (NaN or infinity), or the loss
+    exploded (it ended more than 1000 times above its first value).
 
     Also a :class:`FloatingPointError`, so ``except FloatingPointError`` catches it.
 

@@ -39,6 +39,8 @@ an unfinished run exists                    refused: "pass --resume ... or --ove
 another sweep running into the same files   "another sweep is running into ..."
 Ctrl-C during the fits                      exit 130: "N finished fit(s) are kept in ..."
 a fit that fails                            one line + "N finished fit(s) are kept in ..."
+                                            (a failed training: with --overwrite for changed
+                                            options, which --resume refuses)
 Ctrl-C while the results are written        exit 130: the previous files unchanged
 ==========================================  ================================================
 """
@@ -423,6 +425,10 @@ def test_a_diverged_fit_is_one_line_and_the_others_are_kept(batching, tmp_path, 
     assert "training diverged at epoch 2" in line
     assert "noise_std=1e+30, seed=0" in line
     assert f"1 finished fit(s) are kept in {out / 'synthetic.points.jsonl'}" in line
+    # the cause is an option: --resume refuses a changed one, so the hint names --overwrite
+    # (it said "fix the cause and run the same command with --resume")
+    assert line.endswith("which --resume continues with the same options only: run with "
+                         "changed options (e.g. a lower --lr) with --overwrite"), line
 
 
 @pytest.mark.parametrize("batching", [[], ONE_BY_ONE], ids=["batched", "one-by-one"])

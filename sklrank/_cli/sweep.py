@@ -513,6 +513,7 @@ def run(args):
 
     from sklrank._device import check_device
     from sklrank.datasets import DataFileError
+    from sklrank.exceptions import TrainingFailedError
     from sklrank.experiments import noise_sweep, sample_size_study
     from sklrank.experiments._checkpoint import CheckpointError, count_points, remove_checkpoint
     from sklrank.experiments._outputs import InterruptedAfterWriting, write_file_set
@@ -590,10 +591,16 @@ def run(args):
             OSError) as exc:
         # One line: the loaders' and the sweep's messages already say what to do.
         kept = count_points(checkpoint)
-        hint = (
-            f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run the same "
-            "command with --resume to continue" if kept else ""
-        )
+        if not kept:
+            hint = ""
+        elif isinstance(exc, TrainingFailedError):
+            # the cause is a setting: --resume refuses changed options
+            hint = (f"; {kept} finished fit(s) are kept in {checkpoint}, which --resume "
+                    "continues with the same options only: run with changed options (e.g. a "
+                    "lower --lr) with --overwrite")
+        else:
+            hint = (f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run "
+                    "the same command with --resume to continue")
         raise CLIError(f"{_one_line(exc)}{hint}") from exc
     runtime = time.perf_counter() - start
 
