@@ -230,6 +230,7 @@ def test_bad_values(argv, match, capsys):
         (["--name", "a/b"], "--name must be a plain file name"),
         (["--name", ".."], "--name must be a plain file name"),
         (["--name", ""], "--name must be a plain file name"),
+        (["--name", "a\nb"], "--name must be printable text"),
         (["--name", "x" * 300], "too long for this file system"),
     ],
 )

@@ -215,6 +215,7 @@ def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
         (["--figure", "activations", "--quick", "--prefix", "../x_"],
          "--prefix must be plain text, without a path separator"),
         (["--figure", "activations", "--quick", "--prefix", "x/"], "without a path separator"),
+        (["--figure", "activations", "--quick", "--prefix", "a\tb_"], "or a control character"),
         (["--figure", "real-data", "--n-components", "20", "--no-download"],
          "--n-components applies to --features pca only"),
         (["--figure", "real-data", "--quick", "--features", "pixels", "--n-components", "20",

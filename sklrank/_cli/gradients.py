@@ -589,10 +589,11 @@ def run(args):
                            "all (each figure runs at its defaults); run one figure instead.")
     else:
         _parameters(args, args.figure)  # option errors before any output is touched
-    if any(sep in args.prefix for sep in ("/", "\\", "\0")):
-        # a separator would write outside --out, or into a folder of it
-        raise CLIError(f"--prefix must be plain text, without a path separator: got "
-                       f"{args.prefix!r}; use --out for the folder.")
+    if any(sep in args.prefix for sep in ("/", "\\", "\0")) or not args.prefix.isprintable():
+        # a separator would write outside --out, or into a folder of it; a control character
+        # (a newline) breaks the listing of the files
+        raise CLIError(f"--prefix must be plain text, without a path separator or a control "
+                       f"character: got {args.prefix!r}; use --out for the folder.")
     if args.figure == "all":
         # real-data runs last: read its data now, so that a missing file fails at once and
         # not after the other four figures (hours at the paper's sizes)

@@ -551,6 +551,9 @@ def run(args):
         name = f"{args.dataset}_sample_size" if study else args.dataset
     if any(sep in name for sep in ("/", "\\", "\0")) or name in ("", ".", ".."):
         raise CLIError(f"--name must be a plain file name, got {name!r}.")
+    if not name.isprintable():  # a newline or other control character: a broken listing
+        raise CLIError(f"--name must be printable text, without control characters such as a "
+                       f"newline, got {name!r}.")
     try:  # before anything is written; on a Dask cluster the workers' devices count
         check_device(args.device, types=("cpu", "cuda"), parameter="--device",
                      on_this_machine=args.scheduler is None)
