@@ -51,13 +51,15 @@ _COMMON_DOC = """
         draw. On a GPU the noise is drawn there, by a generator seeded from the CPU one: the
         same ``random_state`` gives the same fit on the same device, but not the CPU's noise.
     jacobian_penalty : float, default=0.0
-        lambda_J of ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2``.
+        lambda_J of ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2``. Refused at fit with
+        ``compile=True`` (torch.compile has no double backward).
     lr : float, default=1.0
         Learning rate of full-batch gradient descent (plain SGD, batch = training set). The
         curvature grows with ``||x||^2``: for features of unit variance scale it as
         ``1 / n_features`` (``sklrank gradients`` uses ``20 / n_features``); a run that
-        diverges raises :class:`~sklrank.exceptions.TrainingDivergedError` naming the epoch
-        and the step that is too large.
+        diverges (a NaN loss, or a loss that ends more than 1000 times above its first
+        value) raises :class:`~sklrank.exceptions.TrainingDivergedError` naming the epoch or
+        the loss's growth, and the step that is too large.
     max_epochs : int, default=100
         Number of gradient steps.
     random_state : int, RandomState instance or None, default=None

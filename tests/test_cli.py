@@ -26,6 +26,8 @@ missing MNIST files with --no-download      "MNIST files not found: put ... in D
 a 300-character --name                      "too long for this file system"
 --name a/b, --name .., --name ""            "--name must be a plain file name" ("" took the
                                             default name)
+--name holding a newline or another         "--name must be printable text" (it wrote a
+control character                           file name that broke the listing)
 --out is a file / under a file              "is a file" / "cannot create the output folder"
 a file at NAME.points.jsonl that is not a   "is not a sweep checkpoint", also with --resume
 checkpoint                                  or --overwrite (--overwrite deleted it)

@@ -35,11 +35,15 @@ option                                         answer
                                                after the four others)
 --device tpu / --device mps                    "not a torch device" / "expected cpu or
                                                cuda"
---prefix ../x_ / --prefix x/                   "--prefix must be plain text, without a
-                                               path separator" (it wrote outside --out)
+--prefix ../x_ / --prefix x/ / a tab          "--prefix must be plain text, without a
+                                               path separator or a control character"
+                                               (it wrote outside --out)
 --lr 1e6: the network dies in training         "training failed: the network died ...
                                                lower lr" (a TrainingFailedError traceback;
                                                for regularisers "G is exactly zero")
+--lr so large that some runs diverge (NaN,     not an error: after the table "N of the M
+or a loss ending over 1000x its first)         runs diverged (column diverged ...): lower
+                                               --lr"; diverged_runs in the JSON
 Ctrl-C                                         exit 130: "interrupted; nothing was written"
                                                (today: a traceback, an empty --out left)
 --quick with --nu / --n-features               not an error: explicit options win over

@@ -5,6 +5,29 @@ joblib), skorch's callbacks (``EpochScoring`` on train and validation data, ``Ch
 ``EarlyStopping``, ``LRScheduler``), ``train_split=ValidSplit(...)`` with skorch's history
 columns, the per-epoch table of ``verbose=1``, ``predict`` against ``predict_proba``, sample
 weights (directly and routed through a Pipeline and a search), pandas output, and the repr.
+
+skorch's input forms and settings, and the answer each gets (the last three rows are tested
+in test_classifier.py and test_two_layer.py):
+
+===============================================  ============================================
+input                                            answer
+===============================================  ============================================
+fit(skorch Dataset) / fit(Dataset, y)            trains on the Dataset's arrays, as skorch
+                                                 (was "requires y" / "inhomogeneous shape")
+fit of a TensorDataset or another torch data     ValueError naming the fix: fit(X, y) or
+set                                              skorch.dataset.Dataset(X, y)
+fit({"X": X}, y) / predict({"X": X})             the array X (fit raised float() of a dict)
+a dict X with other keys                         ValueError: the network takes one input
+predict / score / a search on a SliceDataset     works (was "X does not contain any
+                                                 features")
+clone of a fitted net with sklrank's callbacks   works (was a TypeError: their private state
+                                                 was passed to __init__)
+callbacks__filter_rank__every != rank_every      ValueError naming rank_every (was ignored)
+classes changed, then warm_start / partial_fit   ValueError naming warm_start=False (was
+                                                 ignored)
+compile=True with jacobian_penalty > 0           ValueError at once (torch.compile has no
+                                                 double backward)
+===============================================  ============================================
 """
 
 import pickle

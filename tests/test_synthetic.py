@@ -15,6 +15,8 @@ signal_position=True/False                   ValueError naming signal_position (
 signal_norm=1e300, noise_std=1e39            ValueError: overflows float32 (X held inf)
 signal_norm=1e-43, noise_std=1e-44           ValueError: underflows float32 (the signal lost
                                              its norm, the noise was zero)
+n_patches=1 with noise_std > 0               ValueError "leaves no patch for the noise"
+                                             (the noise was dropped without a word)
 n_samples=1                                  one sample
 ===========================================  ================================================
 """

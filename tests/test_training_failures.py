@@ -16,7 +16,7 @@ kappa=1e-300 (kappa^(q-1) underflows in float32)               trains: the ReLU 
 X scaled by 1e30                                               TrainingDivergedError naming the
                                                                input scale
 a training loss that ends over 1000 times its first value      TrainingDivergedError naming lr
-(finite: e.g. 3.6 -> 7e6 in 8 steps)                         (was returned as a result)
+(finite: e.g. 3.6 -> 7e6 in 8 steps)                           (was returned as a result)
 two-layer regressor, lr far above the stable step              TrainingDivergedError (or
                                                                TrainingFailedError if the ReLU
                                                                units die) with the stable lr

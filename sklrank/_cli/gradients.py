@@ -222,7 +222,8 @@ def add_parser(subparsers):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder, created if needed")
     parser.add_argument("--prefix", default="", metavar="TEXT",
-                        help="prepended to the output file names (e.g. gradients_)")
+                        help="prepended to the output file names; plain text, without a path "
+                        "separator or a control character (e.g. gradients_)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (seconds a figure): a smoke test; options given "
                         "explicitly still win")
@@ -283,7 +284,8 @@ def add_parser(subparsers):
                        help="learning rate of every run (default: lr-fraction / L, L the "
                        "curvature of the loss at the initial weights)")
     train.add_argument("--lr-fraction", type=_fraction, metavar="F",
-                       help="the fraction of 1/L used when --lr is not given (default 1)")
+                       help="the fraction of 1/L used when --lr is not given (default 1; not "
+                       "with --lr)")
 
     real = parser.add_argument_group("real data")
     real.add_argument("--datasets", type=_names(("mnist", "cifar10")), metavar="LIST",

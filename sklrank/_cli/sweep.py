@@ -41,9 +41,11 @@ never losing work:
   an interrupt or a full disk leaves the previous set whole. An interrupted or failed run
   keeps its finished fits in NAME.points.jsonl (the fits of a batch when the batch
   finishes): run the same command with --resume to train only the missing ones (the final
-  numbers are those of an uninterrupted run; other settings are refused). Without --resume
-  or --overwrite, a run into existing results (or beside an unfinished one) is refused;
-  --overwrite starts over and replaces the old files once the new ones are complete.
+  numbers are those of an uninterrupted run; other settings are refused). After a failed
+  training (a diverged or dead network), change the option at fault (e.g. --lr) and run
+  with --overwrite. Without --resume or --overwrite, a run into existing results (or beside
+  an unfinished one) is refused; --overwrite starts over and replaces the old files once
+  the new ones are complete.
 
 examples:
   sklrank sweep --out results
@@ -200,7 +202,7 @@ def add_parser(subparsers):
     )
     data.add_argument(
         "--canvas", type=_canvas, metavar="RxC",
-        help=f"images only: canvas of image tiles for noise padding (default: "
+        help=f"images, --noise-mode pad only: canvas of image tiles for noise padding (default: "
         f"{img['canvas'][0]}x{img['canvas'][1]})",
     )
     data.add_argument(
@@ -214,7 +216,8 @@ def add_parser(subparsers):
     )
     data.add_argument(
         "--n-patches", type=_positive_int, metavar="P",
-        help=f"synthetic only: patches per sample (default: {syn['n_patches']})",
+        help=f"synthetic only: patches per sample, at least 2 (one holds the signal) (default: "
+        f"{syn['n_patches']})",
     )
     data.add_argument(
         "--signal-norm", type=_positive_float, metavar="NORM",
@@ -224,7 +227,8 @@ def add_parser(subparsers):
         "--signal-position", type=_signal_position, metavar="POS",
         help="index of the patch holding the signal (synthetic) or of the canvas tile holding "
         "the image (images, row-major), or 'random' for a random one per sample (then the "
-        "clean data has rank 2K*P, resp. up to K*tiles) (default: 0)",
+        "clean data has rank 2K*P, resp. up to K*tiles); not with --noise-mode additive "
+        "(default: 0)",
     )
 
     model = parser.add_argument_group("classifier (RankCNNClassifier)")
@@ -260,7 +264,8 @@ def add_parser(subparsers):
     again.add_argument(
         "--resume", action="store_true",
         help="continue an interrupted or failed run from its finished fits (NAME.points.jsonl) "
-        "with the same options; starts from the first fit when there is nothing to resume",
+        "with the same options (after a diverged or dead fit, change the option and use "
+        "--overwrite); starts from the first fit when there is nothing to resume",
     )
     again.add_argument(
         "--overwrite", action="store_true",

@@ -89,7 +89,8 @@ def make_low_rank_patches(
     n_features : int, default=64
         Dimension d of one patch.
     n_patches : int, default=4
-        Number of patches P per sample.
+        Number of patches P per sample; one holds the signal, so ``noise_std > 0`` needs
+        ``n_patches >= 2``.
     rank : int, default=2
         Number K of signal directions per class. ``n_classes * rank`` must not exceed
         ``n_features``.

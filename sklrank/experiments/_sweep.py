@@ -1449,7 +1449,11 @@ def noise_sweep(
         ``orthogonal_noise`` (False). Images: ``canvas`` (tiles, default (2, 2)),
         ``noise_mode`` (``"pad"``; ``"additive"`` adds the noise to the image itself) and
         ``position`` (the canvas tile of the image: 0, the top-left one, so the clean
-        canvases have rank K; ``"random"`` for a random tile per sample).
+        canvases have rank K; ``"random"`` for a random tile per sample). ``canvas`` and
+        ``position`` apply to ``"pad"`` only (set with ``"additive"``, they are refused);
+        ``n_patches`` is at least 2 when a noise level is above 0; ``rank``, ``n_samples``,
+        ``n_test`` and ``classes`` are parameters of their own, refused here; a value of the
+        wrong type or range is refused before the data are loaded.
     classifier_params : dict, default=None
         Parameters of :class:`~sklrank.RankCNNClassifier` (``n_filters``, ``lr``,
         ``max_epochs``, ``q``, ...) on top of ``CLASSIFIER_DEFAULTS`` (synthetic) or
@@ -1470,6 +1474,8 @@ def noise_sweep(
         cluster's).
     backend : {"loky", "threading", "dask"}, default=None
         joblib backend; None is joblib's default (loky), or "dask" with ``dask_client``.
+        "dask" without ``dask_client`` uses the running ``dask.distributed`` Client, and is
+        refused, before the data are loaded, when there is none.
     dask_client : dask.distributed.Client or str, default=None
         Run the points on this Dask cluster (a client, or a scheduler address such as
         ``"tcp://10.0.0.5:8786"`` to connect to and close afterwards). Needs
@@ -1483,9 +1489,11 @@ def noise_sweep(
         points as a memory budget allows (the estimated training memory of a batch: 1 GiB
         on the CPU; on a GPU, half of the device's and of the host's free memory when the
         sweep starts, or 8 GiB on a Dask worker), and one point at a time for classifier
-        settings that cannot be batched (callbacks, another optimizer, mini-batches, see
-        :func:`sklrank._batched.unbatchable_reason`). True: the same, but such settings are an
-        error. An int: at most that many points a batch. False: one point at a time.
+        settings that cannot be batched (callbacks or ``callbacks__*`` parameters, another
+        optimizer, mini-batches, ``compile=True``, an activation with weights such as
+        ``torch.nn.PReLU``, see :func:`sklrank._batched.unbatchable_reason`). True: the same,
+        but such settings are an error. An int: at most that many points a batch. False: one
+        point at a time.
     checkpoint : str or path-like, default=None
         A file (in an existing, writable folder) where every finished point is saved as it
         finishes; if it exists, its points are reused (see above). It is locked while the

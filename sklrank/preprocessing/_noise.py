@@ -106,7 +106,9 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         ``(channels, height, width)`` of one input image; ``C * H * W`` must equal the number
         of features. None means ``(1, 1, n_features)``: each row is a 1-pixel-high image.
     mode : {"pad", "additive"}, default="pad"
-        Noise padding around the image, or noise added onto it (see above).
+        Noise padding around the image, or noise added onto it (see above). Read at ``fit``,
+        as ``grid`` and ``position`` are: ``set_params(mode=...)`` on a fitted transformer
+        takes effect at its next ``fit``.
     grid : int or tuple of 2 ints, default=(2, 2)
         ``(rows, columns)`` of image-sized tiles of the canvas ("pad" mode); an int ``g``
         means ``(g, g)``.
