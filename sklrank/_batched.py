@@ -428,7 +428,7 @@ def _snapshot_ranks(snapshots, n_banks):
     stack = torch.stack(snapshots)  # (k, points, rows, ...)
     k, points, rows = stack.shape[:3]
     flat = stack.reshape(k * points, rows, -1)
-    ranks, fro = torch.stack(_stable_ranks(flat, n_banks)).cpu().numpy()  # one copy
+    ranks, fro = torch.stack(_stable_ranks(flat, n_banks, host_check=True)).cpu().numpy()
     ranks[~(fro > 0)] = np.nan  # zero filters, and non-finite ones (their norm is NaN)
     return ranks.reshape(k, points, -1)
 

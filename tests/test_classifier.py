@@ -175,13 +175,17 @@ def test_ranks_recorded_every_epoch_are_exact(n_features, n_filters):
             assert row["filter_bank_stable_ranks"][label] == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("first_capacity", [None, 1])
 @pytest.mark.parametrize("buffer_bytes", [2**30, 3000])
-def test_deferred_ranks_of_long_fits_are_exact(monkeypatch, buffer_bytes):
-    # 40 epochs: the stack of snapshots outgrows its first capacity (16) and doubles; with a
-    # small buffer it is computed and reused during the fit, several times
+def test_deferred_ranks_of_long_fits_are_exact(monkeypatch, buffer_bytes, first_capacity):
+    # 40 epochs: the stack of snapshots holds them all (or, from a capacity of 1, doubles as
+    # it fills); with a small buffer it is computed and reused during the fit, several times
     import sklrank.callbacks._rank_history as rank_history
 
     monkeypatch.setattr(rank_history, "_BUFFER_BYTES", buffer_bytes)
+    if first_capacity is not None:
+        monkeypatch.setattr(rank_history.RankHistory, "_capacity",
+                            lambda self, net, filters: first_capacity)
     X, y = small_data(n=60, n_classes=2)
     snapshots = []
 
@@ -196,6 +200,68 @@ def test_deferred_ranks_of_long_fits_are_exact(monkeypatch, buffer_bytes):
         assert row["filter_stable_rank"] == pytest.approx(stable_rank(filters), rel=1e-9)
     # the stack is not kept with the fitted net
     assert all(getattr(cb, "_snapshots", None) is None for _, cb in clf.callbacks_)
+
+
+@pytest.mark.parametrize("rank_every, max_epochs, capacity", [(1, 10, 10), (3, 10, 4), (5, 10, 2)])
+def test_the_stack_of_snapshots_is_allocated_once(monkeypatch, rank_every, max_epochs, capacity):
+    # one stack for the recorded epochs of the fit (3, 6, 9 and the last), not grown
+    import sklrank.callbacks._rank_history as rank_history
+
+    sizes = []
+    snapshot = rank_history.RankHistory._snapshot
+
+    def spy(self, net):
+        snapshot(self, net)
+        sizes.append(len(self._snapshots))
+
+    monkeypatch.setattr(rank_history.RankHistory, "_snapshot", spy)
+    X, y = small_data(n=60, n_classes=2)
+    fast(max_epochs=max_epochs, rank_every=rank_every).fit(X, y)
+    assert sizes == [capacity] * capacity
+
+
+def _old_stable_ranks(filters, n_banks):
+    """The computation before the finiteness check moved to the traces: the filters checked
+    and zeroed, then the same Gram matrices and eigenvalues."""
+    from sklrank.callbacks._rank_history import _gram, _top_eigenvalues
+
+    finite = torch.isfinite(filters).flatten(1).all(dim=1)
+    F = torch.where(finite[:, None, None], filters, filters.new_zeros(())).to(torch.float64)
+    k, rows, dim = F.shape
+    grams = [_gram(F)]
+    if n_banks:
+        grams.append(_gram(F.reshape(k * n_banks, rows // n_banks, dim)))
+    ranks, fros = [], []
+    for gram in grams:
+        fro = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
+        ranks.append((fro / _top_eigenvalues(gram)).clamp(min=1.0).reshape(k, -1))
+        fros.append(fro.reshape(k, -1))
+    fro = torch.cat(fros, dim=1)
+    return torch.cat(ranks, dim=1), torch.where(finite[:, None], fro, fro.new_full((), torch.nan))
+
+
+@pytest.mark.parametrize("case", ["noise", "near-degenerate", "zero banks", "non-finite", "huge"])
+def test_batched_filter_ranks_are_bitwise_the_filterwise_checked_ones(case):
+    from sklrank.callbacks._rank_history import _stable_ranks
+
+    rng = np.random.default_rng(0)
+    stack = rng.standard_normal((40, 80, 64))
+    if case == "near-degenerate":  # both banks the same orthonormal rows, scaled by 1 + 1e-12 i
+        q = np.linalg.qr(rng.standard_normal((64, 64)))[0][:40]
+        stack = np.stack([np.vstack([q, q * (1 + 1e-12 * i)]) for i in range(40)])
+    elif case == "zero banks":
+        stack[3, :40] = 0
+        stack[5] = 0
+    elif case == "non-finite":
+        stack[2, 5, 7], stack[9, 70, 1], stack[11, 0, 0] = np.nan, np.inf, -np.inf
+    elif case == "huge":  # float32's largest values: their squares are finite in float64
+        stack *= 1e37
+    stack = torch.from_numpy(stack.astype(np.float32))
+    expected = _old_stable_ranks(stack, 2)
+    for host_check in (False, True):
+        for got, want in zip(_stable_ranks(stack, 2, host_check), expected):
+            assert torch.equal(got.isnan(), want.isnan())
+            assert torch.equal(got.nan_to_num(), want.nan_to_num())
 
 
 @pytest.mark.parametrize("shape, n_banks", [((80, 64), 2), ((4000, 128), 10), ((600, 300), 3)])

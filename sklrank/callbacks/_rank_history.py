@@ -16,7 +16,8 @@ _BUFFER_BYTES = 32 * 2**20
 # Stacks of at least twice this many Gram matrices have their eigenvalues computed in
 # several threads (fewer are not worth starting threads for).
 _MIN_MATRICES_A_THREAD = 16
-# Snapshots the stack of a fit holds at first (it doubles when full).
+# Snapshots the stack of a fit holds at first when the fit's length is not known (it doubles
+# when full).
 _FIRST_CAPACITY = 16
 
 __all__ = ["RankHistory", "filter_matrix_of", "bank_stable_ranks"]
@@ -52,31 +53,40 @@ def filter_matrix_of(module):
     return _filters_on_device(module).detach().to("cpu")
 
 
-def _stable_ranks(filters, n_banks):
+def _stable_ranks(filters, n_banks, host_check=False):
     """Exact (float64) stable ranks of a stack of filter matrices and of their banks.
 
     ``filters`` has shape ``(k, R, D)``. Returns ``(ranks, fro)``, two ``(k, 1 + n_banks)``
     tensors (``n_banks`` 0 when None): column 0 for the whole matrix, then one per bank (the
     equal, contiguous blocks of rows); ``fro`` holds the squared Frobenius norms (0 for a
     block of zero filters, whose rank is NaN; NaN for a matrix that is not finite, e.g. a
-    diverged fit's, which is zeroed first: the eigensolver fails on NaN, torch's
+    diverged fit's, whose Gram matrices are zeroed: the eigensolver fails on NaN, torch's
     LinAlgError on the CPU). One batched eigendecomposition of the Gram matrices of the
-    smaller side, on the filters' device: no host synchronisation.
+    smaller side, on the filters' device: no host synchronisation, but for ``host_check`` on
+    the CPU (a stack of many epochs, once a fit): one read, which skips the zeroing pass over
+    the Gram matrices when all are finite.
     """
-    finite = torch.isfinite(filters).flatten(1).all(dim=1)
-    F = torch.where(finite[:, None, None], filters, filters.new_zeros(())).to(torch.float64)
+    F = filters.to(torch.float64)
     k, rows, dim = F.shape
     grams = [_gram(F)]
     if n_banks:
         grams.append(_gram(F.reshape(k * n_banks, rows // n_banks, dim)))
-    ranks, fros = [], []
-    for gram in grams:
-        top = _top_eigenvalues(gram)
-        fro = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
-        # rounding can put the ratio a hair below the exact floor of 1, as in stable_rank
-        ranks.append((fro / top).clamp(min=1.0).reshape(k, -1))
-        fros.append(fro.reshape(k, -1))
-    fro = torch.cat(fros, dim=1)
+    fros = [gram.diagonal(dim1=-2, dim2=-1).sum(-1) for gram in grams]
+    # A matrix with a NaN or infinite entry has a non-finite trace, and a finite one a finite
+    # trace (a float32 entry squared cannot overflow float64; float64 entries over 1e154 count
+    # as not finite, as their Gram matrix is not): checked on the k traces, not on the
+    # filters, and on the CPU the Gram matrices are zeroed only when one is not finite.
+    finite = torch.isfinite(fros[0])
+    zero = grams[0].new_zeros(())
+    keeps = [finite.repeat_interleave(len(gram) // k) for gram in grams]
+    if not (host_check and F.device.type == "cpu" and bool(finite.all())):
+        grams = [torch.where(keep[:, None, None], gram, zero) for gram, keep in zip(grams, keeps)]
+    tops = [_top_eigenvalues(gram) for gram in grams]
+    # a zeroed matrix's rank is 0 / 0, NaN; rounding can put the ratio a hair below the
+    # exact floor of 1, as in stable_rank
+    ranks = [(torch.where(keep, fro, zero) / top).clamp(min=1.0).reshape(k, -1)
+             for fro, keep, top in zip(fros, keeps, tops)]
+    fro = torch.cat([fro.reshape(k, -1) for fro in fros], dim=1)
     return torch.cat(ranks, dim=1), torch.where(finite[:, None], fro, fro.new_full((), torch.nan))
 
 
@@ -241,7 +251,7 @@ class RankHistory(_PublicParams, Callback):
         if self._snapshots is None or self._snapshots.shape[1:] != filters.shape:
             self._flush(net)
             count = 0
-            self._snapshots = filters.new_empty((_FIRST_CAPACITY, *filters.shape))
+            self._snapshots = filters.new_empty((self._capacity(net, filters), *filters.shape))
         elif count == len(self._snapshots):
             grown = self._snapshots.new_empty((2 * count, *filters.shape))
             grown[:count] = self._snapshots
@@ -251,6 +261,21 @@ class RankHistory(_PublicParams, Callback):
         size = filters.numel() * filters.element_size() * (count + 1)
         if not self._deferred or size >= _BUFFER_BYTES:
             self._flush(net)
+
+    def _capacity(self, net, filters):
+        """Snapshots a new stack holds: the recordings left in the fit, from this epoch on (as
+        far as on_train_begin knows them), at most what the buffer takes before a flush; one
+        when each is computed at once (rather than 16, doubled as it fills: 16, 32, ... 512
+        snapshots and five copies for a fit of 300 epochs)."""
+        if not self._deferred:
+            return 1
+        epoch, every = len(net.history), self._interval(net)
+        last = self.__dict__.get("_last_epoch", 0)
+        left = _FIRST_CAPACITY
+        if last >= epoch:
+            left = last // every - (epoch - 1) // every + (last % every != 0)
+        per_snapshot = filters.numel() * filters.element_size()
+        return max(1, min(left, -(-_BUFFER_BYTES // per_snapshot)))
 
     def _flush(self, net):
         rows = getattr(self, "_rows", [])
@@ -263,7 +288,7 @@ class RankHistory(_PublicParams, Callback):
             n_banks = None
         # one copy to the host (a GPU waits for it once); non-finite filters (the last step
         # diverged) come back with a NaN norm
-        ranks, fro = torch.stack(_stable_ranks(stack, n_banks)).cpu().numpy()
+        ranks, fro = torch.stack(_stable_ranks(stack, n_banks, self._deferred)).cpu().numpy()
         if not (np.isfinite(fro).all() and np.isfinite(ranks[fro > 0]).all()):
             raise TrainingDivergedError(
                 "training diverged: the filters hold NaN or infinity; lower lr."
@@ -273,13 +298,13 @@ class RankHistory(_PublicParams, Callback):
         labels = getattr(net, "classes_", None)
         if labels is None or len(labels) != (n_banks or 0):
             labels = range(n_banks or 0)
-        for row, overall, banks in zip(rows, ranks[:, 0], ranks[:, 1:]):
-            record = net.history[row]
-            record["filter_stable_rank"] = float(overall)
+        labels = [_plain(c) for c in labels]
+        history = net.history
+        for row, (overall, *banks) in zip(rows, ranks.tolist()):
+            record = history[row]
+            record["filter_stable_rank"] = overall
             if n_banks:
-                record["filter_bank_stable_ranks"] = {
-                    _plain(c): float(r) for c, r in zip(labels, banks)
-                }
+                record["filter_bank_stable_ranks"] = dict(zip(labels, banks))
 
 
 def _other_callbacks(net):
