@@ -10,6 +10,8 @@ option                                         answer
 --out naming an existing file                  "--out ... exists and is not a folder"
                                                (today: FileExistsError traceback)
 --out under a file (file/sub)                  "cannot write to the output folder ..."
+the files of an earlier run in --out           "already exist(s); pass --overwrite ..."
+                                               (they were replaced without a word)
 --lr nan / --lr inf / --lr 0                   "--lr: must be finite" / "must be > 0"
                                                (today: a traceback, or NaN everywhere)
 --n-samples 1                                  "--n-samples: must be an integer >= 2"
@@ -173,6 +175,26 @@ def test_fractions_and_settings_are_parsed(tmp_path):
     df = pd.read_csv(out / "regularisers.csv")
     assert set(df.alpha) == {8 / 9} and set(df.nu) == {1 / 8}
     assert set(df.regulariser) == {"none", "weight_decay"}  # only the one given
+
+
+def test_results_of_an_earlier_run_are_replaced_only_with_overwrite(tmp_path, capsys):
+    # a repeated command replaced a figure's files (hours of work at the paper's sizes)
+    out = tmp_path / "out"
+    argv = ["--figure", "activations", "--quick", "--out", str(out), "--no-progress"]
+    assert main(["gradients", *argv]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    line = _fails(argv, capsys)
+    assert "activations.csv" in line and line.endswith(
+        "already exist(s); pass --overwrite to replace them (once the new set is written), or "
+        "another --prefix or --out.")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # --figure all: one existing figure is enough to refuse, before any work
+    assert _fails(["--figure", "all", "--quick", "--out", str(out), "--no-progress"],
+                  capsys).endswith("or another --prefix or --out.")
+    assert main(["gradients", *argv, "--overwrite"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert json.loads((out / "activations.json").read_text())["arguments"]["overwrite"] is True
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
 
 
 def test_existing_file_as_out(tmp_path, capsys):

@@ -224,6 +224,10 @@ def add_parser(subparsers):
     parser.add_argument("--prefix", default="", metavar="TEXT",
                         help="prepended to the output file names; plain text, without a path "
                         "separator or a control character (e.g. gradients_)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the CSV, PNG and JSON of an earlier run with the same "
+                        "--out and --prefix (refused without it); the old files are replaced "
+                        "once the new set is written")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (seconds a figure): a smoke test; options given "
                         "explicitly still win")
@@ -377,8 +381,9 @@ def _flag(dest):
     return {"download_if_missing": "--no-download"}.get(dest, "--" + dest.replace("_", "-"))
 
 
-def _check_output(out, names):
-    """Create --out and check that the files can be written, before any computation."""
+def _check_output(out, names, overwrite=False):
+    """Create --out and check that the files can be written, before any computation; the files
+    of an earlier run are replaced only with ``overwrite``."""
     from sklrank.experiments._outputs import check_output_files
 
     if out.exists() and not out.is_dir():
@@ -387,11 +392,16 @@ def _check_output(out, names):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"cannot write to the output folder {out}: {exc.strerror or exc}") from None
+    paths = [out / f"{name}.{ext}" for name in names for ext in ("csv", "png", "json")]
     try:  # writable, names short enough with their temporary names, no folder in the way
-        check_output_files([out / f"{name}.{ext}" for name in names
-                            for ext in ("csv", "png", "json")])
+        check_output_files(paths)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    existing = [str(path) for path in paths if path.exists()]
+    if existing and not overwrite:
+        # a figure can take hours: its results are not replaced by a repeated command
+        raise CLIError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace "
+                       "them (once the new set is written), or another --prefix or --out.")
 
 
 def _check_data(args):
@@ -596,12 +606,12 @@ def run(args):
         # (a newline) breaks the listing of the files
         raise CLIError(f"--prefix must be plain text, without a path separator or a control "
                        f"character: got {args.prefix!r}; use --out for the folder.")
+    out = Path(args.out)
+    _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures], args.overwrite)
     if args.figure == "all":
         # real-data runs last: read its data now, so that a missing file fails at once and
         # not after the other four figures (hours at the paper's sizes)
         _check_data(args)
-    out = Path(args.out)
-    _check_output(out, [f"{args.prefix}{_FIGURES[f][0]}" for f in figures])
     torch.set_num_threads(args.threads)
     from sklrank.experiments._outputs import InterruptedAfterWriting
 
