@@ -19,6 +19,8 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
 --activations swish                            "unknown value 'swish'"
 --nu -0.1 / --nu abc                           "--nu: must be >= 0" / "is not a number"
 --settings 1,2                                 "expected ALPHA:NU"
+--nu 0.1,1/10 / --activations relu,relu        "holds 0.1 more than once" (today: silently
+                                               de-duplicated)
 --lr-fraction 2                                "must be in (0, 1]"
 --n-components without --features pca          "applies to --features pca only" (today:
                                                ignored, recorded in the JSON as given)
@@ -218,6 +220,9 @@ def test_existing_file_as_out(tmp_path, capsys):
         (["--nu", "-0.1"], "--nu: must be >= 0"),
         (["--nu", "abc"], "is not a number"),
         (["--settings", "1,2"], "expected ALPHA:NU"),
+        # (a repeated value was dropped without a word)
+        (["--nu", "0.1,1/10"], "--nu: holds 0.1 more than once"),
+        (["--activations", "relu,tanh,relu"], "--activations: holds relu more than once"),
         (["--lr-fraction", "2"], "must be in (0, 1]"),
         (["--device", "tpu"], "is not a torch device (cpu, cuda)"),
         (["--device", "mps"], "expected cpu or cuda"),

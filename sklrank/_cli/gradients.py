@@ -155,7 +155,12 @@ def _list_of(parse):
         items = [item for item in text.split(",") if item.strip()]
         if not items:
             raise argparse.ArgumentTypeError("needs at least one value")
-        return list(dict.fromkeys(parse(item) for item in items))
+        values = [parse(item) for item in items]
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:  # (as sklrank sweep refuses a repeated noise level: likely a typo)
+            raise argparse.ArgumentTypeError(
+                f"holds {', '.join(map(str, dict.fromkeys(repeated)))} more than once")
+        return values
 
     return parse_list
 
