@@ -12,9 +12,18 @@ _SUBCOMMANDS = {
     "gradients": "sklrank._cli.gradients",
 }
 
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
 
 class CLIError(Exception):
     """A user error: printed as one line on stderr, exit status 2."""
+
+
+def one_line(exc):
+    """An exception's message (and notes) on one line."""
+    notes = getattr(exc, "__notes__", None) or []
+    return " ".join(" ".join([str(exc), *(f"({n})" for n in notes)]).split())
 
 
 def build_parser():

@@ -18,10 +18,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from . import CLIError
-
-# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-_INTERRUPTED = 130
+from . import INTERRUPTED, CLIError, one_line
 
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
@@ -418,7 +415,7 @@ def _check_data(args):
             fetch(args.data_home, subset="train", n_samples=2, random_state=0,
                   return_X_y=True, download_if_missing=args.download_if_missing is not False)
         except (ValueError, FileNotFoundError, DataFileError, OSError) as exc:
-            raise CLIError(" ".join(str(exc).split())) from exc
+            raise CLIError(one_line(exc)) from exc
 
 
 def _machine(load_at_start, device):
@@ -458,7 +455,7 @@ def _run_figure(args, figure, out):
         df = getattr(gradients, study_name)(**params)
     except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError,
             TrainingFailedError) as exc:
-        raise CLIError(" ".join(str(exc).split())) from exc
+        raise CLIError(one_line(exc)) from exc
     runtime = time.perf_counter() - start
     diverged, n_runs = _diverged_runs(df)
     axes = getattr(gradients, plot_name)(df)
@@ -636,5 +633,5 @@ def run(args):
             written = (f"the files of {', '.join(done)} are written, not those of {figure}"
                        if done else "nothing was written")
             print(f"sklrank gradients: interrupted; {written}.", file=sys.stderr)
-            return _INTERRUPTED
+            return INTERRUPTED
     return 0

@@ -15,10 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklrank._cli import CLIError
-
-# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-_INTERRUPTED = 130
+from sklrank._cli import INTERRUPTED, CLIError, one_line
 
 _EPILOG = """\
 outputs (in --out, named after --name):
@@ -369,12 +366,6 @@ def describe(config):
     )
 
 
-def _one_line(exc):
-    """An exception's message (and notes) on one line."""
-    notes = getattr(exc, "__notes__", None) or []
-    return " ".join(" ".join([str(exc), *(f"({n})" for n in notes)]).split())
-
-
 def _kept(checkpoint, args):
     """What an interrupted run keeps, and the command that continues it."""
     from sklrank.experiments._checkpoint import count_points
@@ -401,7 +392,7 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
     try:
         check_output_files([*outputs.values(), checkpoint])
     except ValueError as exc:
-        raise CLIError(_one_line(exc)) from exc
+        raise CLIError(one_line(exc)) from exc
     existing = [str(p) for p in outputs.values() if p.exists()]
     unfinished = checkpoint.exists()
     if unfinished and not looks_like_checkpoint(checkpoint):
@@ -588,13 +579,13 @@ def run(args):
                                  **kwargs)
     except KeyboardInterrupt:
         print(f"sklrank sweep: interrupted; {_kept(checkpoint, args)}", file=sys.stderr)
-        return _INTERRUPTED
+        return INTERRUPTED
     except CheckpointError as exc:
         fix = {
             "other_configuration": " (--overwrite deletes it and starts over)",
             "damaged": " (--overwrite deletes it and starts over)",
         }.get(exc.reason, "")
-        raise CLIError(f"{_one_line(exc)}{fix}") from exc
+        raise CLIError(f"{one_line(exc)}{fix}") from exc
     except (FileNotFoundError, DataFileError, ValueError, RuntimeError, MemoryError,
             OSError) as exc:
         # One line: the loaders' and the sweep's messages already say what to do.
@@ -609,7 +600,7 @@ def run(args):
         else:
             hint = (f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run "
                     "the same command with --resume to continue")
-        raise CLIError(f"{_one_line(exc)}{hint}") from exc
+        raise CLIError(f"{one_line(exc)}{hint}") from exc
     runtime = time.perf_counter() - start
 
     try:
@@ -618,7 +609,7 @@ def run(args):
     except KeyboardInterrupt:
         print(f"sklrank sweep: interrupted before the results were written; "
               f"{_kept(checkpoint, args)}", file=sys.stderr)
-        return _INTERRUPTED
+        return INTERRUPTED
     record = {
         # the command line when run as `sklrank ...` / `python -m sklrank ...`
         "command": (
@@ -652,7 +643,7 @@ def run(args):
             f"{', '.join(str(p) for p in outputs.values())}.",
             file=sys.stderr,
         )
-        return _INTERRUPTED
+        return INTERRUPTED
     except KeyboardInterrupt:
         print(
             f"sklrank sweep: interrupted while writing; the previous files (if any) are "
@@ -660,10 +651,10 @@ def run(args):
             "--resume to write the results.",
             file=sys.stderr,
         )
-        return _INTERRUPTED
+        return INTERRUPTED
     except OSError as exc:
         raise CLIError(
-            f"writing the results failed ({_one_line(exc)}); every fit is kept in {checkpoint}: "
+            f"writing the results failed ({one_line(exc)}); every fit is kept in {checkpoint}: "
             "free space or fix the folder, then run the same command with --resume."
         ) from exc
     remove_checkpoint(checkpoint)
