@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval, Options, validate_paramete
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 from skorch.dataset import Dataset
 from skorch.helper import SliceDataset
 from skorch.history import History
@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Subset
 from ._device import check_device
 from ._interrupts import stop_requested
 from ._params import _PublicParams
+from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
 
@@ -863,45 +864,6 @@ class _PassthroughScoring(PassthroughScoring):
             net.history.record(self.name + "_best", bool(is_best))
 
 
-class _PrintLog(_PublicParams, PrintLog):
-    """skorch's PrintLog, which formats the epoch's table only when it is shown, in the
-    columns of its header.
-
-    skorch takes each line's columns from that epoch's keys, so a key recorded on some
-    epochs only (``rank_every=2``) shifted the other columns of those lines under the wrong
-    headers. Here the header holds the first epoch's keys and the keys the callbacks say
-    they record (``_recorded_keys(net)``); a line leaves a column it lacks empty, and a key
-    that appears later (a user's callback, a ``rank_every`` set between fits) adds its column
-    and prints the header again.
-    """
-
-    def initialize(self):
-        super().initialize()
-        self._columns = None
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        if not (net.verbose or self.sink is not print):
-            return
-        keys = set(net.history[-1])
-        if self._columns is None:
-            for _, callback in getattr(net, "callbacks_", ()):
-                recorded = getattr(callback, "_recorded_keys", None)
-                if recorded is not None:
-                    keys.update(recorded(net))
-            self._columns = super()._sorted_keys(keys)
-        elif not set(super()._sorted_keys(keys)) <= set(self._columns):
-            self._columns = super()._sorted_keys(keys | set(self._columns))
-            self.first_iteration_ = True  # the header again, with the new column
-        super().on_epoch_end(net, **kwargs)
-
-    def _sorted_keys(self, keys):
-        return super()._sorted_keys(keys) if self._columns is None else self._columns
-
-    def format_row(self, row, key, color):
-        return super().format_row(row, key, color) if key in row else ""
-
-
 def _label_array(y):
     """The labels of a batch as an array: a DataLoader batches string labels as a list,
     which skorch's default extractor (``to_numpy``) does not take."""
@@ -925,6 +887,6 @@ def default_callbacks(classifier, extra=()):
     callbacks += list(extra)
     callbacks += [
         ("progress", EpochProgressBar()),
-        ("print_log", _PrintLog(keys_ignored=["filter_bank_stable_ranks"])),
+        ("print_log", PrintLog()),
     ]
     return callbacks

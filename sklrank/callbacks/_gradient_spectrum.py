@@ -57,6 +57,10 @@ class GradientSpectrum(_PublicParams, Callback):
         unweighted loss).
     every : int, default=1
         Record every ``every`` epochs.
+        With ``every > 1`` on a plain skorch net with ``verbose=1``, pass
+        ``callbacks__print_log=sklrank.callbacks.PrintLog()``: skorch's own table moves a
+        line's numbers under the wrong headers when a key is recorded on some epochs only
+        (sklrank's estimators use that table by default).
     spike : array-like of shape (n_features,), Bunch or None, default=None
         Spike direction q or the Bunch of :func:`sklrank.datasets.make_spiked`; None
         estimates q as the top principal direction of X.
@@ -246,7 +250,8 @@ class GradientSpectrum(_PublicParams, Callback):
             net.history.record(self.prefix + key, value)
 
     def _recorded_keys(self, net):
-        """The history keys this callback writes (on the recorded epochs only)."""
+        """The history keys this callback writes (on the recorded epochs only), for
+        sklrank.callbacks.PrintLog's header."""
         initial = getattr(self, "initial_", None)
         return () if initial is None else tuple(self.prefix + key for key in initial.summary())
 

@@ -161,6 +161,10 @@ class RankHistory(_PublicParams, Callback):
     ----------
     every : int, default=1
         Record at epochs ``every, 2 * every, ...`` (1-based) and at the last epoch.
+        With ``every > 1`` on a plain skorch net with ``verbose=1``, pass
+        ``callbacks__print_log=sklrank.callbacks.PrintLog()``: skorch's own table moves a
+        line's numbers under the wrong headers when a key is recorded on some epochs only
+        (sklrank's estimators use that table by default).
     defer : bool or "auto", default="auto"
         True keeps a copy of the filters of each recorded epoch on their device and computes
         the ranks of many epochs in one batch (when the copies reach 32 MiB, and at the end of
@@ -231,8 +235,9 @@ class RankHistory(_PublicParams, Callback):
             self._snapshots, self._rows = None, []
 
     def _recorded_keys(self, net):
-        """The history keys this callback writes (on the recorded epochs only)."""
-        return ("filter_stable_rank", "filter_bank_stable_ranks")
+        """The history keys of scalars this callback writes (on the recorded epochs only),
+        for sklrank.callbacks.PrintLog's header; the per-bank ranks are arrays, not shown."""
+        return ("filter_stable_rank",)
 
     def on_train_end(self, net, **kwargs):
         last = len(net.history) - 1
