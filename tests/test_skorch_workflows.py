@@ -22,6 +22,10 @@ predict / score / a search on a SliceDataset     works (was "X does not contain 
                                                  features")
 clone of a fitted net with sklrank's callbacks   works (was a TypeError: their private state
                                                  was passed to __init__)
+partial_fit(X, y, classes=labels) of a           classes_ are those labels, as scikit-learn's
+classifier                                       partial_fit (a first batch of one class was
+                                                 refused, later labels too); other labels
+                                                 at a later call: ValueError (was ignored)
 callbacks__filter_rank__every != rank_every      ValueError naming rank_every (was ignored)
 classes changed, then warm_start / partial_fit   ValueError naming warm_start=False (was
                                                  ignored)
@@ -456,6 +460,37 @@ def test_random_state_seeds_the_mini_batch_shuffling(case):
     np.testing.assert_array_equal(_predictions(make(**params).fit(X, y), X, classifier), first)
     other = _predictions(make(**params, random_state=5).fit(X, y), X, classifier)
     assert not np.array_equal(other, first)
+
+
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+def test_partial_fit_takes_the_classes_of_the_stream(case):
+    # partial_fit's classes was ignored: a first batch of one class was refused ("needs
+    # samples of at least 2 classes"), one of some classes fixed classes_ to those and the
+    # next batch was refused, and other classes at a later call went without a word
+    make, data, _ = CASES[case]
+    X, y = data()
+    labels = np.unique(y)
+    first = y == labels[0]
+    clf = make(max_epochs=2).partial_fit(X[first], y[first], classes=labels[::-1])
+    np.testing.assert_array_equal(clf.classes_, labels)
+    clf.partial_fit(X, y, classes=labels).partial_fit(X, y)
+    assert len(clf.history) == 6
+    ref = make(max_epochs=2).partial_fit(X[first], y[first], classes=labels)
+    np.testing.assert_array_equal(ref.partial_fit(X, y).partial_fit(X, y).predict_proba(X),
+                                  clf.predict_proba(X))
+    with pytest.raises(ValueError, match=r"partial_fit got classes=.*but the network was "
+                                         r"fitted on the classes"):
+        clf.partial_fit(X, y, classes=[*labels, "other"] if labels.dtype.kind == "U"
+                        else [*labels, labels.max() + 1])
+    assert len(clf.history) == 6
+    with pytest.raises(ValueError, match=r"partial_fit got classes=.*but the classes "
+                                         r"parameter is"):
+        make(classes=list(labels)).partial_fit(X, y, classes=labels[:1])
+    with pytest.raises(ValueError, match="partial_fit's classes holds one only"):
+        make().partial_fit(X[first], y[first], classes=labels[:1])
+    with pytest.raises(ValueError, match="not among the classes"):
+        make().partial_fit(X, y, classes=[*labels[:1], "other"] if labels.dtype.kind == "U"
+                           else [*labels[:1], labels.max() + 1])
 
 
 # ---------------------------------------------------------------- sample weights
