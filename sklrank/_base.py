@@ -178,6 +178,15 @@ def _dataset_tensors(dataset):
     return X, y
 
 
+def _sorted_labels(labels):
+    """The distinct labels, sorted, in the machine's byte order: torch refuses arrays of the
+    other one (big-endian labels, e.g. read with ``np.fromfile(..., ">i4")``)."""
+    labels = np.unique(np.asarray(labels))
+    if not labels.dtype.isnative:
+        labels = labels.astype(labels.dtype.newbyteorder("="))
+    return labels
+
+
 def _inputs(X):
     """The input tensor of a batch: X itself, or X["X"] when X carries sample weights."""
     return X["X"] if isinstance(X, Mapping) else X
@@ -702,7 +711,7 @@ class _ClassifierNet(_BaseNet):
         if inferred is not None:
             return inferred
         if self.classes is not None and len(self.classes):
-            return np.unique(np.asarray(self.classes))
+            return _sorted_labels(self.classes)
         if self._is_initialized():  # as skorch: an initialised net predicts indices
             return np.arange(self._n_outputs())
         raise AttributeError(
@@ -727,7 +736,7 @@ class _ClassifierNet(_BaseNet):
         fitted = self.__dict__.get("classes_inferred_")
         if fitted is None or self.classes is None or not len(self.classes):
             return
-        wanted = np.unique(np.asarray(self.classes))
+        wanted = _sorted_labels(self.classes)
         if not np.array_equal(wanted, fitted):
             raise ValueError(
                 f"classes is {wanted.tolist()[:10]}, but the network was fitted on the classes "
@@ -738,21 +747,21 @@ class _ClassifierNet(_BaseNet):
 
     def _prepare_targets(self, y, reset, classes=None):
         check_classification_targets(y)
-        given = None if classes is None else np.unique(np.asarray(classes))
+        given = None if classes is None else _sorted_labels(classes)
         if reset:
             param = self.classes is not None and len(self.classes)
             if given is not None:
-                if param and not np.array_equal(given, np.unique(np.asarray(self.classes))):
+                if param and not np.array_equal(given, _sorted_labels(self.classes)):
                     raise ValueError(
                         f"partial_fit got classes={given.tolist()[:10]}, but the classes "
-                        f"parameter is {np.unique(np.asarray(self.classes)).tolist()[:10]}; "
+                        f"parameter is {_sorted_labels(self.classes).tolist()[:10]}; "
                         "pass the same labels, or only one of them."
                     )
                 classes = given
             elif param:
-                classes = np.unique(np.asarray(self.classes))
+                classes = _sorted_labels(self.classes)
             else:
-                classes = np.unique(y)
+                classes = _sorted_labels(y)
             if len(classes) < self._min_classes:
                 if given is None and not param:
                     raise ValueError(

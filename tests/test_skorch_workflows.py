@@ -22,6 +22,8 @@ predict / score / a search on a SliceDataset     works (was "X does not contain 
                                                  features")
 clone of a fitted net with sklrank's callbacks   works (was a TypeError: their private state
                                                  was passed to __init__)
+big-endian labels (np.fromfile(f, ">i4"))        trained on as the native ones (torch refused
+                                                 them)
 partial_fit(X, y, classes=labels) of a           classes_ are those labels, as scikit-learn's
 classifier                                       partial_fit (a first batch of one class was
                                                  refused, later labels too); other labels
@@ -460,6 +462,24 @@ def test_random_state_seeds_the_mini_batch_shuffling(case):
     np.testing.assert_array_equal(_predictions(make(**params).fit(X, y), X, classifier), first)
     other = _predictions(make(**params, random_state=5).fit(X, y), X, classifier)
     assert not np.array_equal(other, first)
+
+
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+@pytest.mark.parametrize("dtype", [">i8", ">f4"])
+@pytest.mark.parametrize("batch_size", [-1, 64])
+def test_big_endian_labels(case, dtype, batch_size):
+    # torch refused the labels' tensor ("byte order different from the native byte order")
+    make, data, _ = CASES[case]
+    X, y = data()
+    y = np.searchsorted(np.unique(y), y) * 3 - 1  # numbers: -1, 2 (, 5)
+    params = dict(max_epochs=3, batch_size=batch_size)
+    expected = make(**params).fit(X, y.astype(dtype[1:])).predict_proba(X)
+    clf = make(**params).fit(X, y.astype(dtype))
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    assert clf.classes_.dtype.isnative and clf.classes_.tolist() == np.unique(y).tolist()
+    clf = make(**params, classes=np.unique(y).astype(dtype)).partial_fit(
+        X, y.astype(dtype), classes=np.unique(y).astype(dtype))
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
 
 
 @pytest.mark.parametrize("case", ["cnn", "classifier"])
