@@ -305,6 +305,11 @@ class _BaseNet(_PublicParams):
         """Validate the training data once; tensors on the device, as skorch receives them.
         ``classes`` is partial_fit's argument (classifiers: every label of the stream)."""
         X, y = self._dataset_arrays(X, y)
+        # tensors that require grad (a feature extractor's output) are data here, as in
+        # skorch and in predict: numpy refuses them
+        X, y, sample_weight = (
+            v.detach() if isinstance(v, torch.Tensor) else v for v in (X, y, sample_weight)
+        )
         # On an accelerator X is checked for NaN and infinity where it lands, at the device's
         # memory bandwidth, instead of by a pass over it on the host.
         on_host = self._device().type == "cpu"

@@ -17,6 +17,8 @@ fit(skorch Dataset) / fit(Dataset, y)            trains on the Dataset's arrays,
 fit of a TensorDataset or another torch data     ValueError naming the fix: fit(X, y) or
 set                                              skorch.dataset.Dataset(X, y)
 fit({"X": X}, y) / predict({"X": X})             the array X (fit raised float() of a dict)
+fit of tensors that require grad                 trained on as data, as predict takes them
+                                                 (numpy refused them)
 a dict X with other keys                         ValueError: the network takes one input
 predict / score / a search on a SliceDataset     works (was "X does not contain any
                                                  features")
@@ -462,6 +464,22 @@ def test_random_state_seeds_the_mini_batch_shuffling(case):
     np.testing.assert_array_equal(_predictions(make(**params).fit(X, y), X, classifier), first)
     other = _predictions(make(**params, random_state=5).fit(X, y), X, classifier)
     assert not np.array_equal(other, first)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_on_tensors_that_require_grad(case):
+    # fit raised numpy's "Can't call numpy() on Tensor that requires grad", where predict and
+    # skorch take them
+    make, data, classifier = CASES[case]
+    X, y = data()
+    expected = _predictions(make(max_epochs=3).fit(X, y), X, classifier)
+    X_t = torch.from_numpy(X).requires_grad_(True)
+    y_t = torch.from_numpy(y) if not classifier else y
+    if not classifier:
+        y_t = y_t.float().requires_grad_(True)
+    weights = torch.ones(len(X), requires_grad=True)
+    est = make(max_epochs=3).fit(X_t, y_t, sample_weight=weights)
+    np.testing.assert_allclose(_predictions(est, X_t, classifier), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("case", ["cnn", "classifier"])
