@@ -179,6 +179,15 @@ def _dataset_tensors(dataset):
     return X, y
 
 
+def _sorted_labels(labels):
+    """The distinct labels, sorted, in the machine's byte order: torch refuses arrays of the
+    other one (big-endian labels, e.g. read with ``np.fromfile(..., ">i4")``)."""
+    labels = np.unique(np.asarray(labels))
+    if not labels.dtype.isnative:
+        labels = labels.astype(labels.dtype.newbyteorder("="))
+    return labels
+
+
 def _inputs(X):
     """The input tensor of a batch: X itself, or X["X"] when X carries sample weights."""
     return X["X"] if isinstance(X, Mapping) else X
@@ -188,7 +197,7 @@ class _BaseNet(_PublicParams):
     """Mixin (left of skorch's NeuralNet classes) with what the sklrank estimators share.
 
     Subclasses define ``_parameter_constraints``, ``_module_kwargs(seed)``, ``_prepare_targets(y,
-    reset)`` and ``_scale_report(X)`` (the likely causes of a failed fit, from the data).
+    reset, classes)`` and ``_scale_report(X)`` (the likely causes of a failed fit, from the data).
     """
 
     # module keyword arguments that only shape a new network's initial weights
@@ -293,9 +302,15 @@ class _BaseNet(_PublicParams):
         array = np.require(array, requirements=("C", "W"))
         return torch.from_numpy(array).to(self._device())
 
-    def _fit_data(self, X, y, sample_weight, reset):
-        """Validate the training data once; tensors on the device, as skorch receives them."""
+    def _fit_data(self, X, y, sample_weight, reset, classes=None):
+        """Validate the training data once; tensors on the device, as skorch receives them.
+        ``classes`` is partial_fit's argument (classifiers: every label of the stream)."""
         X, y = self._dataset_arrays(X, y)
+        # tensors that require grad (a feature extractor's output) are data here, as in
+        # skorch and in predict: numpy refuses them
+        X, y, sample_weight = (
+            v.detach() if isinstance(v, torch.Tensor) else v for v in (X, y, sample_weight)
+        )
         # On an accelerator X is checked for NaN and infinity where it lands, at the device's
         # memory bandwidth, instead of by a pass over it on the host.
         on_host = self._device().type == "cpu"
@@ -304,7 +319,7 @@ class _BaseNet(_PublicParams):
             y_numeric=self._y_numeric,
         )
         self._check_fit_X(X, reset)
-        y_fit = self._prepare_targets(y, reset)
+        y_fit = self._prepare_targets(y, reset, classes)
         X_fit = self._checked_tensor(X, on_host)
         if sample_weight is not None:
             weights = _check_sample_weight(
@@ -491,9 +506,13 @@ class _BaseNet(_PublicParams):
             Training inputs, as in :meth:`fit`.
         y : array-like of shape (n_samples,), default=None
             Targets, as in :meth:`fit`.
-        classes : ignored
-            The classes are fixed at the first fit (or by the ``classes`` parameter);
-            continuing after ``classes`` was set to other labels is refused.
+        classes : array-like of shape (n_classes,), default=None
+            Classifiers: every label of the stream, as scikit-learn's ``partial_fit`` takes
+            it. At the first call it fixes ``classes_`` (the batch may hold only some of
+            them); at a later call it must be the classes the network was fitted on. None
+            takes them from the ``classes`` parameter, else from the first batch.
+            Continuing after the ``classes`` parameter was set to other labels is refused.
+            Regressors: ignored.
         sample_weight : array-like of shape (n_samples,), default=None
             As in :meth:`fit`.
         **fit_params : dict
@@ -506,7 +525,7 @@ class _BaseNet(_PublicParams):
         """
         self._check_params()
         initialized = self._is_initialized()
-        data = self._fit_data(X, y, sample_weight, reset=not initialized)
+        data = self._fit_data(X, y, sample_weight, reset=not initialized, classes=classes)
         if not initialized:
             self.initialize()
         return self._train(data, "partial_fit", fit_params)
@@ -698,7 +717,7 @@ class _ClassifierNet(_BaseNet):
         if inferred is not None:
             return inferred
         if self.classes is not None and len(self.classes):
-            return np.unique(np.asarray(self.classes))
+            return _sorted_labels(self.classes)
         if self._is_initialized():  # as skorch: an initialised net predicts indices
             return np.arange(self._n_outputs())
         raise AttributeError(
@@ -710,13 +729,20 @@ class _ClassifierNet(_BaseNet):
         """The number of classes the initialised module scores."""
         raise NotImplementedError
 
-    def _check_fitted_classes(self):
+    def _check_fitted_classes(self, given=None):
         """Refuse training on (warm start, partial_fit) after ``classes`` was set to other
-        labels than those the network was fitted on: its outputs are those labels."""
+        labels than those the network was fitted on: its outputs are those labels. ``given``
+        (sorted) is partial_fit's ``classes`` argument, which must be those labels too."""
+        if given is not None and not np.array_equal(given, self.classes_):
+            raise ValueError(
+                f"partial_fit got classes={given.tolist()[:10]}, but the network was fitted "
+                f"on the classes {self.classes_.tolist()[:10]}; pass those (or classes=None) "
+                "to continue training, or call fit to train a new network for other classes."
+            )
         fitted = self.__dict__.get("classes_inferred_")
         if fitted is None or self.classes is None or not len(self.classes):
             return
-        wanted = np.unique(np.asarray(self.classes))
+        wanted = _sorted_labels(self.classes)
         if not np.array_equal(wanted, fitted):
             raise ValueError(
                 f"classes is {wanted.tolist()[:10]}, but the network was fitted on the classes "
@@ -725,17 +751,34 @@ class _ClassifierNet(_BaseNet):
                 "them, or restore classes."
             )
 
-    def _prepare_targets(self, y, reset):
+    def _prepare_targets(self, y, reset, classes=None):
         check_classification_targets(y)
+        given = None if classes is None else _sorted_labels(classes)
         if reset:
-            if self.classes is not None and len(self.classes):
-                classes = np.unique(np.asarray(self.classes))
+            param = self.classes is not None and len(self.classes)
+            if given is not None:
+                if param and not np.array_equal(given, _sorted_labels(self.classes)):
+                    raise ValueError(
+                        f"partial_fit got classes={given.tolist()[:10]}, but the classes "
+                        f"parameter is {_sorted_labels(self.classes).tolist()[:10]}; "
+                        "pass the same labels, or only one of them."
+                    )
+                classes = given
+            elif param:
+                classes = _sorted_labels(self.classes)
             else:
-                classes = np.unique(y)
+                classes = _sorted_labels(y)
             if len(classes) < self._min_classes:
+                if given is None and not param:
+                    raise ValueError(
+                        f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                        f"got one class only, {classes.tolist()}. Pass y with two or more "
+                        "classes."
+                    )
+                where = "partial_fit's classes" if given is not None else "the classes parameter"
                 raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in y; got "
-                    f"one class only, {classes.tolist()}. Pass y with two or more classes."
+                    f"{type(self).__name__} needs at least 2 classes; {where} holds one "
+                    f"only, {classes.tolist()}. Pass every label the network is to predict."
                 )
             if self._max_classes is not None and len(classes) > self._max_classes:
                 raise ValueError(
@@ -746,7 +789,7 @@ class _ClassifierNet(_BaseNet):
             self.classes_inferred_ = classes
             self.__dict__.pop("_classes_tensors", None)
         else:
-            self._check_fitted_classes()
+            self._check_fitted_classes(given)
         self._encode_target(y)  # unknown labels are an error
         classes = self.classes_
         if classes.dtype.kind in "iuf":

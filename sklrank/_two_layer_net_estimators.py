@@ -381,7 +381,7 @@ class TwoLayerNetRegressor(_TwoLayerNet, NeuralNetRegressor):
         self.random_state = random_state
         self.progress_bar = progress_bar
 
-    def _prepare_targets(self, y, reset):
+    def _prepare_targets(self, y, reset, classes=None):
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D (one target a sample), got shape {y.shape}.")

@@ -17,11 +17,19 @@ fit(skorch Dataset) / fit(Dataset, y)            trains on the Dataset's arrays,
 fit of a TensorDataset or another torch data     ValueError naming the fix: fit(X, y) or
 set                                              skorch.dataset.Dataset(X, y)
 fit({"X": X}, y) / predict({"X": X})             the array X (fit raised float() of a dict)
+fit of tensors that require grad                 trained on as data, as predict takes them
+                                                 (numpy refused them)
 a dict X with other keys                         ValueError: the network takes one input
 predict / score / a search on a SliceDataset     works (was "X does not contain any
                                                  features")
 clone of a fitted net with sklrank's callbacks   works (was a TypeError: their private state
                                                  was passed to __init__)
+big-endian labels (np.fromfile(f, ">i4"))        trained on as the native ones (torch refused
+                                                 them)
+partial_fit(X, y, classes=labels) of a           classes_ are those labels, as scikit-learn's
+classifier                                       partial_fit (a first batch of one class was
+                                                 refused, later labels too); other labels
+                                                 at a later call: ValueError (was ignored)
 callbacks__filter_rank__every != rank_every      ValueError naming rank_every (was ignored)
 classes changed, then warm_start / partial_fit   ValueError naming warm_start=False (was
                                                  ignored)
@@ -456,6 +464,71 @@ def test_random_state_seeds_the_mini_batch_shuffling(case):
     np.testing.assert_array_equal(_predictions(make(**params).fit(X, y), X, classifier), first)
     other = _predictions(make(**params, random_state=5).fit(X, y), X, classifier)
     assert not np.array_equal(other, first)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_on_tensors_that_require_grad(case):
+    # fit raised numpy's "Can't call numpy() on Tensor that requires grad", where predict and
+    # skorch take them
+    make, data, classifier = CASES[case]
+    X, y = data()
+    expected = _predictions(make(max_epochs=3).fit(X, y), X, classifier)
+    X_t = torch.from_numpy(X).requires_grad_(True)
+    y_t = torch.from_numpy(y) if not classifier else y
+    if not classifier:
+        y_t = y_t.float().requires_grad_(True)
+    weights = torch.ones(len(X), requires_grad=True)
+    est = make(max_epochs=3).fit(X_t, y_t, sample_weight=weights)
+    np.testing.assert_allclose(_predictions(est, X_t, classifier), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+@pytest.mark.parametrize("dtype", [">i8", ">f4"])
+@pytest.mark.parametrize("batch_size", [-1, 64])
+def test_big_endian_labels(case, dtype, batch_size):
+    # torch refused the labels' tensor ("byte order different from the native byte order")
+    make, data, _ = CASES[case]
+    X, y = data()
+    y = np.searchsorted(np.unique(y), y) * 3 - 1  # numbers: -1, 2 (, 5)
+    params = dict(max_epochs=3, batch_size=batch_size)
+    expected = make(**params).fit(X, y.astype(dtype[1:])).predict_proba(X)
+    clf = make(**params).fit(X, y.astype(dtype))
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    assert clf.classes_.dtype.isnative and clf.classes_.tolist() == np.unique(y).tolist()
+    clf = make(**params, classes=np.unique(y).astype(dtype)).partial_fit(
+        X, y.astype(dtype), classes=np.unique(y).astype(dtype))
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+
+
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+def test_partial_fit_takes_the_classes_of_the_stream(case):
+    # partial_fit's classes was ignored: a first batch of one class was refused ("needs
+    # samples of at least 2 classes"), one of some classes fixed classes_ to those and the
+    # next batch was refused, and other classes at a later call went without a word
+    make, data, _ = CASES[case]
+    X, y = data()
+    labels = np.unique(y)
+    first = y == labels[0]
+    clf = make(max_epochs=2).partial_fit(X[first], y[first], classes=labels[::-1])
+    np.testing.assert_array_equal(clf.classes_, labels)
+    clf.partial_fit(X, y, classes=labels).partial_fit(X, y)
+    assert len(clf.history) == 6
+    ref = make(max_epochs=2).partial_fit(X[first], y[first], classes=labels)
+    np.testing.assert_array_equal(ref.partial_fit(X, y).partial_fit(X, y).predict_proba(X),
+                                  clf.predict_proba(X))
+    with pytest.raises(ValueError, match=r"partial_fit got classes=.*but the network was "
+                                         r"fitted on the classes"):
+        clf.partial_fit(X, y, classes=[*labels, "other"] if labels.dtype.kind == "U"
+                        else [*labels, labels.max() + 1])
+    assert len(clf.history) == 6
+    with pytest.raises(ValueError, match=r"partial_fit got classes=.*but the classes "
+                                         r"parameter is"):
+        make(classes=list(labels)).partial_fit(X, y, classes=labels[:1])
+    with pytest.raises(ValueError, match="partial_fit's classes holds one only"):
+        make().partial_fit(X[first], y[first], classes=labels[:1])
+    with pytest.raises(ValueError, match="not among the classes"):
+        make().partial_fit(X, y, classes=[*labels[:1], "other"] if labels.dtype.kind == "U"
+                           else [*labels[:1], labels.max() + 1])
 
 
 # ---------------------------------------------------------------- sample weights
