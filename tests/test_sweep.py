@@ -22,6 +22,9 @@ custom images, class with 1 sample        ValueError: the stratified split needs
 rank (K) > n_features (synthetic)         ValueError: directions do not fit in n_features
 rank (K) > min(n_samples, pixels)         ValueError: "lower rank or use more samples"
 n_samples > the images available          ValueError: "exceeds the N training images"
+n_samples < 2, or a seed's draw of one    ValueError: "n_samples=N is too few", naming the
+class                                     fewest that do (synthetic: failed when the point
+                                          was prepared, after others trained)
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
 canvas or position with additive noise    ValueError: not used by noise_mode='additive'
@@ -515,6 +518,48 @@ def test_bad_custom_images(no_fit):
         noise_sweep((X[:41], y[:41], shape), rank=2, verbose=0)
     with pytest.raises(ValueError, match="one label per row of X"):
         noise_sweep((X, y[:-1], shape), verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("run", "match"),
+    [
+        (lambda: noise_sweep(**{**TINY, "n_samples": 1}),
+         r"n_samples=1 is too few: .* at least 2 samples .*pass n_samples >= 2"),
+        (lambda: sample_size_study("synthetic", n_samples=[1, 60], **_without(TINY, "n_samples")),
+         r"n_samples=\[1\] is too few: .*pass n_samples >= 2"),
+        (lambda: noise_sweep(**_custom(n_samples=1, rank=1), verbose=0),
+         r"n_samples=1 is too few: .*pass n_samples >= 2"),
+        # a seed whose few samples are of one class: the fewest that hold both are named
+        (lambda: noise_sweep(seeds=[0], **{**TINY, "n_samples": 2}),
+         r"n_samples=2 is too few for seed 0: the 2 training samples drawn for it hold one "
+         r"class only; pass n_samples >= 3"),
+        (lambda: sample_size_study("synthetic", n_samples=[3, 60], seeds=[0, 1, 2],
+                                   **_without(TINY, "n_samples")),
+         r"n_samples=3 is too few for seed 2: .*pass n_samples >= 4"),
+        (lambda: noise_sweep(**_custom(n_samples=4, rank=1), seeds=[0, 1], verbose=0),
+         r"n_samples=4 is too few for seed 1: the 4 training images .*pass n_samples >= 5"),
+    ],
+    ids=["synthetic-1", "study-1", "images-1", "synthetic-seed", "study-seed", "images-seed"],
+)
+def test_too_few_samples_are_refused_before_any_point(run, match, no_fit):
+    # (the synthetic ones failed when their point was prepared, after other points trained)
+    with pytest.raises(ValueError, match=match):
+        run()
+
+
+def test_the_named_fewest_samples_do_train():
+    # what the messages above name: seed 0 of the synthetic data at 3 samples, seed 1 of the
+    # custom images at 5, train
+    kwargs = {**TINY, "classifier_params": {"max_epochs": 2, "n_filters": 2, "rank_every": 1}}
+    df = noise_sweep(noise_levels=[0.0], seeds=[0], **{**kwargs, "n_samples": 3})
+    assert df["n_train"].tolist() == [3]
+    df = noise_sweep(**_custom(n_samples=5, rank=1), noise_levels=[0.0], seeds=[1], verbose=0,
+                     classifier_params={"max_epochs": 2})
+    assert df["n_train"].tolist() == [5]
+
+
+def _without(kwargs, *keys):
+    return {k: v for k, v in kwargs.items() if k not in keys}
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")

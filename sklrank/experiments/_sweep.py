@@ -114,6 +114,8 @@ _MAX_NOISE_STD = 1e37
 _MAX_SEED = 2**32 - 1
 # The fields that identify a point (a row) of a sweep.
 _POINT_KEY = ("n_train", "noise_std", "seed")
+# The fewest training samples of a point: one of each of two classes.
+_MIN_TRAIN = 2
 # Samples a block when the patch matrix is filled in (bounds the temporary copies).
 _PATCH_BLOCK_ENTRIES = 8_000_000
 
@@ -569,14 +571,37 @@ def _subsample(data, seed, n_samples, n_test):
         keep = np.sort(rng.choice(len(y_test), n_test, replace=False))
         X_test, y_test = X_test[keep], y_test[keep]
     if len(np.unique(y_train)) < 2:
-        raise ValueError(
-            f"the {len(y_train)} training images drawn for seed {seed} hold one class only; "
-            "raise n_samples."
-        )
+        # the first n of the permutation: its labels in that order say how many would do
+        raise _one_class_error(n_samples, seed, data[1][order], "images")
     return X_train, y_train, X_test, y_test, image_shape
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _check_enough_samples(sizes):
+    """Every training-set size holds at least one sample of each of two classes."""
+    too_few = [n for n in sizes if n < _MIN_TRAIN]
+    if too_few:
+        value = too_few[0] if len(sizes) == 1 else too_few
+        raise ValueError(
+            f"n_samples={value} is too few: a training set needs at least {_MIN_TRAIN} samples "
+            f"(one of each of two classes); pass n_samples >= {_MIN_TRAIN}."
+        )
+
+
+def _one_class_error(n_samples, seed, drawn, what):
+    """The error for a seed whose ``n_samples`` training samples hold one class: ``drawn``
+    holds the labels in the order they are drawn (the first n make a training set of n), so
+    the fewest samples that hold two classes for this seed can be named."""
+    drawn = np.asarray(drawn)
+    other = np.flatnonzero(drawn != drawn[0])
+    fix = (f"pass n_samples >= {other[0] + 1} (the fewest that hold two classes for this "
+           "seed) or other seeds" if other.size else "raise n_samples or pass other seeds")
+    return ValueError(
+        f"n_samples={n_samples} is too few for seed {seed}: the {n_samples} training {what} "
+        f"drawn for it hold one class only; {fix}."
+    )
 
 
 def _int_tuple(value, length, name, what):
@@ -878,6 +903,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     levels = _check_noise_levels(default_levels if noise_levels is None else noise_levels)
     seed_list = _check_seeds(seeds, n_seeds)
     sizes = [config["n_samples"]] if sizes is None else sizes
+    _check_enough_samples(sizes)
 
     user_params = dict(classifier_params or {})
     fixed = sorted(set(_SET_BY_SWEEP) & set(user_params))
@@ -901,11 +927,20 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     probe_params = {**params, "device": "cpu"}
     if kind == "synthetic":
         from sklrank.datasets import make_low_rank_patches
+        from sklrank.datasets._synthetic import _low_rank_patch_labels
 
         # the generator's own checks (rank against n_features, signal_position, ...), at the
         # largest noise level (the noise needs a patch of its own)
         _checked_data(lambda: make_low_rank_patches(
             2, random_state=0, noise_std=max(levels), **_synthetic_generator_params(config)))
+        # every seed's training set holds both classes (its labels, without its patches)
+        for n in sizes:
+            for seed in seed_list:
+                drawn = _low_rank_patch_labels(
+                    n + config["n_test"], n_features=config["n_features"],
+                    rank=config["rank"], random_state=seed)
+                if len(np.unique(drawn[:n])) < 2:
+                    raise _one_class_error(n, seed, drawn, "samples")
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
         probe = _checked_classifier(
@@ -1430,7 +1465,9 @@ def noise_sweep(
     n_samples : int, default=None
         Training samples per point. Synthetic: 200 by default. Images: drawn per seed from
         the training set, 1000 by default (all of them if there are fewer); a larger number
-        than the training set holds is an error.
+        than the training set holds is an error. At least 2, and every seed's training set
+        must hold two classes: a seed whose draw holds one is refused before the first fit,
+        naming the fewest samples that hold two for it.
     n_test : int, default=None
         Test samples per point (1000 by default, all of them if there are fewer).
     rank : int, default=None
@@ -1613,8 +1650,9 @@ def sample_size_study(
     dataset : {"synthetic", "mnist", "cifar10"} or tuple (X, y, image_shape), default="mnist"
         The data, as in :func:`noise_sweep`.
     n_samples : array-like of int, default=None
-        The training-set sizes, distinct integers >= 1, each at most the number of training
-        images. None is ``SAMPLE_SIZE_DEFAULTS["n_samples"]``: (1000, 4000, 16000, 60000).
+        The training-set sizes, distinct integers >= 2, each at most the number of training
+        images (and each holding two classes at every seed, as in :func:`noise_sweep`).
+        None is ``SAMPLE_SIZE_DEFAULTS["n_samples"]``: (1000, 4000, 16000, 60000).
     noise_levels : array-like of float, default=None
         As in :func:`noise_sweep`; None is ``SAMPLE_SIZE_DEFAULTS["noise_levels"]``:
         (0.0, 0.3, 1.0).
