@@ -49,6 +49,9 @@ batched=np.False_ / np.True_              the bools (np.False_ raised ZeroDivisi
 missing MNIST files, no download          FileNotFoundError: which files to put where
 checkpoint in a missing folder / folder   CheckpointError (ValueError) naming the path
 checkpoint of another configuration       CheckpointError listing each difference
+checkpoint with an edited function of     CheckpointError (described by its name only, it
+__main__ (a script's, a notebook's)       resumed the old results); the same code under
+                                          another file name resumes (a lambda could not)
 checkpoint that is not one (e.g. a CSV)   CheckpointError: "is not a sweep checkpoint"; kept
 checkpoint with a damaged line            CheckpointError: "line N ... is damaged"
 checkpoint with a half-written last line  that point is dropped and run again
@@ -65,6 +68,7 @@ study n_samples empty / repeated / < 1    ValueError naming n_samples
 """
 
 import copy
+import functools
 import json
 import warnings
 
@@ -1190,6 +1194,86 @@ def test_a_checkpoint_with_callbacks_resumes_with_equal_new_ones(tmp_path, monke
 
 
 # --------------------------------------------------------------------------- memory
+
+
+_NOTEBOOK_CELL = """
+SCALE = 0.5
+
+
+def helper(z):
+    return torch.relu(z)
+
+
+def act(z, k=1.0):
+    leak = lambda t: SCALE * t  # noqa: E731
+    return k * helper(z) + leak(z) * 0.1
+"""
+
+
+def _notebook_cell(source, filename, blank_lines=0):
+    """The functions of ``source`` as a notebook cell defines them: in ``__main__``, under a
+    file name that changes from one kernel session to the next."""
+    namespace = {"__name__": "__main__", "torch": torch}
+    exec(compile("\n" * blank_lines + source, filename, "exec"), namespace)
+    return namespace
+
+
+def test_functions_are_described_by_their_code():
+    # a function in __main__ was described by its name (an edited one resumed the old
+    # results); a lambda by its marshalled code, file name and line numbers included (a
+    # notebook's lambda could not resume after a kernel restart)
+    first = _notebook_cell(_NOTEBOOK_CELL, "<ipython-input-3-1a2b>")
+    again = _notebook_cell(_NOTEBOOK_CELL, "<ipython-input-9-ffee>", blank_lines=7)
+    for name in ("act", "helper"):
+        assert _sweep._jsonable(first[name]) == _sweep._jsonable(again[name])
+    same_lambda = [_notebook_cell("f = lambda x: 2 * x", f"<cell {i}>", i)["f"] for i in (1, 2)]
+    assert _sweep._jsonable(same_lambda[0]) == _sweep._jsonable(same_lambda[1])
+    act = _sweep._jsonable(first["act"])
+    for edit in (("0.1", "0.2"),  # its code
+                 ("SCALE * t", "SCALE * t * t"),  # a nested lambda's code
+                 ("torch.relu", "torch.tanh"),  # a function it calls
+                 ("SCALE = 0.5", "SCALE = 0.25"),  # a global it reads
+                 ("k=1.0", "k=2.0")):  # a default
+        edited = _notebook_cell(_NOTEBOOK_CELL.replace(*edit), "<ipython-input-3-1a2b>")
+        assert _sweep._jsonable(edited["act"]) != act, edit
+    # closures, partials and classes of one's own too
+    def scaled(c):
+        return lambda z: c * z
+
+    assert _sweep._jsonable(scaled(1.0)) == _sweep._jsonable(scaled(1.0))
+    assert _sweep._jsonable(scaled(1.0)) != _sweep._jsonable(scaled(2.0))
+    assert (_sweep._jsonable(functools.partial(first["act"], k=2.0))
+            != _sweep._jsonable(functools.partial(first["act"], k=3.0)))
+    module = "class M(torch.nn.Module):\n    def forward(self, z):\n        return {}\n"
+    classes = [_notebook_cell(module.format(body), f"<cell {i}>", i)["M"]
+               for i, body in enumerate(["torch.relu(z)", "torch.relu(z)", "torch.tanh(z)"])]
+    described = [_sweep._jsonable(c) for c in classes]
+    assert described[0] == described[1] != described[2]
+    # a library's functions by their names (their package's version is in the configuration)
+    assert _sweep._jsonable(torch.relu) == "torch._VariableFunctionsClass.relu"
+    assert _sweep._jsonable(np.mean) == "numpy.mean"
+
+
+def test_a_notebooks_function_resumes_after_a_restart_and_an_edited_one_does_not(
+        tmp_path, monkeypatch):
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {**ALONE, "noise_levels": [0.0, 1.0], "seeds": [0], "checkpoint": path}
+    params = kwargs.pop("classifier_params")
+
+    def sweep(activation):
+        return noise_sweep(**kwargs, classifier_params={**params, "activation": activation})
+
+    _interrupt_after(monkeypatch, 1, RuntimeError)
+    with pytest.raises(RuntimeError):
+        sweep(_notebook_cell(_NOTEBOOK_CELL, "<ipython-input-3-1a2b>")["act"])
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
+    edited = _notebook_cell(_NOTEBOOK_CELL.replace("0.1", "0.2"), "<ipython-input-3-1a2b>")
+    with pytest.raises(CheckpointError, match="another configuration .*activation"):
+        sweep(edited["act"])
+    # the same cell run again after a kernel restart: another file name, other lines
+    done = _interrupt_after(monkeypatch, 100)
+    resumed = sweep(_notebook_cell(_NOTEBOOK_CELL, "<ipython-input-1-9c8d>", 4)["act"])
+    assert len(resumed) == 2 and len(done) == 1
 
 
 @pytest.mark.parametrize("mode", ["pad", "additive"])

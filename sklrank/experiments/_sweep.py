@@ -13,11 +13,11 @@ import copy
 import functools
 import hashlib
 import inspect
-import marshal
 import os
 import re
 import threading
 import time
+import types
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -735,7 +735,7 @@ def _checked_data(check):
         raise ValueError(f"data_params: {exc}") from None
 
 
-def _jsonable(value, depth=0):
+def _jsonable(value, depth=0, seen=()):
     """``value`` as JSON, describing what an object is so that equal settings compare equal
     across processes and different ones differ (the sweep's configuration, which decides
     whether a checkpoint can be resumed)."""
@@ -743,7 +743,7 @@ def _jsonable(value, depth=0):
 
     if depth > 20:  # an object that holds itself
         return "<nested too deep>"
-    inner = functools.partial(_jsonable, depth=depth + 1)
+    inner = functools.partial(_jsonable, depth=depth + 1, seen=seen)
     if isinstance(value, dict):
         return {str(k): inner(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -761,20 +761,27 @@ def _jsonable(value, depth=0):
                 hashlib.sha256(array.tobytes()).hexdigest()}
     if isinstance(value, np.random.RandomState):
         return {"RandomState": _digest(*(np.asarray(v) for v in value.get_state()[1:3]))}
+    if isinstance(value, functools.partial):
+        return {"partial": inner(value.func), "args": inner(value.args),
+                "keywords": inner(value.keywords)}
     if isinstance(value, type) or inspect.isroutine(value):
         name = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
-        code = getattr(value, "__code__", None)
-        if code is not None and ("<lambda>" in name or "<locals>" in name):
-            # a lambda or a local function: by its code, defaults, closure and the plain
-            # values of the globals it reads too
-            closure = [cell.cell_contents for cell in value.__closure__ or ()]
-            names = getattr(value, "__globals__", {})
-            read = {n: names[n] for n in code.co_names if n in names
-                    and isinstance(names[n], (str, bool, type(None), Real, tuple, np.ndarray))}
-            return {"function": name, "code": hashlib.sha256(
-                marshal.dumps(code)).hexdigest(), "defaults": inner(value.__defaults__),
-                "closure": inner(closure), "globals": inner(read)}
-        return name
+        if not _by_code(value, name):
+            # importable by name: the packages' versions in the configuration stand for
+            # their code
+            return name
+        if id(value) in seen:  # a function that calls itself, a method using super()
+            return {"recursive": name}
+        inner = functools.partial(_jsonable, depth=depth + 1, seen=(*seen, id(value)))
+        if isinstance(value, type):
+            # a class of one's own: by its bases and the code of its methods
+            methods = {
+                key: inner(getattr(attr, "__func__", attr))
+                for key, attr in sorted(vars(value).items())
+                if inspect.isfunction(getattr(attr, "__func__", attr))
+            }
+            return {"class": name, "bases": inner(value.__bases__), "methods": methods}
+        return _function_description(value, name, inner)
     if isinstance(value, torch.nn.Module):
         # by its settings and weights: its repr often shows neither (PReLU(init=0.1) and
         # PReLU(init=0.5) both print "PReLU(num_parameters=1)"; a module of one's own prints
@@ -795,6 +802,86 @@ def _jsonable(value, depth=0):
                 return {"class": inner(type(value)), **described}
             return {"class": inner(type(value)), "params": described}
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def _by_code(value, name):
+    """Whether the function or class ``value`` (named ``name``) is described by its code: one
+    defined in ``__main__`` (a script, a notebook), a lambda or a local one. Its name alone
+    would let an edited function resume the results of the old one."""
+    if isinstance(value, type):
+        return value.__module__ == "__main__" or "<locals>" in name
+    return getattr(value, "__code__", None) is not None and (
+        getattr(value, "__module__", None) in ("__main__", None)
+        or "<lambda>" in name or "<locals>" in name
+    )
+
+
+def _function_description(function, name, inner):
+    """A Python function by what it computes: its code (bytecode, constants, names; nested
+    code objects alike; not its file name or line numbers, which change from one notebook
+    session or one edit above it to the next), its defaults, its closure and the values of
+    the globals it reads that are plain values or functions."""
+    code = function.__code__
+    cells = []
+    for cell in function.__closure__ or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:  # a cell not yet filled
+            cells.append("<empty cell>")
+    names = getattr(function, "__globals__", {})
+    read = {n: names[n] for n in sorted(_global_names(code)) if n in names and (
+        isinstance(names[n], (str, bool, type(None), Real, tuple, np.ndarray, type,
+                              functools.partial))
+        or inspect.isroutine(names[n]))}
+    out = {"function": name, "code": _code_digest(code),
+           "defaults": inner(function.__defaults__), "kwdefaults": inner(function.__kwdefaults__),
+           "closure": inner(cells), "globals": inner(read)}
+    if inspect.ismethod(function):
+        out["self"] = inner(function.__self__)
+    return out
+
+
+def _global_names(code):
+    """The names a code object and the code objects nested in it read (globals among them)."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _code_digest(code):
+    """A digest of what a code object computes, the same wherever and at whatever line it
+    was compiled: bytecode, argument counts, flags, names, constants (nested code objects
+    recursively), not its file name, first line or line table."""
+    h = hashlib.sha256()
+
+    def constant(value):
+        if isinstance(value, types.CodeType):
+            feed(value)
+            return "<code>"
+        if isinstance(value, frozenset):  # its repr's order varies with the hash seed
+            return "frozenset(" + ",".join(sorted(constant(v) for v in value)) + ")"
+        if isinstance(value, tuple):
+            return "(" + ",".join(constant(v) for v in value) + ")"
+        return f"{type(value).__name__}:{value!r}"
+
+    def feed(code):
+        parts = (code.co_code, code.co_argcount, code.co_posonlyargcount,
+                 code.co_kwonlyargcount, code.co_flags & 0xFFFF,  # not the __future__ flags
+                 code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+                 getattr(code, "co_exceptiontable", b""))
+        for part in parts:
+            h.update(repr(part).encode())
+            h.update(b"\0")
+        h.update(b"[")
+        for value in code.co_consts:
+            h.update(constant(value).encode())
+            h.update(b"\0")
+        h.update(b"]")
+
+    feed(code)
+    return h.hexdigest()
 
 
 def _versions():
