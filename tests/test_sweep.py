@@ -57,7 +57,9 @@ checkpoint with a damaged line            CheckpointError: "line N ... is damage
 checkpoint with a half-written last line  that point is dropped and run again
 checkpoint held by a running sweep        CheckpointError: "in use by another running sweep"
 interrupted or failed sweep               finished points kept; same call resumes, bitwise
-a fit that raises                         the error, with a note naming the point
+a fit that raises                         the error, with a note naming the point, once
+                                          the points training at once are saved (they
+                                          were abandoned)
 plot: not a DataFrame / empty / columns   TypeError / ValueError naming df
 plot: ax and axes together, wrong axes    ValueError; ax not an Axes: TypeError
 plot: ax with several data sets           ValueError: select one
@@ -1094,6 +1096,50 @@ def test_a_point_whose_fit_raised_is_reported_and_the_others_kept(batched, tmp_p
         assert "noise_std=1e+30, seed=0" in " ".join(info.value.__notes__)
     lines = path.read_text().splitlines()
     assert len(lines) == 1 + 1 and json.loads(lines[1])["noise_std"] == 0.0
+
+
+def test_a_failure_lets_the_points_training_at_once_finish(tmp_path, monkeypatch):
+    # two points in two threads, one of which diverges at once: the other was abandoned
+    # (its work lost, not in the checkpoint); now it finishes and is saved, then the error
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {**ALONE, "noise_levels": [1e30, 0.0], "seeds": [0], "checkpoint": path,
+              "n_jobs": 2, "backend": "threading"}
+    with pytest.raises(TrainingDivergedError) as info:
+        noise_sweep(**kwargs)
+    if hasattr(info.value, "add_note"):
+        assert "noise_std=1e+30, seed=0" in " ".join(info.value.__notes__)
+    rows = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert [row["noise_std"] for row in rows] == [0.0]
+
+    # an error a point raises (not a failed fit) lets the others finish too, and the other
+    # failures are counted (which of the two comes first is the threads' race)
+    path.unlink()
+
+    def prepare(kind, noise_std, seed, *args):
+        if noise_std == 1.0:
+            raise RuntimeError("bad point")
+        return PREPARE(kind, noise_std, seed, *args)
+
+    monkeypatch.setattr(_sweep, "_prepare", prepare)
+    with pytest.raises((RuntimeError, TrainingDivergedError)) as info:
+        noise_sweep(**{**kwargs, "noise_levels": [1.0, 1e30]})
+    assert path.read_text().count("\n") == 1  # the header: both failed
+    if hasattr(info.value, "add_note"):
+        notes = " ".join(info.value.__notes__)
+        other = "TrainingDivergedError" if isinstance(info.value, RuntimeError) else "RuntimeError"
+        assert f"1 more sweep point(s) failed: {other} (n_samples=60, " in notes
+
+
+def test_an_error_of_a_fit_names_its_point():
+    # an error of the fit itself (not a TrainingFailedError) named no point
+    def explode(z):
+        raise ValueError("activation failed")
+
+    kwargs = {**ALONE, "classifier_params": {**TINY["classifier_params"], "activation": explode}}
+    with pytest.raises(ValueError, match="activation failed") as info:
+        noise_sweep(noise_levels=[0.5], seeds=[3], **kwargs)
+    if hasattr(info.value, "add_note"):
+        assert "in the sweep point n_samples=60, noise_std=0.5, seed=3" in info.value.__notes__
 
 
 @pytest.mark.slow

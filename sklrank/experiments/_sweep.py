@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import time
+import traceback
 import types
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -1247,7 +1248,7 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
 
         def run(task, threads, n_threads=1, progress=False):
             n, points = task
-            return delayed(_run_points)(
+            return delayed(_run_task)(
                 plan.kind, points, plan.point_config(n), plan.params, threads,
                 {seed: plan.subsets.get((n, seed)) for _, seed in points}, n_threads, progress,
                 stop,
@@ -1285,16 +1286,64 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
     return rows
 
 
+class _WorkerTraceback(Exception):
+    """The traceback of an error raised in a worker process (shown as its cause)."""
+
+
+def _run_task(*args):
+    """:func:`_run_points`, with an error it raises returned among the task's failures
+    (with its traceback as text: a traceback does not cross processes), so that the sweep
+    lets the other running tasks finish, and saves their points, before it raises."""
+    try:
+        return _run_points(*args)
+    except Exception as exc:
+        notes = getattr(exc, "__notes__", [])
+        if not any(note.startswith("in the sweep point") for note in notes):
+            # (an error of a fit: those of the data and the measurements name their point)
+            _, points, config = args[:3]
+            where = ", ".join(f"noise_std={noise:g}, seed={seed}" for noise, seed in points)
+            _add_note(exc, f"in the sweep point{'s' if len(points) > 1 else ''} "
+                      f"n_samples={config['n_samples']}, {where}")
+        return [], [(None, exc, traceback.format_exc())]
+
+
+def _raise_failure(failures):
+    """Raise the first of the failures ``[(note, error[, traceback text])]``, noting the
+    others."""
+    note, error, *text = failures[0]
+    if note is not None:
+        _add_note(error, note)
+    if text and text[0] and error.__traceback__ is None and error.__cause__ is None:
+        error.__cause__ = _WorkerTraceback("\n" + text[0])  # it came from another process
+    if len(failures) > 1:
+        others = [type(f[1]).__name__ + (f" ({f[0].removeprefix('in the sweep point ')})"
+                                         if f[0] else "") for f in failures[1:]]
+        _add_note(error, f"{len(others)} more sweep point(s) failed: {', '.join(others)}")
+    raise error
+
+
 def _run_tasks(phases, total, n_done, name, store, *, verbose):
     """Run the phases' tasks (each phase through one joblib Parallel); save every finished
-    point; raise the first failed fit once its task's other points are saved."""
+    point. After a task reports a failed point (a fit that raised, or an error of the task),
+    no further task starts, the running ones finish and their points are saved, and the
+    first failure is raised (on every backend: before, the other workers' running tasks were
+    abandoned)."""
     from tqdm.auto import tqdm
 
     rows = []
+    failures = []
+
+    def until_a_failure(tasks):
+        # read by joblib as workers become free: no task starts once a failure is in
+        for task in tasks:
+            if failures:
+                return
+            yield task
+
     desc = f"noise sweep ({name})" + (f", {n_done} resumed" if n_done else "")
     with tqdm(total=total, initial=n_done, desc=desc, unit="fit", disable=not verbose) as bar:
         for tasks, options in phases:
-            if not tasks:
+            if not tasks or failures:
                 continue
             options = dict(options)
             backend, limits = options.pop("backend", None), options.pop("limits", None)
@@ -1303,8 +1352,11 @@ def _run_tasks(phases, total, n_done, name, store, *, verbose):
                 if backend is not None:
                     stack.enter_context(parallel_config(backend=backend))
                 # One task a batch, results in the order they finish: each is saved at once.
-                parallel = Parallel(batch_size=1, return_as="generator_unordered", **options)
-                for finished, failures in parallel(tasks):
+                # A task is sent only when a worker is free ("n_jobs"), so that after a
+                # failure none waits in a queue (a queued task would run to the end).
+                parallel = Parallel(batch_size=1, pre_dispatch="n_jobs",
+                                    return_as="generator_unordered", **options)
+                for finished, failed in parallel(until_a_failure(tasks)):
                     for row in finished:
                         if store is not None:
                             store.add(row)
@@ -1312,9 +1364,9 @@ def _run_tasks(phases, total, n_done, name, store, *, verbose):
                         bar.set_postfix(noise=row["noise_std"], seed=row["seed"],
                                         refresh=False)
                     bar.update(len(finished))
-                    if failures:
-                        note, error = failures[0]
-                        raise _add_note(error, note)
+                    failures.extend(failed)
+    if failures:
+        _raise_failure(failures)
     return rows
 
 
@@ -1524,7 +1576,8 @@ def noise_sweep(
 
     **Fits that did not train** are never silent: a point whose fit raised (a diverged or
     dead network, :class:`~sklrank.exceptions.TrainingFailedError`) stops the sweep with that
-    error, naming the point, once the other finished points are saved; a point whose fit
+    error, naming the point: no further point starts, and the points training at that moment
+    (in other workers, threads or Dask workers) finish and are saved first; a point whose fit
     issued a :class:`~sklearn.exceptions.ConvergenceWarning` (its loss never moved) keeps
     its row, with the message in the column ``training_warning``, and the sweep issues one
     ConvergenceWarning counting those points.
