@@ -389,13 +389,17 @@ def test_a_run_into_a_running_sweep_is_refused(tmp_path, capsys, no_fit):
     assert (out / "synthetic.points.jsonl").exists()
 
 
-def test_a_run_that_failed_before_its_first_fit_does_not_block_the_next(tmp_path, capsys):
+def test_a_run_that_failed_before_its_first_fit_does_not_block_the_next(tmp_path, capsys,
+                                                                        monkeypatch):
     # its checkpoint of 0 fits asked for --resume (refused: another configuration) or
     # --overwrite
     out = tmp_path / "out"
     argv = ["sweep", "--out", str(out), *TINY[:5], *TINY[7:]]  # TINY but --n-samples
-    line = _one_line([*argv, "--n-samples", "1"], capsys)
-    assert "hold one class only" in line
+    line = _one_line([*argv, "--n-samples", "1"], capsys)  # refused before the checkpoint
+    assert "n_samples=1 is too few" in line
+    _stop_after(monkeypatch, 0, RuntimeError)  # fails in the first point, checkpoint open
+    assert "stopped" in _one_line([*argv, "--n-samples", "30"], capsys)
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
     assert main([*argv, "--n-samples", "40"]) == 0
     assert _files(out) == ["synthetic.csv", "synthetic.json", "synthetic.png"]
     # a file there that is no checkpoint is left alone (it was deleted as "0 fits")

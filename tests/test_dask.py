@@ -8,6 +8,8 @@ bitwise identical wherever they run. (They were not while PCARankReducer's "auto
 ARPACK, whose restarts on low-rank data draw from a process-wide generator.)
 """
 
+import json
+
 import joblib
 import numpy as np
 import pytest
@@ -109,3 +111,31 @@ def test_batched_sweep_on_dask_spreads_its_batches(client):
     numbers = [c for c in local.columns if c not in ("fit_time", "n_batched")]
     for column in numbers:
         np.testing.assert_array_equal(on_dask[column], local[column], column)
+
+
+def test_a_failed_point_on_dask_lets_the_other_workers_finish(tmp_path, thread_env_restored):
+    # Two workers, one batch each; the first batch holds the diverging points. The other
+    # worker's batch was abandoned (its points lost) when the failure came back; now it
+    # finishes, its points are saved, then the failure is raised.
+    from sklrank.exceptions import TrainingDivergedError
+    from sklrank.experiments import noise_sweep
+
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {"noise_levels": [1e30, 0.0, 0.5, 1.0], "seeds": [0, 1], "n_samples": 60,
+              "n_test": 60, "data_params": {"n_features": 16, "n_patches": 4}, "verbose": 0,
+              "classifier_params": {"max_epochs": 100, "n_filters": 4, "rank_every": 20},
+              "checkpoint": path}
+    with (
+        thread_env_restored(),
+        distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                 dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        pytest.raises(TrainingDivergedError) as info,
+    ):
+        noise_sweep(dask_client=client, **kwargs)
+    if hasattr(info.value, "add_note"):
+        notes = " ".join(info.value.__notes__)
+        assert "noise_std=1e+30, seed=" in notes and "1 more sweep point(s) failed" in notes
+    saved = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert sorted((row["noise_std"], row["seed"]) for row in saved) == [
+        (level, seed) for level in (0.0, 0.5, 1.0) for seed in (0, 1)]

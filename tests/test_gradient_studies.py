@@ -10,6 +10,8 @@ lr_fraction=2, scaling="linear"                    the parameter and its valid r
 activations=["swish"] or []                        ValueError naming activations and the
                                                    choices
 nus=[nan] / [-0.1] / []                            ValueError naming nus
+a repeated value: nus=[0.1, 1/10], activations,    ValueError "holds 0.1 more than once"
+datasets, settings, strengths                      (was dropped without a word)
 settings=[(0, 1, 2)] / [(nan, 0.1)]                ValueError "(alpha, nu) pairs"
 strengths={"dropout": [1]} / {"weight_decay":      ValueError naming strengths
 [0]} / [inf]
@@ -265,6 +267,22 @@ def test_real_data_study(shared_data_dir):
         (regulariser_study, {"strengths": {"weight_decay": [0.0]}}, "strengths"),
         (regulariser_study, {"strengths": {"weight_decay": [np.inf]}}, "strengths"),
         (regulariser_study, {"scalings": ["linear"]}, "scalings"),
+        # a repeated value was dropped without a word (the sweeps and sklrank gradients
+        # refuse it)
+        # (at tiny sizes: before, these ran)
+        (spike_strength_study, {**TINY, "nus": [0.1, 1 / 10], "n_seeds": 1},
+         "nus holds 0.1 more than once"),
+        (training_study, {**TINY, "activations": ["relu", "tanh", "relu"], "max_epochs": 2,
+                          "n_seeds": 1}, "activations holds 'relu' more than once"),
+        (real_data_study, {"datasets": ["mnist", "mnist"], "n_samples": 20, "n_hidden": 4,
+                           "max_epochs": 1, "n_seeds": 1, "download_if_missing": False},
+         "datasets holds 'mnist' more"),
+        (regulariser_study, {**TINY, "settings": [(0, 0.1), (0.0, 0.1)], "max_epochs": 2,
+                             "record_epochs": [1], "n_seeds": 1},
+         r"settings holds \(0.0, 0.1\) more than once"),
+        (regulariser_study, {**TINY, "strengths": {"weight_decay": [0.1, 0.1]},
+                             "max_epochs": 2, "record_epochs": [1], "n_seeds": 1},
+         r"strengths\['weight_decay'\] holds 0.1 more than once"),
     ],
 )
 def test_bad_parameters(function, kwargs, match):

@@ -22,6 +22,9 @@ custom images, class with 1 sample        ValueError: the stratified split needs
 rank (K) > n_features (synthetic)         ValueError: directions do not fit in n_features
 rank (K) > min(n_samples, pixels)         ValueError: "lower rank or use more samples"
 n_samples > the images available          ValueError: "exceeds the N training images"
+n_samples < 2, or a seed's draw of one    ValueError: "n_samples=N is too few", naming the
+class                                     fewest that do (synthetic: failed when the point
+                                          was prepared, after others trained)
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
 canvas or position with additive noise    ValueError: not used by noise_mode='additive'
@@ -46,12 +49,17 @@ batched=np.False_ / np.True_              the bools (np.False_ raised ZeroDivisi
 missing MNIST files, no download          FileNotFoundError: which files to put where
 checkpoint in a missing folder / folder   CheckpointError (ValueError) naming the path
 checkpoint of another configuration       CheckpointError listing each difference
+checkpoint with an edited function of     CheckpointError (described by its name only, it
+__main__ (a script's, a notebook's)       resumed the old results); the same code under
+                                          another file name resumes (a lambda could not)
 checkpoint that is not one (e.g. a CSV)   CheckpointError: "is not a sweep checkpoint"; kept
 checkpoint with a damaged line            CheckpointError: "line N ... is damaged"
 checkpoint with a half-written last line  that point is dropped and run again
 checkpoint held by a running sweep        CheckpointError: "in use by another running sweep"
 interrupted or failed sweep               finished points kept; same call resumes, bitwise
-a fit that raises                         the error, with a note naming the point
+a fit that raises                         the error, with a note naming the point, once
+                                          the points training at once are saved (they
+                                          were abandoned)
 plot: not a DataFrame / empty / columns   TypeError / ValueError naming df
 plot: ax and axes together, wrong axes    ValueError; ax not an Axes: TypeError
 plot: ax with several data sets           ValueError: select one
@@ -62,6 +70,7 @@ study n_samples empty / repeated / < 1    ValueError naming n_samples
 """
 
 import copy
+import functools
 import json
 import warnings
 
@@ -515,6 +524,48 @@ def test_bad_custom_images(no_fit):
         noise_sweep((X[:41], y[:41], shape), rank=2, verbose=0)
     with pytest.raises(ValueError, match="one label per row of X"):
         noise_sweep((X, y[:-1], shape), verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("run", "match"),
+    [
+        (lambda: noise_sweep(**{**TINY, "n_samples": 1}),
+         r"n_samples=1 is too few: .* at least 2 samples .*pass n_samples >= 2"),
+        (lambda: sample_size_study("synthetic", n_samples=[1, 60], **_without(TINY, "n_samples")),
+         r"n_samples=\[1\] is too few: .*pass n_samples >= 2"),
+        (lambda: noise_sweep(**_custom(n_samples=1, rank=1), verbose=0),
+         r"n_samples=1 is too few: .*pass n_samples >= 2"),
+        # a seed whose few samples are of one class: the fewest that hold both are named
+        (lambda: noise_sweep(seeds=[0], **{**TINY, "n_samples": 2}),
+         r"n_samples=2 is too few for seed 0: the 2 training samples drawn for it hold one "
+         r"class only; pass n_samples >= 3"),
+        (lambda: sample_size_study("synthetic", n_samples=[3, 60], seeds=[0, 1, 2],
+                                   **_without(TINY, "n_samples")),
+         r"n_samples=3 is too few for seed 2: .*pass n_samples >= 4"),
+        (lambda: noise_sweep(**_custom(n_samples=4, rank=1), seeds=[0, 1], verbose=0),
+         r"n_samples=4 is too few for seed 1: the 4 training images .*pass n_samples >= 5"),
+    ],
+    ids=["synthetic-1", "study-1", "images-1", "synthetic-seed", "study-seed", "images-seed"],
+)
+def test_too_few_samples_are_refused_before_any_point(run, match, no_fit):
+    # (the synthetic ones failed when their point was prepared, after other points trained)
+    with pytest.raises(ValueError, match=match):
+        run()
+
+
+def test_the_named_fewest_samples_do_train():
+    # what the messages above name: seed 0 of the synthetic data at 3 samples, seed 1 of the
+    # custom images at 5, train
+    kwargs = {**TINY, "classifier_params": {"max_epochs": 2, "n_filters": 2, "rank_every": 1}}
+    df = noise_sweep(noise_levels=[0.0], seeds=[0], **{**kwargs, "n_samples": 3})
+    assert df["n_train"].tolist() == [3]
+    df = noise_sweep(**_custom(n_samples=5, rank=1), noise_levels=[0.0], seeds=[1], verbose=0,
+                     classifier_params={"max_epochs": 2})
+    assert df["n_train"].tolist() == [5]
+
+
+def _without(kwargs, *keys):
+    return {k: v for k, v in kwargs.items() if k not in keys}
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
@@ -1047,6 +1098,50 @@ def test_a_point_whose_fit_raised_is_reported_and_the_others_kept(batched, tmp_p
     assert len(lines) == 1 + 1 and json.loads(lines[1])["noise_std"] == 0.0
 
 
+def test_a_failure_lets_the_points_training_at_once_finish(tmp_path, monkeypatch):
+    # two points in two threads, one of which diverges at once: the other was abandoned
+    # (its work lost, not in the checkpoint); now it finishes and is saved, then the error
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {**ALONE, "noise_levels": [1e30, 0.0], "seeds": [0], "checkpoint": path,
+              "n_jobs": 2, "backend": "threading"}
+    with pytest.raises(TrainingDivergedError) as info:
+        noise_sweep(**kwargs)
+    if hasattr(info.value, "add_note"):
+        assert "noise_std=1e+30, seed=0" in " ".join(info.value.__notes__)
+    rows = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert [row["noise_std"] for row in rows] == [0.0]
+
+    # an error a point raises (not a failed fit) lets the others finish too, and the other
+    # failures are counted (which of the two comes first is the threads' race)
+    path.unlink()
+
+    def prepare(kind, noise_std, seed, *args):
+        if noise_std == 1.0:
+            raise RuntimeError("bad point")
+        return PREPARE(kind, noise_std, seed, *args)
+
+    monkeypatch.setattr(_sweep, "_prepare", prepare)
+    with pytest.raises((RuntimeError, TrainingDivergedError)) as info:
+        noise_sweep(**{**kwargs, "noise_levels": [1.0, 1e30]})
+    assert path.read_text().count("\n") == 1  # the header: both failed
+    if hasattr(info.value, "add_note"):
+        notes = " ".join(info.value.__notes__)
+        other = "TrainingDivergedError" if isinstance(info.value, RuntimeError) else "RuntimeError"
+        assert f"1 more sweep point(s) failed: {other} (n_samples=60, " in notes
+
+
+def test_an_error_of_a_fit_names_its_point():
+    # an error of the fit itself (not a TrainingFailedError) named no point
+    def explode(z):
+        raise ValueError("activation failed")
+
+    kwargs = {**ALONE, "classifier_params": {**TINY["classifier_params"], "activation": explode}}
+    with pytest.raises(ValueError, match="activation failed") as info:
+        noise_sweep(noise_levels=[0.5], seeds=[3], **kwargs)
+    if hasattr(info.value, "add_note"):
+        assert "in the sweep point n_samples=60, noise_std=0.5, seed=3" in info.value.__notes__
+
+
 @pytest.mark.slow
 def test_threading_backend_gives_identical_numbers(tiny_sweep_alone):
     # one-by-one fits in threads: their warnings are still recorded point by point
@@ -1145,6 +1240,86 @@ def test_a_checkpoint_with_callbacks_resumes_with_equal_new_ones(tmp_path, monke
 
 
 # --------------------------------------------------------------------------- memory
+
+
+_NOTEBOOK_CELL = """
+SCALE = 0.5
+
+
+def helper(z):
+    return torch.relu(z)
+
+
+def act(z, k=1.0):
+    leak = lambda t: SCALE * t  # noqa: E731
+    return k * helper(z) + leak(z) * 0.1
+"""
+
+
+def _notebook_cell(source, filename, blank_lines=0):
+    """The functions of ``source`` as a notebook cell defines them: in ``__main__``, under a
+    file name that changes from one kernel session to the next."""
+    namespace = {"__name__": "__main__", "torch": torch}
+    exec(compile("\n" * blank_lines + source, filename, "exec"), namespace)
+    return namespace
+
+
+def test_functions_are_described_by_their_code():
+    # a function in __main__ was described by its name (an edited one resumed the old
+    # results); a lambda by its marshalled code, file name and line numbers included (a
+    # notebook's lambda could not resume after a kernel restart)
+    first = _notebook_cell(_NOTEBOOK_CELL, "<ipython-input-3-1a2b>")
+    again = _notebook_cell(_NOTEBOOK_CELL, "<ipython-input-9-ffee>", blank_lines=7)
+    for name in ("act", "helper"):
+        assert _sweep._jsonable(first[name]) == _sweep._jsonable(again[name])
+    same_lambda = [_notebook_cell("f = lambda x: 2 * x", f"<cell {i}>", i)["f"] for i in (1, 2)]
+    assert _sweep._jsonable(same_lambda[0]) == _sweep._jsonable(same_lambda[1])
+    act = _sweep._jsonable(first["act"])
+    for edit in (("0.1", "0.2"),  # its code
+                 ("SCALE * t", "SCALE * t * t"),  # a nested lambda's code
+                 ("torch.relu", "torch.tanh"),  # a function it calls
+                 ("SCALE = 0.5", "SCALE = 0.25"),  # a global it reads
+                 ("k=1.0", "k=2.0")):  # a default
+        edited = _notebook_cell(_NOTEBOOK_CELL.replace(*edit), "<ipython-input-3-1a2b>")
+        assert _sweep._jsonable(edited["act"]) != act, edit
+    # closures, partials and classes of one's own too
+    def scaled(c):
+        return lambda z: c * z
+
+    assert _sweep._jsonable(scaled(1.0)) == _sweep._jsonable(scaled(1.0))
+    assert _sweep._jsonable(scaled(1.0)) != _sweep._jsonable(scaled(2.0))
+    assert (_sweep._jsonable(functools.partial(first["act"], k=2.0))
+            != _sweep._jsonable(functools.partial(first["act"], k=3.0)))
+    module = "class M(torch.nn.Module):\n    def forward(self, z):\n        return {}\n"
+    classes = [_notebook_cell(module.format(body), f"<cell {i}>", i)["M"]
+               for i, body in enumerate(["torch.relu(z)", "torch.relu(z)", "torch.tanh(z)"])]
+    described = [_sweep._jsonable(c) for c in classes]
+    assert described[0] == described[1] != described[2]
+    # a library's functions by their names (their package's version is in the configuration)
+    assert _sweep._jsonable(torch.relu) == "torch._VariableFunctionsClass.relu"
+    assert _sweep._jsonable(np.mean) == "numpy.mean"
+
+
+def test_a_notebooks_function_resumes_after_a_restart_and_an_edited_one_does_not(
+        tmp_path, monkeypatch):
+    path = tmp_path / "sweep.jsonl"
+    kwargs = {**ALONE, "noise_levels": [0.0, 1.0], "seeds": [0], "checkpoint": path}
+    params = kwargs.pop("classifier_params")
+
+    def sweep(activation):
+        return noise_sweep(**kwargs, classifier_params={**params, "activation": activation})
+
+    _interrupt_after(monkeypatch, 1, RuntimeError)
+    with pytest.raises(RuntimeError):
+        sweep(_notebook_cell(_NOTEBOOK_CELL, "<ipython-input-3-1a2b>")["act"])
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
+    edited = _notebook_cell(_NOTEBOOK_CELL.replace("0.1", "0.2"), "<ipython-input-3-1a2b>")
+    with pytest.raises(CheckpointError, match="another configuration .*activation"):
+        sweep(edited["act"])
+    # the same cell run again after a kernel restart: another file name, other lines
+    done = _interrupt_after(monkeypatch, 100)
+    resumed = sweep(_notebook_cell(_NOTEBOOK_CELL, "<ipython-input-1-9c8d>", 4)["act"])
+    assert len(resumed) == 2 and len(done) == 1
 
 
 @pytest.mark.parametrize("mode", ["pad", "additive"])

@@ -143,3 +143,16 @@ def test_one_sample_and_extreme_but_representable_scales():
         assert np.isfinite(X).all()
         np.testing.assert_allclose(np.linalg.norm(X[:, :8].astype(np.float64), axis=1), scale,
                                    rtol=1e-5)
+
+
+def test_labels_alone_are_the_generators_and_nested():
+    # the sweep checks every seed's classes from the labels alone, before any point
+    from sklrank.datasets._synthetic import _low_rank_patch_labels
+
+    for seed in range(5):
+        _, y = make_low_rank_patches(30, n_features=16, n_patches=3, rank=3, random_state=seed)
+        labels = _low_rank_patch_labels(30, n_features=16, rank=3, random_state=seed)
+        np.testing.assert_array_equal(np.array([-1, 1])[labels], y)
+        # the first n of a larger draw are those of n (what the sweep's message relies on)
+        larger = _low_rank_patch_labels(500, n_features=16, rank=3, random_state=seed)
+        np.testing.assert_array_equal(larger[:30], labels)

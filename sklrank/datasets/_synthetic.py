@@ -12,6 +12,22 @@ __all__ = ["make_low_rank_patches"]
 _FLOAT32 = np.finfo(np.float32)
 
 
+def _draw_basis_and_labels(rng, n_samples, n_features, n_directions, n_classes):
+    """The first draws of :func:`make_low_rank_patches` from ``rng``: the Gaussian matrix of the
+    signal basis, then the sample labels (indices into the classes)."""
+    gaussian = rng.standard_normal((n_features, n_directions))
+    return gaussian, rng.randint(n_classes, size=n_samples)
+
+
+def _low_rank_patch_labels(n_samples, *, n_features, rank, random_state, n_classes=2):
+    """The labels (class indices) that ``make_low_rank_patches`` with these settings draws,
+    without drawing the patches (the sweep checks that every seed's training set holds both
+    classes before it trains). The labels are drawn one after another from the stream: those
+    of n samples are the first n of any larger draw."""
+    rng = check_random_state(random_state)
+    return _draw_basis_and_labels(rng, n_samples, n_features, n_classes * rank, n_classes)[1]
+
+
 def _check_float32_scale(X, basis, signal_norm, noise_std):
     """Refuse scales that float32 X cannot hold: values that overflow to inf, signal patches
     that lose their norm by underflow, or noise that underflows to zero (the data would no
@@ -159,11 +175,12 @@ def make_low_rank_patches(
     rng = check_random_state(random_state)
 
     # Orthonormal directions from the QR factorisation of a Gaussian matrix.
-    q, _ = np.linalg.qr(rng.standard_normal((n_features, n_directions)))
+    gaussian, labels = _draw_basis_and_labels(rng, n_samples, n_features, n_directions,
+                                              n_classes)
+    q, _ = np.linalg.qr(gaussian)
     basis = signal_norm * q.T
     basis_classes = np.repeat(np.arange(n_classes), rank)
 
-    labels = rng.randint(n_classes, size=n_samples)
     direction = labels * rank + rng.randint(rank, size=n_samples)
     if signal_position == "random":
         position = rng.randint(n_patches, size=n_samples)

@@ -13,11 +13,12 @@ import copy
 import functools
 import hashlib
 import inspect
-import marshal
 import os
 import re
 import threading
 import time
+import traceback
+import types
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ _MAX_NOISE_STD = 1e37
 _MAX_SEED = 2**32 - 1
 # The fields that identify a point (a row) of a sweep.
 _POINT_KEY = ("n_train", "noise_std", "seed")
+# The fewest training samples of a point: one of each of two classes.
+_MIN_TRAIN = 2
 # Samples a block when the patch matrix is filled in (bounds the temporary copies).
 _PATCH_BLOCK_ENTRIES = 8_000_000
 
@@ -569,14 +572,37 @@ def _subsample(data, seed, n_samples, n_test):
         keep = np.sort(rng.choice(len(y_test), n_test, replace=False))
         X_test, y_test = X_test[keep], y_test[keep]
     if len(np.unique(y_train)) < 2:
-        raise ValueError(
-            f"the {len(y_train)} training images drawn for seed {seed} hold one class only; "
-            "raise n_samples."
-        )
+        # the first n of the permutation: its labels in that order say how many would do
+        raise _one_class_error(n_samples, seed, data[1][order], "images")
     return X_train, y_train, X_test, y_test, image_shape
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _check_enough_samples(sizes):
+    """Every training-set size holds at least one sample of each of two classes."""
+    too_few = [n for n in sizes if n < _MIN_TRAIN]
+    if too_few:
+        value = too_few[0] if len(sizes) == 1 else too_few
+        raise ValueError(
+            f"n_samples={value} is too few: a training set needs at least {_MIN_TRAIN} samples "
+            f"(one of each of two classes); pass n_samples >= {_MIN_TRAIN}."
+        )
+
+
+def _one_class_error(n_samples, seed, drawn, what):
+    """The error for a seed whose ``n_samples`` training samples hold one class: ``drawn``
+    holds the labels in the order they are drawn (the first n make a training set of n), so
+    the fewest samples that hold two classes for this seed can be named."""
+    drawn = np.asarray(drawn)
+    other = np.flatnonzero(drawn != drawn[0])
+    fix = (f"pass n_samples >= {other[0] + 1} (the fewest that hold two classes for this "
+           "seed) or other seeds" if other.size else "raise n_samples or pass other seeds")
+    return ValueError(
+        f"n_samples={n_samples} is too few for seed {seed}: the {n_samples} training {what} "
+        f"drawn for it hold one class only; {fix}."
+    )
 
 
 def _int_tuple(value, length, name, what):
@@ -710,7 +736,7 @@ def _checked_data(check):
         raise ValueError(f"data_params: {exc}") from None
 
 
-def _jsonable(value, depth=0):
+def _jsonable(value, depth=0, seen=()):
     """``value`` as JSON, describing what an object is so that equal settings compare equal
     across processes and different ones differ (the sweep's configuration, which decides
     whether a checkpoint can be resumed)."""
@@ -718,7 +744,7 @@ def _jsonable(value, depth=0):
 
     if depth > 20:  # an object that holds itself
         return "<nested too deep>"
-    inner = functools.partial(_jsonable, depth=depth + 1)
+    inner = functools.partial(_jsonable, depth=depth + 1, seen=seen)
     if isinstance(value, dict):
         return {str(k): inner(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -736,20 +762,27 @@ def _jsonable(value, depth=0):
                 hashlib.sha256(array.tobytes()).hexdigest()}
     if isinstance(value, np.random.RandomState):
         return {"RandomState": _digest(*(np.asarray(v) for v in value.get_state()[1:3]))}
+    if isinstance(value, functools.partial):
+        return {"partial": inner(value.func), "args": inner(value.args),
+                "keywords": inner(value.keywords)}
     if isinstance(value, type) or inspect.isroutine(value):
         name = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
-        code = getattr(value, "__code__", None)
-        if code is not None and ("<lambda>" in name or "<locals>" in name):
-            # a lambda or a local function: by its code, defaults, closure and the plain
-            # values of the globals it reads too
-            closure = [cell.cell_contents for cell in value.__closure__ or ()]
-            names = getattr(value, "__globals__", {})
-            read = {n: names[n] for n in code.co_names if n in names
-                    and isinstance(names[n], (str, bool, type(None), Real, tuple, np.ndarray))}
-            return {"function": name, "code": hashlib.sha256(
-                marshal.dumps(code)).hexdigest(), "defaults": inner(value.__defaults__),
-                "closure": inner(closure), "globals": inner(read)}
-        return name
+        if not _by_code(value, name):
+            # importable by name: the packages' versions in the configuration stand for
+            # their code
+            return name
+        if id(value) in seen:  # a function that calls itself, a method using super()
+            return {"recursive": name}
+        inner = functools.partial(_jsonable, depth=depth + 1, seen=(*seen, id(value)))
+        if isinstance(value, type):
+            # a class of one's own: by its bases and the code of its methods
+            methods = {
+                key: inner(getattr(attr, "__func__", attr))
+                for key, attr in sorted(vars(value).items())
+                if inspect.isfunction(getattr(attr, "__func__", attr))
+            }
+            return {"class": name, "bases": inner(value.__bases__), "methods": methods}
+        return _function_description(value, name, inner)
     if isinstance(value, torch.nn.Module):
         # by its settings and weights: its repr often shows neither (PReLU(init=0.1) and
         # PReLU(init=0.5) both print "PReLU(num_parameters=1)"; a module of one's own prints
@@ -770,6 +803,86 @@ def _jsonable(value, depth=0):
                 return {"class": inner(type(value)), **described}
             return {"class": inner(type(value)), "params": described}
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def _by_code(value, name):
+    """Whether the function or class ``value`` (named ``name``) is described by its code: one
+    defined in ``__main__`` (a script, a notebook), a lambda or a local one. Its name alone
+    would let an edited function resume the results of the old one."""
+    if isinstance(value, type):
+        return value.__module__ == "__main__" or "<locals>" in name
+    return getattr(value, "__code__", None) is not None and (
+        getattr(value, "__module__", None) in ("__main__", None)
+        or "<lambda>" in name or "<locals>" in name
+    )
+
+
+def _function_description(function, name, inner):
+    """A Python function by what it computes: its code (bytecode, constants, names; nested
+    code objects alike; not its file name or line numbers, which change from one notebook
+    session or one edit above it to the next), its defaults, its closure and the values of
+    the globals it reads that are plain values or functions."""
+    code = function.__code__
+    cells = []
+    for cell in function.__closure__ or ():
+        try:
+            cells.append(cell.cell_contents)
+        except ValueError:  # a cell not yet filled
+            cells.append("<empty cell>")
+    names = getattr(function, "__globals__", {})
+    read = {n: names[n] for n in sorted(_global_names(code)) if n in names and (
+        isinstance(names[n], (str, bool, type(None), Real, tuple, np.ndarray, type,
+                              functools.partial))
+        or inspect.isroutine(names[n]))}
+    out = {"function": name, "code": _code_digest(code),
+           "defaults": inner(function.__defaults__), "kwdefaults": inner(function.__kwdefaults__),
+           "closure": inner(cells), "globals": inner(read)}
+    if inspect.ismethod(function):
+        out["self"] = inner(function.__self__)
+    return out
+
+
+def _global_names(code):
+    """The names a code object and the code objects nested in it read (globals among them)."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _code_digest(code):
+    """A digest of what a code object computes, the same wherever and at whatever line it
+    was compiled: bytecode, argument counts, flags, names, constants (nested code objects
+    recursively), not its file name, first line or line table."""
+    h = hashlib.sha256()
+
+    def constant(value):
+        if isinstance(value, types.CodeType):
+            feed(value)
+            return "<code>"
+        if isinstance(value, frozenset):  # its repr's order varies with the hash seed
+            return "frozenset(" + ",".join(sorted(constant(v) for v in value)) + ")"
+        if isinstance(value, tuple):
+            return "(" + ",".join(constant(v) for v in value) + ")"
+        return f"{type(value).__name__}:{value!r}"
+
+    def feed(code):
+        parts = (code.co_code, code.co_argcount, code.co_posonlyargcount,
+                 code.co_kwonlyargcount, code.co_flags & 0xFFFF,  # not the __future__ flags
+                 code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+                 getattr(code, "co_exceptiontable", b""))
+        for part in parts:
+            h.update(repr(part).encode())
+            h.update(b"\0")
+        h.update(b"[")
+        for value in code.co_consts:
+            h.update(constant(value).encode())
+            h.update(b"\0")
+        h.update(b"]")
+
+    feed(code)
+    return h.hexdigest()
 
 
 def _versions():
@@ -878,6 +991,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     levels = _check_noise_levels(default_levels if noise_levels is None else noise_levels)
     seed_list = _check_seeds(seeds, n_seeds)
     sizes = [config["n_samples"]] if sizes is None else sizes
+    _check_enough_samples(sizes)
 
     user_params = dict(classifier_params or {})
     fixed = sorted(set(_SET_BY_SWEEP) & set(user_params))
@@ -901,11 +1015,20 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
     probe_params = {**params, "device": "cpu"}
     if kind == "synthetic":
         from sklrank.datasets import make_low_rank_patches
+        from sklrank.datasets._synthetic import _low_rank_patch_labels
 
         # the generator's own checks (rank against n_features, signal_position, ...), at the
         # largest noise level (the noise needs a patch of its own)
         _checked_data(lambda: make_low_rank_patches(
             2, random_state=0, noise_std=max(levels), **_synthetic_generator_params(config)))
+        # every seed's training set holds both classes (its labels, without its patches)
+        for n in sizes:
+            for seed in seed_list:
+                drawn = _low_rank_patch_labels(
+                    n + config["n_test"], n_features=config["n_features"],
+                    rank=config["rank"], random_state=seed)
+                if len(np.unique(drawn[:n])) < 2:
+                    raise _one_class_error(n, seed, drawn, "samples")
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
         probe = _checked_classifier(
@@ -1125,7 +1248,7 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
 
         def run(task, threads, n_threads=1, progress=False):
             n, points = task
-            return delayed(_run_points)(
+            return delayed(_run_task)(
                 plan.kind, points, plan.point_config(n), plan.params, threads,
                 {seed: plan.subsets.get((n, seed)) for _, seed in points}, n_threads, progress,
                 stop,
@@ -1163,16 +1286,64 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
     return rows
 
 
+class _WorkerTraceback(Exception):
+    """The traceback of an error raised in a worker process (shown as its cause)."""
+
+
+def _run_task(*args):
+    """:func:`_run_points`, with an error it raises returned among the task's failures
+    (with its traceback as text: a traceback does not cross processes), so that the sweep
+    lets the other running tasks finish, and saves their points, before it raises."""
+    try:
+        return _run_points(*args)
+    except Exception as exc:
+        notes = getattr(exc, "__notes__", [])
+        if not any(note.startswith("in the sweep point") for note in notes):
+            # (an error of a fit: those of the data and the measurements name their point)
+            _, points, config = args[:3]
+            where = ", ".join(f"noise_std={noise:g}, seed={seed}" for noise, seed in points)
+            _add_note(exc, f"in the sweep point{'s' if len(points) > 1 else ''} "
+                      f"n_samples={config['n_samples']}, {where}")
+        return [], [(None, exc, traceback.format_exc())]
+
+
+def _raise_failure(failures):
+    """Raise the first of the failures ``[(note, error[, traceback text])]``, noting the
+    others."""
+    note, error, *text = failures[0]
+    if note is not None:
+        _add_note(error, note)
+    if text and text[0] and error.__traceback__ is None and error.__cause__ is None:
+        error.__cause__ = _WorkerTraceback("\n" + text[0])  # it came from another process
+    if len(failures) > 1:
+        others = [type(f[1]).__name__ + (f" ({f[0].removeprefix('in the sweep point ')})"
+                                         if f[0] else "") for f in failures[1:]]
+        _add_note(error, f"{len(others)} more sweep point(s) failed: {', '.join(others)}")
+    raise error
+
+
 def _run_tasks(phases, total, n_done, name, store, *, verbose):
     """Run the phases' tasks (each phase through one joblib Parallel); save every finished
-    point; raise the first failed fit once its task's other points are saved."""
+    point. After a task reports a failed point (a fit that raised, or an error of the task),
+    no further task starts, the running ones finish and their points are saved, and the
+    first failure is raised (on every backend: before, the other workers' running tasks were
+    abandoned)."""
     from tqdm.auto import tqdm
 
     rows = []
+    failures = []
+
+    def until_a_failure(tasks):
+        # read by joblib as workers become free: no task starts once a failure is in
+        for task in tasks:
+            if failures:
+                return
+            yield task
+
     desc = f"noise sweep ({name})" + (f", {n_done} resumed" if n_done else "")
     with tqdm(total=total, initial=n_done, desc=desc, unit="fit", disable=not verbose) as bar:
         for tasks, options in phases:
-            if not tasks:
+            if not tasks or failures:
                 continue
             options = dict(options)
             backend, limits = options.pop("backend", None), options.pop("limits", None)
@@ -1181,8 +1352,11 @@ def _run_tasks(phases, total, n_done, name, store, *, verbose):
                 if backend is not None:
                     stack.enter_context(parallel_config(backend=backend))
                 # One task a batch, results in the order they finish: each is saved at once.
-                parallel = Parallel(batch_size=1, return_as="generator_unordered", **options)
-                for finished, failures in parallel(tasks):
+                # A task is sent only when a worker is free ("n_jobs"), so that after a
+                # failure none waits in a queue (a queued task would run to the end).
+                parallel = Parallel(batch_size=1, pre_dispatch="n_jobs",
+                                    return_as="generator_unordered", **options)
+                for finished, failed in parallel(until_a_failure(tasks)):
                     for row in finished:
                         if store is not None:
                             store.add(row)
@@ -1190,9 +1364,9 @@ def _run_tasks(phases, total, n_done, name, store, *, verbose):
                         bar.set_postfix(noise=row["noise_std"], seed=row["seed"],
                                         refresh=False)
                     bar.update(len(finished))
-                    if failures:
-                        note, error = failures[0]
-                        raise _add_note(error, note)
+                    failures.extend(failed)
+    if failures:
+        _raise_failure(failures)
     return rows
 
 
@@ -1402,7 +1576,8 @@ def noise_sweep(
 
     **Fits that did not train** are never silent: a point whose fit raised (a diverged or
     dead network, :class:`~sklrank.exceptions.TrainingFailedError`) stops the sweep with that
-    error, naming the point, once the other finished points are saved; a point whose fit
+    error, naming the point: no further point starts, and the points training at that moment
+    (in other workers, threads or Dask workers) finish and are saved first; a point whose fit
     issued a :class:`~sklearn.exceptions.ConvergenceWarning` (its loss never moved) keeps
     its row, with the message in the column ``training_warning``, and the sweep issues one
     ConvergenceWarning counting those points.
@@ -1430,7 +1605,9 @@ def noise_sweep(
     n_samples : int, default=None
         Training samples per point. Synthetic: 200 by default. Images: drawn per seed from
         the training set, 1000 by default (all of them if there are fewer); a larger number
-        than the training set holds is an error.
+        than the training set holds is an error. At least 2, and every seed's training set
+        must hold two classes: a seed whose draw holds one is refused before the first fit,
+        naming the fewest samples that hold two for it.
     n_test : int, default=None
         Test samples per point (1000 by default, all of them if there are fewer).
     rank : int, default=None
@@ -1613,8 +1790,9 @@ def sample_size_study(
     dataset : {"synthetic", "mnist", "cifar10"} or tuple (X, y, image_shape), default="mnist"
         The data, as in :func:`noise_sweep`.
     n_samples : array-like of int, default=None
-        The training-set sizes, distinct integers >= 1, each at most the number of training
-        images. None is ``SAMPLE_SIZE_DEFAULTS["n_samples"]``: (1000, 4000, 16000, 60000).
+        The training-set sizes, distinct integers >= 2, each at most the number of training
+        images (and each holding two classes at every seed, as in :func:`noise_sweep`).
+        None is ``SAMPLE_SIZE_DEFAULTS["n_samples"]``: (1000, 4000, 16000, 60000).
     noise_levels : array-like of float, default=None
         As in :func:`noise_sweep`; None is ``SAMPLE_SIZE_DEFAULTS["noise_levels"]``:
         (0.0, 0.3, 1.0).

@@ -93,6 +93,17 @@ _TRAINING = {
 # ----------------------------------------------------------------------------- checks
 
 
+def _refuse_repeats(values, name):
+    """A value given twice is likely a typo (``nus=[0.1, 1/10]``): refused, as the sweeps
+    refuse a repeated noise level or seed and ``sklrank gradients`` a repeated list value
+    (it was dropped without a word)."""
+    repeated = list(dict.fromkeys(v for i, v in enumerate(values) if v in values[:i]))
+    if repeated:
+        shown = repeated[0] if len(repeated) == 1 else repeated
+        raise ValueError(f"{name} holds {shown!r} more than once; give each value once.")
+    return values
+
+
 def _check_choices(values, allowed, name):
     values = [values] if isinstance(values, str) else list(values)
     bad = [v for v in values if v not in allowed]
@@ -100,7 +111,7 @@ def _check_choices(values, allowed, name):
         raise ValueError(
             f"{name} must be a non-empty list of names among {list(allowed)}, got {values!r}."
         )
-    return list(dict.fromkeys(values))
+    return _refuse_repeats(values, name)
 
 
 def _check_reals(values, name, *, low=0.0, high=math.inf, strict_low=False):
@@ -116,7 +127,7 @@ def _check_reals(values, name, *, low=0.0, high=math.inf, strict_low=False):
             + (f" and < {high:g}" if high < math.inf else "")
             + f", got {values!r}."
         )
-    return [float(v) for v in dict.fromkeys(array.tolist())]
+    return _refuse_repeats([float(v) + 0.0 for v in array.tolist()], name)  # -0.0 is 0.0
 
 
 def _check_record_epochs(record_epochs, max_epochs):
@@ -672,7 +683,7 @@ def _check_settings(settings):
             "settings must be a non-empty list of (alpha, nu) pairs of finite numbers >= 0, "
             f"got {settings!r}."
         )
-    return list(dict.fromkeys(pairs))
+    return _refuse_repeats([(a + 0.0, nu + 0.0) for a, nu in pairs], "settings")
 
 
 def _check_strengths(strengths):
