@@ -43,6 +43,8 @@ a 300-character --name                      "too long for this file system"
 --name holding a newline or another         "--name must be printable text" (it wrote a
 control character                           file name that broke the listing)
 --out is a file / under a file              "is a file" / "cannot create the output folder"
+--out "" (an unset variable: --out "$DIR")  argparse: "is empty; name the output folder"
+                                            (the results went into the current folder)
 a file at NAME.points.jsonl that is not a   "is not a sweep checkpoint", also with --resume
 checkpoint                                  or --overwrite (--overwrite deleted it)
 --out not writable                          "cannot write in the output folder"
@@ -226,6 +228,9 @@ def test_unknown_dataset(capsys):
         (["--canvas", "2by2", "--dataset", "mnist"], "--canvas"),
         (["--signal-position", "middle"], "--signal-position"),
         (["--resume", "--overwrite"], "not allowed with"),
+        # (an unset variable, --out "$DIR": the results went into the current folder)
+        (["--out", ""], "argument --out: is empty; name the output folder (--out . for the "
+         "current folder)"),
     ],
 )
 def test_bad_values(argv, match, capsys):

@@ -10,6 +10,9 @@ option                                         answer
 --out naming an existing file                  "--out ... exists and is not a folder"
                                                (today: FileExistsError traceback)
 --out under a file (file/sub)                  "cannot write to the output folder ..."
+--out "" (an unset variable: --out "$DIR")     argparse: "is empty; name the output
+                                               folder" (the files went into the current
+                                               folder)
 the files of an earlier run in --out           "already exist(s); pass --overwrite ..."
                                                (they were replaced without a word)
 --lr nan / --lr inf / --lr 0                   "--lr: must be finite" / "must be > 0"
@@ -227,6 +230,15 @@ def test_existing_file_as_out(tmp_path, capsys):
     assert target.read_text() == "keep me"
     line = _fails(["--out", str(target / "sub"), "--quick"], capsys)
     assert "cannot write to the output folder" in line
+
+
+def test_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    # an unset variable (--out "$DIR"): the files went into the current folder
+    monkeypatch.chdir(tmp_path)
+    line = _fails(["--out", "", "--quick", "--figure", "activations"], capsys, one_line=False)
+    assert "argument --out: is empty; name the output folder (--out . for the current " \
+        "folder)" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

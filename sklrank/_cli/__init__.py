@@ -20,6 +20,18 @@ class CLIError(Exception):
     """A user error: printed as one line on stderr, exit status 2."""
 
 
+def output_folder(text):
+    """The argparse type of ``--out``: a folder name, not empty.
+
+    An empty ``--out`` (an unset shell variable, ``--out "$DIR"``) wrote the results into the
+    current folder without a word.
+    """
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "is empty; name the output folder (--out . for the current folder)")
+    return text
+
+
 def one_line(exc, options=None, list_sep=" "):
     """An exception's message (and notes) on one line.
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from . import INTERRUPTED, CLIError, one_line
+from . import INTERRUPTED, CLIError, one_line, output_folder
 
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
@@ -230,7 +230,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("--figure", choices=[*_FIGURES, "all"], default="nu-sweep",
                         help="which figure to reproduce (default: nu-sweep)")
-    parser.add_argument("--out", required=True, metavar="DIR",
+    parser.add_argument("--out", required=True, type=output_folder, metavar="DIR",
                         help="output folder, created if needed")
     parser.add_argument("--prefix", default="", metavar="TEXT",
                         help="prepended to the output file names; plain text, without a path "

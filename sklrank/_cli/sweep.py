@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklrank._cli import INTERRUPTED, CLIError, as_options, one_line
+from sklrank._cli import INTERRUPTED, CLIError, as_options, one_line, output_folder
 
 _EPILOG = """\
 outputs (in --out, named after --name):
@@ -258,7 +258,7 @@ def add_parser(subparsers):
 
     running = parser.add_argument_group("running")
     running.add_argument(
-        "--out", default="sweep-results", metavar="DIR",
+        "--out", default="sweep-results", type=output_folder, metavar="DIR",
         help="output folder, created if needed (default: sweep-results)",
     )
     running.add_argument(
