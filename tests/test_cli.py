@@ -211,6 +211,18 @@ def _one_line(argv, capsys, status=2):
     return err[0]
 
 
+def test_json_command_runs_again_as_recorded(tmp_path, monkeypatch):
+    # an argument with a space was recorded as two (--out my results): not the command run
+    import shlex
+
+    out = tmp_path / "my results"
+    argv = ["sweep", "--out", str(out), "--name", "é tiny", *TINY]
+    monkeypatch.setattr(sys, "argv", ["sklrank", *argv])
+    assert main(argv) == 0
+    record = json.loads((out / "é tiny.json").read_text(encoding="utf-8"))
+    assert shlex.split(record["command"]) == ["sklrank", *argv]
+
+
 def test_unknown_dataset(capsys):
     line = _fails(["sweep", "--dataset", "imagenet"], capsys)
     assert "invalid choice: 'imagenet'" in line

@@ -222,6 +222,19 @@ def test_results_of_an_earlier_run_are_replaced_only_with_overwrite(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == sorted(before)
 
 
+def test_json_command_runs_again_as_recorded(tmp_path, monkeypatch):
+    # an argument with a space was recorded as two (--out my results): not the command run
+    import shlex
+
+    out = tmp_path / "my results"
+    argv = ["gradients", "--figure", "activations", "--quick", "--out", str(out),
+            "--prefix", "a b ", "--no-progress"]
+    monkeypatch.setattr(sys, "argv", ["sklrank", *argv])
+    assert main(argv) == 0
+    record = json.loads((out / "a b activations.json").read_text())
+    assert shlex.split(record["command"]) == ["sklrank", *argv]
+
+
 def test_existing_file_as_out(tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("keep me")

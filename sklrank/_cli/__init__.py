@@ -20,6 +20,18 @@ class CLIError(Exception):
     """A user error: printed as one line on stderr, exit status 2."""
 
 
+def command_line():
+    """The command as typed, for the JSON record: ``sklrank ...`` when run as ``sklrank`` or
+    ``python -m sklrank``, quoted so that it runs again as it is (an argument with a space,
+    ``--out "my results"``, was recorded as two); None when called otherwise."""
+    import shlex
+    from pathlib import Path
+
+    if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py"):
+        return shlex.join(["sklrank", *sys.argv[1:]])
+    return None
+
+
 def output_folder(text):
     """The argparse type of ``--out``: a folder name, not empty.
 

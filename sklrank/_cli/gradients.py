@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from . import INTERRUPTED, CLIError, one_line, output_folder
+from . import INTERRUPTED, CLIError, command_line, one_line, output_folder
 
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
@@ -490,8 +490,7 @@ def _run_figure(args, figure, out):
     stem = f"{args.prefix}{name}"
     record = {
         "figure": figure,
-        "command": "sklrank " + " ".join(sys.argv[1:])
-        if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py") else None,
+        "command": command_line(),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
         "function": f"sklrank.gradients.{study_name}",
         "parameters": df.attrs["config"],

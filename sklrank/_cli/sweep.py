@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sklrank._cli import INTERRUPTED, CLIError, as_options, one_line, output_folder
+from sklrank._cli import (
+    INTERRUPTED,
+    CLIError,
+    as_options,
+    command_line,
+    one_line,
+    output_folder,
+)
 
 _EPILOG = """\
 outputs (in --out, named after --name):
@@ -660,11 +667,7 @@ def run(args):
         return INTERRUPTED
     record = {
         # the command line when run as `sklrank ...` / `python -m sklrank ...`
-        "command": (
-            "sklrank " + " ".join(sys.argv[1:])
-            if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py")
-            else None
-        ),
+        "command": command_line(),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
         "experiment": "sample_size_study" if study else "noise_sweep",
         "config": df.attrs["config"],
