@@ -699,7 +699,7 @@ def test_an_error_found_after_the_output_checks_leaves_no_new_folder(tmp_path, c
     # by the data generator) left it behind, empty; a folder that was there stays
     out = tmp_path / "new"
     line = _one_line(["sweep", "--out", str(out), "--rank", "40", "--n-features", "16"], capsys)
-    assert "do not fit in n_features=16" in line and not out.exists()
+    assert "do not fit in --n-features 16" in line and not out.exists()
     out.mkdir()
     _one_line(["sweep", "--out", str(out), "--rank", "40", "--n-features", "16"], capsys)
     assert out.is_dir()
