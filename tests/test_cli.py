@@ -9,10 +9,24 @@ input                                       answer
 --dataset imagenet, --seeds 0, --n-jobs 0   argparse: invalid choice / must be ...
 --noise -0.5, --noise nan, --q nan, --q 0.5 argparse: must be a finite number >= 0 / >= 1
 --canvas 2by2, --signal-position middle     argparse: expected ROWSxCOLS / 'random' or ...
---noise 0 0 (repeated level)                "noise_levels holds [0.0] more than once"
+--noise 0 0 (repeated level)                "--noise holds [0.0] more than once"
+--seeds 100000000000                        argparse: "the seeds 0..N-1 are random states,
+                                            below 2**32" (the list of fits filled the
+                                            memory: an empty "error: " line)
 --classes 3 --dataset mnist                 "keeps one class only"
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
---signal-position 9 (synthetic, 8 patches)  "not a patch index"
+--signal-position 9 (synthetic, 8 patches)  "--signal-position 9 is not a patch index for
+                                            --n-patches 8; pass an int in 0..7 or 'random'"
+                                            (it said signal_position=9, n_patches=8: a
+                                            library message names the command's options)
+--rank 40 (synthetic, 64 features)          "... do not fit in --n-features 64; lower --rank
+                                            or raise --n-features"
+--noise 1e-45, --noise 1e40                 "--noise 1e-45 underflows float32" /
+                                            "--noise holds [1e+40]: ... overflows"
+--n-samples 100000 --classes 0 1 (mnist)    "--n-samples 100000 exceeds the 12665 training
+                                            images ...; pass --n-samples <= 12665"
+--data-home naming a file                   "--data-home FILE is a file; ... e.g.
+                                            --data-home FOLDER"
 --n-patches 1                               "leaves no patch for the noise" (every noise
                                             level trained on the same data)
 --classes with --dataset synthetic          "--classes do(es) not apply"
@@ -29,6 +43,8 @@ a 300-character --name                      "too long for this file system"
 --name holding a newline or another         "--name must be printable text" (it wrote a
 control character                           file name that broke the listing)
 --out is a file / under a file              "is a file" / "cannot create the output folder"
+--out "" (an unset variable: --out "$DIR")  argparse: "is empty; name the output folder"
+                                            (the results went into the current folder)
 a file at NAME.points.jsonl that is not a   "is not a sweep checkpoint", also with --resume
 checkpoint                                  or --overwrite (--overwrite deleted it)
 --out not writable                          "cannot write in the output folder"
@@ -36,11 +52,17 @@ NAME.csv is a folder                        "is a folder, where a result file is
 results exist already                       refused: "pass --overwrite ... or another --name"
 an unfinished run exists                    refused: "pass --resume ... or --overwrite"
 --resume after a finished run               "nothing to resume ... pass --overwrite"
---resume with other options                 "another configuration (...)"; file kept
+--resume with other options                 "holds the fits of a run with other options
+                                            (--max-epochs: 20 there, 21 here)"; file kept
+                                            (it named noise_sweep's checkpoint= and
+                                            classifier_params.max_epochs)
 --resume and --overwrite together           argparse: not allowed with
 another sweep running into the same files   "another sweep is running into ..."
 Ctrl-C during the fits                      exit 130: "N finished fit(s) are kept in ..."
 a fit that fails                            one line + "N finished fit(s) are kept in ..."
+                                            ("--lr 1e+30 is too large ...: lower --lr")
+out of memory (a MemoryError)               "out of memory (MemoryError): use smaller sizes"
+                                            (the line ended after "error: ")
                                             (a failed training: with --overwrite for changed
                                             options, which --resume refuses)
 Ctrl-C while the results are written        exit 130: the previous files unchanged
@@ -189,6 +211,18 @@ def _one_line(argv, capsys, status=2):
     return err[0]
 
 
+def test_json_command_runs_again_as_recorded(tmp_path, monkeypatch):
+    # an argument with a space was recorded as two (--out my results): not the command run
+    import shlex
+
+    out = tmp_path / "my results"
+    argv = ["sweep", "--out", str(out), "--name", "é tiny", *TINY]
+    monkeypatch.setattr(sys, "argv", ["sklrank", *argv])
+    assert main(argv) == 0
+    record = json.loads((out / "é tiny.json").read_text(encoding="utf-8"))
+    assert shlex.split(record["command"]) == ["sklrank", *argv]
+
+
 def test_unknown_dataset(capsys):
     line = _fails(["sweep", "--dataset", "imagenet"], capsys)
     assert "invalid choice: 'imagenet'" in line
@@ -206,6 +240,9 @@ def test_unknown_dataset(capsys):
         (["--canvas", "2by2", "--dataset", "mnist"], "--canvas"),
         (["--signal-position", "middle"], "--signal-position"),
         (["--resume", "--overwrite"], "not allowed with"),
+        # (an unset variable, --out "$DIR": the results went into the current folder)
+        (["--out", ""], "argument --out: is empty; name the output folder (--out . for the "
+         "current folder)"),
     ],
 )
 def test_bad_values(argv, match, capsys):
@@ -215,11 +252,13 @@ def test_bad_values(argv, match, capsys):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--noise", "0", "0"], r"noise_levels holds [0.0] more than once"),
-        (["--dataset", "mnist", "--classes", "3"], "keeps one class only"),
-        (["--dataset", "mnist", "--classes", "3", "3"], "more than once"),
-        (["--dataset", "mnist", "--canvas", "1x1"], "leaves no tile for the noise"),
-        (["--signal-position", "9"], "signal_position=9 is not a patch index"),
+        (["--noise", "0", "0"], "--noise holds [0.0] more than once"),
+        (["--dataset", "mnist", "--classes", "3"], "--classes 3 keeps one class only"),
+        (["--dataset", "mnist", "--classes", "3", "3"], "--classes holds a label more than once"),
+        (["--dataset", "mnist", "--canvas", "1x1"], "--canvas 1x1 leaves no tile for the noise in "
+         "--noise-mode pad; use at least two tiles, e.g. --canvas 2x2, or --noise-mode additive"),
+        (["--signal-position", "9"],
+         "--signal-position 9 is not a patch index for --n-patches 8; pass an int in 0..7"),
         (["--n-patches", "1"], "--n-patches 1 leaves no patch for the noise"),
         (["--classes", "0", "1"], "--classes do(es) not apply to --dataset synthetic"),
         (["--dataset", "mnist", "--n-patches", "3"], "--n-patches"),
@@ -239,6 +278,93 @@ def test_bad_values(argv, match, capsys):
 def test_bad_options_one_line_before_any_fit(argv, match, tmp_path, capsys, no_fit):
     line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY[-1:], *argv], capsys)
     assert line.startswith("sklrank sweep: error: ") and match in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        # the library's messages named the Python parameters (signal_position=9, "lower
+        # rank or raise n_features"), which the command line does not take
+        (["--rank", "40"], "n_classes * rank = 2 * 40 = 80 orthonormal signal directions do "
+         "not fit in --n-features 64; lower --rank or raise --n-features."),
+        (["--signal-norm", "1e40", "--noise", "1"],
+         "--signal-norm 1e+40 or --noise 1.0 overflows float32"),
+        (["--noise", "1e-45"], "--noise 1e-45 underflows float32"),
+        (["--noise", "1e40"], "--noise holds [1e+40]: noise that large overflows"),
+        (["--n-samples", "1"], "the --n-samples 1 training samples drawn for seed 0 hold one "
+         "class only; raise --n-samples. (in the sweep point n_samples=1, noise_std=0, seed=0)"),
+        (["--n-samples", "20", "20"], "--n-samples holds a value more than once"),
+        (["--lr", "1e30", "--noise", "1"], "--lr 1e+30 is too large for inputs of this scale"),
+    ],
+)
+def test_library_messages_name_the_options(argv, line, tmp_path, capsys):
+    argv = ["sweep", "--out", str(tmp_path / "out"), "--seeds", "1", "--n-samples", "20",
+            "--n-test", "10", "--max-epochs", "2", "--quiet", *ONE_BY_ONE, *argv]
+    got = _one_line(argv, capsys)
+    assert got.startswith("sklrank sweep: error: ") and line in got, got
+    assert "_" not in got.split(" (in the sweep point")[0].replace("n_classes", ""), got
+
+
+def test_as_options_rewrites_parameters_only():
+    from sklrank._cli import as_options
+
+    options = {"rank": "--rank", "n_features": "--n-features", "lr": "--lr",
+               "data_home": "--data-home", "nus": "--nu",
+               "canvas": ("--canvas", lambda v: "x".join(map(str, v)))}
+    # a formula, an English word and a quoted name are left as they are
+    assert as_options("the stable rank of min(n_samples, n_features)=3 and 'rank'", options) \
+        == "the stable rank of min(n_samples, n_features)=3 and 'rank'"
+    assert as_options("rank=5 exceeds 3; lower rank or raise n_features.", options) \
+        == "--rank 5 exceeds 3; lower --rank or raise --n-features."
+    assert as_options("lr=0.5 is too large: lower lr (now 0.5).", options) \
+        == "--lr 0.5 is too large: lower --lr (now 0.5)."
+    assert as_options("data_home='/a b/c' is a file, e.g. data_home='/a b'.", options) \
+        == "--data-home '/a b/c' is a file, e.g. --data-home '/a b'."
+    assert as_options("canvas=(1, 1) leaves no tile; e.g. canvas=(2, 3).", options) \
+        == "--canvas 1x1 leaves no tile; e.g. --canvas 2x3."
+    assert as_options("nus=[0.1, 0.2] given", options, ",") == "--nu 0.1,0.2 given"
+
+
+def test_image_messages_name_the_options(tmp_path, capsys, shared_data_dir):
+    common = ["sweep", "--dataset", "mnist", "--data-home", str(shared_data_dir),
+              "--no-download", "--out", str(tmp_path / "out"), "--seeds", "1", "--n-test",
+              "10", "--max-epochs", "2", "--quiet", *ONE_BY_ONE]
+    line = _one_line([*common, "--n-samples", "20", "--canvas", "1x2", "--signal-position",
+                      "2"], capsys)
+    assert "--signal-position 2 is not a tile of the 1 x 2 grid" in line, line
+    line = _one_line([*common, "--classes", "0", "1", "--n-samples", "100000"], capsys)
+    assert ("--n-samples 100000 exceeds the 12665 training images of classes [0, 1] of "
+            "--dataset mnist; pass --n-samples <= 12665.") in line, line
+    line = _one_line([*common, "--classes", "0", "11"], capsys)
+    assert "--classes holds [11], which are not labels" in line, line
+    line = _one_line([*common, "--n-samples", "20", "--rank", "25"], capsys)
+    assert "--rank 25 exceeds" in line and line.endswith("lower --rank or use more samples.")
+    a_file = tmp_path / "a file"
+    a_file.write_text("")
+    line = _one_line([*common, "--data-home", str(a_file)], capsys)
+    assert (f"--data-home '{a_file}' is a file; pass the folder that holds mnist/ or the four "
+            f"MNIST files, e.g. --data-home {tmp_path}.") in line, line
+
+
+def test_missing_data_names_data_home(tmp_path, capsys):
+    line = _one_line(["sweep", "--dataset", "cifar10", "--data-home", str(tmp_path),
+                      "--no-download", "--out", str(tmp_path / "out"), "--quiet"], capsys)
+    assert "(or pass --data-home ..., or set the environment variable SKLRANK_DATA" in line
+
+
+def test_seeds_beyond_the_random_states_are_refused(capsys):
+    # 10**11 seeds: the list of fits filled the memory (an empty "error: " line, or killed)
+    line = _fails(["sweep", "--seeds", str(10**11)], capsys)
+    assert "--seeds: the seeds 0..N-1 are random states, below 2**32" in line
+
+
+def test_out_of_memory_is_named(tmp_path, capsys, monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError  # no message: the line said "sklrank sweep: error: " and no more
+
+    monkeypatch.setattr(_sweep, "_prepare", no_memory)
+    line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY, *ONE_BY_ONE], capsys)
+    assert line.startswith("sklrank sweep: error: out of memory (MemoryError): use smaller sizes")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available here")
@@ -344,7 +470,15 @@ def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypa
     assert "holds 3 finished fit(s)" in line and "--resume" in line
     # another configuration cannot resume it
     line = _one_line([*argv[:-1], "--max-epochs", "21", "--quiet", "--resume"], capsys)
-    assert "another configuration" in line and "max_epochs: 20 there, 21 here" in line
+    # (the options, where it named the sweep function's checkpoint and classifier_params)
+    assert line == (f"sklrank sweep: error: {checkpoint} holds the fits of a run with other "
+                    "options (--max-epochs: 20 there, 21 here); --resume continues it with "
+                    "the same options only: run its command with --resume, or pass "
+                    "--overwrite to start over (its fits are discarded).")
+    line = _one_line([*argv[:-1], "--seeds", "3", "--signal-position", "random", "--quiet",
+                      "--resume"], capsys)
+    assert "--seeds: 2 there, 3 here" in line, line
+    assert "--signal-position: 0 there, 'random' here" in line, line
     assert "--overwrite" in line
     calls = _stop_after(monkeypatch, 100)
     assert main([*argv, "--resume"]) == 0
@@ -569,7 +703,7 @@ def test_an_error_found_after_the_output_checks_leaves_no_new_folder(tmp_path, c
     # by the data generator) left it behind, empty; a folder that was there stays
     out = tmp_path / "new"
     line = _one_line(["sweep", "--out", str(out), "--rank", "40", "--n-features", "16"], capsys)
-    assert "do not fit in n_features=16" in line and not out.exists()
+    assert "do not fit in --n-features 16" in line and not out.exists()
     out.mkdir()
     _one_line(["sweep", "--out", str(out), "--rank", "40", "--n-features", "16"], capsys)
     assert out.is_dir()

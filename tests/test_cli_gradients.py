@@ -10,6 +10,9 @@ option                                         answer
 --out naming an existing file                  "--out ... exists and is not a folder"
                                                (today: FileExistsError traceback)
 --out under a file (file/sub)                  "cannot write to the output folder ..."
+--out "" (an unset variable: --out "$DIR")     argparse: "is empty; name the output
+                                               folder" (the files went into the current
+                                               folder)
 the files of an earlier run in --out           "already exist(s); pass --overwrite ..."
                                                (they were replaced without a word)
 --lr nan / --lr inf / --lr 0                   "--lr: must be finite" / "must be > 0"
@@ -30,7 +33,26 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
                                                --figure activations"
 --nu 0.1,0.2 for --figure activations          "--nu takes one value"
 --nu with --figure all                         "do(es) not apply to --figure all"
---record-epochs beyond --epochs                the library's message naming record_epochs
+--record-epochs beyond --epochs                "--record-epochs must be epochs between 1
+                                               and --epochs 4" (the library's message named
+                                               record_epochs and max_epochs=4: a library
+                                               message names the command's options)
+--nu 1e300                                     "--nu 1e+300 makes the spike strength ...
+                                               overflow float64 in X; use a smaller --nu"
+--data-home naming a file                      "--data-home FILE is a file; ... e.g.
+                                               --data-home FOLDER"
+--n-samples above the images of real-data      "--n-samples 100000 exceeds the 60000
+                                               samples ...; lower --n-samples"
+--input-noise 1e30 (every unit saturated)      "the curvature of the loss at the initial
+                                               weights with --input-noise 1e+30 is 0" (a
+                                               ZeroDivisionError traceback)
+--seeds 100000000000                           argparse: "the seeds 0..K-1 are random
+                                               states, below 2**32" (the list of runs
+                                               filled the memory until the process was
+                                               killed)
+too large for the memory (--n-hidden 10**9)    one line: "out of memory (MemoryError)" or
+                                               torch's "can't allocate memory" (a
+                                               traceback)
 --device cuda without a GPU                    "--device cuda but torch finds no CUDA device
                                                here ...; use --device cpu ..."
 --figure real-data, data files missing,        the loader's message, one line: "MNIST files
@@ -43,8 +65,9 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
                                                path separator or a control character"
                                                (it wrote outside --out)
 --lr 1e6: the network dies in training         "training failed: the network died ...
-                                               lower lr" (a TrainingFailedError traceback;
-                                               for regularisers "G is exactly zero")
+                                               lower --lr" (a TrainingFailedError
+                                               traceback; for regularisers "G is exactly
+                                               zero")
 --lr so large that some runs diverge (NaN,     not an error: after the table "N of the M
 or a loss ending over 1000x its first)         runs diverged (column diverged ...): lower
                                                --lr"; diverged_runs in the JSON
@@ -199,6 +222,19 @@ def test_results_of_an_earlier_run_are_replaced_only_with_overwrite(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == sorted(before)
 
 
+def test_json_command_runs_again_as_recorded(tmp_path, monkeypatch):
+    # an argument with a space was recorded as two (--out my results): not the command run
+    import shlex
+
+    out = tmp_path / "my results"
+    argv = ["gradients", "--figure", "activations", "--quick", "--out", str(out),
+            "--prefix", "a b ", "--no-progress"]
+    monkeypatch.setattr(sys, "argv", ["sklrank", *argv])
+    assert main(argv) == 0
+    record = json.loads((out / "a b activations.json").read_text())
+    assert shlex.split(record["command"]) == ["sklrank", *argv]
+
+
 def test_existing_file_as_out(tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("keep me")
@@ -207,6 +243,15 @@ def test_existing_file_as_out(tmp_path, capsys):
     assert target.read_text() == "keep me"
     line = _fails(["--out", str(target / "sub"), "--quick"], capsys)
     assert "cannot write to the output folder" in line
+
+
+def test_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    # an unset variable (--out "$DIR"): the files went into the current folder
+    monkeypatch.chdir(tmp_path)
+    line = _fails(["--out", "", "--quick", "--figure", "activations"], capsys, one_line=False)
+    assert "argument --out: is empty; name the output folder (--out . for the current " \
+        "folder)" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -242,7 +287,8 @@ def test_bad_values_rejected_by_argparse(tmp_path, capsys, argv, match):
         (["--figure", "activations", "--nu", "0.1,0.2"], "--nu takes one value"),
         (["--figure", "nu-sweep", "--epochs", "3"], "--epochs do(es) not apply"),
         (["--figure", "all", "--nu", "0.1"], "do(es) not apply to --figure all"),
-        (["--figure", "training", "--quick", "--record-epochs", "50"], "record_epochs"),
+        (["--figure", "training", "--quick", "--record-epochs", "50"],
+         "--record-epochs must be epochs between 1 and --epochs 8"),
         (["--figure", "activations", "--quick", "--prefix", "../x_"],
          "--prefix must be plain text, without a path separator"),
         (["--figure", "activations", "--quick", "--prefix", "x/"], "without a path separator"),
@@ -319,3 +365,60 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["sklrank gradients: interrupted; nothing was written."]
     assert not out.exists()  # the folder made for the run is removed, as on an error
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        # the library's messages named the Python parameters (nu=1e+300, max_epochs=4,
+        # data_home='...'), which the command line does not take
+        (["--figure", "nu-sweep", "--nu", "1e300"], "--nu 1e+300 makes the spike strength "
+         "n_samples**nu = inf overflow float64 in X; use a smaller --nu"),
+        (["--figure", "regularisers", "--epochs", "4", "--record-epochs", "10"],
+         "--record-epochs must be epochs between 1 and --epochs 4, got [10]."),
+        (["--figure", "real-data", "--data-home", "/etc/passwd", "--no-download"],
+         "--data-home /etc/passwd is a file; pass the folder that holds mnist/ or the four "
+         "MNIST files, e.g. --data-home /etc."),
+        (["--figure", "real-data", "--data-home", "/nonexistent", "--no-download"],
+         "(or pass --data-home ..., or set the environment variable SKLRANK_DATA"),
+        # the step size of a saturated network was a ZeroDivisionError traceback
+        (["--figure", "regularisers", "--input-noise", "1e30"], "the curvature of the loss at "
+         "the initial weights with --input-noise 1e+30 is 0"),
+    ],
+)
+def test_library_messages_name_the_options(argv, line, tmp_path, capsys):
+    got = _fails([*argv, "--quick", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert line in got, got
+
+
+def test_real_data_sizes_name_the_options(tmp_path, capsys, shared_data_dir):
+    line = _fails(["--figure", "real-data", "--quick", "--n-samples", "100000", "--data-home",
+                   str(shared_data_dir), "--out", str(tmp_path / "out"), "--no-progress"],
+                  capsys)
+    assert line.endswith("--n-samples 100000 exceeds the 60000 samples available for this "
+                         "subset and class selection; lower --n-samples."), line
+
+
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                 "allocate memory: you tried to allocate 400000000000 bytes."),
+])
+def test_out_of_memory_is_one_line(error, tmp_path, capsys, monkeypatch):
+    # --n-hidden 1000000000: torch's allocation error was a traceback
+    import sklrank.gradients as gradients
+
+    def no_memory(**kwargs):
+        raise error
+
+    monkeypatch.setattr(gradients, "activation_study", no_memory)
+    line = _fails(["--figure", "activations", "--quick", "--out", str(tmp_path / "out"),
+                   "--no-progress"], capsys)
+    expected = str(error) or "out of memory (MemoryError): use smaller sizes"
+    assert line == f"sklrank gradients: error: {expected}"
+
+
+def test_seeds_beyond_the_random_states_are_refused(tmp_path, capsys):
+    # 10**11 seeds: the list of runs filled the memory until the process was killed
+    line = _fails(["--seeds", str(10**11), "--out", str(tmp_path)], capsys, one_line=False)
+    assert "--seeds: the seeds 0..K-1 are random states, below 2**32" in line

@@ -124,6 +124,16 @@ def test_stable_lr_is_one_over_the_top_curvature_for_relu():
         assert 1 / _stable_lr(net, X, jacobian_penalty=2.0) >= with_penalty * (1 - 1e-6)
 
 
+def test_stable_lr_of_a_saturated_network_is_an_error():
+    # every tanh unit saturated by the input noise: the curvature is 0, and fraction / 0 was a
+    # ZeroDivisionError (regulariser_study with input noise 1e30)
+    X, _ = make_spiked(50, 20, nu=0.3, random_state=0)
+    net = TwoLayerNet(20, 30, activation="tanh", random_state=0)
+    with pytest.raises(ValueError, match=r"curvature of the loss at the initial weights with "
+                       r"input_noise=1e\+30 is 0: .*lower input_noise, or pass lr"):
+        _stable_lr(net, X, input_noise=1e30)
+
+
 # ------------------------------------------------------------------------- the studies
 
 

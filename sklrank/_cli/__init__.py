@@ -20,10 +20,123 @@ class CLIError(Exception):
     """A user error: printed as one line on stderr, exit status 2."""
 
 
-def one_line(exc):
-    """An exception's message (and notes) on one line."""
+def command_line():
+    """The command as typed, for the JSON record: ``sklrank ...`` when run as ``sklrank`` or
+    ``python -m sklrank``, quoted so that it runs again as it is (an argument with a space,
+    ``--out "my results"``, was recorded as two); None when called otherwise."""
+    import shlex
+    from pathlib import Path
+
+    if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py"):
+        return shlex.join(["sklrank", *sys.argv[1:]])
+    return None
+
+
+def output_folder(text):
+    """The argparse type of ``--out``: a folder name, not empty.
+
+    An empty ``--out`` (an unset shell variable, ``--out "$DIR"``) wrote the results into the
+    current folder without a word.
+    """
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "is empty; name the output folder (--out . for the current folder)")
+    return text
+
+
+def one_line(exc, options=None, list_sep=" "):
+    """An exception's message (and notes) on one line.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception; one without a message (a bare ``MemoryError``) is named by its type.
+    options : dict or None, default=None
+        ``{library parameter: command-line option}`` of the command that caught ``exc``,
+        where the library's message names its Python parameters: see :func:`as_options`.
+        The notes (which fit failed, as its CSV columns name it) are left as they are.
+    list_sep : str, default=" "
+        How the option takes several values: " " (``--noise 0 1``) or "," (``--nu 0.1,0.2``).
+
+    Returns
+    -------
+    line : str
+    """
+    message = str(exc) or _NO_MESSAGE.get(type(exc), type(exc).__name__)
+    if options:
+        message = as_options(message, options, list_sep)
     notes = getattr(exc, "__notes__", None) or []
-    return " ".join(" ".join([str(exc), *(f"({n})" for n in notes)]).split())
+    return " ".join(" ".join([message, *(f"({n})" for n in notes)]).split())
+
+
+_NO_MESSAGE = {MemoryError: "out of memory (MemoryError): use smaller sizes"}
+
+# A value after ``name=`` in a library message: a quoted string, a list, a tuple, or a
+# number / word (without the full stop that may end the sentence).
+_VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s,;)\]]+?(?=\.?(?:[\s,;)\]]|$))"""
+# the verbs of a library message's fix: "lower lr", "raise n_samples", "pass a larger noise_std"
+_VERBS = r"(?:[Ll]ower|[Rr]aise|[Pp]ass|[Uu]se|[Dd]rop|[Ii]ncrease|[Dd]ecrease)"
+
+
+def as_options(message, options, list_sep=" "):
+    """A library message with its parameter names turned into command-line options.
+
+    ``name=value`` becomes ``--option value`` (a string unquoted, a list as the option
+    takes it), and a parameter name that opens the message or follows the verb of a fix
+    ("lower rank or raise n_features", "pass a larger noise_std") becomes the option. Other
+    mentions (in a formula such as ``min(n_samples, n_features)``, or a plain English word
+    such as "rank") are left as they are.
+
+    Parameters
+    ----------
+    message : str
+    options : dict
+        ``{parameter: option}``, or ``{parameter: (option, format)}`` where ``format`` turns
+        the parameter's Python value into the option's text (``(2, 2)`` -> ``2x2``).
+    list_sep : str, default=" "
+        The separator of a list of values on the command line.
+
+    Returns
+    -------
+    message : str
+    """
+    import ast
+    import re
+    import shlex
+
+    flags = {name: (o if isinstance(o, tuple) else (o, None)) for name, o in options.items()}
+    names = "|".join(re.escape(n) for n in sorted(flags, key=len, reverse=True))
+    name = rf"(?<![\w.\-'\"])(?:{names})(?![\w\-'\"(])"
+
+    def text(value):
+        if isinstance(value, str):
+            return shlex.quote(value)
+        if isinstance(value, (list, tuple)):
+            return list_sep.join(text(v) for v in value)
+        return "..." if value is Ellipsis else repr(value)
+
+    def assignment(match):
+        flag, fmt = flags[match[1]]
+        raw = match[2]
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            return f"{flag} {raw}"
+        if fmt is not None:
+            return f"{flag} {fmt(value)}"
+        return f"{flag} {raw if isinstance(value, (int, float)) else text(value)}"
+
+    def bare(match):
+        return re.sub(name, lambda m: flags[m[0]][0], match[0])
+
+    message = re.sub(rf"(?<![\w.\-'\"])({names})=({_VALUE})", assignment, message)
+    message = re.sub(rf"^{name}(?=\s)", bare, message)
+    # a fix: "lower rank or raise n_features", "raise lr or max_epochs"
+    message = re.sub(
+        rf"\b{_VERBS}\s+(?:a (?:smaller|larger) )?{name}(?:(?:,| or| and) {name})*", bare,
+        message,
+    )
+    return message
 
 
 def build_parser():

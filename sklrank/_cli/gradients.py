@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from . import INTERRUPTED, CLIError, one_line
+from . import INTERRUPTED, CLIError, command_line, one_line, output_folder
 
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
@@ -193,6 +193,15 @@ def _device(text):
     return str(device)
 
 
+def _n_seeds(text):
+    value = _int_at_least(1)(text)
+    if value > 2**32:
+        # (a larger count was taken: the runs' list filled the memory before any run)
+        raise argparse.ArgumentTypeError(
+            f"the seeds 0..K-1 are random states, below 2**32: K must be <= 2**32, got {text}")
+    return value
+
+
 def _n_jobs(text):
     value = _int_at_least(-1)(text)
     if value == 0:
@@ -221,7 +230,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("--figure", choices=[*_FIGURES, "all"], default="nu-sweep",
                         help="which figure to reproduce (default: nu-sweep)")
-    parser.add_argument("--out", required=True, metavar="DIR",
+    parser.add_argument("--out", required=True, type=output_folder, metavar="DIR",
                         help="output folder, created if needed")
     parser.add_argument("--prefix", default="", metavar="TEXT",
                         help="prepended to the output file names; plain text, without a path "
@@ -241,7 +250,7 @@ def add_parser(subparsers):
                       help="dimension d of the spiked data (default 1000)")
     size.add_argument("--n-hidden", type=_int_at_least(1), metavar="M",
                       help="width m (default 1250)")
-    size.add_argument("--seeds", type=_int_at_least(1), metavar="K",
+    size.add_argument("--seeds", type=_n_seeds, metavar="K",
                       help="seeds 0..K-1 per setting (default per figure: 3, 5 for "
                       "activations, 2 for regularisers)")
     size.add_argument("--activations", type=_names(ACTIVATIONS), metavar="LIST",
@@ -383,6 +392,21 @@ def _flag(dest):
     return {"download_if_missing": "--no-download"}.get(dest, "--" + dest.replace("_", "-"))
 
 
+def _options(figure):
+    """``{library parameter: option}`` of a figure: the options that a library message names
+    by their Python parameters (``nu=0.7``, "lower n_samples") are named as the command takes
+    them."""
+    options = {}
+    for dest, name in _PARAMETERS[figure].items():
+        if name == "strengths":
+            options[dest] = _flag(dest)  # "input_noise=1e+30" names one of the three
+        elif name != "download_if_missing":
+            options[name] = options[dest] = _flag(dest)
+    if "nus" in options:
+        options["nu"] = "--nu"  # make_spiked's name for each value of --nu
+    return options
+
+
 def _check_output(out, names, overwrite=False):
     """Create --out and check that the files can be written, before any computation; the files
     of an earlier run are replaced only with ``overwrite``."""
@@ -415,7 +439,7 @@ def _check_data(args):
             fetch(args.data_home, subset="train", n_samples=2, random_state=0,
                   return_X_y=True, download_if_missing=args.download_if_missing is not False)
         except (ValueError, FileNotFoundError, DataFileError, OSError) as exc:
-            raise CLIError(one_line(exc)) from exc
+            raise CLIError(one_line(exc, _options("real-data"), ",")) from exc
 
 
 def _machine(load_at_start, device):
@@ -453,9 +477,11 @@ def _run_figure(args, figure, out):
     start = time.perf_counter()
     try:
         df = getattr(gradients, study_name)(**params)
-    except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError,
-            TrainingFailedError) as exc:
-        raise CLIError(one_line(exc)) from exc
+    except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError, MemoryError,
+            RuntimeError, TrainingFailedError) as exc:
+        # (MemoryError and torch's RuntimeError of an allocation too large for the machine
+        # were a traceback; sklrank sweep says them in one line too)
+        raise CLIError(one_line(exc, _options(figure), ",")) from exc
     runtime = time.perf_counter() - start
     diverged, n_runs = _diverged_runs(df)
     axes = getattr(gradients, plot_name)(df)
@@ -464,8 +490,7 @@ def _run_figure(args, figure, out):
     stem = f"{args.prefix}{name}"
     record = {
         "figure": figure,
-        "command": "sklrank " + " ".join(sys.argv[1:])
-        if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py") else None,
+        "command": command_line(),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
         "function": f"sklrank.gradients.{study_name}",
         "parameters": df.attrs["config"],

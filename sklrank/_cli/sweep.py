@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sklrank._cli import INTERRUPTED, CLIError, one_line
+from sklrank._cli import (
+    INTERRUPTED,
+    CLIError,
+    as_options,
+    command_line,
+    one_line,
+    output_folder,
+)
 
 _EPILOG = """\
 outputs (in --out, named after --name):
@@ -71,6 +78,15 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _n_seeds(text):
+    value = _positive_int(text)
+    if value > 2**32:
+        # (a larger count was taken: the fits' list filled the memory before any fit ran)
+        raise argparse.ArgumentTypeError(
+            f"the seeds 0..N-1 are random states, below 2**32: N must be <= 2**32, got {text}")
     return value
 
 
@@ -163,7 +179,7 @@ def add_parser(subparsers):
         f"{' '.join(f'{v:g}' for v in img['noise_levels'])})",
     )
     data.add_argument(
-        "--seeds", type=_positive_int, default=3, metavar="N",
+        "--seeds", type=_n_seeds, default=3, metavar="N",
         help="number of seeds 0..N-1 per noise level (default: 3)",
     )
     data.add_argument(
@@ -249,7 +265,7 @@ def add_parser(subparsers):
 
     running = parser.add_argument_group("running")
     running.add_argument(
-        "--out", default="sweep-results", metavar="DIR",
+        "--out", default="sweep-results", type=output_folder, metavar="DIR",
         help="output folder, created if needed (default: sweep-results)",
     )
     running.add_argument(
@@ -378,6 +394,30 @@ def _kept(checkpoint, args):
     return f"{kept} finished fit(s) are kept in {checkpoint}: run {again} to continue."
 
 
+def _checkpoint_message(exc, checkpoint, synthetic):
+    """The CheckpointError of a sweep, in the command's terms (its options, not the sweep
+    function's parameters)."""
+    if exc.reason == "other_configuration":
+        options = {**_options(synthetic), "seeds": "--seeds", "batched": "--no-batch"}
+        changes = []
+        for key, there, here in exc.differences:
+            name = key.rsplit(".", 1)[-1]
+            if name == "seeds" and isinstance(there, list) and isinstance(here, list):
+                there, here = len(there), len(here)  # --seeds N: the seeds 0..N-1
+            flag = options.get(name, key)
+            changes.append(f"{flag[0] if isinstance(flag, tuple) else flag}: {there!r} "
+                           f"there, {here!r} here")
+        return (f"{checkpoint} holds the fits of a run with other options "
+                f"({'; '.join(changes)}); --resume continues it with the same options only: "
+                "run its command with --resume, or pass --overwrite to start over (its fits "
+                "are discarded).")
+    if exc.reason == "in_use":
+        return (f"another sweep is running into {checkpoint} right now; wait for it to "
+                "finish, or pass another --name or --out.")
+    fix = " (--overwrite deletes it and starts over)" if exc.reason == "damaged" else ""
+    return f"{one_line(exc)}{fix}"
+
+
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
     """Check the output files before any fit, and apply --overwrite / --resume."""
     from sklrank.experiments._checkpoint import (
@@ -430,6 +470,25 @@ def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
             "new results are complete), or another --name or --out."
         )
     return existing
+
+
+def _options(synthetic):
+    """``{library parameter: option}``: the options that a library message names by their
+    Python parameters (``signal_position=9``) are named as the command takes them."""
+    common = {
+        "noise_levels": "--noise", "noise_std": "--noise", "n_samples": "--n-samples",
+        "n_test": "--n-test", "rank": "--rank", "n_seeds": "--seeds", "dataset": "--dataset",
+        "data_home": "--data-home", "n_filters": "--n-filters", "max_epochs": "--max-epochs",
+        "lr": "--lr", "q": "--q", "device": "--device", "n_jobs": "--n-jobs",
+        "threads_per_point": "--threads-per-point", "dask_client": "--scheduler",
+    }
+    if synthetic:
+        return {**common, "n_features": "--n-features", "n_patches": "--n-patches",
+                "signal_norm": "--signal-norm", "signal_position": "--signal-position"}
+    canvas = ("--canvas", lambda v: "x".join(str(n) for n in v))
+    # (the transformer's names for the canvas and the tile, where its message is passed on)
+    return {**common, "classes": "--classes", "canvas": canvas, "grid": canvas,
+            "noise_mode": "--noise-mode", "position": "--signal-position"}
 
 
 def _kwargs(args, synthetic):
@@ -581,11 +640,7 @@ def run(args):
         print(f"sklrank sweep: interrupted; {_kept(checkpoint, args)}", file=sys.stderr)
         return INTERRUPTED
     except CheckpointError as exc:
-        fix = {
-            "other_configuration": " (--overwrite deletes it and starts over)",
-            "damaged": " (--overwrite deletes it and starts over)",
-        }.get(exc.reason, "")
-        raise CLIError(f"{one_line(exc)}{fix}") from exc
+        raise CLIError(_checkpoint_message(exc, checkpoint, synthetic)) from exc
     except (FileNotFoundError, DataFileError, ValueError, RuntimeError, MemoryError,
             OSError) as exc:
         # One line: the loaders' and the sweep's messages already say what to do.
@@ -600,7 +655,7 @@ def run(args):
         else:
             hint = (f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run "
                     "the same command with --resume to continue")
-        raise CLIError(f"{one_line(exc)}{hint}") from exc
+        raise CLIError(f"{one_line(exc, _options(synthetic))}{hint}") from exc
     runtime = time.perf_counter() - start
 
     try:
@@ -612,11 +667,7 @@ def run(args):
         return INTERRUPTED
     record = {
         # the command line when run as `sklrank ...` / `python -m sklrank ...`
-        "command": (
-            "sklrank " + " ".join(sys.argv[1:])
-            if sys.argv and Path(sys.argv[0]).name in ("sklrank", "__main__.py")
-            else None
-        ),
+        "command": command_line(),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
         "experiment": "sample_size_study" if study else "noise_sweep",
         "config": df.attrs["config"],
@@ -668,7 +719,8 @@ def run(args):
         first = untrained.iloc[0]
         print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved; "
               f"column training_warning of {outputs['csv'].name}), e.g. noise_std="
-              f"{first['noise_std']:g}, seed={first['seed']}: {first['training_warning']}")
+              f"{first['noise_std']:g}, seed={first['seed']}: "
+              f"{as_options(first['training_warning'], _options(synthetic))}")
     print(f"wrote {outputs['csv']}, {outputs['png']}, {outputs['json']}"
           + (" (replacing the previous ones)" if replaced else ""))
     return 0

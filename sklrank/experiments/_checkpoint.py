@@ -30,16 +30,19 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used (the message names the file and the fix).
 
     ``reason`` says why: "path" (a folder, a missing or unwritable folder), "in_use",
-    "not_a_checkpoint", "damaged" or "other_configuration".
+    "not_a_checkpoint", "damaged" or "other_configuration". ``differences``: for
+    "other_configuration", ``(key, there, here)`` for every setting that differs (``key``
+    dotted, e.g. "classifier_params.lr"); else empty.
     """
 
-    def __init__(self, message, reason):
+    def __init__(self, message, reason, differences=()):
         super().__init__(message)
         self.reason = reason
+        self.differences = list(differences)
 
 
 def _differences(old, new, prefix=""):
-    """``key: old -> new`` for every leaf where two nested dicts differ."""
+    """``(key, old, new)`` for every leaf where two nested dicts differ."""
     out = []
     for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
@@ -47,7 +50,7 @@ def _differences(old, new, prefix=""):
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, prefix=f"{name}.")
         elif a != b:
-            out.append(f"{name}: {a!r} there, {b!r} here")
+            out.append((name, a, b))
     return out
 
 
@@ -168,9 +171,11 @@ class SweepCheckpoint:
             diff = _differences(first.get("config") or {}, header["config"])
             raise CheckpointError(
                 f"checkpoint={str(path)!r} holds points of a sweep with another configuration "
-                f"({'; '.join(diff)}); resume with the same settings, or pass another "
-                "checkpoint path (or delete the file) to start over.",
+                f"({'; '.join(f'{k}: {a!r} there, {b!r} here' for k, a, b in diff)}); resume "
+                "with the same settings, or pass another checkpoint path (or delete the file) "
+                "to start over.",
                 "other_configuration",
+                diff,
             )
         if end != path.stat().st_size:
             handle.truncate(end)  # drop the point that was being written when it stopped

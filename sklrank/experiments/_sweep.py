@@ -1486,7 +1486,7 @@ def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
 _COMMON_CONSTRAINTS = {
     "dataset": [StrOptions(set(_DATASETS)), tuple],
     "noise_levels": ["array-like", None],
-    "n_seeds": [Interval(Integral, 1, None, closed="left")],
+    "n_seeds": [Interval(Integral, 1, 2**32, closed="both")],  # seeds 0..n_seeds-1
     "seeds": ["array-like", None],
     "n_test": [Interval(Integral, 1, None, closed="left"), None],
     "rank": [Interval(Integral, 1, None, closed="left"), None],

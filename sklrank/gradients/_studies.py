@@ -70,7 +70,7 @@ _SIZE = {
 }
 _COMMON = {
     "scaling": [StrOptions({"ntk", "mean_field"})],
-    "n_seeds": [Interval(Integral, 1, None, closed="left")],
+    "n_seeds": [Interval(Integral, 1, 2**32, closed="both")],  # seeds 0..n_seeds-1
     "device": [str, torch.device],
     "verbose": ["verbose"],
 }
@@ -241,6 +241,15 @@ def _stable_lr(module, X, *, weight_decay=0.0, input_noise=0.0, jacobian_penalty
         curvature = _curvature(module, X, input_noise, seed)
     lam_k, lam_d, gamma = curvature
     curvature = 2 * lam_k / n + weight_decay + 2 * jacobian_penalty * gamma**2 * lam_d / n
+    if not (math.isfinite(curvature) and curvature > 0):
+        # (a ZeroDivisionError, or a nan learning rate, before)
+        noise = f" with input_noise={input_noise:g}" if input_noise > 0 else ""
+        raise ValueError(
+            f"the curvature of the loss at the initial weights{noise} is {curvature:g}: every "
+            "unit is inactive or saturated on every sample (e.g. tanh at a huge input scale), "
+            "so there is no step size lr_fraction / L and no gradient to decompose; lower "
+            f"{'input_noise' if noise else 'the input scale'}, or pass lr."
+        )
     return fraction / curvature
 
 
