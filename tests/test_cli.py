@@ -291,8 +291,8 @@ def test_bad_options_one_line_before_any_fit(argv, match, tmp_path, capsys, no_f
          "--signal-norm 1e+40 or --noise 1.0 overflows float32"),
         (["--noise", "1e-45"], "--noise 1e-45 underflows float32"),
         (["--noise", "1e40"], "--noise holds [1e+40]: noise that large overflows"),
-        (["--n-samples", "1"], "the --n-samples 1 training samples drawn for seed 0 hold one "
-         "class only; raise --n-samples. (in the sweep point n_samples=1, noise_std=0, seed=0)"),
+        (["--n-samples", "1"], "--n-samples 1 is too few: a training set needs at least 2 "
+         "samples (one of each of two classes); pass --n-samples >= 2."),
         (["--n-samples", "20", "20"], "--n-samples holds a value more than once"),
         (["--lr", "1e30", "--noise", "1"], "--lr 1e+30 is too large for inputs of this scale"),
     ],
@@ -530,7 +530,7 @@ def test_a_run_that_failed_before_its_first_fit_does_not_block_the_next(tmp_path
     out = tmp_path / "out"
     argv = ["sweep", "--out", str(out), *TINY[:5], *TINY[7:]]  # TINY but --n-samples
     line = _one_line([*argv, "--n-samples", "1"], capsys)  # refused before the checkpoint
-    assert "n_samples=1 is too few" in line
+    assert "--n-samples 1 is too few" in line
     _stop_after(monkeypatch, 0, RuntimeError)  # fails in the first point, checkpoint open
     assert "stopped" in _one_line([*argv, "--n-samples", "30"], capsys)
     monkeypatch.setattr(_sweep, "_prepare", PREPARE)
