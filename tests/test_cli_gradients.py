@@ -84,6 +84,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -155,6 +156,18 @@ def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, column
                                        "jacobian_penalty"}
         assert set(df.scaling) == {"ntk", "mean_field"}
         assert {(a, n) for a, n in zip(df.alpha, df.nu)} == {(8 / 9, 1 / 8), (0.0, 0.35)}
+
+
+def test_printed_table_has_three_decimals_in_every_cell():
+    # round(3).astype(str) dropped trailing zeros: "1.5 ± 0.047" next to "3.231 ± 0.31"
+    from sklrank._cli.gradients import _mean_sd
+
+    df = pd.DataFrame({"nu": [1, 1, 2, 2], "a": [1.5, 1.5, 3.2, 3.262], "b": [0.0, 0.0, 2e7, 4e7],
+                       "c": [1e-5, 1e-5, np.nan, 1.0]})
+    table = _mean_sd(df, ["nu"], ["a", "b", "c"])
+    assert list(table.a) == ["1.500 ± 0.000", "3.231 ± 0.044"]
+    assert list(table.b) == ["0.000 ± 0.000", "3e+07 ± 1.41e+07"]
+    assert list(table.c) == ["1e-05 ± 0.000", "1.000 ± 0.000"]
 
 
 def test_quick_real_data(tmp_path, shared_data_dir):

@@ -572,7 +572,13 @@ def _runs(df):
 def _mean_sd(df, keys, columns):
     grouped = df.groupby(keys)[columns]
     mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    return mean.round(3).astype(str) + " ± " + sd.round(3).astype(str)
+    return mean.map(_number) + " ± " + sd.map(_number)
+
+
+def _number(value):
+    """Three decimals, so that a column's numbers line up (``round(3)`` dropped trailing
+    zeros: 1.5 next to 3.231); a very large or small value in ``g`` format."""
+    return f"{value:.3f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.3g}"
 
 
 _SUMMARIES = {
