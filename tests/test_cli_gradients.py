@@ -435,3 +435,14 @@ def test_seeds_beyond_the_random_states_are_refused(tmp_path, capsys):
     # 10**11 seeds: the list of runs filled the memory until the process was killed
     line = _fails(["--seeds", str(10**11), "--out", str(tmp_path)], capsys, one_line=False)
     assert "--seeds: the seeds 0..K-1 are random states, below 2**32" in line
+
+
+@pytest.mark.parametrize("command", ["sweep", "gradients"])
+def test_both_commands_read_n_jobs_as_joblib_does(command, capsys):
+    # gradients refused -2 (all cores but one), which sweep took
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser = sub.choices[command]
+    assert parser.parse_args(["--n-jobs", "-2", "--out", "x"]).n_jobs == -2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--n-jobs", "0", "--out", "x"])
+    assert "must be a non-zero integer" in capsys.readouterr().err

@@ -44,6 +44,20 @@ def output_folder(text):
     return text
 
 
+def n_jobs_option(text):
+    """The argparse type of ``--n-jobs``: joblib's convention, a non-zero integer (N workers;
+    -1 every core, -2 all but one, ...), for both commands (``gradients`` refused -2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "must be a non-zero integer: N workers, or -1 for every core, -2 for all but one "
+            "(joblib's convention), got 0")
+    return value
+
+
 def one_line(exc, options=None, list_sep=" "):
     """An exception's message (and notes) on one line.
 

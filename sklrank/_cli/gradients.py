@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from . import INTERRUPTED, CLIError, command_line, one_line, output_folder
+from . import INTERRUPTED, CLIError, command_line, n_jobs_option, one_line, output_folder
 
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
@@ -202,13 +202,6 @@ def _n_seeds(text):
     return value
 
 
-def _n_jobs(text):
-    value = _int_at_least(-1)(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive integer or -1 (all cores), got 0")
-    return value
-
-
 def add_parser(subparsers):
     """Register ``gradients`` on the ``sklrank`` command line."""
     from sklrank.gradients._studies import ACTIVATIONS
@@ -320,9 +313,9 @@ def add_parser(subparsers):
     running.add_argument("--device", type=_device, default="cpu",
                          help="where the networks live and train: cpu (default) or cuda; the "
                          "decomposition itself runs in float64 on the CPU")
-    running.add_argument("--n-jobs", type=_n_jobs, metavar="N",
+    running.add_argument("--n-jobs", type=n_jobs_option, metavar="N",
                          help="runs in parallel (joblib, one torch thread each); -1 uses every "
-                         "core (default: one after another)")
+                         "core, -2 all but one (default: one after another)")
     running.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
                          help="torch and BLAS threads (default 1)")
     running.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -572,10 +565,10 @@ def _runs(df):
 def _mean_sd(df, keys, columns):
     grouped = df.groupby(keys)[columns]
     mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    return mean.map(_number) + " ± " + sd.map(_number)
+    return mean.map(_cell) + " ± " + sd.map(_cell)
 
 
-def _number(value):
+def _cell(value):
     """Three decimals, so that a column's numbers line up (``round(3)`` dropped trailing
     zeros: 1.5 next to 3.231); a very large or small value in ``g`` format."""
     return f"{value:.3f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.3g}"

@@ -20,6 +20,7 @@ from sklrank._cli import (
     CLIError,
     as_options,
     command_line,
+    n_jobs_option,
     one_line,
     output_folder,
 )
@@ -101,16 +102,6 @@ def _q(text):
     value = _non_negative_float(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1 (1 is the plain ReLU), got {text}")
-    return value
-
-
-def _n_jobs(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive integer or -1 (all cores), got 0")
     return value
 
 
@@ -293,11 +284,11 @@ def add_parser(subparsers):
         "--no-batch the fits run one after another: --n-jobs 1)",
     )
     running.add_argument(
-        "--n-jobs", type=_n_jobs, metavar="N",
+        "--n-jobs", type=n_jobs_option, metavar="N",
         help="cores to use: the threads in which a batch's fits are prepared, trained (on the "
         "CPU) and measured, or the fits run at once (joblib) with --no-batch; -1 uses every "
-        "core (default: every core; 1 with --no-batch on a GPU; as many as the Dask cluster "
-        "runs with --scheduler); the numbers do not depend on it",
+        "core, -2 all but one (default: every core; 1 with --no-batch on a GPU; as many as "
+        "the Dask cluster runs with --scheduler); the numbers do not depend on it",
     )
     running.add_argument(
         "--no-batch", action="store_true",
