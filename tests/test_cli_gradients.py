@@ -446,3 +446,22 @@ def test_both_commands_read_n_jobs_as_joblib_does(command, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--n-jobs", "0", "--out", "x"])
     assert "must be a non-zero integer" in capsys.readouterr().err
+
+
+def test_runs_that_did_not_train_are_one_line_after_the_table(tmp_path, capsys):
+    # each run's ConvergenceWarning was printed as a Python warning with its source line
+    import warnings
+
+    out = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["gradients", "--figure", "training", "--quick", "--lr", "1e-9",
+                     "--out", str(out), "--no-progress"]) == 0
+    assert not [w for w in caught if "did not train" in str(w.message)
+                or "learned nothing" in str(w.message)]
+    printed = capsys.readouterr().out
+    assert "4 of the 4 runs did not train (their loss never moved; column training_warning" \
+        in printed
+    assert "raise --lr" in printed
+    assert json.loads((out / "training.json").read_text())["untrained_runs"] == 4
+    assert pd.read_csv(out / "training.csv").training_warning.notna().all()

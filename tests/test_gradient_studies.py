@@ -232,6 +232,28 @@ def test_diverging_runs_are_kept_and_flagged():
     assert 0 in set(df.epoch)
 
 
+def test_runs_that_did_not_train_are_in_their_rows_and_counted_in_one_warning():
+    # the ConvergenceWarning of each fit was issued as it came (one per run, with a source
+    # line) and the frame did not say which runs had not trained
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = training_study(**TINY, nus=[0.3], activations=["relu", "tanh"], n_seeds=1,
+                            max_epochs=3, record_epochs=[1], lr=1e-9)
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1
+    assert "2 of the 2 training runs did not train" in str(convergence[0].message)
+    assert df.training_warning.str.contains("learned nothing").all()
+
+
+def test_runs_that_trained_have_an_empty_training_warning(training_df, regularisers_df):
+    assert (training_df.training_warning == "").all()
+    assert (regularisers_df.training_warning == "").all()
+
+
 def test_real_data_study(shared_data_dir):
     df = real_data_study(n_samples=60, n_hidden=30, n_seeds=1, activations=["relu"],
                          max_epochs=3, n_top=4, features="pca", n_components=15,

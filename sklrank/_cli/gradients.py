@@ -14,11 +14,20 @@ import platform
 import sys
 import textwrap
 import time
+import warnings
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from . import INTERRUPTED, CLIError, command_line, n_jobs_option, one_line, output_folder
+from . import (
+    INTERRUPTED,
+    CLIError,
+    as_options,
+    command_line,
+    n_jobs_option,
+    one_line,
+    output_folder,
+)
 
 _FIGURES = {
     # --figure: (file name, library function, plot function, what it shows)
@@ -457,6 +466,7 @@ def _load():
 
 def _run_figure(args, figure, out):
     import matplotlib.pyplot as plt
+    from sklearn.exceptions import ConvergenceWarning
 
     import sklrank.gradients as gradients
     from sklrank._cli.sweep import _versions
@@ -469,7 +479,10 @@ def _run_figure(args, figure, out):
     load_at_start = _load()
     start = time.perf_counter()
     try:
-        df = getattr(gradients, study_name)(**params)
+        with warnings.catch_warnings():
+            # the study's warning about runs that did not train: said after the table
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            df = getattr(gradients, study_name)(**params)
     except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError, MemoryError,
             RuntimeError, TrainingFailedError) as exc:
         # (MemoryError and torch's RuntimeError of an allocation too large for the machine
@@ -477,6 +490,7 @@ def _run_figure(args, figure, out):
         raise CLIError(one_line(exc, _options(figure), ",")) from exc
     runtime = time.perf_counter() - start
     diverged, n_runs = _diverged_runs(df)
+    untrained = _untrained_runs(df)
     axes = getattr(gradients, plot_name)(df)
     fig = axes.flat[0].figure
     fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
@@ -491,6 +505,7 @@ def _run_figure(args, figure, out):
         "machine": _machine(load_at_start, args.device),
         "runtime_s": round(runtime, 1),
         "diverged_runs": len(diverged),
+        "untrained_runs": len(untrained),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},
     }
@@ -515,15 +530,17 @@ def _run_figure(args, figure, out):
     if len(diverged):
         # the study keeps a diverged run's rows (up to its last finite epoch): say so, as the
         # table and the figure show them as results (only a Python warning on stderr did)
-        first = diverged.iloc[0]
-        where = ", ".join(f"{k}={first[k]:g}" if isinstance(first[k], float)
-                          else f"{k}={first[k]}" for k in _run_keys(df)
-                          if k == "seed" or df[k].nunique(dropna=False) > 1)
+        where = _where(df, diverged.iloc[0])
         fix = (f"lower --lr (now {args.lr:g})" if args.lr is not None
                else f"lower --lr-fraction (now {args.lr_fraction or 1:g})")
         print(f"{len(diverged)} of the {n_runs} runs diverged (column diverged of "
               f"{paths['csv'].name}; their rows are not results), e.g. {where}: "
               f"{fix}.")
+    if len(untrained):
+        first = untrained.iloc[0]
+        print(f"{len(untrained)} of the {n_runs} runs did not train (their loss never moved; "
+              f"column training_warning of {paths['csv'].name}), e.g. {_where(df, first)}: "
+              f"{as_options(first['training_warning'], _options(figure), ',')}")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
 
 
@@ -534,6 +551,20 @@ _RUN_COLUMNS = ("dataset", "alpha", "nu", "scaling", "activation", "regulariser"
 
 def _run_keys(df):
     return [k for k in _RUN_COLUMNS if k in df]
+
+
+def _where(df, row):
+    """The run of ``row``, by the run columns that vary (and its seed)."""
+    return ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                     for k in _run_keys(df) if k == "seed" or df[k].nunique(dropna=False) > 1)
+
+
+def _untrained_runs(df):
+    """The first row of every run whose fit issued a ConvergenceWarning (loss never moved)."""
+    if "training_warning" not in df:
+        return df.iloc[:0]
+    runs = df.drop_duplicates(_run_keys(df))
+    return runs[runs["training_warning"].fillna("") != ""]
 
 
 def _diverged_runs(df):

@@ -30,8 +30,10 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._base import recorded_convergence_warnings
 from .._device import check_device as _check_device
 from .._rank import stable_rank
 from .._threads import thread_limits
@@ -291,14 +293,18 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     est.set_params(lr=info["lr"],
                    callbacks=[] if record is None else [("gradient_spectrum", record)])
     diverged = False
+    caught = []
     try:
-        with interrupts_raised():  # a Ctrl-C ends the study, not the fit early
+        # a Ctrl-C ends the study, not the fit early; a ConvergenceWarning (the loss never
+        # moved) goes into the run's rows, and the study issues one counting those runs
+        with recorded_convergence_warnings() as caught, interrupts_raised():
             est.fit(X, y)  # a NaN loss or weights raise TrainingDivergedError
     except FloatingPointError as exc:
         diverged = True
         warnings.warn(f"training diverged ({exc}); its rows are marked diverged=True.",
                       RuntimeWarning, stacklevel=3)
     info["diverged"] = diverged
+    info["training_warning"] = " ".join(str(warning) for warning in caught)
     if record is None:
         return initial, est, [], info
     rows = [{"epoch": 0, **_summary_columns(record.initial_)}]
@@ -313,7 +319,23 @@ def _finish(rows, config, sort):
     df = pd.DataFrame(rows)
     df = df.sort_values(sort, kind="stable").reset_index(drop=True)
     df.attrs["config"] = config
+    if "training_warning" in df:
+        _warn_untrained(df, [k for k in sort if k not in ("gradient", "epoch", "sv_index")])
     return df
+
+
+def _warn_untrained(df, run_columns):
+    """One ConvergenceWarning for the runs whose fit issued one (their rows say which), as
+    :func:`~sklrank.experiments.noise_sweep` does for its points."""
+    runs = df.drop_duplicates(run_columns)
+    untrained = runs[runs["training_warning"] != ""]
+    if len(untrained):
+        warnings.warn(
+            f"{len(untrained)} of the {len(runs)} training runs did not train (their fit "
+            "issued a ConvergenceWarning); the column training_warning holds each message, "
+            f"e.g.: {untrained['training_warning'].iloc[0]}",
+            ConvergenceWarning, stacklevel=3,
+        )
 
 
 # -------------------------------------------------------------------- spectra at init
@@ -607,7 +629,9 @@ def regulariser_study(
         One row per (setting, scaling, activation, regulariser, strength, seed, gradient,
         epoch), with ``alpha``, ``nu``, ``scaling``, ``activation``, ``regulariser`` ("none"
         or a name), ``strength`` (0 for "none"), ``seed``, ``gradient``, ``epoch``, ``lr``,
-        ``diverged`` and the summary columns (``s1_norm``, ``s2_norm``, ``s1_over_s2``,
+        ``diverged``, ``training_warning`` (the message of a fit whose loss never moved, else
+        empty; the study then issues one ConvergenceWarning counting those runs) and the
+        summary columns (``s1_norm``, ``s2_norm``, ``s1_over_s2``,
         ``residue_component``, ``spike_component``, ``loss``, ...).
 
     See Also
@@ -870,8 +894,10 @@ def training_study(
     -------
     df : pandas.DataFrame
         One row per (nu, activation, seed, epoch): ``regime`` ("nu < 1/4", "1/4 <= nu < 1/2"
-        or "nu >= 1/2"), ``lr``, ``diverged`` and the summary columns (``loss`` is the loss at
-        the recorded weights).
+        or "nu >= 1/2"), ``lr``, ``diverged``, ``training_warning`` (the message of a fit
+        whose loss never moved, else empty; the study then issues one ConvergenceWarning
+        counting those runs) and the summary columns (``loss`` is the loss at the recorded
+        weights).
 
     See Also
     --------
@@ -1044,6 +1070,8 @@ def real_data_study(
         One row per kept singular value (``sv_index``, ``singular_value``) of each (dataset,
         activation, seed, epoch) with epoch 0 and ``max_epochs``; the summary columns repeat
         on the rows of a decomposition; also ``n_features``, ``lr``, ``diverged``,
+        ``training_warning`` (the message of a fit whose loss never moved, else empty; the
+        study then issues one ConvergenceWarning counting those runs),
         ``target_mean`` and ``spike_variance_share`` (the share of the features' variance
         along their top principal direction).
 
