@@ -66,3 +66,33 @@ def test_dir_lists_all():
     assert set(dir(sklrank)) == set(sklrank.__all__)
     with pytest.raises(AttributeError, match="no attribute"):
         sklrank.not_a_name  # noqa: B018
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    # a module imported before the package (sklrank._batched in a joblib worker) met a
+    # circular import that importing sklrank first hid: sklrank._base -> callbacks ->
+    # gradients -> gradients._studies -> sklrank._base
+    import subprocess
+    import sys
+
+    script = """
+import importlib, pkgutil, sys
+import sklrank
+names = [m.name for m in pkgutil.walk_packages(sklrank.__path__, "sklrank.")
+         if m.name != "sklrank.__main__"]  # (it runs the command line)
+failed = []
+for name in names:
+    for loaded in [k for k in sys.modules if k == "sklrank" or k.startswith("sklrank.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed.append(f"{name}: {exc!r}")
+print(len(names))
+print("\\n".join(failed))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=True)
+    count, *failed = result.stdout.strip().splitlines()
+    assert int(count) > 20
+    assert not failed, failed

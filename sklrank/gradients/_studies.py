@@ -33,7 +33,6 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._base import recorded_convergence_warnings
 from .._device import check_device as _check_device
 from .._rank import stable_rank
 from .._threads import thread_limits
@@ -292,6 +291,9 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
                                   regularised=regularised_records, random_state=seed)
     est.set_params(lr=info["lr"],
                    callbacks=[] if record is None else [("gradient_spectrum", record)])
+    # (imported here: sklrank._base imports the callbacks, which import this package)
+    from .._base import recorded_convergence_warnings
+
     diverged = False
     caught = []
     try:
