@@ -417,7 +417,8 @@ def activation_study(
     n_seeds : int, default=5
         Seeds 0 .. n_seeds-1 (data and network).
     n_top : int, default=30
-        Singular values kept per decomposition.
+        Singular values kept per decomposition (at most the gradient's
+        ``min(n_hidden, n_features)``: a larger value keeps them all).
     device : str, default="cpu"
         Where the networks live (the decomposition itself runs in float64 on the CPU).
     verbose : int, default=0
@@ -501,7 +502,8 @@ def spike_strength_study(
     n_seeds : int, default=3
         Seeds 0 .. n_seeds-1 (data and network).
     n_top : int, default=20
-        Singular values kept per decomposition.
+        Singular values kept per decomposition (at most the gradient's
+        ``min(n_hidden, n_features)``: a larger value keeps them all).
     device : str, default="cpu"
         Where the networks live ("cpu", "cuda", "cuda:N"); the decomposition itself runs in
         float64 on the CPU.
@@ -1054,7 +1056,8 @@ def real_data_study(
     lr_fraction : float in (0, 1], default=1.0
         The fraction of the stable step ``1 / L`` used when ``lr`` is None.
     n_top : int, default=30
-        Singular values kept per decomposition.
+        Singular values kept per decomposition (at most the gradient's
+        ``min(n_hidden, n_features)``: a larger value keeps them all).
     data_home : str or path-like, default=None
         Where the data sets are (see :func:`~sklrank.datasets.get_data_home`).
     download_if_missing : bool, default=True
