@@ -23,17 +23,27 @@ def interrupts_raised():
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield
         return
-    noted = []
+    noted, closing = [], []
 
     def note_and_interrupt(signum, frame):
         noted.append(signum)
-        raise KeyboardInterrupt
+        if not closing:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, note_and_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # A Ctrl-C here must not leave this handler installed (its KeyboardInterrupt would
+        # skip the restore, and every later block would find a handler not Python's own and
+        # let skorch swallow the next Ctrl-C): once closing, the handler only notes it.
+        while True:
+            try:
+                closing.append(True)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                break
+            except KeyboardInterrupt:
+                noted.append(signal.SIGINT)
     # (not reached when the interrupt, or any error, leaves the block by itself)
     if noted:
         raise KeyboardInterrupt  # skorch ended the fit early: not a result

@@ -79,3 +79,27 @@ def thread_env_restored():
     """A context manager that puts the thread-count environment variables back on exit
     (wrap a dask LocalCluster in it)."""
     return _thread_env_restored
+
+
+@pytest.fixture(autouse=True)
+def _pythons_own_sigint_handler():
+    """Python's own Ctrl-C handler, as in an interactive session, during each test.
+
+    A process started in the background by a non-interactive shell (``./.ci/run &``, nohup)
+    inherits SIGINT ignored, and Python then installs no handler: the tests that press
+    Ctrl-C (``signal.raise_signal(SIGINT)``) would find nothing to interrupt.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)

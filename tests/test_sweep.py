@@ -1556,3 +1556,27 @@ def test_a_fits_other_warnings_are_shown_once(batched, monkeypatch):
         warnings.simplefilter("always")
         noise_sweep(noise_levels=[0.0, 1.0], n_seeds=1, **{**TINY, "batched": batched})
     assert sum("a fit's own warning" in str(w.message) for w in caught) == 2
+
+
+def test_a_ctrl_c_while_the_handler_is_restored_leaves_pythons_handler(monkeypatch):
+    # a Ctrl-C landing in interrupts_raised's restore raised out of it and left its handler
+    # installed; every later sweep or study then let skorch swallow a Ctrl-C (a fit ended
+    # early, kept as a result)
+    import signal
+
+    from sklrank._interrupts import interrupts_raised
+
+    real_signal, calls = signal.signal, []
+
+    def signal_with_a_ctrl_c_at_the_restore(signum, handler):
+        calls.append(handler)
+        if handler is signal.default_int_handler and calls.count(handler) == 1:
+            raise KeyboardInterrupt  # as the note-and-interrupt handler would, right here
+        return real_signal(signum, handler)
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(signal, "signal", signal_with_a_ctrl_c_at_the_restore)
+    with pytest.raises(KeyboardInterrupt), interrupts_raised():
+        pass
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
