@@ -79,6 +79,25 @@ def issue_convergence_warning(warning, stacklevel):
         caught.append(warning)
 
 
+def warn_untrained(messages, what, stacklevel):
+    """One ConvergenceWarning for the fits whose own was recorded (their rows say which).
+
+    ``messages`` holds one string a fit, "" for a fit that trained (a results frame's column
+    ``training_warning``); ``what`` names the fits ("sweep points", "training runs");
+    ``stacklevel`` goes to :func:`warnings.warn` as it is (1 is this function).
+    """
+    messages = list(messages)
+    marked = [message for message in messages if message]
+    if marked:
+        warnings.warn(
+            f"{len(marked)} of the {len(messages)} {what} did not train (their fit issued a "
+            "ConvergenceWarning); the column training_warning holds each message, e.g.: "
+            f"{marked[0]}",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+
+
 # torch's global CPU generator is one per process: fits initialised in threads at once
 # (joblib's threading backend, a Dask worker's threads) take turns with it. Re-entrant:
 # ``initialize`` seeds around ``initialize_module``, which seeds again.

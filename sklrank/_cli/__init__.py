@@ -58,6 +58,27 @@ def n_jobs_option(text):
     return value
 
 
+def seed_count_option(metavar):
+    """The argparse type of ``--seeds COUNT`` (the seeds 0..COUNT-1): an integer >= 1, and at
+    most 2**32, as the seeds are random states (a larger count was taken, and the list of
+    fits filled the memory before the first one ran)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+        if value > 2**32:
+            raise argparse.ArgumentTypeError(
+                f"the seeds 0..{metavar}-1 are random states, below 2**32: {metavar} must be "
+                f"<= 2**32, got {text}")
+        return value
+
+    return parse
+
+
 def one_line(exc, options=None, list_sep=" "):
     """An exception's message (and notes) on one line.
 

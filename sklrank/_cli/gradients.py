@@ -27,6 +27,7 @@ from . import (
     n_jobs_option,
     one_line,
     output_folder,
+    seed_count_option,
 )
 
 _FIGURES = {
@@ -202,15 +203,6 @@ def _device(text):
     return str(device)
 
 
-def _n_seeds(text):
-    value = _int_at_least(1)(text)
-    if value > 2**32:
-        # (a larger count was taken: the runs' list filled the memory before any run)
-        raise argparse.ArgumentTypeError(
-            f"the seeds 0..K-1 are random states, below 2**32: K must be <= 2**32, got {text}")
-    return value
-
-
 def add_parser(subparsers):
     """Register ``gradients`` on the ``sklrank`` command line."""
     from sklrank.gradients._studies import ACTIVATIONS
@@ -252,7 +244,7 @@ def add_parser(subparsers):
                       help="dimension d of the spiked data (default 1000)")
     size.add_argument("--n-hidden", type=_int_at_least(1), metavar="M",
                       help="width m (default 1250)")
-    size.add_argument("--seeds", type=_n_seeds, metavar="K",
+    size.add_argument("--seeds", type=seed_count_option("K"), metavar="K",
                       help="seeds 0..K-1 per setting (default per figure: 3, 5 for "
                       "activations, 2 for regularisers)")
     size.add_argument("--activations", type=_names(ACTIVATIONS), metavar="LIST",
@@ -489,8 +481,8 @@ def _run_figure(args, figure, out):
         # were a traceback; sklrank sweep says them in one line too)
         raise CLIError(one_line(exc, _options(figure), ",")) from exc
     runtime = time.perf_counter() - start
-    diverged, n_runs = _diverged_runs(df)
-    untrained = _untrained_runs(df)
+    diverged, n_runs = _flagged_runs(df, "diverged")
+    untrained, _ = _flagged_runs(df, "training_warning")
     axes = getattr(gradients, plot_name)(df)
     fig = axes.flat[0].figure
     fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
@@ -559,20 +551,13 @@ def _where(df, row):
                      for k in _run_keys(df) if k == "seed" or df[k].nunique(dropna=False) > 1)
 
 
-def _untrained_runs(df):
-    """The first row of every run whose fit issued a ConvergenceWarning (loss never moved)."""
-    if "training_warning" not in df:
-        return df.iloc[:0]
-    runs = df.drop_duplicates(_run_keys(df))
-    return runs[runs["training_warning"].fillna("") != ""]
-
-
-def _diverged_runs(df):
-    """The first row of every run that diverged, and the number of runs."""
-    if "diverged" not in df:  # the studies at initialisation train nothing
+def _flagged_runs(df, column):
+    """The first row of every run whose ``column`` is set (``diverged``, or a non-empty
+    ``training_warning``: a loss that never moved), and the number of runs."""
+    if column not in df:  # the studies at initialisation train nothing
         return df.iloc[:0], 0
     runs = df.drop_duplicates(_run_keys(df))
-    return runs[runs["diverged"].astype(bool)], len(runs)
+    return runs[runs[column].fillna(False).astype(bool)], len(runs)
 
 
 def _title(figure, config):

@@ -23,6 +23,7 @@ from sklrank._cli import (
     n_jobs_option,
     one_line,
     output_folder,
+    seed_count_option,
 )
 
 _EPILOG = """\
@@ -79,15 +80,6 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def _n_seeds(text):
-    value = _positive_int(text)
-    if value > 2**32:
-        # (a larger count was taken: the fits' list filled the memory before any fit ran)
-        raise argparse.ArgumentTypeError(
-            f"the seeds 0..N-1 are random states, below 2**32: N must be <= 2**32, got {text}")
     return value
 
 
@@ -170,7 +162,7 @@ def add_parser(subparsers):
         f"{' '.join(f'{v:g}' for v in img['noise_levels'])})",
     )
     data.add_argument(
-        "--seeds", type=_n_seeds, default=3, metavar="N",
+        "--seeds", type=seed_count_option("N"), default=3, metavar="N",
         help="number of seeds 0..N-1 per noise level (default: 3)",
     )
     data.add_argument(

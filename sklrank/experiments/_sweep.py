@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._base import warn_untrained
 from .._interrupts import StopSignal
 from .._threads import thread_limits as _thread_limits
 from ._checkpoint import SweepCheckpoint
@@ -1021,13 +1021,14 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         # largest noise level (the noise needs a patch of its own)
         _checked_data(lambda: make_low_rank_patches(
             2, random_state=0, noise_std=max(levels), **_synthetic_generator_params(config)))
-        # every seed's training set holds both classes (its labels, without its patches)
-        for n in sizes:
-            for seed in seed_list:
-                drawn = _low_rank_patch_labels(
-                    n + config["n_test"], n_features=config["n_features"],
-                    rank=config["rank"], random_state=seed)
-                if len(np.unique(drawn[:n])) < 2:
+        # every seed's training set holds both classes (its labels, without its patches;
+        # those of n samples are the first n of a larger draw: one draw a seed)
+        for seed in seed_list:
+            drawn = _low_rank_patch_labels(
+                max(sizes) + config["n_test"], n_features=config["n_features"],
+                rank=config["rank"], random_state=seed)
+            for n in sizes:
+                if (drawn[:n] == drawn[0]).all():
                     raise _one_class_error(n, seed, drawn, "samples")
         config["n_samples"] = sizes
         input_shape = (1, config["n_patches"], config["n_features"])
@@ -1391,21 +1392,8 @@ def _frame(rows, plan, *, study, n_jobs, backend):
         "n_jobs": n_jobs,
         "backend": backend,
     })
-    _warn_untrained(df)
+    warn_untrained(df["training_warning"], "sweep points", stacklevel=3)
     return df
-
-
-def _warn_untrained(df):
-    """One ConvergenceWarning for the points whose fit issued one (their rows say which)."""
-    marked = df.loc[df["training_warning"] != "", "training_warning"]
-    if len(marked):
-        warnings.warn(
-            f"{len(marked)} of the {len(df)} sweep points did not train (their fit issued a "
-            "ConvergenceWarning); the column training_warning holds each message, e.g.: "
-            f"{marked.iloc[0]}",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
 
 
 def _effective_classifier_params(params):

@@ -30,7 +30,6 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._device import check_device as _check_device
@@ -322,22 +321,12 @@ def _finish(rows, config, sort):
     df = df.sort_values(sort, kind="stable").reset_index(drop=True)
     df.attrs["config"] = config
     if "training_warning" in df:
-        _warn_untrained(df, [k for k in sort if k not in ("gradient", "epoch", "sv_index")])
+        # as noise_sweep does for its points: one warning counting the runs
+        from .._base import warn_untrained
+
+        runs = df.drop_duplicates([k for k in sort if k not in ("gradient", "epoch", "sv_index")])
+        warn_untrained(runs["training_warning"], "training runs", stacklevel=3)
     return df
-
-
-def _warn_untrained(df, run_columns):
-    """One ConvergenceWarning for the runs whose fit issued one (their rows say which), as
-    :func:`~sklrank.experiments.noise_sweep` does for its points."""
-    runs = df.drop_duplicates(run_columns)
-    untrained = runs[runs["training_warning"] != ""]
-    if len(untrained):
-        warnings.warn(
-            f"{len(untrained)} of the {len(runs)} training runs did not train (their fit "
-            "issued a ConvergenceWarning); the column training_warning holds each message, "
-            f"e.g.: {untrained['training_warning'].iloc[0]}",
-            ConvergenceWarning, stacklevel=3,
-        )
 
 
 # -------------------------------------------------------------------- spectra at init
