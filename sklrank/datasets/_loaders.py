@@ -282,6 +282,16 @@ def _select(labels, classes, n_samples, random_state, all_classes):
                 f"among {list(all_classes)}."
             )
         keep = keep[np.isin(labels, classes)]
+        if len(keep) == 0:
+            raise ValueError(
+                f"classes={classes.tolist()} selects no sample: this subset holds only the "
+                f"labels {sorted(set(labels.tolist()))}; choose among them."
+            )
+    if len(keep) == 0:
+        raise DataFileError(
+            "The data files hold no samples for this subset; replace them with complete "
+            "copies."
+        )
     if n_samples is not None:
         if n_samples > len(keep):
             raise ValueError(
@@ -431,11 +441,15 @@ class _BatchUnpickler(pickle.Unpickler):
     Pickle can run arbitrary code; the official batches (Python 2 pickles) only reference
     numpy's array reconstruction, so nothing else is let through, except a latin-1-only
     ``_codecs.encode``: batches re-saved by Python 3 with protocol 2 encode bytes that way.
+    Batches re-saved with protocol 5 (Python 3.14's default) rebuild their arrays with
+    numpy's ``_frombuffer`` (a view of the pickled bytes), which is let through too.
     """
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"),
@@ -615,7 +629,10 @@ def _cifar_from_npz(path, parts):
         _check_cifar_arrays(f"{path} ({part})", data, lab)
         images.append(data)
         labels.append(lab)
-    names = tuple(str(n) for n in np.ravel(arrays["label_names"]))
+    # (names stored as bytes, e.g. batches.meta's b"label_names" saved as they are, dtype S)
+    names = tuple(
+        n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(arrays["label_names"])
+    )
     if len(names) != len(_CIFAR_LABEL_NAMES):
         raise DataFileError(
             f"{path}: label_names holds {len(names)} names, expected the 10 CIFAR-10 classes "
