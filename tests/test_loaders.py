@@ -19,6 +19,11 @@ archive with a member outside the folder        refused (tarfile's "data" filter
 data_home is a file (fetch_mnist), or a file   ValueError (DataFileError) naming the folder
 but not an npz (fetch_cifar10)                  to pass (was "not found" under <file>/mnist;
                                                 for CIFAR "... or delete it")
+SKLRANK_DATA names a file                       the same, naming SKLRANK_DATA (was
+                                                data_home, not passed)
+data_home="" (an unset variable)                ValueError: pass "." for the current folder
+                                                (was the current folder, searched and
+                                                downloaded into)
 truncated gzip; truncated IDX; wrong magic;     DataFileError naming the file and what is
 label > 9; image and label counts disagree      wrong
 CIFAR batch truncated, missing, or holding      DataFileError / FileNotFoundError naming it;
@@ -722,3 +727,29 @@ def test_data_files_without_samples(tmp_path):
     with pytest.raises(DataFileError, match="hold no samples for this subset"):
         fetch_cifar10(path, download_if_missing=False)
     assert fetch_cifar10(path, subset="all", download_if_missing=False).data.shape == (5, 3072)
+
+
+def test_empty_data_home_is_refused(tmp_path, monkeypatch, no_network):
+    # "" is Path("") = the current folder: an unset variable searched it, and downloaded there
+    monkeypatch.chdir(tmp_path)
+    for fetch in (fetch_mnist, fetch_cifar10):
+        with pytest.raises(ValueError, match=r"data_home='' is empty \(an unset variable\?\)"):
+            fetch("")
+    with pytest.raises(ValueError, match="data_home='' is empty"):
+        get_data_home("")
+    assert str(get_data_home(".")) == "."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_home_from_the_environment_that_is_a_file(tmp_path, monkeypatch, no_network):
+    # the message named data_home=..., which the user had not passed
+    path = tmp_path / "README.md"
+    path.write_text("not data")
+    monkeypatch.setenv("SKLRANK_DATA", str(path))
+    with pytest.raises(ValueError, match=r"^SKLRANK_DATA='.*README\.md' is a file; .*e\.g\. "
+                                         r"SKLRANK_DATA="):
+        fetch_mnist()
+    with pytest.raises(DataFileError, match=r"^SKLRANK_DATA='.*README\.md' is a file but not"):
+        fetch_cifar10()
+    with pytest.raises(ValueError, match=r"^data_home='.*README\.md' is a file"):
+        fetch_mnist(path)

@@ -104,12 +104,18 @@ def get_data_home(data_home=None):
     Parameters
     ----------
     data_home : str or path-like, default=None
-        An explicit folder; returned unchanged (as a :class:`~pathlib.Path`).
+        An explicit folder; returned as a :class:`~pathlib.Path`, ``~`` expanded. An empty
+        string is refused (it would mean the current folder: pass ``"."`` for that).
 
     Returns
     -------
     data_home : pathlib.Path
         The folder; it is not created.
+
+    Raises
+    ------
+    ValueError
+        If ``data_home`` is the empty string (an unset shell variable, ``"$DIR"``).
 
     Examples
     --------
@@ -118,6 +124,14 @@ def get_data_home(data_home=None):
     '/tmp/my_data'
     """
     if data_home is not None:
+        if isinstance(data_home, str) and not data_home:
+            # Path("") is the current folder: an unset shell variable (data_home="$DIR")
+            # would search it, and download there, without a word
+            raise ValueError(
+                "data_home='' is empty (an unset variable?); pass the folder that holds the "
+                "data sets, '.' for the current folder, or None for the default (the "
+                f"environment variable {DATA_ENV_VAR}, then ~/scikit_learn_data/sklrank)."
+            )
         return Path(data_home).expanduser()
     env = os.environ.get(DATA_ENV_VAR)
     if env:
@@ -206,12 +220,18 @@ def _find_mnist_file(folders, name):
     return None
 
 
+def _home_name(data_home):
+    """What set the data folder, for messages: the argument or the environment variable."""
+    return "data_home" if data_home is not None else DATA_ENV_VAR
+
+
 def _mnist_paths(data_home, download_if_missing, keys):
     home = get_data_home(data_home)
     if home.is_file():
+        name = _home_name(data_home)
         raise ValueError(
-            f"data_home={str(home)!r} is a file; pass the folder that holds mnist/ or the four "
-            f"MNIST files, e.g. data_home={str(home.parent)!r}."
+            f"{name}={str(home)!r} is a file; pass the folder that holds mnist/ or the four "
+            f"MNIST files, e.g. {name}={str(home.parent)!r}."
         )
     folders = [home / "mnist", home]
     paths, missing = {}, []
@@ -528,17 +548,18 @@ def _open_npz(path):
         ) from exc
 
 
-def _find_cifar_source(home):
+def _find_cifar_source(home, name="data_home"):
     """``(source, skipped)``: the batch folder or npz file to read (None if there is none),
-    and a DataFileError for each npz file looked at on the way that cannot be read."""
+    and a DataFileError for each npz file looked at on the way that cannot be read. ``name``
+    is what set ``home`` (see :func:`_home_name`), for the messages."""
     if home.is_file():
         # any name will do (an npz is recognised by its content), but the advice for a file
         # that is no npz at all is to pass another data_home, not to delete the file
         if not zipfile.is_zipfile(home):
             raise DataFileError(
-                f"data_home={str(home)!r} is a file but not a CIFAR-10 npz (a zip archive of "
+                f"{name}={str(home)!r} is a file but not a CIFAR-10 npz (a zip archive of "
                 f"arrays, as numpy.savez writes it); pass the folder that holds cifar10/ (or "
-                f"{_CIFAR_DIR}/), e.g. data_home={str(home.parent)!r}, or an npz file with the "
+                f"{_CIFAR_DIR}/), e.g. {name}={str(home.parent)!r}, or an npz file with the "
                 f"arrays {', '.join(_CIFAR_NPZ_KEYS)}; if it is a damaged copy of one, replace "
                 "it."
             )
@@ -722,7 +743,7 @@ def fetch_cifar10(
     (3, 32, 32)
     """
     home = get_data_home(data_home)
-    source, skipped = _find_cifar_source(home)
+    source, skipped = _find_cifar_source(home, _home_name(data_home))
     if source is not None:
         for problem in skipped:
             warnings.warn(
