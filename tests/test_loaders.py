@@ -48,7 +48,8 @@ batch re-saved with pickle protocol 5           read (was "truncated or is not a
 classes absent from the subset (an npz          ValueError naming classes and the labels
 subset); data files with no samples             present / DataFileError (was numpy's
                                                 "cannot reshape array of size 0")
-subset/n_samples out of range; unknown class    ValueError / InvalidParameterError naming it
+subset/n_samples out of range, n_samples=True;  ValueError / InvalidParameterError naming it
+unknown class
 classes=[True] (a boolean label)                ValueError naming classes (was the digit 1)
 old names load_mnist / load_cifar10             FutureWarning: use fetch_* (removed in 0.3)
 ==============================================  =============================================
@@ -296,6 +297,9 @@ def test_bad_parameters_name_themselves(tmp_path):
         fetch_mnist(tmp_path, subset="validation")
     with pytest.raises(ValueError, match="n_samples"):
         fetch_mnist(tmp_path, n_samples=0)
+    # True is an Integral: it failed in numpy ("expected a sequence of integers")
+    with pytest.raises(ValueError, match=r"'n_samples' parameter of fetch_mnist .* Got True"):
+        fetch_mnist(tmp_path, n_samples=True)
 
 
 def test_truncated_gzip_is_a_clear_error(tmp_path):
