@@ -19,6 +19,11 @@ archive with a member outside the folder        refused (tarfile's "data" filter
 data_home is a file (fetch_mnist), or a file   ValueError (DataFileError) naming the folder
 but not an npz (fetch_cifar10)                  to pass (was "not found" under <file>/mnist;
                                                 for CIFAR "... or delete it")
+SKLRANK_DATA names a file                       the same, naming SKLRANK_DATA (was
+                                                data_home, not passed)
+data_home="" (an unset variable)                ValueError: pass "." for the current folder
+                                                (was the current folder, searched and
+                                                downloaded into)
 truncated gzip; truncated IDX; wrong magic;     DataFileError naming the file and what is
 label > 9; image and label counts disagree      wrong
 CIFAR batch truncated, missing, or holding      DataFileError / FileNotFoundError naming it;
@@ -37,7 +42,14 @@ npz with 3 label names, float labels            DataFileError (were 3 target_nam
                                                 truncated to ints)
 npz with non-uint8 images, too few labels       DataFileError
 npz passed under another suffix                 read
-subset/n_samples out of range; unknown class    ValueError / InvalidParameterError naming it
+npz label_names stored as bytes (dtype S)       decoded (were "b'airplane'", ...)
+batch re-saved with pickle protocol 5           read (was "truncated or is not a CIFAR-10
+                                                python batch")
+classes absent from the subset (an npz          ValueError naming classes and the labels
+subset); data files with no samples             present / DataFileError (was numpy's
+                                                "cannot reshape array of size 0")
+subset/n_samples out of range, n_samples=True;  ValueError / InvalidParameterError naming it
+unknown class
 classes=[True] (a boolean label)                ValueError naming classes (was the digit 1)
 old names load_mnist / load_cifar10             FutureWarning: use fetch_* (removed in 0.3)
 ==============================================  =============================================
@@ -285,6 +297,9 @@ def test_bad_parameters_name_themselves(tmp_path):
         fetch_mnist(tmp_path, subset="validation")
     with pytest.raises(ValueError, match="n_samples"):
         fetch_mnist(tmp_path, n_samples=0)
+    # True is an Integral: it failed in numpy ("expected a sequence of integers")
+    with pytest.raises(ValueError, match=r"'n_samples' parameter of fetch_mnist .* Got True"):
+        fetch_mnist(tmp_path, n_samples=True)
 
 
 def test_truncated_gzip_is_a_clear_error(tmp_path):
@@ -672,3 +687,73 @@ def test_npz_named_directly_whatever_its_suffix(tmp_path):
     X, y = fetch_cifar10(tmp_path / "cifar-subset.bin", subset="test", return_X_y=True,
                          download_if_missing=False)
     np.testing.assert_array_equal(y, arrays["test_labels"])
+
+
+def test_cifar_batches_resaved_with_protocol_5(tmp_path):
+    # protocol 5 (Python 3.14's default) rebuilds arrays with numpy's _frombuffer: it was
+    # refused as "truncated or is not a CIFAR-10 python batch"
+    folder = tmp_path / "cifar-10-batches-py"
+    written = _write_cifar_batches(folder)
+    data, labels = written["test_batch"]
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({"data": data, "labels": labels}, f, protocol=5)
+    X, y = fetch_cifar10(folder, subset="test", return_X_y=True, download_if_missing=False)
+    np.testing.assert_array_equal(X, data.astype(np.float32) / np.float32(255))
+    assert y.tolist() == labels
+
+
+def test_npz_label_names_stored_as_bytes(tmp_path):
+    # batches.meta's b"label_names" saved as they are (dtype S): the names read "b'airplane'"
+    path = tmp_path / "subset.npz"
+    names = np.asarray([n.encode() for n in _loaders._CIFAR_LABEL_NAMES])
+    _write_cifar_npz(path, label_names=names)
+    bunch = fetch_cifar10(path, download_if_missing=False)
+    assert bunch.target_names.tolist() == list(_loaders._CIFAR_LABEL_NAMES)
+
+
+def test_classes_absent_from_the_subset(tmp_path):
+    # an npz subset without some class: classes=[9] failed in numpy's reshape ("cannot
+    # reshape array of size 0")
+    path = tmp_path / "subset.npz"
+    _write_cifar_npz(path, n=6, train_labels=np.arange(6) % 3)
+    with pytest.raises(ValueError, match=r"classes=\[9\] selects no sample: this subset "
+                                         r"holds only the labels \[0, 1, 2\]"):
+        fetch_cifar10(path, classes=[9], download_if_missing=False)
+    with pytest.raises(ValueError, match=r"classes=\[8, 9\] selects no sample"):
+        fetch_cifar10(path, classes=[8, 9], n_samples=1, download_if_missing=False)
+    assert fetch_cifar10(path, classes=[2, 9], download_if_missing=False).target.tolist() == [2, 2]
+
+
+def test_data_files_without_samples(tmp_path):
+    path = tmp_path / "subset.npz"
+    _write_cifar_npz(path, train_data=np.zeros((0, 3072), np.uint8),
+                     train_labels=np.zeros(0, np.int64))
+    with pytest.raises(DataFileError, match="hold no samples for this subset"):
+        fetch_cifar10(path, download_if_missing=False)
+    assert fetch_cifar10(path, subset="all", download_if_missing=False).data.shape == (5, 3072)
+
+
+def test_empty_data_home_is_refused(tmp_path, monkeypatch, no_network):
+    # "" is Path("") = the current folder: an unset variable searched it, and downloaded there
+    monkeypatch.chdir(tmp_path)
+    for fetch in (fetch_mnist, fetch_cifar10):
+        with pytest.raises(ValueError, match=r"data_home='' is empty \(an unset variable\?\)"):
+            fetch("")
+    with pytest.raises(ValueError, match="data_home='' is empty"):
+        get_data_home("")
+    assert str(get_data_home(".")) == "."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_home_from_the_environment_that_is_a_file(tmp_path, monkeypatch, no_network):
+    # the message named data_home=..., which the user had not passed
+    path = tmp_path / "README.md"
+    path.write_text("not data")
+    monkeypatch.setenv("SKLRANK_DATA", str(path))
+    with pytest.raises(ValueError, match=r"^SKLRANK_DATA='.*README\.md' is a file; .*e\.g\. "
+                                         r"SKLRANK_DATA="):
+        fetch_mnist()
+    with pytest.raises(DataFileError, match=r"^SKLRANK_DATA='.*README\.md' is a file but not"):
+        fetch_cifar10()
+    with pytest.raises(ValueError, match=r"^data_home='.*README\.md' is a file"):
+        fetch_mnist(path)

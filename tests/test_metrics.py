@@ -20,7 +20,8 @@ uint8 X, patches scorer                             the rank, as for float X (wa
                                                     NotImplementedError from torch's im2col)
 X=None for "data" / "patches"                       ValueError: the scorer needs X
 unfitted model, Pipeline or search; refit=False     NotFittedError naming what to fit
-a final step that is not a sklrank model            TypeError naming it
+a final step that is not a sklrank model            TypeError naming it (a user's subclass of
+                                                    a sklrank model is scored; it was refused)
 bank not a class of the model                       ValueError naming bank
 RankScorer("weights", ...), rank=["stable"]         ValueError naming quantity / rank at
                                                     construction (were KeyError at call,
@@ -174,6 +175,23 @@ def test_unfitted_and_foreign_estimators_raise(data):
     for scorer in (filter_stable_rank_scorer, data_stable_rank_scorer):
         with pytest.raises(TypeError, match="LogisticRegression"):
             scorer(logistic, X, y)
+
+
+class _UserCNN(RankCNNClassifier):
+    """A user's subclass, defined outside sklrank."""
+
+
+def test_a_subclass_of_a_sklrank_model_is_scored(data):
+    # it was refused as "needs a sklrank model as the final step" (its module is the user's)
+    X, y = data
+    clf = _UserCNN(input_shape=INPUT_SHAPE, kernel_size=KERNEL, n_filters=3, max_epochs=15,
+                   random_state=0).fit(X, y)
+    assert filter_stable_rank_scorer(clf, X, y) == pytest.approx(stable_rank(clf.filters_))
+    pipe = make_pipeline(StandardScaler(), clf)
+    pipe.fit(X, y)
+    assert data_stable_rank_scorer(pipe, X, y) == pytest.approx(
+        stable_rank(pipe[:-1].transform(X))
+    )
 
 
 def test_make_rank_scorer_bad_arguments(data, fitted):

@@ -11,6 +11,7 @@ NaN / inf in X, empty X, 1-D X                       scikit-learn's validate_dat
 X with other n_features at transform                 ValueError naming the features
 pandas X, ``set_output(transform="pandas")``         DataFrame out with feature names
 PCARankReducer n_components > min(n, d), 0          ValueError naming n_components
+PCARankReducer n_components=True, n_iter=True        InvalidParameterError naming it (ran as 1)
 PCARankReducer on one feature, center=False          ValueError naming n_features and the fix
                                                      (was TruncatedSVD's error)
 PCARankReducer on X * 1e200, X * 1e-200 (float64),   exact power-of-two rescaling: the same
@@ -437,11 +438,19 @@ def test_noise_refuses_fractional_and_boolean_geometry(params, match):
         ({"n_components": 0}, "n_components"),
         # more than the 16 pixels of an image: no training set can have that rank
         ({"n_components": 17}, r"n_components=17 .*16 pixels"),
+        ({"n_components": True}, r"'n_components' parameter .* Got True"),
     ],
 )
 def test_make_rank_pipeline_checks_its_parameters_at_once(params, match):
     with pytest.raises(ValueError, match=match):
         make_rank_pipeline((1, 4, 4), **params)
+
+
+@pytest.mark.parametrize("param", ["n_components", "n_iter"])
+def test_reducer_refuses_booleans_as_counts(param):
+    # True is an Integral: n_components=True ran as rank 1, n_iter=True as one iteration
+    with pytest.raises(ValueError, match=rf"'{param}' parameter of PCARankReducer .* Got True"):
+        PCARankReducer(**{param: True}).fit(_data())
 
 
 def test_make_rank_pipeline_geometry_matches_the_noise_step():

@@ -7,6 +7,8 @@ input                                        answer
 ===========================================  ================================================
 n_classes * rank > n_features                ValueError naming rank and n_features
 n_patches=0, n_samples=0, n_classes=1        InvalidParameterError naming the parameter
+n_samples=True, rank=True, n_patches=True    InvalidParameterError naming it (n_samples:
+                                             numpy's TypeError; the others ran as 1)
 noise_std < 0, NaN or inf                    InvalidParameterError naming noise_std
 signal_norm <= 0, NaN or inf                 InvalidParameterError naming signal_norm
 signal_position >= n_patches                 ValueError naming signal_position
@@ -117,6 +119,10 @@ def test_same_seed_same_data():
         ({"signal_norm": np.inf}, "signal_norm"),
         ({"noise_std": np.nan}, "noise_std"),
         ({"n_classes": 1}, "n_classes"),
+        # True is an Integral: n_samples=True failed in numpy, rank=True ran with rank 1
+        ({"n_samples": True}, r"'n_samples' parameter .* Got True"),
+        ({"rank": True}, r"'rank' parameter .* Got True"),
+        ({"n_patches": True}, r"'n_patches' parameter .* Got True"),
         ({"signal_position": True}, "signal_position=True is not a patch index"),
         ({"signal_position": False}, "signal_position=False is not a patch index"),
         ({"signal_norm": 1e300}, "signal_norm=1e.300 or noise_std=0.0 overflows float32"),

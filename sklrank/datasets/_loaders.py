@@ -9,13 +9,14 @@ import tarfile
 import warnings
 import zipfile
 import zlib
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import pooch
 from sklearn.utils import Bunch, check_random_state, deprecated
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from .._params import IntInterval
 
 __all__ = ["fetch_mnist", "fetch_cifar10", "get_data_home", "DataFileError"]
 
@@ -104,12 +105,18 @@ def get_data_home(data_home=None):
     Parameters
     ----------
     data_home : str or path-like, default=None
-        An explicit folder; returned unchanged (as a :class:`~pathlib.Path`).
+        An explicit folder; returned as a :class:`~pathlib.Path`, ``~`` expanded. An empty
+        string is refused (it would mean the current folder: pass ``"."`` for that).
 
     Returns
     -------
     data_home : pathlib.Path
         The folder; it is not created.
+
+    Raises
+    ------
+    ValueError
+        If ``data_home`` is the empty string (an unset shell variable, ``"$DIR"``).
 
     Examples
     --------
@@ -118,6 +125,14 @@ def get_data_home(data_home=None):
     '/tmp/my_data'
     """
     if data_home is not None:
+        if isinstance(data_home, str) and not data_home:
+            # Path("") is the current folder: an unset shell variable (data_home="$DIR")
+            # would search it, and download there, without a word
+            raise ValueError(
+                "data_home='' is empty (an unset variable?); pass the folder that holds the "
+                "data sets, '.' for the current folder, or None for the default (the "
+                f"environment variable {DATA_ENV_VAR}, then ~/scikit_learn_data/sklrank)."
+            )
         return Path(data_home).expanduser()
     env = os.environ.get(DATA_ENV_VAR)
     if env:
@@ -206,12 +221,18 @@ def _find_mnist_file(folders, name):
     return None
 
 
+def _home_name(data_home):
+    """What set the data folder, for messages: the argument or the environment variable."""
+    return "data_home" if data_home is not None else DATA_ENV_VAR
+
+
 def _mnist_paths(data_home, download_if_missing, keys):
     home = get_data_home(data_home)
     if home.is_file():
+        name = _home_name(data_home)
         raise ValueError(
-            f"data_home={str(home)!r} is a file; pass the folder that holds mnist/ or the four "
-            f"MNIST files, e.g. data_home={str(home.parent)!r}."
+            f"{name}={str(home)!r} is a file; pass the folder that holds mnist/ or the four "
+            f"MNIST files, e.g. {name}={str(home.parent)!r}."
         )
     folders = [home / "mnist", home]
     paths, missing = {}, []
@@ -282,6 +303,16 @@ def _select(labels, classes, n_samples, random_state, all_classes):
                 f"among {list(all_classes)}."
             )
         keep = keep[np.isin(labels, classes)]
+        if len(keep) == 0:
+            raise ValueError(
+                f"classes={classes.tolist()} selects no sample: this subset holds only the "
+                f"labels {sorted(set(labels.tolist()))}; choose among them."
+            )
+    if len(keep) == 0:
+        raise DataFileError(
+            "The data files hold no samples for this subset; replace them with complete "
+            "copies."
+        )
     if n_samples is not None:
         if n_samples > len(keep):
             raise ValueError(
@@ -315,7 +346,7 @@ _COMMON_CONSTRAINTS = {
     "data_home": [str, os.PathLike, None],
     "subset": [StrOptions({"train", "test", "all"})],
     "classes": ["array-like", None],
-    "n_samples": [Interval(Integral, 1, None, closed="left"), None],
+    "n_samples": [IntInterval(1, None, closed="left"), None],
     "random_state": ["random_state"],
     "return_X_y": ["boolean"],
     "download_if_missing": ["boolean"],
@@ -431,11 +462,15 @@ class _BatchUnpickler(pickle.Unpickler):
     Pickle can run arbitrary code; the official batches (Python 2 pickles) only reference
     numpy's array reconstruction, so nothing else is let through, except a latin-1-only
     ``_codecs.encode``: batches re-saved by Python 3 with protocol 2 encode bytes that way.
+    Batches re-saved with protocol 5 (Python 3.14's default) rebuild their arrays with
+    numpy's ``_frombuffer`` (a view of the pickled bytes), which is let through too.
     """
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"),
@@ -514,17 +549,18 @@ def _open_npz(path):
         ) from exc
 
 
-def _find_cifar_source(home):
+def _find_cifar_source(home, name="data_home"):
     """``(source, skipped)``: the batch folder or npz file to read (None if there is none),
-    and a DataFileError for each npz file looked at on the way that cannot be read."""
+    and a DataFileError for each npz file looked at on the way that cannot be read. ``name``
+    is what set ``home`` (see :func:`_home_name`), for the messages."""
     if home.is_file():
         # any name will do (an npz is recognised by its content), but the advice for a file
         # that is no npz at all is to pass another data_home, not to delete the file
         if not zipfile.is_zipfile(home):
             raise DataFileError(
-                f"data_home={str(home)!r} is a file but not a CIFAR-10 npz (a zip archive of "
+                f"{name}={str(home)!r} is a file but not a CIFAR-10 npz (a zip archive of "
                 f"arrays, as numpy.savez writes it); pass the folder that holds cifar10/ (or "
-                f"{_CIFAR_DIR}/), e.g. data_home={str(home.parent)!r}, or an npz file with the "
+                f"{_CIFAR_DIR}/), e.g. {name}={str(home.parent)!r}, or an npz file with the "
                 f"arrays {', '.join(_CIFAR_NPZ_KEYS)}; if it is a damaged copy of one, replace "
                 "it."
             )
@@ -615,7 +651,10 @@ def _cifar_from_npz(path, parts):
         _check_cifar_arrays(f"{path} ({part})", data, lab)
         images.append(data)
         labels.append(lab)
-    names = tuple(str(n) for n in np.ravel(arrays["label_names"]))
+    # (names stored as bytes, e.g. batches.meta's b"label_names" saved as they are, dtype S)
+    names = tuple(
+        n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(arrays["label_names"])
+    )
     if len(names) != len(_CIFAR_LABEL_NAMES):
         raise DataFileError(
             f"{path}: label_names holds {len(names)} names, expected the 10 CIFAR-10 classes "
@@ -705,7 +744,7 @@ def fetch_cifar10(
     (3, 32, 32)
     """
     home = get_data_home(data_home)
-    source, skipped = _find_cifar_source(home)
+    source, skipped = _find_cifar_source(home, _home_name(data_home))
     if source is not None:
         for problem in skipped:
             warnings.warn(

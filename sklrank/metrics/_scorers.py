@@ -104,7 +104,8 @@ class RankScorer:
     def _final_step(self, estimator):
         prefixes, final = _unwrap(estimator)
         name = type(final).__name__
-        if not type(final).__module__.startswith("sklrank"):
+        # a sklrank model or a subclass of one (a user's, defined in another module)
+        if not any(c.__module__.startswith("sklrank") for c in type(final).__mro__):
             raise TypeError(
                 f"{self!r} needs a sklrank model as the final step, got {name} "
                 f"({type(final).__module__}); put a sklrank.RankCNNClassifier last in the "

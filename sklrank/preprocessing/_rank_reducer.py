@@ -1,12 +1,12 @@
 """PCARankReducer: map samples to their rank-K approximation in the original feature space."""
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._params import IntInterval
 
 __all__ = ["PCARankReducer"]
 
@@ -114,10 +114,10 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [IntInterval(1, None, closed="left"), None],
         "center": ["boolean"],
         "svd_solver": [StrOptions({"auto", "randomized", "arpack"})],
-        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_iter": [IntInterval(0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
