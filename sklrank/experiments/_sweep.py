@@ -1694,10 +1694,18 @@ def noise_sweep(
 
     Examples
     --------
+    The synthetic model at two noise levels, with 300 gradient steps instead of the
+    default 1000 (far fewer leave the filters near their initialisation, and the sweep
+    warns that they did not train): the data's stable rank grows 14-fold, the filters'
+    stays under the clean data's rank 2K = 4.
+
     >>> from sklrank.experiments import noise_sweep
     >>> df = noise_sweep(noise_levels=[0.0, 1.0], n_seeds=1, verbose=0,
-    ...                  classifier_params={"max_epochs": 5})  # doctest: +SKIP
-    >>> df[["noise_std", "data_stable_rank", "filter_stable_rank"]]  # doctest: +SKIP
+    ...                  classifier_params={"max_epochs": 300})
+    >>> df[["noise_std", "data_stable_rank", "filter_stable_rank"]].round(1)
+       noise_std  data_stable_rank  filter_stable_rank
+    0        0.0               3.7                 2.5
+    1        1.0              50.7                 3.4
 
     Keep every finished point in a file, and continue from it after an interruption:
 
