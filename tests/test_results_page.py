@@ -5,7 +5,8 @@ Checked: every ``sklrank sweep`` table of section A (the command's own summary, 
 strings with :func:`sklrank._cli.sweep.summary_table`), the sample-size tables of A.2 and A.3,
 the MNIST grid search of section C, and the training and real-data tables of section B (B.3,
 B.4: means over seeds, a cell matching when the CSV's value rounds to it). Prose numbers are
-not parsed; a table is the place a reader copies from.
+not parsed; a table is the place a reader copies from. The README's speed ranges are checked
+against the run committed in benchmarks/RESULTS.md, which it links to.
 """
 
 import re
@@ -171,3 +172,49 @@ def test_every_summary_table_is_checked():
     # column) would silently go unchecked
     assert len(list(_sweep_tables())) == 11
     assert len(list(_sample_size_tables())) == 2
+
+
+# -- the README's speed paragraph against benchmarks/RESULTS.md -------------------------------
+
+def _results_row(first_cell):
+    """The cells of the benchmarks/RESULTS.md table row whose first cell starts so."""
+    for line in (REPO_ROOT / "benchmarks" / "RESULTS.md").read_text().splitlines():
+        cells = [c.replace("*", "").strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0].startswith(first_cell):
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in benchmarks/RESULTS.md")
+
+
+def _readme_range(pattern):
+    """The ``low-high`` range the README quotes where ``pattern`` (a regex with two groups)
+    matches its speed paragraph."""
+    text = " ".join((REPO_ROOT / "README.md").read_text().split())
+    match = re.search(pattern, text)
+    assert match, f"README: {pattern!r} not found"
+    return float(match.group(1)), float(match.group(2))
+
+
+def _within(value, low_high, digits):
+    low, high = low_high
+    return round(low, digits) <= round(value, digits) <= round(high, digits)
+
+
+def test_readme_speed_ranges_cover_the_committed_benchmarks():
+    # The README quotes ranges over several runs; the run committed in RESULTS.md, which it
+    # links to, is one of them.
+    mnist = _results_row("MNIST images 60000")
+    seconds, ratio = float(mnist[2].split()[0]), float(mnist[5].split("(")[1].rstrip("x)"))
+    assert _within(seconds, _readme_range(r"one float64 pass \((\d\.\d+)-(\d\.\d+) s"), 2)
+    assert _within(ratio, _readme_range(r"(\d+)-(\d+)x faster than `numpy.linalg.svd`"), 0)
+    noise = _results_row("Gaussian noise 60000")
+    gram, svd = float(noise[4].rstrip("x")), float(noise[5].split("(")[1].rstrip("x)"))
+    assert _within(gram, _readme_range(r"\((\d\.\d)-(\d\.\d)x the time of one"), 1)
+    assert _within(svd, _readme_range(r"(\d)-(\d)x faster than the SVD"), 0)
+    cost = {}
+    for case in ("synthetic (cpu)", "mnist-sized (cpu)"):
+        row = _results_row(case)
+        cost[case] = float(row[7].split()[0]) / float(row[5].split()[0])
+    assert _within(cost["mnist-sized (cpu)"],
+                   _readme_range(r"costs (\d\.\d+)-(\d\.\d+)x at MNIST size"), 2)
+    assert _within(cost["synthetic (cpu)"],
+                   _readme_range(r"and (\d\.\d+)-(\d\.\d+)x on the tiny synthetic problem"), 2)
