@@ -146,6 +146,18 @@ def test_numpydoc_validation(qualname):
     assert not errors, "\n".join(f"{qualname}: {code} {message}" for code, message in errors)
 
 
+@pytest.mark.parametrize("qualname", [q for q in VALIDATED if q in set(api_reference.page_names())])
+def test_every_public_object_has_examples(qualname):
+    # Every class, function and exception of the API reference shows how it is used, in an
+    # Examples section the doctests run (pytest --doctest-modules); methods may leave it to
+    # their class, as scikit-learn's do.
+    validate = pytest.importorskip(
+        "numpydoc.validate", reason="numpydoc is in the docs extra: pip install -e .[docs]"
+    ).validate
+    codes = [code for code, _ in validate(qualname)["errors"]]
+    assert "EX01" not in codes, f"{qualname}: no Examples section"
+
+
 def _data_definitions():
     """(qualified name, defining module, name) for every public data object."""
     for qualname, obj in PUBLIC:

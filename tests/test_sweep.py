@@ -834,6 +834,37 @@ def test_interrupted_batched_sweep_resumes_to_identical_numbers(tiny_sweep, tmp_
     assert resumed["n_batched"].tolist() == [2] * 6
 
 
+def test_data_and_patch_ranks_do_not_depend_on_the_costs_a_process_measures(monkeypatch):
+    # stable_rank's method="auto" picks its path (Lanczos passes or the Gram matrix) by
+    # costs measured once a process, and the paths differ in the last bits: a resumed sweep,
+    # a joblib or Dask worker measured other costs and reported a data stable rank 2e-13
+    # off the uninterrupted run's (1000 x 512 synthetic data at noise 1). The sweep's ranks
+    # now take a path fixed by the matrix's shape.
+    from sklrank import _rank
+
+    class Measured(dict):  # every geometry measured at these costs (Gram, bookkeeping)
+        def __init__(self, costs):
+            super().__init__()
+            self.costs = costs
+
+        def get(self, key, default=None):
+            return self.costs
+
+        def setdefault(self, key, default=None):
+            return self.costs
+
+    kwargs = {"noise_levels": [1.0], "seeds": [2], "n_samples": 1000, "n_test": 10,
+              "classifier_params": {"max_epochs": 1}, "verbose": 0}
+    frames = []
+    for costs in [(1e-9, 0.0), (1e9, 0.0)]:  # the Gram matrix free, or out of reach
+        monkeypatch.setattr(_rank, "_MEASURED_COSTS", Measured(costs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # one step trains nothing
+            frames.append(noise_sweep("synthetic", **kwargs))
+    for column in ("data_stable_rank", "patch_stable_rank"):
+        assert frames[0][column].tolist() == frames[1][column].tolist(), column
+
+
 def test_unusable_checkpoints(tmp_path, no_fit):
     kwargs = {"noise_levels": [0.0], "seeds": [0], **TINY}
     with pytest.raises(CheckpointError, match="the folder .* does not exist"):

@@ -92,7 +92,29 @@ _NUMPY_CORE = "numpy._core" if int(np.__version__.split(".")[0]) >= 2 else "nump
 
 
 class DataFileError(ValueError):
-    """A data file is missing, truncated or not in the expected format."""
+    """A data file is truncated, corrupt or not in the expected format.
+
+    Raised by :func:`fetch_mnist` and :func:`fetch_cifar10` with the file's path and what is
+    wrong with it; replace the file (delete it to have it downloaded again). A subclass of
+    :class:`ValueError`. A file that is missing raises :class:`FileNotFoundError` instead,
+    saying where to put it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklrank.datasets import DataFileError, fetch_mnist
+    >>> folder = Path(tempfile.mkdtemp()) / "mnist"
+    >>> folder.mkdir()
+    >>> for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    ...     _ = (folder / name).write_bytes(bytes([0, 0, 8, 3]))  # a cut-off header
+    >>> try:
+    ...     fetch_mnist(data_home=folder.parent, subset="test", download_if_missing=False)
+    ... except DataFileError as exc:
+    ...     print(str(exc).replace(str(folder), "<data_home>/mnist"))
+    <data_home>/mnist/t10k-images-idx3-ubyte is truncated inside its IDX header.
+    >>> import shutil; shutil.rmtree(folder.parent)
+    """
 
 
 def get_data_home(data_home=None):

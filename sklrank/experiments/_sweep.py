@@ -166,6 +166,23 @@ def _compute_clean_ranks(X_clean, rtol):
     return rank, float(s2.sum() / s2.max())
 
 
+def _reproducible_stable_rank(A):
+    """:func:`~sklrank.stable_rank` by a path that depends on the shape of ``A`` only.
+
+    ``method="auto"`` chooses between its Lanczos passes and the Gram matrix by costs it
+    measures once a process, and the two paths differ in the last bits (about 1e-13
+    relative), so a resumed sweep, a joblib worker or a Dask worker could report other bits
+    than an uninterrupted local run. The Gram matrix of the smaller side (what "auto" uses
+    for small matrices) is deterministic; above its size limit "auto" iterates Lanczos to
+    the end, which is too.
+    """
+    from sklrank import stable_rank
+    from sklrank._rank import _GRAM_MAX_SIDE
+
+    method = "gram" if min(A.shape) <= _GRAM_MAX_SIDE else "auto"
+    return float(stable_rank(A, method=method))
+
+
 def _patch_stable_rank(X_seen, clf):
     """Stable rank of every patch the filters see, one a row.
 
@@ -173,7 +190,7 @@ def _patch_stable_rank(X_seen, clf):
     in by blocks of samples, so that no second full-size temporary exists besides it
     (``patch_matrix`` of the whole matrix holds two: the unfolded tensor and its transpose).
     """
-    from sklrank import patch_matrix, stable_rank
+    from sklrank import patch_matrix
 
     geometry = (clf.input_shape_, clf.kernel_size_, clf.stride_, clf.padding)
     first = patch_matrix(X_seen[:1], *geometry)
@@ -183,16 +200,14 @@ def _patch_stable_rank(X_seen, clf):
     for start in range(0, len(X_seen), block):
         rows = slice(start * per_sample, (start + block) * per_sample)
         patches[rows] = patch_matrix(X_seen[start : start + block], *geometry)
-    return float(stable_rank(patches))
+    return _reproducible_stable_rank(patches)
 
 
 def _measured(X_seen, clf, clean_ranks):
     """Data, patch, clean and filter ranks of one fitted sweep point."""
-    from sklrank import stable_rank
-
     clean_rank, clean_stable_rank = clean_ranks
     return {
-        "data_stable_rank": float(stable_rank(X_seen)),
+        "data_stable_rank": _reproducible_stable_rank(X_seen),
         "patch_stable_rank": _patch_stable_rank(X_seen, clf),
         "filter_stable_rank": float(clf.filter_stable_rank_),
         "clean_rank": clean_rank,
@@ -1694,10 +1709,18 @@ def noise_sweep(
 
     Examples
     --------
+    The synthetic model at two noise levels, with 300 gradient steps instead of the
+    default 1000 (far fewer leave the filters near their initialisation, and the sweep
+    warns that they did not train): the data's stable rank grows 14-fold, the filters'
+    stays under the clean data's rank 2K = 4.
+
     >>> from sklrank.experiments import noise_sweep
     >>> df = noise_sweep(noise_levels=[0.0, 1.0], n_seeds=1, verbose=0,
-    ...                  classifier_params={"max_epochs": 5})  # doctest: +SKIP
-    >>> df[["noise_std", "data_stable_rank", "filter_stable_rank"]]  # doctest: +SKIP
+    ...                  classifier_params={"max_epochs": 300})
+    >>> df[["noise_std", "data_stable_rank", "filter_stable_rank"]].round(1)
+       noise_std  data_stable_rank  filter_stable_rank
+    0        0.0               3.7                 2.5
+    1        1.0              50.7                 3.4
 
     Keep every finished point in a file, and continue from it after an interruption:
 
