@@ -358,6 +358,58 @@ def test_seeds_beyond_the_random_states_are_refused(capsys):
     assert "--seeds: the seeds 0..N-1 are random states, below 2**32" in line
 
 
+@pytest.mark.parametrize("n", ["0", "-3", "1"])
+def test_too_few_samples_say_why(n, tmp_path, capsys, no_fit):
+    # --n-samples 0 got argparse's "must be an integer >= 1", 1 the sweep's "at least 2"
+    for sizes in ([n], [n, "20"]):
+        line = _one_line(["sweep", "--out", str(tmp_path / "out"), "--quiet", "--n-samples",
+                          *sizes], capsys)
+        assert line == (f"sklrank sweep: error: --n-samples {n} is too few: a training set "
+                        "needs at least 2 samples (one of each of two classes); pass "
+                        "--n-samples >= 2."), line
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        # numpy's "Maximum allowed dimension exceeded", a C overflow or a traceback
+        (["--n-samples", str(10**20)], "argument --n-samples: must be at most 2**31 - 1"),
+        (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 2**31 - 1"),
+        (["--n-patches", str(10**20)], "argument --n-patches: must be at most 2**31 - 1"),
+        (["--n-filters", str(10**20)], "argument --n-filters: must be at most 2**31 - 1"),
+        (["--n-jobs", str(10**20)], "argument --n-jobs: must be at most 2**31 - 1"),
+        (["--threads-per-point", str(10**20)], "argument --threads-per-point: must be at most"),
+        # torch's "value cannot be converted to type float without overflow"
+        (["--lr", "1e308"], "argument --lr: must be at most 3.4e38"),
+    ],
+)
+def test_huge_values_name_the_option(argv, match, tmp_path, capsys, no_fit):
+    line = _fails(["sweep", "--out", str(tmp_path / "out"), "--quiet", *argv], capsys)
+    assert match in line, line
+
+
+@pytest.mark.parametrize(
+    ("argv", "sizes"),
+    [
+        (["--n-samples", "2000000000"], "--n-samples 2000000000 training and --n-test 1000 "
+         "test samples of --n-patches 8 patches of --n-features 64 values, --n-filters 10"),
+        (["--n-test", "2000000000"], "--n-test 2000000000 test samples"),
+        (["--n-features", "2000000000"], "--n-features 2000000000 values"),
+        (["--n-patches", "2000000000"], "--n-patches 2000000000 patches"),
+        (["--n-filters", "2000000000"], "--n-filters 2000000000 filters a class"),
+    ],
+)
+def test_sizes_beyond_the_memory_name_the_options(argv, sizes, tmp_path, capsys, no_fit):
+    # numpy's "Maximum allowed dimension exceeded" / "Unable to allocate 8 TiB", torch's
+    # "can't allocate memory": none named the option
+    line = _one_line(["sweep", "--out", str(tmp_path / "out"), "--quiet", "--seeds", "1",
+                      *argv], capsys)
+    assert line.startswith("sklrank sweep: error: one fit needs about "), line
+    assert sizes in line and line.endswith(
+        "GiB of this machine; lower --n-samples, --n-test, --n-patches, --n-features or "
+        "--n-filters."), line
+
+
 def test_out_of_memory_is_named(tmp_path, capsys, monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError  # no message: the line said "sklrank sweep: error: " and no more

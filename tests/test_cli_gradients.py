@@ -428,7 +428,29 @@ def test_out_of_memory_is_one_line(error, tmp_path, capsys, monkeypatch):
     line = _fails(["--figure", "activations", "--quick", "--out", str(tmp_path / "out"),
                    "--no-progress"], capsys)
     expected = str(error) or "out of memory (MemoryError): use smaller sizes"
-    assert line == f"sklrank gradients: error: {expected}"
+    # (numpy's and torch's messages name an array's shape or bytes, not the option to lower)
+    assert line == (f"sklrank gradients: error: {expected}; lower --n-samples, --n-features "
+                    "or --n-hidden")
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        # a C overflow, numpy's "loop of ufunc does not support argument 0" or a traceback
+        (["--epochs", str(10**20)], "argument --epochs: must be at most 2**31 - 1"),
+        (["--n-hidden", str(10**20)], "argument --n-hidden: must be at most 2**31 - 1"),
+        (["--threads", str(10**20)], "argument --threads: must be at most 2**31 - 1"),
+        (["--n-jobs", str(10**20)], "argument --n-jobs: must be at most 2**31 - 1"),
+        (["--n-jobs", str(-10**20)], "argument --n-jobs: must be at most 2**31 - 1"),
+        # torch's "value cannot be converted to type float without overflow"
+        (["--lr", "1e308"], "argument --lr: must be at most 3.4e38 (the networks train in "
+         "float32)"),
+    ],
+)
+def test_huge_values_name_the_option(tmp_path, capsys, argv, match):
+    line = _fails(["--figure", "training", "--quick", "--out", str(tmp_path / "out"),
+                   "--no-progress", *argv], capsys, one_line=False)
+    assert match in line, line
 
 
 def test_seeds_beyond_the_random_states_are_refused(tmp_path, capsys):

@@ -44,6 +44,22 @@ def output_folder(text):
     return text
 
 
+# The largest integer an option takes: torch's thread count and joblib's n_jobs are C ints,
+# and sizes beyond it fit in no memory (10**20 ended in numpy's "Maximum allowed dimension
+# exceeded", a C overflow or a traceback, none naming the option).
+MAX_INT = 2**31 - 1
+# The largest learning rate: the networks train in float32 (1e308 ended in torch's "value
+# cannot be converted to type float without overflow").
+MAX_LR = 3.4e38
+
+
+def at_most(value, text, high=MAX_INT, what="2**31 - 1"):
+    """``value`` (parsed from ``text``) if it is at most ``high``, else the argparse error."""
+    if value > high:
+        raise argparse.ArgumentTypeError(f"must be at most {what}, got {text}")
+    return value
+
+
 def n_jobs_option(text):
     """The argparse type of ``--n-jobs``: joblib's convention, a non-zero integer (N workers;
     -1 every core, -2 all but one, ...), for both commands (``gradients`` refused -2)."""
@@ -55,7 +71,7 @@ def n_jobs_option(text):
         raise argparse.ArgumentTypeError(
             "must be a non-zero integer: N workers, or -1 for every core, -2 for all but one "
             "(joblib's convention), got 0")
-    return value
+    return at_most(abs(value), text) and value
 
 
 def seed_count_option(metavar):

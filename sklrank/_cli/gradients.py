@@ -21,8 +21,10 @@ from pathlib import Path
 
 from . import (
     INTERRUPTED,
+    MAX_LR,
     CLIError,
     as_options,
+    at_most,
     command_line,
     n_jobs_option,
     one_line,
@@ -137,6 +139,10 @@ def _positive(text):
     return value
 
 
+def _learning_rate(text):
+    return at_most(_positive(text), text, MAX_LR, "3.4e38 (the networks train in float32)")
+
+
 def _fraction(text):
     value = _positive(text)
     if value > 1:
@@ -152,7 +158,7 @@ def _int_at_least(low):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
-        return value
+        return at_most(value, text)
 
     return parse
 
@@ -289,7 +295,7 @@ def add_parser(subparsers):
     train.add_argument("--record-epochs", type=_list_of(_int_at_least(1)), metavar="LIST",
                        help="epochs at which the decomposition is recorded besides 0 and the "
                        "last (default: regularisers 10; training about ten on a log scale)")
-    train.add_argument("--lr", type=_positive, metavar="ETA",
+    train.add_argument("--lr", type=_learning_rate, metavar="ETA",
                        help="learning rate of every run (default: lr-fraction / L, L the "
                        "curvature of the loss at the initial weights)")
     train.add_argument("--lr-fraction", type=_fraction, metavar="F",
@@ -479,7 +485,13 @@ def _run_figure(args, figure, out):
             RuntimeError, TrainingFailedError) as exc:
         # (MemoryError and torch's RuntimeError of an allocation too large for the machine
         # were a traceback; sklrank sweep says them in one line too)
-        raise CLIError(one_line(exc, _options(figure), ",")) from exc
+        line = one_line(exc, _options(figure), ",")
+        if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
+            # numpy's and torch's messages name an array's shape, not the option to lower
+            sizes = [_flag(d) for d in ("n_samples", "n_features", "n_hidden")
+                     if d in _PARAMETERS[figure]]
+            line += f"; lower {', '.join(sizes[:-1])} or {sizes[-1]}"
+        raise CLIError(line) from exc
     runtime = time.perf_counter() - start
     diverged, n_runs = _flagged_runs(df, "diverged")
     untrained, _ = _flagged_runs(df, "training_warning")

@@ -17,8 +17,10 @@ import numpy as np
 
 from sklrank._cli import (
     INTERRUPTED,
+    MAX_LR,
     CLIError,
     as_options,
+    at_most,
     command_line,
     n_jobs_option,
     one_line,
@@ -80,7 +82,17 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
+    return at_most(value, text)
+
+
+def _training_size(text):
+    """--n-samples: an integer; noise_sweep says why fewer than 2 do not do (0 got argparse's
+    ">= 1", 1 the sweep's "at least 2 ... one of each of two classes")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    return at_most(value, text)
 
 
 def _positive_float(text):
@@ -88,6 +100,10 @@ def _positive_float(text):
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0, got 0")
     return value
+
+
+def _learning_rate(text):
+    return at_most(_positive_float(text), text, MAX_LR, "3.4e38 (the networks train in float32)")
 
 
 def _q(text):
@@ -166,7 +182,7 @@ def add_parser(subparsers):
         help="number of seeds 0..N-1 per noise level (default: 3)",
     )
     data.add_argument(
-        "--n-samples", type=_positive_int, nargs="+", metavar="N",
+        "--n-samples", type=_training_size, nargs="+", metavar="N",
         help=f"training samples per fit (default: synthetic {syn['n_samples']}; images "
         f"{img['n_samples']}, drawn per seed from the training set). Several values run the "
         "sample-size study: the sweep at each n, and a figure of the filter stable rank "
@@ -238,7 +254,7 @@ def add_parser(subparsers):
         f"{img_clf['max_epochs']})",
     )
     model.add_argument(
-        "--lr", type=_positive_float, metavar="ETA",
+        "--lr", type=_learning_rate, metavar="ETA",
         help=f"learning rate (default: synthetic {clf['lr']:g}; images {img_clf['lr']:g})",
     )
     model.add_argument(
