@@ -305,6 +305,48 @@ def test_library_messages_name_the_options(argv, line, tmp_path, capsys):
     assert "_" not in got.split(" (in the sweep point")[0].replace("n_classes", ""), got
 
 
+# Advice that only a Python caller can follow, in a message the command line printed.
+PYTHON_ONLY = ("scale X", "rescale X", "StandardScaler", "pixels / 255", "float64",
+               "(row, column)", "other seeds", "init_std", "kappa")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--noise", "1e20"], "the defaults expect inputs of unit scale, e.g. pixels in [0, 1], "
+         "patch norms of order 1 to 10): lower --noise or --signal-norm, or lower --lr (now 1) "
+         "by the square of the scale."),
+        (["--signal-norm", "1e308"], "--signal-norm 1e+308 or --noise 0.5 overflows float32 "
+         "(largest value 3.4e+38): X would hold inf. Use smaller values."),
+        (["--signal-norm", "1e-300"], "X would not hold these patches. Pass a larger "
+         "--signal-norm."),
+        # --seeds 3 runs the seeds 0, 1, 2: no other seeds to pass
+        (["--n-samples", "3", "--seeds", "3"], "--n-samples 3 is too few for seed 1: the 3 "
+         "training samples drawn for it hold one class only; pass --n-samples >= 5 (the fewest "
+         "that hold two classes for this seed)."),
+    ],
+)
+def test_messages_advise_what_the_command_takes(argv, line, tmp_path, capsys):
+    argv = ["sweep", "--out", str(tmp_path / "out"), "--seeds", "1", "--n-samples", "20",
+            "--n-test", "10", "--max-epochs", "2", "--quiet", "--noise", "0.5", *ONE_BY_ONE,
+            *argv]
+    got = _one_line(argv, capsys)
+    assert line in got, got
+    assert not [words for words in PYTHON_ONLY if words in got], got
+
+
+def test_unreachable_scheduler_names_the_option(tmp_path, capsys):
+    # dask's "Timed out trying to connect to tcp://..." did not name --scheduler
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("dask.distributed")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY,
+                          "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert line.startswith("sklrank sweep: error: cannot reach the Dask scheduler of "
+                           "--scheduler tcp://127.0.0.1:9: "), line
+    assert line.endswith("; check the address, and that the scheduler runs."), line
+
+
 def test_as_options_rewrites_parameters_only():
     from sklrank._cli import as_options
 
@@ -323,6 +365,13 @@ def test_as_options_rewrites_parameters_only():
     assert as_options("canvas=(1, 1) leaves no tile; e.g. canvas=(2, 3).", options) \
         == "--canvas 1x1 leaves no tile; e.g. --canvas 2x3."
     assert as_options("nus=[0.1, 0.2] given", options, ",") == "--nu 0.1,0.2 given"
+    # a remark after a name: "or max_epochs" stayed a Python name
+    assert as_options("raise lr (about 3.2 is stable) or max_epochs.",
+                      {**options, "max_epochs": "--epochs"}) \
+        == "raise --lr (about 3.2 is stable) or --epochs."
+    # the command's version of Python-only advice, before the names are turned into options
+    assert as_options("x; scale X, or lower lr.", options, advice=[("scale X", "lower rank")]) \
+        == "x; lower --rank, or lower --lr."
 
 
 def test_image_messages_name_the_options(tmp_path, capsys, shared_data_dir):
@@ -331,7 +380,9 @@ def test_image_messages_name_the_options(tmp_path, capsys, shared_data_dir):
               "10", "--max-epochs", "2", "--quiet", *ONE_BY_ONE]
     line = _one_line([*common, "--n-samples", "20", "--canvas", "1x2", "--signal-position",
                       "2"], capsys)
-    assert "--signal-position 2 is not a tile of the 1 x 2 grid" in line, line
+    # (it offered "a (row, column) pair", which --signal-position does not take)
+    assert line.endswith("--signal-position 2 is not a tile of the 1 x 2 grid; pass a tile "
+                         "index in 0..1 or 'random'."), line
     line = _one_line([*common, "--classes", "0", "1", "--n-samples", "100000"], capsys)
     assert ("--n-samples 100000 exceeds the 12665 training images of classes [0, 1] of "
             "--dataset mnist; pass --n-samples <= 12665.") in line, line
@@ -633,6 +684,8 @@ def test_fits_that_did_not_train_are_counted(batching, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "2 of the 4 fits did not train" in captured.out
     assert "noise_std=0, seed=0: RankCNNClassifier learned nothing" in captured.out
+    # (it advised "Scale X up to unit scale, raise init_std or lr, or lower kappa": Python's)
+    assert "the gradients vanish. Raise --signal-norm or --lr.\n" in captured.out
     assert "ConvergenceWarning" not in captured.err  # counted once, in the summary
     df = pd.read_csv(out / "synthetic.csv", keep_default_na=False)
     assert (df["training_warning"] != "").tolist() == [True, True, False, False]

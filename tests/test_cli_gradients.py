@@ -397,11 +397,42 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeyp
         # the step size of a saturated network was a ZeroDivisionError traceback
         (["--figure", "regularisers", "--input-noise", "1e30"], "the curvature of the loss at "
          "the initial weights with --input-noise 1e+30 is 0"),
+        # Python-only advice: "or scale X down", make_spiked's nu (the NU of --settings)
+        (["--figure", "training", "--activations", "tanh", "--lr", "1e20"], "so the gradient "
+         "is exactly zero and there is nothing to decompose); lower --lr (now 1e+20)."),
+        (["--figure", "regularisers", "--settings", "0:1e20"], "--settings ALPHA:1e+20 makes "
+         "the spike strength n_samples**nu = inf overflow float64 in X; use a smaller NU in "
+         "--settings"),
     ],
 )
 def test_library_messages_name_the_options(argv, line, tmp_path, capsys):
     got = _fails([*argv, "--quick", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
     assert line in got, got
+    assert not [w for w in ("scale X", "rescale", "StandardScaler", "nu=") if w in got], got
+
+
+@pytest.mark.parametrize(
+    ("figure", "message", "line"),
+    [
+        ("training", "the network output overflows float64 on X (max |X| = 1e+300): rescale X, "
+         "e.g. with sklearn.preprocessing.StandardScaler.", "(max |X| = 1e+300): lower --nu."),
+        ("regularisers", "the gradient overflows float64 at this scale of X; rescale them, e.g. "
+         "with sklearn.preprocessing.StandardScaler.",
+         "at this scale of X; lower --settings or --input-noise."),
+        ("real-data", "the network output overflows float64 on X (max |X| = 1e+300): rescale X, "
+         "e.g. with sklearn.preprocessing.StandardScaler.", "(max |X| = 1e+300)."),
+        ("training", "the inputs overflow the forward pass in float32: scale X, or check the "
+         "activation.", "in float32: check --activations."),
+        ("training", "the curvature is 0; lower the input scale, or pass lr.",
+         "the curvature is 0; lower --nu, or pass --lr."),
+    ],
+)
+def test_python_advice_is_the_commands(figure, message, line):
+    # (the library's messages reach the command's user through one_line)
+    from sklrank._cli import one_line
+    from sklrank._cli.gradients import _advice, _options
+
+    assert one_line(ValueError(message), _options(figure), ",", _advice(figure)).endswith(line)
 
 
 def test_real_data_sizes_name_the_options(tmp_path, capsys, shared_data_dir):
@@ -445,6 +476,9 @@ def test_out_of_memory_is_one_line(error, tmp_path, capsys, monkeypatch):
         # torch's "value cannot be converted to type float without overflow"
         (["--lr", "1e308"], "argument --lr: must be at most 3.4e38 (the networks train in "
          "float32)"),
+        # infinite numbers, then a traceback from the figure's axes ("arange: cannot compute
+        # length")
+        (["--weight-decay", "1e308"], "argument --weight-decay: must be at most 3.4e38"),
     ],
 )
 def test_huge_values_name_the_option(tmp_path, capsys, argv, match):
@@ -485,5 +519,7 @@ def test_runs_that_did_not_train_are_one_line_after_the_table(tmp_path, capsys):
     assert "4 of the 4 runs did not train (their loss never moved; column training_warning" \
         in printed
     assert "raise --lr" in printed
+    # "raise --lr (about 0.75 is stable) or max_epochs": the option is --epochs
+    assert "is stable) or --epochs." in printed and "max_epochs" not in printed, printed
     assert json.loads((out / "training.json").read_text())["untrained_runs"] == 4
     assert pd.read_csv(out / "training.csv").training_warning.notna().all()

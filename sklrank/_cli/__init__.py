@@ -95,7 +95,7 @@ def seed_count_option(metavar):
     return parse
 
 
-def one_line(exc, options=None, list_sep=" "):
+def one_line(exc, options=None, list_sep=" ", advice=()):
     """An exception's message (and notes) on one line.
 
     Parameters
@@ -108,6 +108,9 @@ def one_line(exc, options=None, list_sep=" "):
         The notes (which fit failed, as its CSV columns name it) are left as they are.
     list_sep : str, default=" "
         How the option takes several values: " " (``--noise 0 1``) or "," (``--nu 0.1,0.2``).
+    advice : sequence of (str, str), default=()
+        The library's Python-only advice and the command's version of it: see
+        :func:`as_options`.
 
     Returns
     -------
@@ -115,7 +118,7 @@ def one_line(exc, options=None, list_sep=" "):
     """
     message = str(exc) or _NO_MESSAGE.get(type(exc), type(exc).__name__)
     if options:
-        message = as_options(message, options, list_sep)
+        message = as_options(message, options, list_sep, advice)
     notes = getattr(exc, "__notes__", None) or []
     return " ".join(" ".join([message, *(f"({n})" for n in notes)]).split())
 
@@ -129,7 +132,7 @@ _VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s,;)\]]+?(?=\.?(?:[\s,;)\]]
 _VERBS = r"(?:[Ll]ower|[Rr]aise|[Pp]ass|[Uu]se|[Dd]rop|[Ii]ncrease|[Dd]ecrease)"
 
 
-def as_options(message, options, list_sep=" "):
+def as_options(message, options, list_sep=" ", advice=()):
     """A library message with its parameter names turned into command-line options.
 
     ``name=value`` becomes ``--option value`` (a string unquoted, a list as the option
@@ -146,6 +149,11 @@ def as_options(message, options, list_sep=" "):
         the parameter's Python value into the option's text (``(2, 2)`` -> ``2x2``).
     list_sep : str, default=" "
         The separator of a list of values on the command line.
+    advice : sequence of (str, str), default=()
+        ``(text, replacement)``: advice that only a Python caller can follow ("scale X (e.g.
+        pixels / 255, or StandardScaler)", "or pass other seeds") and what the command's user
+        can do instead, in the library's parameter names (which become options), or "".
+        Replaced before the parameter names.
 
     Returns
     -------
@@ -154,6 +162,9 @@ def as_options(message, options, list_sep=" "):
     import ast
     import re
     import shlex
+
+    for text, replacement in advice:
+        message = message.replace(text, replacement)
 
     flags = {name: (o if isinstance(o, tuple) else (o, None)) for name, o in options.items()}
     names = "|".join(re.escape(n) for n in sorted(flags, key=len, reverse=True))
@@ -182,9 +193,11 @@ def as_options(message, options, list_sep=" "):
 
     message = re.sub(rf"(?<![\w.\-'\"])({names})=({_VALUE})", assignment, message)
     message = re.sub(rf"^{name}(?=\s)", bare, message)
-    # a fix: "lower rank or raise n_features", "raise lr or max_epochs"
+    # a fix: "lower rank or raise n_features", "raise lr or max_epochs", also with a remark
+    # after a name ("raise lr (about 3.2 is stable) or max_epochs" left max_epochs)
+    named = rf"{name}(?: \([^()]*\))?"
     message = re.sub(
-        rf"\b{_VERBS}\s+(?:a (?:smaller|larger) )?{name}(?:(?:,| or| and) {name})*", bare,
+        rf"\b{_VERBS}\s+(?:a (?:smaller|larger) )?{named}(?:(?:,| or| and) {named})*", bare,
         message,
     )
     return message

@@ -140,6 +140,8 @@ def _positive(text):
 
 
 def _learning_rate(text):
+    """--lr, and the strengths of the regularisers: at most float32's largest value (a weight
+    decay of 1e308 gave infinite numbers, and then a traceback from the figure's axes)."""
     return at_most(_positive(text), text, MAX_LR, "3.4e38 (the networks train in float32)")
 
 
@@ -281,11 +283,11 @@ def add_parser(subparsers):
         "regularisers", textwrap.fill(
             "strengths, by default a decade either side of the earlier study's 0.2, 1, 1; "
             "giving any of these options runs only the regularisers given", width=78))
-    regs.add_argument("--weight-decay", type=_list_of(_positive), metavar="LIST",
+    regs.add_argument("--weight-decay", type=_list_of(_learning_rate), metavar="LIST",
                       help="lambda of (lambda/2)||W||_F^2 (default 0.02,0.2,2)")
-    regs.add_argument("--input-noise", type=_list_of(_positive), metavar="LIST",
+    regs.add_argument("--input-noise", type=_list_of(_learning_rate), metavar="LIST",
                       help="std tau of the input noise (default 0.1,1,10)")
-    regs.add_argument("--jacobian-penalty", type=_list_of(_positive), metavar="LIST",
+    regs.add_argument("--jacobian-penalty", type=_list_of(_learning_rate), metavar="LIST",
                       help="lambda_J of the Jacobian penalty (default 0.1,1,10)")
 
     train = parser.add_argument_group("training (full-batch gradient descent, MSE)")
@@ -404,7 +406,31 @@ def _options(figure):
             options[name] = options[dest] = _flag(dest)
     if "nus" in options:
         options["nu"] = "--nu"  # make_spiked's name for each value of --nu
+    if "settings" in options:  # (regularisers: make_spiked's nu is one of --settings ALPHA:NU)
+        options["nu"] = ("--settings", lambda v: f"ALPHA:{v:g}")
     return options
+
+
+def _advice(figure):
+    """The library's advice that only a Python caller can follow ("scale X down", "rescale X,
+    e.g. with sklearn.preprocessing.StandardScaler"), as the command's user can: the scale of
+    the data is that of the spike (--nu, --settings) and of the input noise, where the figure
+    takes them (real-data standardises its pixels); see :func:`sklrank._cli.as_options`."""
+    knobs = " or ".join(_flag(d) for d in ("nu", "settings", "input_noise")
+                        if d in _PARAMETERS[figure])
+    scale = f"lower {knobs}" if knobs else ""
+    return [
+        # regularisers: make_spiked's "use a smaller nu" (the NU of --settings ALPHA:NU)
+        *([("use a smaller nu", "use a smaller NU in --settings")]
+          if "settings" in _PARAMETERS[figure] else []),
+        (" or scale X down", ""),
+        ("scale X, or check the activation", "check --activations"),
+        ("lower the input scale, or pass lr", f"{scale}, or pass lr" if knobs else "pass lr"),
+        (": rescale X, e.g. with sklearn.preprocessing.StandardScaler.",
+         f": {scale}." if knobs else "."),
+        ("; rescale them, e.g. with sklearn.preprocessing.StandardScaler.",
+         f"; {scale}." if knobs else "."),
+    ]
 
 
 def _check_output(out, names, overwrite=False):
@@ -485,7 +511,7 @@ def _run_figure(args, figure, out):
             RuntimeError, TrainingFailedError) as exc:
         # (MemoryError and torch's RuntimeError of an allocation too large for the machine
         # were a traceback; sklrank sweep says them in one line too)
-        line = one_line(exc, _options(figure), ",")
+        line = one_line(exc, _options(figure), ",", _advice(figure))
         if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
             # numpy's and torch's messages name an array's shape, not the option to lower
             sizes = [_flag(d) for d in ("n_samples", "n_features", "n_hidden")
@@ -544,7 +570,7 @@ def _run_figure(args, figure, out):
         first = untrained.iloc[0]
         print(f"{len(untrained)} of the {n_runs} runs did not train (their loss never moved; "
               f"column training_warning of {paths['csv'].name}), e.g. {_where(df, first)}: "
-              f"{as_options(first['training_warning'], _options(figure), ',')}")
+              f"{as_options(first['training_warning'], _options(figure), ',', _advice(figure))}")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
 
 

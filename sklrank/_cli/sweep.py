@@ -490,6 +490,30 @@ def _options(synthetic):
             "noise_mode": "--noise-mode", "position": "--signal-position"}
 
 
+def _advice(synthetic):
+    """The library's advice that only a Python caller can follow, as the command's user can
+    (see :func:`sklrank._cli.as_options`): the inputs' scale is that of the noise (and of the
+    signal, for synthetic data; the loaders scale the pixels), the seeds are 0..N-1."""
+    scale = "noise_std or signal_norm" if synthetic else "noise_std"
+    return [
+        # RankCNNClassifier's failures and its ConvergenceWarning
+        ("scale X to unit scale (e.g. pixels / 255, or StandardScaler)", f"lower {scale}"),
+        ("scale X (e.g. pixels / 255, or StandardScaler), or lower lr",
+         f"lower {scale}, or lower lr"),
+        ("Scale X up to unit scale, raise init_std or lr, or lower kappa",
+         "Raise signal_norm or lr" if synthetic else "Raise lr"),
+        ("check activation, q and kappa", "check q"),
+        # make_low_rank_patches and BackgroundNoise
+        (" Generate at a smaller scale and rescale X in float64 if you need it.",
+         " Use smaller values."),
+        (" and rescale X in float64 if you need it", ""),
+        ("Lower noise_std (or rescale X), or pass float64 X.", "Lower noise_std."),
+        (", a (row, column) pair, or 'random'", " or 'random'"),  # --signal-position
+        # a seed whose draw holds one class: --seeds N takes the seeds 0..N-1
+        (" or pass other seeds", ""), (" or other seeds", ""),
+    ]
+
+
 def _kwargs(args, synthetic):
     """noise_sweep's / sample_size_study's keyword arguments from the command line."""
     data_params = {
@@ -654,7 +678,8 @@ def run(args):
         else:
             hint = (f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run "
                     "the same command with --resume to continue")
-        raise CLIError(f"{one_line(exc, _options(synthetic))}{hint}") from exc
+        raise CLIError(f"{one_line(exc, _options(synthetic), advice=_advice(synthetic))}"
+                       f"{hint}") from exc
     runtime = time.perf_counter() - start
 
     try:
@@ -716,10 +741,11 @@ def run(args):
     untrained = df[df["training_warning"] != ""]
     if len(untrained):
         first = untrained.iloc[0]
+        warning = first["training_warning"]
         print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved; "
               f"column training_warning of {outputs['csv'].name}), e.g. noise_std="
               f"{first['noise_std']:g}, seed={first['seed']}: "
-              f"{as_options(first['training_warning'], _options(synthetic))}")
+              f"{as_options(warning, _options(synthetic), ' ', _advice(synthetic))}")
     print(f"wrote {outputs['csv']}, {outputs['png']}, {outputs['json']}"
           + (" (replacing the previous ones)" if replaced else ""))
     return 0

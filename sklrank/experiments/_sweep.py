@@ -1280,7 +1280,15 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
         if isinstance(client, str):
             from dask.distributed import Client
 
-            client, own_client = Client(client), True
+            try:
+                client, own_client = Client(client), True
+            except (OSError, ValueError) as exc:
+                # (dask's "Timed out trying to connect to ..." named no parameter, and
+                # sklrank sweep printed it without --scheduler)
+                raise type(exc)(
+                    f"cannot reach the Dask scheduler of dask_client={client!r}: {exc}; check "
+                    "the address, and that the scheduler runs."
+                ) from exc
         if client is not None:
             workers = n_jobs if n_jobs not in (None, -1) else sum(client.nthreads().values())
         else:
