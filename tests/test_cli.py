@@ -77,6 +77,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -787,6 +788,41 @@ def test_sample_size_study_command(tmp_path, capsys):
     assert (out / "synthetic_sample_size.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "sample-size study" in printed and "n_train" in printed
+
+
+def test_one_seed_study_says_where_fits_did_not_train(tmp_path, capsys):
+    # a weak signal: at noise 0 the loss never moves. The line did not say at which sample
+    # size (n_train); with one seed the table printed "± 0.00" (a sd over one seed)
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--noise", "0", "1", "--seeds", "1", "--n-samples",
+            "30", "50", *TINY[7:], "--signal-norm", "0.1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "did not train" in printed
+    assert "training_warning of synthetic_sample_size.csv), e.g. n_train=30, noise_std=0, " \
+        "seed=0: RankCNNClassifier learned nothing" in printed, printed
+    assert "±" not in printed and "(one seed)" in printed, printed
+    table = printed.splitlines()[1:4]
+    assert "test acc" in table[0] and table[2].split()[:3] == ["30", "0.0", "1"], table
+
+
+def test_one_seed_figure_titles_claim_no_sd(tmp_path):
+    from sklrank.experiments import plot_noise_sweep, plot_sample_size_study
+
+    out = tmp_path / "out"
+    assert main(["sweep", "--out", str(out), *TINY[:3], "--seeds", "1", *TINY[5:]]) == 0
+    df = pd.read_csv(out / "synthetic.csv", keep_default_na=False)
+    titles = [ax.get_title() for ax in np.ravel(plot_noise_sweep(df))]
+    assert titles == ["synthetic: stable rank (one seed)", "synthetic: accuracy (one seed)"]
+    study = pd.concat([df, df.assign(n_train=2 * df["n_train"])])
+    assert np.ravel(plot_sample_size_study(study))[0].get_title() \
+        == "filter stable rank against n (one seed)"
+    two = pd.concat([df, df.assign(seed=1)])
+    assert np.ravel(plot_noise_sweep(two))[0].get_title() \
+        == "synthetic: stable rank (mean ± sd over seeds)"
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_sample_size_study_at_one_noise_level(tmp_path):

@@ -167,7 +167,23 @@ def test_printed_table_has_three_decimals_in_every_cell():
     table = _mean_sd(df, ["nu"], ["a", "b", "c"])
     assert list(table.a) == ["1.500 ± 0.000", "3.231 ± 0.044"]
     assert list(table.b) == ["0.000 ± 0.000", "3e+07 ± 1.41e+07"]
-    assert list(table.c) == ["1e-05 ± 0.000", "1.000 ± 0.000"]
+    # one value (one seed): the mean alone, not "± 0.000" (a sd over one seed is undefined)
+    assert list(table.c) == ["1e-05 ± 0.000", "1.000"]
+    assert list(_mean_sd(df[::2], ["nu"], ["a"]).a) == ["1.500", "3.200"]
+
+
+def test_one_seed_is_printed_without_a_spread(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "training", "--quick", "--out", str(out),
+                 "--no-progress"]) == 0  # --quick: one seed
+    printed = capsys.readouterr().out
+    assert "±" not in printed and "2.040" in printed, printed
+    # the figure's title said "1 seeds" ("1 seeds (band: min-max)" for regularisers)
+    from sklrank._cli.gradients import _title
+
+    config = json.loads((out / "training.json").read_text())["parameters"]
+    assert _title("training", config).endswith(", 1 seed")
+    assert _title("regularisers", config).endswith(" epochs of full-batch GD, 1 seed")
 
 
 def test_quick_real_data(tmp_path, shared_data_dir):

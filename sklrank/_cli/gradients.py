@@ -602,14 +602,19 @@ def _title(figure, config):
     if figure == "real-data":
         return (f"{', '.join(config['datasets'])}: n={config['n_samples']}, "
                 f"m={config['n_hidden']}, {config['features']}, {config['scaling']}, "
-                f"{config['max_epochs']} epochs, {config['n_seeds']} seeds")
+                f"{config['max_epochs']} epochs, {_seeds(config)}")
     size = f"n={config['n_samples']}, d={config['n_features']}, m={config['n_hidden']}"
     if figure == "regularisers":
         return (f"{size}, {config['max_epochs']} epochs of full-batch GD, "
-                f"{config['n_seeds']} seeds (band: min-max)")
+                f"{_seeds(config)}" + (" (band: min-max)" if config["n_seeds"] > 1 else ""))
     nu = config.get("nu", config.get("nus"))
     return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}, "
-            f"{config['n_seeds']} seeds")
+            f"{_seeds(config)}")
+
+
+def _seeds(config):
+    """"3 seeds", "1 seed" (the title said "1 seeds (band: min-max)", a band of one run)."""
+    return f"{config['n_seeds']} seed{'s' if config['n_seeds'] > 1 else ''}"
 
 
 def _runs(df):
@@ -618,8 +623,9 @@ def _runs(df):
 
 def _mean_sd(df, keys, columns):
     grouped = df.groupby(keys)[columns]
-    mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    return mean.map(_cell) + " ± " + sd.map(_cell)
+    # one seed: the mean alone (its sd is undefined; "± 0.000" claimed no spread)
+    mean, sd = grouped.mean(), grouped.std(ddof=1)
+    return mean.map(_cell) + sd.map(lambda v: "" if math.isnan(v) else f" ± {_cell(v)}")
 
 
 def _cell(value):

@@ -334,7 +334,8 @@ def _versions():
 
 
 def summary_table(df, by=("noise_std",)):
-    """Mean +/- standard deviation over seeds for every group of ``by``, as strings."""
+    """Mean +/- standard deviation over seeds for every group of ``by``, as strings (the
+    mean alone for a group of one seed)."""
     import pandas as pd
 
     columns = {
@@ -348,9 +349,11 @@ def summary_table(df, by=("noise_std",)):
     grouped = df.groupby(list(by))
     table = {}
     for column, label in columns.items():
-        mean, std = grouped[column].mean(), grouped[column].std(ddof=1).fillna(0.0)
+        # one seed: the mean alone (its sd is undefined; "± 0.00" claimed no spread)
+        mean, std = grouped[column].mean(), grouped[column].std(ddof=1)
         digits = 3 if "acc" in column else 2
-        table[label] = [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(mean, std)]
+        table[label] = [f"{m:.{digits}f}" + ("" if np.isnan(s) else f" ± {s:.{digits}f}")
+                        for m, s in zip(mean, std)]
     out = pd.DataFrame(table, index=grouped.size().index)
     out.insert(0, "seeds", grouped.size().to_numpy())
     out.insert(1, "clean rank", grouped["clean_rank"].median().to_numpy())
@@ -736,15 +739,18 @@ def run(args):
 
     experiment = "sample-size study" if study else "noise sweep"
     print(f"{experiment} on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s"
-          + (f" ({resumed} resumed)" if resumed else "") + " (mean ± sd over seeds)")
+          + (f" ({resumed} resumed)" if resumed else "")
+          + (" (mean ± sd over seeds)" if df["seed"].nunique() > 1 else " (one seed)"))
     print(summary_table(df, ("n_train", "noise_std") if study else ("noise_std",)).to_string())
     untrained = df[df["training_warning"] != ""]
     if len(untrained):
         first = untrained.iloc[0]
         warning = first["training_warning"]
         print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved; "
-              f"column training_warning of {outputs['csv'].name}), e.g. noise_std="
-              f"{first['noise_std']:g}, seed={first['seed']}: "
+              f"column training_warning of {outputs['csv'].name}), e.g. "
+              # (the study's line did not say at which sample size)
+              + (f"n_train={first['n_train']}, " if study else "")
+              + f"noise_std={first['noise_std']:g}, seed={first['seed']}: "
               f"{as_options(warning, _options(synthetic), ' ', _advice(synthetic))}")
     print(f"wrote {outputs['csv']}, {outputs['png']}, {outputs['json']}"
           + (" (replacing the previous ones)" if replaced else ""))
