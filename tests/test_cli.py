@@ -408,6 +408,9 @@ def test_seeds_beyond_the_random_states_are_refused(capsys):
     # 10**11 seeds: the list of fits filled the memory (an empty "error: " line, or killed)
     line = _fails(["sweep", "--seeds", str(10**11)], capsys)
     assert "--seeds: the seeds 0..N-1 are random states, below 2**32" in line
+    # 2000000000 seeds: the same, below 2**32 (the process was killed)
+    line = _fails(["sweep", "--seeds", "2000000000"], capsys)
+    assert "argument --seeds: must be at most 100000: every fit of every seed is listed" in line
 
 
 @pytest.mark.parametrize("n", ["0", "-3", "1"])

@@ -507,6 +507,9 @@ def test_seeds_beyond_the_random_states_are_refused(tmp_path, capsys):
     # 10**11 seeds: the list of runs filled the memory until the process was killed
     line = _fails(["--seeds", str(10**11), "--out", str(tmp_path)], capsys, one_line=False)
     assert "--seeds: the seeds 0..K-1 are random states, below 2**32" in line
+    # 2000000000 seeds: the same, below 2**32 (the process was killed)
+    line = _fails(["--seeds", "2000000000", "--out", str(tmp_path)], capsys, one_line=False)
+    assert "argument --seeds: must be at most 100000: every fit of every seed is listed" in line
 
 
 @pytest.mark.parametrize("command", ["sweep", "gradients"])

@@ -53,6 +53,10 @@ MAX_INT = 2**31 - 1
 MAX_LR = 3.4e38
 
 
+# The most seeds --seeds takes (see seed_count_option).
+MAX_SEEDS = 100_000
+
+
 def at_most(value, text, high=MAX_INT, what="2**31 - 1"):
     """``value`` (parsed from ``text``) if it is at most ``high``, else the argparse error."""
     if value > high:
@@ -90,6 +94,13 @@ def seed_count_option(metavar):
             raise argparse.ArgumentTypeError(
                 f"the seeds 0..{metavar}-1 are random states, below 2**32: {metavar} must be "
                 f"<= 2**32, got {text}")
+        if value > MAX_SEEDS:
+            # (2000000000 seeds: the list of fits filled the memory until the process was
+            # killed, before the first fit)
+            raise argparse.ArgumentTypeError(
+                f"must be at most {MAX_SEEDS}: every fit of every seed is listed before the "
+                f"first one runs, and {MAX_SEEDS} seeds a setting is far more than a mean "
+                f"over seeds needs; got {text}")
         return value
 
     return parse
