@@ -432,8 +432,12 @@ def test_too_few_samples_say_why(n, tmp_path, capsys, no_fit):
         (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 2**31 - 1"),
         (["--n-patches", str(10**20)], "argument --n-patches: must be at most 2**31 - 1"),
         (["--n-filters", str(10**20)], "argument --n-filters: must be at most 2**31 - 1"),
-        (["--n-jobs", str(10**20)], "argument --n-jobs: must be at most 2**31 - 1"),
+        (["--n-jobs", str(10**20)], "argument --n-jobs: must be between -1024 and 1024"),
         (["--threads-per-point", str(10**20)], "argument --threads-per-point: must be at most"),
+        # (2000000000: libgomp aborted the process, loky's C overflow was a traceback)
+        (["--threads-per-point", "2000000000"], "argument --threads-per-point: must be at most "
+         "1024 (more threads than cores only slow the work down)"),
+        (["--n-jobs", "2000000000"], "argument --n-jobs: must be between -1024 and 1024"),
         # torch's "value cannot be converted to type float without overflow"
         (["--lr", "1e308"], "argument --lr: must be at most 3.4e38"),
     ],

@@ -486,9 +486,12 @@ def test_out_of_memory_is_one_line(error, tmp_path, capsys, monkeypatch):
         # a C overflow, numpy's "loop of ufunc does not support argument 0" or a traceback
         (["--epochs", str(10**20)], "argument --epochs: must be at most 2**31 - 1"),
         (["--n-hidden", str(10**20)], "argument --n-hidden: must be at most 2**31 - 1"),
-        (["--threads", str(10**20)], "argument --threads: must be at most 2**31 - 1"),
-        (["--n-jobs", str(10**20)], "argument --n-jobs: must be at most 2**31 - 1"),
-        (["--n-jobs", str(-10**20)], "argument --n-jobs: must be at most 2**31 - 1"),
+        (["--threads", str(10**20)], "argument --threads: must be at most 1024"),
+        # (2000000000: libgomp aborted the process, "Out of memory allocating ...")
+        (["--threads", "2000000000"], "argument --threads: must be at most 1024"),
+        (["--n-jobs", "2000000000"], "argument --n-jobs: must be between -1024 and 1024"),
+        (["--n-jobs", str(10**20)], "argument --n-jobs: must be between -1024 and 1024"),
+        (["--n-jobs", str(-10**20)], "argument --n-jobs: must be between -1024 and 1024"),
         # torch's "value cannot be converted to type float without overflow"
         (["--lr", "1e308"], "argument --lr: must be at most 3.4e38 (the networks train in "
          "float32)"),

@@ -55,6 +55,10 @@ MAX_LR = 3.4e38
 
 # The most seeds --seeds takes (see seed_count_option).
 MAX_SEEDS = 100_000
+# The most workers (--n-jobs) and threads (--threads, --threads-per-point): far more than the
+# cores of a machine (2000000000 ended in loky's C overflow, a traceback, or in libgomp
+# aborting the process: "Out of memory allocating 432000001344 bytes").
+MAX_WORKERS = 1024
 
 
 def at_most(value, text, high=MAX_INT, what="2**31 - 1"):
@@ -75,7 +79,24 @@ def n_jobs_option(text):
         raise argparse.ArgumentTypeError(
             "must be a non-zero integer: N workers, or -1 for every core, -2 for all but one "
             "(joblib's convention), got 0")
-    return at_most(abs(value), text) and value
+    if abs(value) > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"must be between -{MAX_WORKERS} and {MAX_WORKERS} (N workers, -1 every core), got "
+            f"{text}")
+    return value
+
+
+def thread_count_option(text):
+    """The argparse type of ``--threads`` / ``--threads-per-point``: an integer in
+    1..MAX_WORKERS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return at_most(value, text, MAX_WORKERS,
+                   f"{MAX_WORKERS} (more threads than cores only slow the work down)")
 
 
 def seed_count_option(metavar):

@@ -30,6 +30,7 @@ from . import (
     one_line,
     output_folder,
     seed_count_option,
+    thread_count_option,
 )
 
 _FIGURES = {
@@ -325,7 +326,7 @@ def add_parser(subparsers):
     running.add_argument("--n-jobs", type=n_jobs_option, metavar="N",
                          help="runs in parallel (joblib, one torch thread each); -1 uses every "
                          "core, -2 all but one (default: one after another)")
-    running.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
+    running.add_argument("--threads", type=thread_count_option, default=1, metavar="N",
                          help="torch and BLAS threads (default 1)")
     running.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)

@@ -26,6 +26,7 @@ from sklrank._cli import (
     one_line,
     output_folder,
     seed_count_option,
+    thread_count_option,
 )
 
 _EPILOG = """\
@@ -304,7 +305,7 @@ def add_parser(subparsers):
         "one batched model, as many at once as a memory budget allows; the same numbers)",
     )
     running.add_argument(
-        "--threads-per-point", type=_positive_int, default=1, metavar="T",
+        "--threads-per-point", type=thread_count_option, default=1, metavar="T",
         help="torch and BLAS threads of each fit (default: 1); the numbers do not depend on "
         "--n-jobs, but may change in the last bits with T",
     )
