@@ -370,6 +370,8 @@ def test_as_options_rewrites_parameters_only():
     assert as_options("raise lr (about 3.2 is stable) or max_epochs.",
                       {**options, "max_epochs": "--epochs"}) \
         == "raise --lr (about 3.2 is stable) or --epochs."
+    assert as_options("use a smaller nus (the regimes are nus < 1/2).", options) \
+        == "use a smaller --nu (the regimes are nus < 1/2)."
     # the command's version of Python-only advice, before the names are turned into options
     assert as_options("x; scale X, or lower lr.", options, advice=[("scale X", "lower rank")]) \
         == "x; lower --rank, or lower --lr."

@@ -402,7 +402,8 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeyp
         # the library's messages named the Python parameters (nu=1e+300, max_epochs=4,
         # data_home='...'), which the command line does not take
         (["--figure", "nu-sweep", "--nu", "1e300"], "--nu 1e+300 makes the spike strength "
-         "n_samples**nu = inf overflow float64 in X; use a smaller --nu"),
+         "n_samples**nu = inf overflow float64 in X; use a smaller --nu (the paper's regimes "
+         "are nu < 1/2)."),
         (["--figure", "regularisers", "--epochs", "4", "--record-epochs", "10"],
          "--record-epochs must be epochs between 1 and --epochs 4, got [10]."),
         (["--figure", "real-data", "--data-home", "/etc/passwd", "--no-download"],

@@ -221,7 +221,10 @@ def as_options(message, options, list_sep=" ", advice=()):
         return f"{flag} {raw if isinstance(value, (int, float)) else text(value)}"
 
     def bare(match):
-        return re.sub(name, lambda m: flags[m[0]][0], match[0])
+        # (not inside a remark: "use a smaller nu (the paper's regimes are nu < 1/2)")
+        parts = re.split(r"(\([^()]*\))", match[0])
+        return "".join(part if part.startswith("(") else
+                       re.sub(name, lambda m: flags[m[0]][0], part) for part in parts)
 
     message = re.sub(rf"(?<![\w.\-'\"])({names})=({_VALUE})", assignment, message)
     message = re.sub(rf"^{name}(?=\s)", bare, message)
