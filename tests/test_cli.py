@@ -77,6 +77,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -305,6 +306,48 @@ def test_library_messages_name_the_options(argv, line, tmp_path, capsys):
     assert "_" not in got.split(" (in the sweep point")[0].replace("n_classes", ""), got
 
 
+# Advice that only a Python caller can follow, in a message the command line printed.
+PYTHON_ONLY = ("scale X", "rescale X", "StandardScaler", "pixels / 255", "float64",
+               "(row, column)", "other seeds", "init_std", "kappa")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--noise", "1e20"], "the defaults expect inputs of unit scale, e.g. pixels in [0, 1], "
+         "patch norms of order 1 to 10): lower --noise or --signal-norm, or lower --lr (now 1) "
+         "by the square of the scale."),
+        (["--signal-norm", "1e308"], "--signal-norm 1e+308 or --noise 0.5 overflows float32 "
+         "(largest value 3.4e+38): X would hold inf. Use smaller values."),
+        (["--signal-norm", "1e-300"], "X would not hold these patches. Pass a larger "
+         "--signal-norm."),
+        # --seeds 3 runs the seeds 0, 1, 2: no other seeds to pass
+        (["--n-samples", "3", "--seeds", "3"], "--n-samples 3 is too few for seed 1: the 3 "
+         "training samples drawn for it hold one class only; pass --n-samples >= 5 (the fewest "
+         "that hold two classes for this seed)."),
+    ],
+)
+def test_messages_advise_what_the_command_takes(argv, line, tmp_path, capsys):
+    argv = ["sweep", "--out", str(tmp_path / "out"), "--seeds", "1", "--n-samples", "20",
+            "--n-test", "10", "--max-epochs", "2", "--quiet", "--noise", "0.5", *ONE_BY_ONE,
+            *argv]
+    got = _one_line(argv, capsys)
+    assert line in got, got
+    assert not [words for words in PYTHON_ONLY if words in got], got
+
+
+def test_unreachable_scheduler_names_the_option(tmp_path, capsys):
+    # dask's "Timed out trying to connect to tcp://..." did not name --scheduler
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("dask.distributed")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY,
+                          "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert line.startswith("sklrank sweep: error: cannot reach the Dask scheduler of "
+                           "--scheduler tcp://127.0.0.1:9: "), line
+    assert line.endswith("; check the address, and that the scheduler runs."), line
+
+
 def test_as_options_rewrites_parameters_only():
     from sklrank._cli import as_options
 
@@ -323,6 +366,15 @@ def test_as_options_rewrites_parameters_only():
     assert as_options("canvas=(1, 1) leaves no tile; e.g. canvas=(2, 3).", options) \
         == "--canvas 1x1 leaves no tile; e.g. --canvas 2x3."
     assert as_options("nus=[0.1, 0.2] given", options, ",") == "--nu 0.1,0.2 given"
+    # a remark after a name: "or max_epochs" stayed a Python name
+    assert as_options("raise lr (about 3.2 is stable) or max_epochs.",
+                      {**options, "max_epochs": "--epochs"}) \
+        == "raise --lr (about 3.2 is stable) or --epochs."
+    assert as_options("use a smaller nus (the regimes are nus < 1/2).", options) \
+        == "use a smaller --nu (the regimes are nus < 1/2)."
+    # the command's version of Python-only advice, before the names are turned into options
+    assert as_options("x; scale X, or lower lr.", options, advice=[("scale X", "lower rank")]) \
+        == "x; lower --rank, or lower --lr."
 
 
 def test_image_messages_name_the_options(tmp_path, capsys, shared_data_dir):
@@ -331,7 +383,9 @@ def test_image_messages_name_the_options(tmp_path, capsys, shared_data_dir):
               "10", "--max-epochs", "2", "--quiet", *ONE_BY_ONE]
     line = _one_line([*common, "--n-samples", "20", "--canvas", "1x2", "--signal-position",
                       "2"], capsys)
-    assert "--signal-position 2 is not a tile of the 1 x 2 grid" in line, line
+    # (it offered "a (row, column) pair", which --signal-position does not take)
+    assert line.endswith("--signal-position 2 is not a tile of the 1 x 2 grid; pass a tile "
+                         "index in 0..1 or 'random'."), line
     line = _one_line([*common, "--classes", "0", "1", "--n-samples", "100000"], capsys)
     assert ("--n-samples 100000 exceeds the 12665 training images of classes [0, 1] of "
             "--dataset mnist; pass --n-samples <= 12665.") in line, line
@@ -356,6 +410,65 @@ def test_seeds_beyond_the_random_states_are_refused(capsys):
     # 10**11 seeds: the list of fits filled the memory (an empty "error: " line, or killed)
     line = _fails(["sweep", "--seeds", str(10**11)], capsys)
     assert "--seeds: the seeds 0..N-1 are random states, below 2**32" in line
+    # 2000000000 seeds: the same, below 2**32 (the process was killed)
+    line = _fails(["sweep", "--seeds", "2000000000"], capsys)
+    assert "argument --seeds: must be at most 100000: every fit of every seed is listed" in line
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "1"])
+def test_too_few_samples_say_why(n, tmp_path, capsys, no_fit):
+    # --n-samples 0 got argparse's "must be an integer >= 1", 1 the sweep's "at least 2"
+    for sizes in ([n], [n, "20"]):
+        line = _one_line(["sweep", "--out", str(tmp_path / "out"), "--quiet", "--n-samples",
+                          *sizes], capsys)
+        assert line == (f"sklrank sweep: error: --n-samples {n} is too few: a training set "
+                        "needs at least 2 samples (one of each of two classes); pass "
+                        "--n-samples >= 2."), line
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        # numpy's "Maximum allowed dimension exceeded", a C overflow or a traceback
+        (["--n-samples", str(10**20)], "argument --n-samples: must be at most 2**31 - 1"),
+        (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 2**31 - 1"),
+        (["--n-patches", str(10**20)], "argument --n-patches: must be at most 2**31 - 1"),
+        (["--n-filters", str(10**20)], "argument --n-filters: must be at most 2**31 - 1"),
+        (["--n-jobs", str(10**20)], "argument --n-jobs: must be between -1024 and 1024"),
+        (["--threads-per-point", str(10**20)], "argument --threads-per-point: must be at most"),
+        # (2000000000: libgomp aborted the process, loky's C overflow was a traceback)
+        (["--threads-per-point", "2000000000"], "argument --threads-per-point: must be at most "
+         "1024 (more threads than cores only slow the work down)"),
+        (["--n-jobs", "2000000000"], "argument --n-jobs: must be between -1024 and 1024"),
+        # torch's "value cannot be converted to type float without overflow"
+        (["--lr", "1e308"], "argument --lr: must be at most 3.4e38"),
+    ],
+)
+def test_huge_values_name_the_option(argv, match, tmp_path, capsys, no_fit):
+    line = _fails(["sweep", "--out", str(tmp_path / "out"), "--quiet", *argv], capsys)
+    assert match in line, line
+
+
+@pytest.mark.parametrize(
+    ("argv", "sizes"),
+    [
+        (["--n-samples", "2000000000"], "--n-samples 2000000000 training and --n-test 1000 "
+         "test samples of --n-patches 8 patches of --n-features 64 values, --n-filters 10"),
+        (["--n-test", "2000000000"], "--n-test 2000000000 test samples"),
+        (["--n-features", "2000000000"], "--n-features 2000000000 values"),
+        (["--n-patches", "2000000000"], "--n-patches 2000000000 patches"),
+        (["--n-filters", "2000000000"], "--n-filters 2000000000 filters a class"),
+    ],
+)
+def test_sizes_beyond_the_memory_name_the_options(argv, sizes, tmp_path, capsys, no_fit):
+    # numpy's "Maximum allowed dimension exceeded" / "Unable to allocate 8 TiB", torch's
+    # "can't allocate memory": none named the option
+    line = _one_line(["sweep", "--out", str(tmp_path / "out"), "--quiet", "--seeds", "1",
+                      *argv], capsys)
+    assert line.startswith("sklrank sweep: error: one fit needs about "), line
+    assert sizes in line and line.endswith(
+        "GiB of this machine; lower --n-samples, --n-test, --n-patches, --n-features or "
+        "--n-filters."), line
 
 
 def test_out_of_memory_is_named(tmp_path, capsys, monkeypatch):
@@ -581,6 +694,8 @@ def test_fits_that_did_not_train_are_counted(batching, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "2 of the 4 fits did not train" in captured.out
     assert "noise_std=0, seed=0: RankCNNClassifier learned nothing" in captured.out
+    # (it advised "Scale X up to unit scale, raise init_std or lr, or lower kappa": Python's)
+    assert "the gradients vanish. Raise --signal-norm or --lr.\n" in captured.out
     assert "ConvergenceWarning" not in captured.err  # counted once, in the summary
     df = pd.read_csv(out / "synthetic.csv", keep_default_na=False)
     assert (df["training_warning"] != "").tolist() == [True, True, False, False]
@@ -682,6 +797,41 @@ def test_sample_size_study_command(tmp_path, capsys):
     assert (out / "synthetic_sample_size.png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "sample-size study" in printed and "n_train" in printed
+
+
+def test_one_seed_study_says_where_fits_did_not_train(tmp_path, capsys):
+    # a weak signal: at noise 0 the loss never moves. The line did not say at which sample
+    # size (n_train); with one seed the table printed "± 0.00" (a sd over one seed)
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--noise", "0", "1", "--seeds", "1", "--n-samples",
+            "30", "50", *TINY[7:], "--signal-norm", "0.1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "did not train" in printed
+    assert "training_warning of synthetic_sample_size.csv), e.g. n_train=30, noise_std=0, " \
+        "seed=0: RankCNNClassifier learned nothing" in printed, printed
+    assert "±" not in printed and "(one seed)" in printed, printed
+    table = printed.splitlines()[1:4]
+    assert "test acc" in table[0] and table[2].split()[:3] == ["30", "0.0", "1"], table
+
+
+def test_one_seed_figure_titles_claim_no_sd(tmp_path):
+    from sklrank.experiments import plot_noise_sweep, plot_sample_size_study
+
+    out = tmp_path / "out"
+    assert main(["sweep", "--out", str(out), *TINY[:3], "--seeds", "1", *TINY[5:]]) == 0
+    df = pd.read_csv(out / "synthetic.csv", keep_default_na=False)
+    titles = [ax.get_title() for ax in np.ravel(plot_noise_sweep(df))]
+    assert titles == ["synthetic: stable rank (one seed)", "synthetic: accuracy (one seed)"]
+    study = pd.concat([df, df.assign(n_train=2 * df["n_train"])])
+    assert np.ravel(plot_sample_size_study(study))[0].get_title() \
+        == "filter stable rank against n (one seed)"
+    two = pd.concat([df, df.assign(seed=1)])
+    assert np.ravel(plot_noise_sweep(two))[0].get_title() \
+        == "synthetic: stable rank (mean ± sd over seeds)"
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_sample_size_study_at_one_noise_level(tmp_path):

@@ -167,7 +167,23 @@ def test_printed_table_has_three_decimals_in_every_cell():
     table = _mean_sd(df, ["nu"], ["a", "b", "c"])
     assert list(table.a) == ["1.500 ± 0.000", "3.231 ± 0.044"]
     assert list(table.b) == ["0.000 ± 0.000", "3e+07 ± 1.41e+07"]
-    assert list(table.c) == ["1e-05 ± 0.000", "1.000 ± 0.000"]
+    # one value (one seed): the mean alone, not "± 0.000" (a sd over one seed is undefined)
+    assert list(table.c) == ["1e-05 ± 0.000", "1.000"]
+    assert list(_mean_sd(df[::2], ["nu"], ["a"]).a) == ["1.500", "3.200"]
+
+
+def test_one_seed_is_printed_without_a_spread(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "training", "--quick", "--out", str(out),
+                 "--no-progress"]) == 0  # --quick: one seed
+    printed = capsys.readouterr().out
+    assert "±" not in printed and "2.040" in printed, printed
+    # the figure's title said "1 seeds" ("1 seeds (band: min-max)" for regularisers)
+    from sklrank._cli.gradients import _title
+
+    config = json.loads((out / "training.json").read_text())["parameters"]
+    assert _title("training", config).endswith(", 1 seed")
+    assert _title("regularisers", config).endswith(" epochs of full-batch GD, 1 seed")
 
 
 def test_quick_real_data(tmp_path, shared_data_dir):
@@ -386,7 +402,8 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeyp
         # the library's messages named the Python parameters (nu=1e+300, max_epochs=4,
         # data_home='...'), which the command line does not take
         (["--figure", "nu-sweep", "--nu", "1e300"], "--nu 1e+300 makes the spike strength "
-         "n_samples**nu = inf overflow float64 in X; use a smaller --nu"),
+         "n_samples**nu = inf overflow float64 in X; use a smaller --nu (the paper's regimes "
+         "are nu < 1/2)."),
         (["--figure", "regularisers", "--epochs", "4", "--record-epochs", "10"],
          "--record-epochs must be epochs between 1 and --epochs 4, got [10]."),
         (["--figure", "real-data", "--data-home", "/etc/passwd", "--no-download"],
@@ -397,11 +414,42 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeyp
         # the step size of a saturated network was a ZeroDivisionError traceback
         (["--figure", "regularisers", "--input-noise", "1e30"], "the curvature of the loss at "
          "the initial weights with --input-noise 1e+30 is 0"),
+        # Python-only advice: "or scale X down", make_spiked's nu (the NU of --settings)
+        (["--figure", "training", "--activations", "tanh", "--lr", "1e20"], "so the gradient "
+         "is exactly zero and there is nothing to decompose); lower --lr (now 1e+20)."),
+        (["--figure", "regularisers", "--settings", "0:1e20"], "--settings ALPHA:1e+20 makes "
+         "the spike strength n_samples**nu = inf overflow float64 in X; use a smaller NU in "
+         "--settings"),
     ],
 )
 def test_library_messages_name_the_options(argv, line, tmp_path, capsys):
     got = _fails([*argv, "--quick", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
     assert line in got, got
+    assert not [w for w in ("scale X", "rescale", "StandardScaler", "nu=") if w in got], got
+
+
+@pytest.mark.parametrize(
+    ("figure", "message", "line"),
+    [
+        ("training", "the network output overflows float64 on X (max |X| = 1e+300): rescale X, "
+         "e.g. with sklearn.preprocessing.StandardScaler.", "(max |X| = 1e+300): lower --nu."),
+        ("regularisers", "the gradient overflows float64 at this scale of X; rescale them, e.g. "
+         "with sklearn.preprocessing.StandardScaler.",
+         "at this scale of X; lower --settings or --input-noise."),
+        ("real-data", "the network output overflows float64 on X (max |X| = 1e+300): rescale X, "
+         "e.g. with sklearn.preprocessing.StandardScaler.", "(max |X| = 1e+300)."),
+        ("training", "the inputs overflow the forward pass in float32: scale X, or check the "
+         "activation.", "in float32: check --activations."),
+        ("training", "the curvature is 0; lower the input scale, or pass lr.",
+         "the curvature is 0; lower --nu, or pass --lr."),
+    ],
+)
+def test_python_advice_is_the_commands(figure, message, line):
+    # (the library's messages reach the command's user through one_line)
+    from sklrank._cli import one_line
+    from sklrank._cli.gradients import _advice, _options
+
+    assert one_line(ValueError(message), _options(figure), ",", _advice(figure)).endswith(line)
 
 
 def test_real_data_sizes_name_the_options(tmp_path, capsys, shared_data_dir):
@@ -428,13 +476,44 @@ def test_out_of_memory_is_one_line(error, tmp_path, capsys, monkeypatch):
     line = _fails(["--figure", "activations", "--quick", "--out", str(tmp_path / "out"),
                    "--no-progress"], capsys)
     expected = str(error) or "out of memory (MemoryError): use smaller sizes"
-    assert line == f"sklrank gradients: error: {expected}"
+    # (numpy's and torch's messages name an array's shape or bytes, not the option to lower)
+    assert line == (f"sklrank gradients: error: {expected}; lower --n-samples, --n-features "
+                    "or --n-hidden")
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        # a C overflow, numpy's "loop of ufunc does not support argument 0" or a traceback
+        (["--epochs", str(10**20)], "argument --epochs: must be at most 2**31 - 1"),
+        (["--n-hidden", str(10**20)], "argument --n-hidden: must be at most 2**31 - 1"),
+        (["--threads", str(10**20)], "argument --threads: must be at most 1024"),
+        # (2000000000: libgomp aborted the process, "Out of memory allocating ...")
+        (["--threads", "2000000000"], "argument --threads: must be at most 1024"),
+        (["--n-jobs", "2000000000"], "argument --n-jobs: must be between -1024 and 1024"),
+        (["--n-jobs", str(10**20)], "argument --n-jobs: must be between -1024 and 1024"),
+        (["--n-jobs", str(-10**20)], "argument --n-jobs: must be between -1024 and 1024"),
+        # torch's "value cannot be converted to type float without overflow"
+        (["--lr", "1e308"], "argument --lr: must be at most 3.4e38 (the networks train in "
+         "float32)"),
+        # infinite numbers, then a traceback from the figure's axes ("arange: cannot compute
+        # length")
+        (["--weight-decay", "1e308"], "argument --weight-decay: must be at most 3.4e38"),
+    ],
+)
+def test_huge_values_name_the_option(tmp_path, capsys, argv, match):
+    line = _fails(["--figure", "training", "--quick", "--out", str(tmp_path / "out"),
+                   "--no-progress", *argv], capsys, one_line=False)
+    assert match in line, line
 
 
 def test_seeds_beyond_the_random_states_are_refused(tmp_path, capsys):
     # 10**11 seeds: the list of runs filled the memory until the process was killed
     line = _fails(["--seeds", str(10**11), "--out", str(tmp_path)], capsys, one_line=False)
     assert "--seeds: the seeds 0..K-1 are random states, below 2**32" in line
+    # 2000000000 seeds: the same, below 2**32 (the process was killed)
+    line = _fails(["--seeds", "2000000000", "--out", str(tmp_path)], capsys, one_line=False)
+    assert "argument --seeds: must be at most 100000: every fit of every seed is listed" in line
 
 
 @pytest.mark.parametrize("command", ["sweep", "gradients"])
@@ -463,5 +542,7 @@ def test_runs_that_did_not_train_are_one_line_after_the_table(tmp_path, capsys):
     assert "4 of the 4 runs did not train (their loss never moved; column training_warning" \
         in printed
     assert "raise --lr" in printed
+    # "raise --lr (about 0.75 is stable) or max_epochs": the option is --epochs
+    assert "is stable) or --epochs." in printed and "max_epochs" not in printed, printed
     assert json.loads((out / "training.json").read_text())["untrained_runs"] == 4
     assert pd.read_csv(out / "training.csv").training_warning.notna().all()

@@ -132,6 +132,11 @@ def test_stable_lr_of_a_saturated_network_is_an_error():
     with pytest.raises(ValueError, match=r"curvature of the loss at the initial weights with "
                        r"input_noise=1e\+30 is 0: .*lower input_noise, or pass lr"):
         _stable_lr(net, X, input_noise=1e30)
+    # noise that overflows the Gram matrix: torch's eigh "failed to converge ...
+    # ill-conditioned" named no parameter
+    with pytest.raises(ValueError, match=r"with input_noise=1e\+308 is (inf|nan): .*lower "
+                       r"input_noise, or pass lr"):
+        _stable_lr(net, X, input_noise=1e308)
 
 
 # ------------------------------------------------------------------------- the studies

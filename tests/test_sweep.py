@@ -531,6 +531,15 @@ def test_bad_custom_images(no_fit):
     [
         (lambda: noise_sweep(**{**TINY, "n_samples": 1}),
          r"n_samples=1 is too few: .* at least 2 samples .*pass n_samples >= 2"),
+        # 0 and below got validate_params' "an int in the range [1, inf)": the same limit and
+        # reason now as 1
+        (lambda: noise_sweep(**{**TINY, "n_samples": 0}),
+         r"n_samples=0 is too few: a training set needs at least 2 samples \(one of each of "
+         r"two classes\); pass n_samples >= 2"),
+        (lambda: noise_sweep(**{**TINY, "n_samples": -5}),
+         r"n_samples=-5 is too few: .*pass n_samples >= 2"),
+        (lambda: sample_size_study("synthetic", n_samples=[0, 60], **_without(TINY, "n_samples")),
+         r"n_samples=\[0\] is too few: .*pass n_samples >= 2"),
         (lambda: sample_size_study("synthetic", n_samples=[1, 60], **_without(TINY, "n_samples")),
          r"n_samples=\[1\] is too few: .*pass n_samples >= 2"),
         (lambda: noise_sweep(**_custom(n_samples=1, rank=1), verbose=0),
@@ -545,7 +554,8 @@ def test_bad_custom_images(no_fit):
         (lambda: noise_sweep(**_custom(n_samples=4, rank=1), seeds=[0, 1], verbose=0),
          r"n_samples=4 is too few for seed 1: the 4 training images .*pass n_samples >= 5"),
     ],
-    ids=["synthetic-1", "study-1", "images-1", "synthetic-seed", "study-seed", "images-seed"],
+    ids=["synthetic-1", "synthetic-0", "synthetic-negative", "study-0", "study-1", "images-1",
+         "synthetic-seed", "study-seed", "images-seed"],
 )
 def test_too_few_samples_are_refused_before_any_point(run, match, no_fit):
     # (the synthetic ones failed when their point was prepared, after other points trained)
@@ -976,8 +986,8 @@ def test_sample_size_study_on_images_resumes(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("n_samples", "match"),
-    [([], "non-empty list"), ([100, 100], "more than once"), ([0, 10], "integers >= 1"),
-     ([10.5], "integers >= 1"), ([10, 5000], r"n_samples=\[5000\] exceeds the 60 training")],
+    [([], "non-empty list"), ([100, 100], "more than once"), ([0, 10], "at least 2 samples"),
+     ([10.5], "integers >= 2"), ([10, 5000], r"n_samples=\[5000\] exceeds the 60 training")],
 )
 def test_sample_size_study_bad_sizes(n_samples, match, no_fit):
     X, y, shape = _two_class_images()

@@ -44,6 +44,30 @@ def output_folder(text):
     return text
 
 
+# The largest integer an option takes: torch's thread count and joblib's n_jobs are C ints,
+# and sizes beyond it fit in no memory (10**20 ended in numpy's "Maximum allowed dimension
+# exceeded", a C overflow or a traceback, none naming the option).
+MAX_INT = 2**31 - 1
+# The largest learning rate: the networks train in float32 (1e308 ended in torch's "value
+# cannot be converted to type float without overflow").
+MAX_LR = 3.4e38
+
+
+# The most seeds --seeds takes (see seed_count_option).
+MAX_SEEDS = 100_000
+# The most workers (--n-jobs) and threads (--threads, --threads-per-point): far more than the
+# cores of a machine (2000000000 ended in loky's C overflow, a traceback, or in libgomp
+# aborting the process: "Out of memory allocating 432000001344 bytes").
+MAX_WORKERS = 1024
+
+
+def at_most(value, text, high=MAX_INT, what="2**31 - 1"):
+    """``value`` (parsed from ``text``) if it is at most ``high``, else the argparse error."""
+    if value > high:
+        raise argparse.ArgumentTypeError(f"must be at most {what}, got {text}")
+    return value
+
+
 def n_jobs_option(text):
     """The argparse type of ``--n-jobs``: joblib's convention, a non-zero integer (N workers;
     -1 every core, -2 all but one, ...), for both commands (``gradients`` refused -2)."""
@@ -55,7 +79,24 @@ def n_jobs_option(text):
         raise argparse.ArgumentTypeError(
             "must be a non-zero integer: N workers, or -1 for every core, -2 for all but one "
             "(joblib's convention), got 0")
+    if abs(value) > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"must be between -{MAX_WORKERS} and {MAX_WORKERS} (N workers, -1 every core), got "
+            f"{text}")
     return value
+
+
+def thread_count_option(text):
+    """The argparse type of ``--threads`` / ``--threads-per-point``: an integer in
+    1..MAX_WORKERS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return at_most(value, text, MAX_WORKERS,
+                   f"{MAX_WORKERS} (more threads than cores only slow the work down)")
 
 
 def seed_count_option(metavar):
@@ -74,12 +115,19 @@ def seed_count_option(metavar):
             raise argparse.ArgumentTypeError(
                 f"the seeds 0..{metavar}-1 are random states, below 2**32: {metavar} must be "
                 f"<= 2**32, got {text}")
+        if value > MAX_SEEDS:
+            # (2000000000 seeds: the list of fits filled the memory until the process was
+            # killed, before the first fit)
+            raise argparse.ArgumentTypeError(
+                f"must be at most {MAX_SEEDS}: every fit of every seed is listed before the "
+                f"first one runs, and {MAX_SEEDS} seeds a setting is far more than a mean "
+                f"over seeds needs; got {text}")
         return value
 
     return parse
 
 
-def one_line(exc, options=None, list_sep=" "):
+def one_line(exc, options=None, list_sep=" ", advice=()):
     """An exception's message (and notes) on one line.
 
     Parameters
@@ -92,6 +140,9 @@ def one_line(exc, options=None, list_sep=" "):
         The notes (which fit failed, as its CSV columns name it) are left as they are.
     list_sep : str, default=" "
         How the option takes several values: " " (``--noise 0 1``) or "," (``--nu 0.1,0.2``).
+    advice : sequence of (str, str), default=()
+        The library's Python-only advice and the command's version of it: see
+        :func:`as_options`.
 
     Returns
     -------
@@ -99,7 +150,7 @@ def one_line(exc, options=None, list_sep=" "):
     """
     message = str(exc) or _NO_MESSAGE.get(type(exc), type(exc).__name__)
     if options:
-        message = as_options(message, options, list_sep)
+        message = as_options(message, options, list_sep, advice)
     notes = getattr(exc, "__notes__", None) or []
     return " ".join(" ".join([message, *(f"({n})" for n in notes)]).split())
 
@@ -113,7 +164,7 @@ _VALUE = r"""'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s,;)\]]+?(?=\.?(?:[\s,;)\]]
 _VERBS = r"(?:[Ll]ower|[Rr]aise|[Pp]ass|[Uu]se|[Dd]rop|[Ii]ncrease|[Dd]ecrease)"
 
 
-def as_options(message, options, list_sep=" "):
+def as_options(message, options, list_sep=" ", advice=()):
     """A library message with its parameter names turned into command-line options.
 
     ``name=value`` becomes ``--option value`` (a string unquoted, a list as the option
@@ -130,6 +181,11 @@ def as_options(message, options, list_sep=" "):
         the parameter's Python value into the option's text (``(2, 2)`` -> ``2x2``).
     list_sep : str, default=" "
         The separator of a list of values on the command line.
+    advice : sequence of (str, str), default=()
+        ``(text, replacement)``: advice that only a Python caller can follow ("scale X (e.g.
+        pixels / 255, or StandardScaler)", "or pass other seeds") and what the command's user
+        can do instead, in the library's parameter names (which become options), or "".
+        Replaced before the parameter names.
 
     Returns
     -------
@@ -138,6 +194,9 @@ def as_options(message, options, list_sep=" "):
     import ast
     import re
     import shlex
+
+    for text, replacement in advice:
+        message = message.replace(text, replacement)
 
     flags = {name: (o if isinstance(o, tuple) else (o, None)) for name, o in options.items()}
     names = "|".join(re.escape(n) for n in sorted(flags, key=len, reverse=True))
@@ -162,13 +221,18 @@ def as_options(message, options, list_sep=" "):
         return f"{flag} {raw if isinstance(value, (int, float)) else text(value)}"
 
     def bare(match):
-        return re.sub(name, lambda m: flags[m[0]][0], match[0])
+        # (not inside a remark: "use a smaller nu (the paper's regimes are nu < 1/2)")
+        parts = re.split(r"(\([^()]*\))", match[0])
+        return "".join(part if part.startswith("(") else
+                       re.sub(name, lambda m: flags[m[0]][0], part) for part in parts)
 
     message = re.sub(rf"(?<![\w.\-'\"])({names})=({_VALUE})", assignment, message)
     message = re.sub(rf"^{name}(?=\s)", bare, message)
-    # a fix: "lower rank or raise n_features", "raise lr or max_epochs"
+    # a fix: "lower rank or raise n_features", "raise lr or max_epochs", also with a remark
+    # after a name ("raise lr (about 3.2 is stable) or max_epochs" left max_epochs)
+    named = rf"{name}(?: \([^()]*\))?"
     message = re.sub(
-        rf"\b{_VERBS}\s+(?:a (?:smaller|larger) )?{name}(?:(?:,| or| and) {name})*", bare,
+        rf"\b{_VERBS}\s+(?:a (?:smaller|larger) )?{named}(?:(?:,| or| and) {named})*", bare,
         message,
     )
     return message

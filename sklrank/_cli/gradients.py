@@ -21,13 +21,16 @@ from pathlib import Path
 
 from . import (
     INTERRUPTED,
+    MAX_LR,
     CLIError,
     as_options,
+    at_most,
     command_line,
     n_jobs_option,
     one_line,
     output_folder,
     seed_count_option,
+    thread_count_option,
 )
 
 _FIGURES = {
@@ -137,6 +140,12 @@ def _positive(text):
     return value
 
 
+def _learning_rate(text):
+    """--lr, and the strengths of the regularisers: at most float32's largest value (a weight
+    decay of 1e308 gave infinite numbers, and then a traceback from the figure's axes)."""
+    return at_most(_positive(text), text, MAX_LR, "3.4e38 (the networks train in float32)")
+
+
 def _fraction(text):
     value = _positive(text)
     if value > 1:
@@ -152,7 +161,7 @@ def _int_at_least(low):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
-        return value
+        return at_most(value, text)
 
     return parse
 
@@ -275,11 +284,11 @@ def add_parser(subparsers):
         "regularisers", textwrap.fill(
             "strengths, by default a decade either side of the earlier study's 0.2, 1, 1; "
             "giving any of these options runs only the regularisers given", width=78))
-    regs.add_argument("--weight-decay", type=_list_of(_positive), metavar="LIST",
+    regs.add_argument("--weight-decay", type=_list_of(_learning_rate), metavar="LIST",
                       help="lambda of (lambda/2)||W||_F^2 (default 0.02,0.2,2)")
-    regs.add_argument("--input-noise", type=_list_of(_positive), metavar="LIST",
+    regs.add_argument("--input-noise", type=_list_of(_learning_rate), metavar="LIST",
                       help="std tau of the input noise (default 0.1,1,10)")
-    regs.add_argument("--jacobian-penalty", type=_list_of(_positive), metavar="LIST",
+    regs.add_argument("--jacobian-penalty", type=_list_of(_learning_rate), metavar="LIST",
                       help="lambda_J of the Jacobian penalty (default 0.1,1,10)")
 
     train = parser.add_argument_group("training (full-batch gradient descent, MSE)")
@@ -289,7 +298,7 @@ def add_parser(subparsers):
     train.add_argument("--record-epochs", type=_list_of(_int_at_least(1)), metavar="LIST",
                        help="epochs at which the decomposition is recorded besides 0 and the "
                        "last (default: regularisers 10; training about ten on a log scale)")
-    train.add_argument("--lr", type=_positive, metavar="ETA",
+    train.add_argument("--lr", type=_learning_rate, metavar="ETA",
                        help="learning rate of every run (default: lr-fraction / L, L the "
                        "curvature of the loss at the initial weights)")
     train.add_argument("--lr-fraction", type=_fraction, metavar="F",
@@ -317,7 +326,7 @@ def add_parser(subparsers):
     running.add_argument("--n-jobs", type=n_jobs_option, metavar="N",
                          help="runs in parallel (joblib, one torch thread each); -1 uses every "
                          "core, -2 all but one (default: one after another)")
-    running.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
+    running.add_argument("--threads", type=thread_count_option, default=1, metavar="N",
                          help="torch and BLAS threads (default 1)")
     running.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -398,7 +407,31 @@ def _options(figure):
             options[name] = options[dest] = _flag(dest)
     if "nus" in options:
         options["nu"] = "--nu"  # make_spiked's name for each value of --nu
+    if "settings" in options:  # (regularisers: make_spiked's nu is one of --settings ALPHA:NU)
+        options["nu"] = ("--settings", lambda v: f"ALPHA:{v:g}")
     return options
+
+
+def _advice(figure):
+    """The library's advice that only a Python caller can follow ("scale X down", "rescale X,
+    e.g. with sklearn.preprocessing.StandardScaler"), as the command's user can: the scale of
+    the data is that of the spike (--nu, --settings) and of the input noise, where the figure
+    takes them (real-data standardises its pixels); see :func:`sklrank._cli.as_options`."""
+    knobs = " or ".join(_flag(d) for d in ("nu", "settings", "input_noise")
+                        if d in _PARAMETERS[figure])
+    scale = f"lower {knobs}" if knobs else ""
+    return [
+        # regularisers: make_spiked's "use a smaller nu" (the NU of --settings ALPHA:NU)
+        *([("use a smaller nu", "use a smaller NU in --settings")]
+          if "settings" in _PARAMETERS[figure] else []),
+        (" or scale X down", ""),
+        ("scale X, or check the activation", "check --activations"),
+        ("lower the input scale, or pass lr", f"{scale}, or pass lr" if knobs else "pass lr"),
+        (": rescale X, e.g. with sklearn.preprocessing.StandardScaler.",
+         f": {scale}." if knobs else "."),
+        ("; rescale them, e.g. with sklearn.preprocessing.StandardScaler.",
+         f"; {scale}." if knobs else "."),
+    ]
 
 
 def _check_output(out, names, overwrite=False):
@@ -479,7 +512,13 @@ def _run_figure(args, figure, out):
             RuntimeError, TrainingFailedError) as exc:
         # (MemoryError and torch's RuntimeError of an allocation too large for the machine
         # were a traceback; sklrank sweep says them in one line too)
-        raise CLIError(one_line(exc, _options(figure), ",")) from exc
+        line = one_line(exc, _options(figure), ",", _advice(figure))
+        if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
+            # numpy's and torch's messages name an array's shape, not the option to lower
+            sizes = [_flag(d) for d in ("n_samples", "n_features", "n_hidden")
+                     if d in _PARAMETERS[figure]]
+            line += f"; lower {', '.join(sizes[:-1])} or {sizes[-1]}"
+        raise CLIError(line) from exc
     runtime = time.perf_counter() - start
     diverged, n_runs = _flagged_runs(df, "diverged")
     untrained, _ = _flagged_runs(df, "training_warning")
@@ -532,7 +571,7 @@ def _run_figure(args, figure, out):
         first = untrained.iloc[0]
         print(f"{len(untrained)} of the {n_runs} runs did not train (their loss never moved; "
               f"column training_warning of {paths['csv'].name}), e.g. {_where(df, first)}: "
-              f"{as_options(first['training_warning'], _options(figure), ',')}")
+              f"{as_options(first['training_warning'], _options(figure), ',', _advice(figure))}")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
 
 
@@ -564,14 +603,19 @@ def _title(figure, config):
     if figure == "real-data":
         return (f"{', '.join(config['datasets'])}: n={config['n_samples']}, "
                 f"m={config['n_hidden']}, {config['features']}, {config['scaling']}, "
-                f"{config['max_epochs']} epochs, {config['n_seeds']} seeds")
+                f"{config['max_epochs']} epochs, {_seeds(config)}")
     size = f"n={config['n_samples']}, d={config['n_features']}, m={config['n_hidden']}"
     if figure == "regularisers":
         return (f"{size}, {config['max_epochs']} epochs of full-batch GD, "
-                f"{config['n_seeds']} seeds (band: min-max)")
+                f"{_seeds(config)}" + (" (band: min-max)" if config["n_seeds"] > 1 else ""))
     nu = config.get("nu", config.get("nus"))
     return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}, "
-            f"{config['n_seeds']} seeds")
+            f"{_seeds(config)}")
+
+
+def _seeds(config):
+    """"3 seeds", "1 seed" (the title said "1 seeds (band: min-max)", a band of one run)."""
+    return f"{config['n_seeds']} seed{'s' if config['n_seeds'] > 1 else ''}"
 
 
 def _runs(df):
@@ -580,8 +624,9 @@ def _runs(df):
 
 def _mean_sd(df, keys, columns):
     grouped = df.groupby(keys)[columns]
-    mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-    return mean.map(_cell) + " ± " + sd.map(_cell)
+    # one seed: the mean alone (its sd is undefined; "± 0.000" claimed no spread)
+    mean, sd = grouped.mean(), grouped.std(ddof=1)
+    return mean.map(_cell) + sd.map(lambda v: "" if math.isnan(v) else f" ± {_cell(v)}")
 
 
 def _cell(value):

@@ -17,13 +17,16 @@ import numpy as np
 
 from sklrank._cli import (
     INTERRUPTED,
+    MAX_LR,
     CLIError,
     as_options,
+    at_most,
     command_line,
     n_jobs_option,
     one_line,
     output_folder,
     seed_count_option,
+    thread_count_option,
 )
 
 _EPILOG = """\
@@ -80,7 +83,17 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
+    return at_most(value, text)
+
+
+def _training_size(text):
+    """--n-samples: an integer; noise_sweep says why fewer than 2 do not do (0 got argparse's
+    ">= 1", 1 the sweep's "at least 2 ... one of each of two classes")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    return at_most(value, text)
 
 
 def _positive_float(text):
@@ -88,6 +101,10 @@ def _positive_float(text):
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0, got 0")
     return value
+
+
+def _learning_rate(text):
+    return at_most(_positive_float(text), text, MAX_LR, "3.4e38 (the networks train in float32)")
 
 
 def _q(text):
@@ -166,7 +183,7 @@ def add_parser(subparsers):
         help="number of seeds 0..N-1 per noise level (default: 3)",
     )
     data.add_argument(
-        "--n-samples", type=_positive_int, nargs="+", metavar="N",
+        "--n-samples", type=_training_size, nargs="+", metavar="N",
         help=f"training samples per fit (default: synthetic {syn['n_samples']}; images "
         f"{img['n_samples']}, drawn per seed from the training set). Several values run the "
         "sample-size study: the sweep at each n, and a figure of the filter stable rank "
@@ -238,7 +255,7 @@ def add_parser(subparsers):
         f"{img_clf['max_epochs']})",
     )
     model.add_argument(
-        "--lr", type=_positive_float, metavar="ETA",
+        "--lr", type=_learning_rate, metavar="ETA",
         help=f"learning rate (default: synthetic {clf['lr']:g}; images {img_clf['lr']:g})",
     )
     model.add_argument(
@@ -288,7 +305,7 @@ def add_parser(subparsers):
         "one batched model, as many at once as a memory budget allows; the same numbers)",
     )
     running.add_argument(
-        "--threads-per-point", type=_positive_int, default=1, metavar="T",
+        "--threads-per-point", type=thread_count_option, default=1, metavar="T",
         help="torch and BLAS threads of each fit (default: 1); the numbers do not depend on "
         "--n-jobs, but may change in the last bits with T",
     )
@@ -318,7 +335,8 @@ def _versions():
 
 
 def summary_table(df, by=("noise_std",)):
-    """Mean +/- standard deviation over seeds for every group of ``by``, as strings."""
+    """Mean +/- standard deviation over seeds for every group of ``by``, as strings (the
+    mean alone for a group of one seed)."""
     import pandas as pd
 
     columns = {
@@ -332,9 +350,11 @@ def summary_table(df, by=("noise_std",)):
     grouped = df.groupby(list(by))
     table = {}
     for column, label in columns.items():
-        mean, std = grouped[column].mean(), grouped[column].std(ddof=1).fillna(0.0)
+        # one seed: the mean alone (its sd is undefined; "± 0.00" claimed no spread)
+        mean, std = grouped[column].mean(), grouped[column].std(ddof=1)
         digits = 3 if "acc" in column else 2
-        table[label] = [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(mean, std)]
+        table[label] = [f"{m:.{digits}f}" + ("" if np.isnan(s) else f" ± {s:.{digits}f}")
+                        for m, s in zip(mean, std)]
     out = pd.DataFrame(table, index=grouped.size().index)
     out.insert(0, "seeds", grouped.size().to_numpy())
     out.insert(1, "clean rank", grouped["clean_rank"].median().to_numpy())
@@ -472,6 +492,30 @@ def _options(synthetic):
     # (the transformer's names for the canvas and the tile, where its message is passed on)
     return {**common, "classes": "--classes", "canvas": canvas, "grid": canvas,
             "noise_mode": "--noise-mode", "position": "--signal-position"}
+
+
+def _advice(synthetic):
+    """The library's advice that only a Python caller can follow, as the command's user can
+    (see :func:`sklrank._cli.as_options`): the inputs' scale is that of the noise (and of the
+    signal, for synthetic data; the loaders scale the pixels), the seeds are 0..N-1."""
+    scale = "noise_std or signal_norm" if synthetic else "noise_std"
+    return [
+        # RankCNNClassifier's failures and its ConvergenceWarning
+        ("scale X to unit scale (e.g. pixels / 255, or StandardScaler)", f"lower {scale}"),
+        ("scale X (e.g. pixels / 255, or StandardScaler), or lower lr",
+         f"lower {scale}, or lower lr"),
+        ("Scale X up to unit scale, raise init_std or lr, or lower kappa",
+         "Raise signal_norm or lr" if synthetic else "Raise lr"),
+        ("check activation, q and kappa", "check q"),
+        # make_low_rank_patches and BackgroundNoise
+        (" Generate at a smaller scale and rescale X in float64 if you need it.",
+         " Use smaller values."),
+        (" and rescale X in float64 if you need it", ""),
+        ("Lower noise_std (or rescale X), or pass float64 X.", "Lower noise_std."),
+        (", a (row, column) pair, or 'random'", " or 'random'"),  # --signal-position
+        # a seed whose draw holds one class: --seeds N takes the seeds 0..N-1
+        (" or pass other seeds", ""), (" or other seeds", ""),
+    ]
 
 
 def _kwargs(args, synthetic):
@@ -638,7 +682,8 @@ def run(args):
         else:
             hint = (f"; {kept} finished fit(s) are kept in {checkpoint}: fix the cause and run "
                     "the same command with --resume to continue")
-        raise CLIError(f"{one_line(exc, _options(synthetic))}{hint}") from exc
+        raise CLIError(f"{one_line(exc, _options(synthetic), advice=_advice(synthetic))}"
+                       f"{hint}") from exc
     runtime = time.perf_counter() - start
 
     try:
@@ -695,15 +740,19 @@ def run(args):
 
     experiment = "sample-size study" if study else "noise sweep"
     print(f"{experiment} on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s"
-          + (f" ({resumed} resumed)" if resumed else "") + " (mean ± sd over seeds)")
+          + (f" ({resumed} resumed)" if resumed else "")
+          + (" (mean ± sd over seeds)" if df["seed"].nunique() > 1 else " (one seed)"))
     print(summary_table(df, ("n_train", "noise_std") if study else ("noise_std",)).to_string())
     untrained = df[df["training_warning"] != ""]
     if len(untrained):
         first = untrained.iloc[0]
+        warning = first["training_warning"]
         print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved; "
-              f"column training_warning of {outputs['csv'].name}), e.g. noise_std="
-              f"{first['noise_std']:g}, seed={first['seed']}: "
-              f"{as_options(first['training_warning'], _options(synthetic))}")
+              f"column training_warning of {outputs['csv'].name}), e.g. "
+              # (the study's line did not say at which sample size)
+              + (f"n_train={first['n_train']}, " if study else "")
+              + f"noise_std={first['noise_std']:g}, seed={first['seed']}: "
+              f"{as_options(warning, _options(synthetic), ' ', _advice(synthetic))}")
     print(f"wrote {outputs['csv']}, {outputs['png']}, {outputs['json']}"
           + (" (replacing the previous ones)" if replaced else ""))
     return 0

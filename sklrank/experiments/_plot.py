@@ -173,6 +173,12 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
     return ax if ax is not None else np.asarray(given, dtype=object)
 
 
+def _spread(df, keys):
+    """What a panel's points show: the mean ± sd over seeds, or, with one fit a point (one
+    seed), that fit alone (the title said "mean ± sd" where no band is drawn)."""
+    return "one seed" if df.groupby(keys).size().max() == 1 else "mean ± sd over seeds"
+
+
 def _rank_panel(part, ax, name, log_y):
     import seaborn as sns
 
@@ -198,7 +204,7 @@ def _rank_panel(part, ax, name, log_y):
         _log_scale(ax)
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("stable rank")
-    ax.set_title(f"{name}: stable rank (mean ± sd over seeds)")
+    ax.set_title(f"{name}: stable rank ({_spread(part, 'noise_std')})")
     ax.legend(title=None, loc="best")
     ax.grid(True, which="both", alpha=0.3)
 
@@ -217,7 +223,7 @@ def _accuracy_panel(part, ax, name):
     ax.set_ylim(0.0, 1.02)
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"{name}: accuracy (mean ± sd over seeds)")
+    ax.set_title(f"{name}: accuracy ({_spread(part, 'noise_std')})")
     ax.legend(title=None, loc="best")
     ax.grid(True, alpha=0.3)
 
@@ -322,7 +328,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     sizes = sorted(df["n_train"].unique())
     _size_axis(left, sizes, log_x)
     left.set_ylabel("filter stable rank")
-    left.set_title("filter stable rank against n (mean ± sd over seeds)")
+    left.set_title(
+        f"filter stable rank against n ({_spread(df, ['dataset', 'n_train', 'noise_std'])})")
     left.legend(title="noise std", loc="best")
     left.grid(True, which="both", alpha=0.3)
 

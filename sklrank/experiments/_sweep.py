@@ -606,6 +606,46 @@ def _check_enough_samples(sizes):
         )
 
 
+def _check_fits_in_memory(kind, config, params, sizes, image_shape=None):
+    """One point's data and training fit in this machine's memory, before any array is made
+    (huge sizes failed with numpy's "Maximum allowed dimension exceeded", a MemoryError or
+    torch's allocator message, none naming the parameter at fault)."""
+    n_filters = params.get("n_filters")
+    if not isinstance(n_filters, Integral) or n_filters < 1:
+        n_filters = 1  # (the classifier's own checks name a bad value)
+    n, n_test = max(sizes), config["n_test"]
+    if kind == "synthetic":
+        if not all(isinstance(config[k], Integral) and config[k] >= 1
+                   for k in ("n_patches", "n_features")):
+            return  # (the generator's own checks name a bad value)
+        n_patches, n_classes = config["n_patches"], 2
+        n_features = n_patches * config["n_features"]
+        what = (f"n_samples={n} training and n_test={n_test} test samples of "
+                f"n_patches={n_patches} patches of n_features={config['n_features']} values")
+        fix = "n_samples, n_test, n_patches, n_features or n_filters"
+    else:
+        pad = config["noise_mode"] == "pad"
+        n_patches = int(np.prod(config["canvas"])) if pad else 1
+        n_features = n_patches * int(np.prod(image_shape))
+        n_classes = 10 if config.get("classes") is None else len(config["classes"])
+        what = f"n_samples={n} training and n_test={n_test} test images"
+        if pad:
+            what += f" on a canvas={tuple(config['canvas'])} of tiles"
+        fix = f"n_samples, n_test{', canvas' if pad else ''} or n_filters"
+    need = _point_bytes(n, n_classes, (n_features, n_patches, n_filters), True)[0]
+    need += 4 * n_test * n_features
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    if need > memory:
+        raise ValueError(
+            f"one fit needs about {need / 2**30:.3g} GiB of memory ({what}, "
+            f"n_filters={n_filters} filters a class), more than the {memory / 2**30:.3g} GiB "
+            f"of this machine; lower {fix}."
+        )
+
+
 def _one_class_error(n_samples, seed, drawn, what):
     """The error for a seed whose ``n_samples`` training samples hold one class: ``drawn``
     holds the labels in the order they are drawn (the first n make a training set of n), so
@@ -682,17 +722,20 @@ def _check_seeds(seeds, n_seeds):
 
 
 def _check_sizes(values, name):
-    """A list of distinct ints >= 1 (the sample-size study's n_samples)."""
+    """A list of distinct ints >= 2 (the sample-size study's n_samples)."""
     try:
         values = list(np.ravel(np.asarray(values, dtype=object)))
     except TypeError:
         values = None
     if not values or not all(
-        isinstance(v, (Integral, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 1
+        isinstance(v, (Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
         for v in values
     ):
-        raise ValueError(f"{name} must be a non-empty list of integers >= 1, got {values!r}.")
+        raise ValueError(
+            f"{name} must be a non-empty list of integers >= {_MIN_TRAIN}, got {values!r}."
+        )
     values = [int(v) for v in values]
+    _check_enough_samples(values)  # (0 and 1 with the same reason)
     if len(set(values)) != len(values):
         raise ValueError(f"{name} holds a value more than once: {values}; give each once.")
     return sorted(values)
@@ -1032,6 +1075,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         from sklrank.datasets import make_low_rank_patches
         from sklrank.datasets._synthetic import _low_rank_patch_labels
 
+        _check_fits_in_memory(kind, config, params, sizes)
         # the generator's own checks (rank against n_features, signal_position, ...), at the
         # largest noise level (the noise needs a patch of its own)
         _checked_data(lambda: make_low_rank_patches(
@@ -1064,6 +1108,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             )
         # before the data are loaded
         _check_image_settings(config, image_shape, given=set(data_params or {}))
+        _check_fits_in_memory(kind, config, params, sizes, image_shape)
         # (the classifier does not depend on the rank step, whose rank is checked below
         # against the data, with the sweep's own message)
         probe = _checked_classifier(
@@ -1250,7 +1295,15 @@ def _execute(plan, *, study, n_jobs, backend, dask_client, checkpoint, verbose):
         if isinstance(client, str):
             from dask.distributed import Client
 
-            client, own_client = Client(client), True
+            try:
+                client, own_client = Client(client), True
+            except (OSError, ValueError) as exc:
+                # (dask's "Timed out trying to connect to ..." named no parameter, and
+                # sklrank sweep printed it without --scheduler)
+                raise type(exc)(
+                    f"cannot reach the Dask scheduler of dask_client={client!r}: {exc}; check "
+                    "the address, and that the scheduler runs."
+                ) from exc
         if client is not None:
             workers = n_jobs if n_jobs not in (None, -1) else sum(client.nthreads().values())
         else:
@@ -1510,7 +1563,10 @@ _COMMON_CONSTRAINTS = {
 
 
 @validate_params(
-    {**_COMMON_CONSTRAINTS, "n_samples": [Interval(Integral, 1, None, closed="left"), None]},
+    # any int: _check_enough_samples says why fewer than 2 do not do (n_samples=0 got
+    # validate_params' "[1, inf)", n_samples=1 "at least 2")
+    {**_COMMON_CONSTRAINTS, "n_samples": [Interval(Integral, None, None, closed="neither"),
+                                          None]},
     prefer_skip_nested_validation=True,
 )
 def noise_sweep(

@@ -220,8 +220,10 @@ def _curvature(module, X, input_noise, seed):
         D = net.activation_derivatives(Xt @ W.T)
         DD = D @ D.T
         K = net.gamma**2 * (Xt @ Xt.T) * DD
-        lam_k = float(torch.linalg.eigvalsh(K)[-1])
-        lam_d = float(torch.linalg.eigvalsh(DD)[-1])
+        # an overflow (input_noise=1e308): infinite curvature, which _stable_lr names (eigh's
+        # "failed to converge ... ill-conditioned" named nothing)
+        lam_k = float(torch.linalg.eigvalsh(K)[-1]) if bool(torch.isfinite(K).all()) else math.inf
+        lam_d = float(torch.linalg.eigvalsh(DD)[-1]) if bool(torch.isfinite(DD).all()) else math.inf
     return lam_k, lam_d, net.gamma
 
 
