@@ -466,6 +466,24 @@ def test_a_cuda_sweep_on_a_cluster_plans_from_a_client_without_a_gpu(monkeypatch
     assert plan.params["device"] == "cuda"
 
 
+@pytest.mark.parametrize("dataset", ["synthetic", "images"])
+def test_a_cluster_sweep_is_not_held_to_the_clients_memory(monkeypatch, dataset):
+    # the points run on the workers: a client with (here) 1 MiB of memory planned a sweep of
+    # 2000 samples as "more than the 0.000977 GiB of this machine"
+    import os
+
+    pages = {"SC_PHYS_PAGES": 256, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    images = (np.random.default_rng(0).random((2000, 64), dtype=np.float32),
+              np.arange(2000) % 2, (1, 8, 8))
+    kwargs = {"dataset": images, "rank": 2} if dataset == "images" else {}
+    with pytest.raises(ValueError, match="GiB of this machine"):
+        _sweep_plan(monkeypatch, noise_levels=[0.0], n_seeds=1, n_samples=1000, **kwargs)
+    plan = _sweep_plan(monkeypatch, dask_client="tcp://127.0.0.1:1", noise_levels=[0.0],
+                       n_seeds=1, n_samples=1000, **kwargs)
+    assert plan.remote
+
+
 @pytest.mark.parametrize("free_points", [0.4, 1, 2.5, 7, 1000])
 def test_batches_on_a_gpu_fit_half_its_free_memory(free_points, monkeypatch):
     # The sweep's batches on a GPU take at most half of the memory torch reports free (here

@@ -606,10 +606,13 @@ def _check_enough_samples(sizes):
         )
 
 
-def _check_fits_in_memory(kind, config, params, sizes, image_shape=None):
+def _check_fits_in_memory(kind, config, params, sizes, image_shape=None, remote=False):
     """One point's data and training fit in this machine's memory, before any array is made
     (huge sizes failed with numpy's "Maximum allowed dimension exceeded", a MemoryError or
-    torch's allocator message, none naming the parameter at fault)."""
+    torch's allocator message, none naming the parameter at fault). With a Dask client the
+    points run on the workers, whose memory this machine does not know: no check."""
+    if remote:
+        return
     n_filters = params.get("n_filters")
     if not isinstance(n_filters, Integral) or n_filters < 1:
         n_filters = 1  # (the classifier's own checks name a bad value)
@@ -1075,7 +1078,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         from sklrank.datasets import make_low_rank_patches
         from sklrank.datasets._synthetic import _low_rank_patch_labels
 
-        _check_fits_in_memory(kind, config, params, sizes)
+        _check_fits_in_memory(kind, config, params, sizes, remote=remote)
         # the generator's own checks (rank against n_features, signal_position, ...), at the
         # largest noise level (the noise needs a patch of its own)
         _checked_data(lambda: make_low_rank_patches(
@@ -1108,7 +1111,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
             )
         # before the data are loaded
         _check_image_settings(config, image_shape, given=set(data_params or {}))
-        _check_fits_in_memory(kind, config, params, sizes, image_shape)
+        _check_fits_in_memory(kind, config, params, sizes, image_shape, remote)
         # (the classifier does not depend on the rank step, whose rank is checked below
         # against the data, with the sweep's own message)
         probe = _checked_classifier(
