@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ._device import check_device
 from ._interrupts import stop_requested
-from ._params import _PublicParams
+from ._params import _PublicParams, validate_parameter_constraints
 from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
@@ -272,7 +272,8 @@ class _BaseNet(_PublicParams):
 
     def _check_params(self):
         # sklearn's BaseEstimator._validate_params is shadowed by skorch's method of the same
-        # name (which checks unexpected kwargs), so the constraints are checked here directly.
+        # name (which checks unexpected kwargs), so the constraints are checked here directly
+        # (a bool refused where a number is meant: sklearn takes True for 1).
         validate_parameter_constraints(
             self._parameter_constraints,
             {k: getattr(self, k) for k in self._parameter_constraints},

@@ -414,9 +414,9 @@ def test_noise_overflow_is_an_error():
     [
         ({"position": (0.7, 0)}, r"position=\(0.7, 0\) is not a \(row, column\) tile"),
         ({"position": (1, 1.0)}, "position="),
-        ({"position": True}, "position=True is not a tile"),
+        ({"position": True}, r"'position' parameter of BackgroundNoise .* Got True"),
         ({"position": "centre"}, "position"),
-        ({"grid": True}, "grid must be"),
+        ({"grid": True}, r"'grid' parameter of BackgroundNoise .* Got True"),
         ({"grid": (2.0, 2)}, "grid must be"),
         ({"image_shape": (1, 4.0, 4)}, "image_shape must be"),
     ],

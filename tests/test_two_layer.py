@@ -59,6 +59,8 @@ def test_spike_init_correlates_rows_with_q(data):
         ({"init": "spike"}, "spike"),
         ({"init": "spike", "spike": np.ones(3), "spike_weight": 0.1}, "shape"),
         ({"n_hidden": 0}, "n_hidden"),
+        ({"random_state": True}, "random_state must be an int or None, got True"),
+        ({"random_state": 1.5}, "random_state must be an int or None, got 1.5"),
     ],
 )
 def test_module_bad_parameters(kwargs, match):

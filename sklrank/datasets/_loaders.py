@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pooch
 from sklearn.utils import Bunch, check_random_state, deprecated
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._params import validate_params
 
 __all__ = ["fetch_mnist", "fetch_cifar10", "get_data_home", "DataFileError"]
 

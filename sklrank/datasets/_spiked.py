@@ -4,7 +4,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._params import validate_params
 
 __all__ = ["make_spiked", "triple_index_target"]
 

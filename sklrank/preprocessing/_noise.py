@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .._params import _ValidatedParams
 from .._patches import _positive_ints
 
 __all__ = ["BackgroundNoise"]
@@ -73,7 +74,7 @@ def _noise_geometry(n_features, image_shape, mode, grid, position):
     return image_shape, grid, (c, gh * h, gw * w), tile
 
 
-class BackgroundNoise(TransformerMixin, BaseEstimator):
+class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
     """Add Gaussian background noise to flattened images, around them or onto them.
 
     Images are rows of ``X``, flattened row-major from ``image_shape = (C, H, W)`` (the layout

@@ -8,6 +8,8 @@ from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._params import _ValidatedParams
+
 __all__ = ["PCARankReducer"]
 
 
@@ -30,7 +32,7 @@ def _power_of_two_scale(X):
     return float(np.ldexp(1.0, int(np.clip(exponent - 1, finfo.minexp, finfo.maxexp - 1))))
 
 
-class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Replace each sample by its rank-``n_components`` approximation, in the original space.
 
     The samples are projected on the ``n_components`` leading right singular vectors ``V``
