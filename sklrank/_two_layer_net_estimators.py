@@ -554,4 +554,5 @@ class TwoLayerNetClassifier(_TwoLayerNet, _ClassifierNet, NeuralNetClassifier):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+        positive = self.decision_function(X) > 0  # (NotFittedError before classes_ is read)
+        return self.classes_[positive.astype(np.intp)]
