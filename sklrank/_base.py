@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ._device import check_device
 from ._interrupts import stop_requested
-from ._params import _PublicParams
+from ._params import _PublicParams, validate_parameter_constraints
 from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
@@ -198,6 +198,23 @@ def _dataset_tensors(dataset):
     return X, y
 
 
+def _split_weights(dataset):
+    """The sample weights of a skorch Dataset (or a Subset of one) whose X is a dict holding
+    ``"sample_weight"``, as an array or a tensor; None for any other data set."""
+    indices = None
+    while isinstance(dataset, Subset):
+        indices = (dataset.indices if indices is None
+                   else np.asarray(dataset.indices)[np.asarray(indices)])
+        dataset = dataset.dataset
+    X = getattr(dataset, "X", None)
+    if not isinstance(dataset, Dataset) or not isinstance(X, Mapping):
+        return None
+    weights = X.get("sample_weight")
+    if weights is None or indices is None:
+        return weights
+    return _take(weights, indices)
+
+
 def _sorted_labels(labels):
     """The distinct labels, sorted, in the machine's byte order: torch refuses arrays of the
     other one (big-endian labels, e.g. read with ``np.fromfile(..., ">i4")``)."""
@@ -255,7 +272,8 @@ class _BaseNet(_PublicParams):
 
     def _check_params(self):
         # sklearn's BaseEstimator._validate_params is shadowed by skorch's method of the same
-        # name (which checks unexpected kwargs), so the constraints are checked here directly.
+        # name (which checks unexpected kwargs), so the constraints are checked here directly
+        # (a bool refused where a number is meant: sklearn takes True for 1).
         validate_parameter_constraints(
             self._parameter_constraints,
             {k: getattr(self, k) for k in self._parameter_constraints},
@@ -378,6 +396,28 @@ class _BaseNet(_PublicParams):
     def _check_fit_X(self, X, reset):
         """Hook: further checks of the validated training X."""
 
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """skorch's training and validation data sets; a part whose sample weights are all
+        zero is refused: its loss, a weighted mean, would be 0 / 0 (recorded as 0.0, a
+        ``valid_loss`` that EarlyStopping or Checkpoint would take for the best epoch)."""
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        if dataset_valid is not None:
+            for part, dataset in (("validation", dataset_valid), ("training", dataset_train)):
+                weights = _split_weights(dataset)
+                if weights is not None and len(weights) and not bool(weights.any()):
+                    undefined = ("the validation loss, a weighted mean, is undefined (0 / 0)"
+                                 if part == "validation" else "there is nothing to train on")
+                    split = getattr(self.train_split, "__name__",
+                                    type(self.train_split).__name__)
+                    raise ValueError(
+                        f"sample_weight is zero for every one of the {len(weights)} samples "
+                        f"of the {part} part that train_split ({split}) makes: "
+                        f"{undefined}. Give some of those samples a weight, split the data at "
+                        "random (e.g. train_split=ValidSplit(0.2, random_state=0)), or pass "
+                        "train_split=None."
+                    )
+        return dataset_train, dataset_valid
+
     def check_data(self, X, y=None):
         # The data were validated (and the labels checked) before skorch's loop sees them.
         pass
@@ -487,7 +527,9 @@ class _BaseNet(_PublicParams):
             Non-negative weights: the training loss is the weighted mean
             ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples); with mini-batches,
             that of each batch, and a batch whose weights are all zero adds no gradient
-            (its loss is 0). Routed through
+            (its loss is 0). With a ``train_split``, the validation loss is the weighted
+            mean of the validation part; a part (training or validation) whose weights are
+            all zero is refused, as all-zero weights are. Routed through
             a Pipeline or a search with scikit-learn's metadata routing
             (``set_fit_request(sample_weight=True)``).
         **fit_params : dict
@@ -909,15 +951,18 @@ class _PassthroughScoring(PassthroughScoring):
         batches = [b for b in net.history[-1]["batches"] if self.name in b]
         if not batches:  # no data of this kind (e.g. no validation split)
             return
-        if len(batches) == 1:  # a full batch: its value (np.average costs 50 us an epoch)
+        # batches by their sample-weight totals (each loss is its batch's weighted mean),
+        # else by their sizes, as skorch
+        weights = [b.get(f"{prefix}_batch_weight", b.get(f"{prefix}_batch_size", 1))
+                   for b in batches]
+        if not sum(weights) > 0:
+            # a weighted mean over no weight is undefined (fit refuses such a split): NaN,
+            # which is never the best score, not 0.0, which always would be
+            score = math.nan
+        elif len(batches) == 1:  # a full batch: its value (np.average costs 50 us an epoch)
             score = float(batches[0][self.name])
         else:
-            # batches by their sample-weight totals (each loss is its batch's weighted mean),
-            # else by their sizes, as skorch
-            weights = [b.get(f"{prefix}_batch_weight", b.get(f"{prefix}_batch_size", 1))
-                       for b in batches]
-            score = (np.average([b[self.name] for b in batches], weights=weights)
-                     if sum(weights) > 0 else 0.0)
+            score = np.average([b[self.name] for b in batches], weights=weights)
         is_best = self._is_best_score(score)
         if is_best:
             self.best_score_ = score

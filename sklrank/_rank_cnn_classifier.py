@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
 
 from ._base import _ClassifierNet, default_callbacks
-from ._patches import check_image_geometry
+from ._patches import _positive_ints, check_image_geometry
 from ._rank import stable_rank
 from .callbacks._rank_history import RankHistory, _plain, bank_stable_ranks, filter_matrix_of
 from .nn._two_layer_cnn import TwoLayerCNN
@@ -62,24 +62,6 @@ class _NetRankHistory(RankHistory):
         return () if net.rank_every is None else super()._recorded_keys(net)
 
 
-def _integral_tuple(value, name):
-    """A tuple of ints from ints or integral floats; fractional values are an error."""
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be (channels, height, width), got {value!r}.") from None
-    out = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (Integral, Real)) or (
-            isinstance(item, Real) and not float(item).is_integer()
-        ):
-            raise ValueError(
-                f"{name} must hold whole numbers (channels, height, width), got {value!r}."
-            )
-        out.append(int(item))
-    return tuple(out)
-
-
 class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     """Two-layer Huberized-ReLU CNN trained by full-batch gradient descent (Zhang et al. 2025).
 
@@ -98,12 +80,13 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     module : torch.nn.Module class, default=sklrank.nn.TwoLayerCNN
         The network; it receives the geometry, ``n_classes`` and the parameters below as
         keyword arguments (``module__<name>`` parameters override them).
-    input_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of one flattened sample; None means ``(1, 1,
-        n_features)``.
-    kernel_size : int, pair of ints or None, default=None
+    input_shape : array-like of 3 ints or None, default=None
+        ``(channels, height, width)`` of one flattened sample (a tuple, a list or an array
+        of Python or numpy ints; fractional values such as 28.5 or 28.0, and bools, are
+        refused at fit); None means ``(1, 1, n_features)``.
+    kernel_size : int, array-like of 2 ints or None, default=None
         Filter size ``(kh, kw)``; None means the whole image.
-    stride : int, pair of ints or None, default=None
+    stride : int, array-like of 2 ints or None, default=None
         None means ``kernel_size`` (non-overlapping patches).
     padding : {"none", "circular"}, default="none"
         "circular" wraps the image around (pads right and bottom by ``k - 1``), exactly as
@@ -227,9 +210,10 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     _init_only_kwargs = ("init_std", "random_state")
     _parameter_constraints = {
         **_ClassifierNet._common_constraints,
-        "input_shape": [None, tuple, list],
-        "kernel_size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
-        "stride": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "input_shape": [None, tuple, list, np.ndarray],
+        "kernel_size": [None, Interval(Integral, 1, None, closed="left"), tuple, list,
+                        np.ndarray],
+        "stride": [None, Interval(Integral, 1, None, closed="left"), tuple, list, np.ndarray],
         "padding": [StrOptions({"none", "circular"})],
         "n_filters": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"huberized", "relu"}), callable],
@@ -302,13 +286,9 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         if self.input_shape is None:
             shape = (1, 1, n_features)
         else:
-            shape = _integral_tuple(self.input_shape, "input_shape")
-            if (
-                n_features is not None
-                and len(shape) == 3
-                and min(shape) >= 1
-                and int(np.prod(shape)) != n_features
-            ):
+            shape = _positive_ints(self.input_shape, 3, "input_shape",
+                                   "(channels, height, width)")
+            if n_features is not None and int(np.prod(shape)) != n_features:
                 raise ValueError(
                     f"input_shape={shape} describes {int(np.prod(shape))} features per sample "
                     f"but X has {n_features}; pass X with one flattened (channels, height, "

@@ -535,3 +535,24 @@ class TwoLayerNetClassifier(_TwoLayerNet, _ClassifierNet, NeuralNetClassifier):
         """
         out = self.forward(self._prediction_input(X))
         return out[:, 1].detach().numpy().astype(np.float64)
+
+    def predict(self, X):
+        """Predicted class labels: ``classes_[1]`` where ``f(x) > 0``, else ``classes_[0]``.
+
+        As scikit-learn's linear classifiers, ``predict`` is the sign of
+        :meth:`decision_function`, also where ``|f(x)|`` is below float64's resolution
+        around 1 (``predict_proba`` then rounds to ``[0.5, 0.5]``, a tie its ``argmax``
+        would give to ``classes_[0]``); ``f(x) = 0`` gives ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), torch.Tensor or skorch Dataset
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        positive = self.decision_function(X) > 0  # (NotFittedError before classes_ is read)
+        return self.classes_[positive.astype(np.intp)]

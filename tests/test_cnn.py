@@ -167,7 +167,8 @@ def test_activation_choices_and_pooling():
     "kwargs, name",
     [({"kernel_size": (5, 1)}, "kernel_size"), ({"n_filters": 0}, "n_filters"),
      ({"init_std": 0.0}, "init_std"), ({"activation": "tanh"}, "activation"),
-     ({"pooling": "max"}, "pooling"), ({"padding": "same"}, "padding")],
+     ({"pooling": "max"}, "pooling"), ({"padding": "same"}, "padding"),
+     ({"random_state": True}, "random_state"), ({"random_state": 2.5}, "random_state")],
 )
 def test_bad_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -7,6 +7,7 @@ that starts passing shows up as XPASS, and one that fails unexpectedly fails the
 
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklrank import (
@@ -134,3 +135,82 @@ def test_every_public_estimator_is_checked():
     }
     checked = {type(est).__name__ for est in ESTIMATORS}
     assert estimator_names <= checked, estimator_names - checked
+
+
+# ---------------------------------------------------------------- a bool is not a number
+
+
+def _numbers_only(constraints):
+    """Whether scikit-learn's constraints take True as the number 1, and no constraint takes
+    bools as such (``"boolean"``, ``"verbose"``)."""
+    from sklearn.utils._param_validation import make_constraint
+
+    takes_bools = ("boolean", "verbose", bool, object)
+    return (constraints != "no_validation"
+            and not any(c in takes_bools for c in constraints)
+            and any(make_constraint(c).is_satisfied_by(True) for c in constraints))
+
+
+def _bool_cases_of_estimators():
+    return [
+        pytest.param(est, name, id=f"{type(est).__name__}-{name}")
+        for est in ESTIMATORS[:3] + [PCARankReducer(), BackgroundNoise()]
+        for name, constraints in type(est)._parameter_constraints.items()
+        if _numbers_only(constraints)
+    ]
+
+
+@pytest.mark.parametrize("estimator, name", _bool_cases_of_estimators())
+def test_a_bool_is_not_a_number_for_an_estimator(estimator, name):
+    # scikit-learn (1.9) checks Interval(Integral, ...), Interval(Real, ...) and
+    # "random_state" with isinstance, for which True is the int 1: max_epochs=True trained one
+    # epoch, lr=True with a step of 1.0, random_state=True the seed 1 (n_filters=True and
+    # others failed later, with the module's messages)
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from sklrank.datasets import make_low_rank_patches
+
+    X, y = make_low_rank_patches(n_samples=20, random_state=0)
+    if isinstance(estimator, RankCNNClassifier):
+        estimator = clone(estimator).set_params(input_shape=(1, 4, 64), kernel_size=(1, 64))
+    for value in (True, False):
+        est = clone(estimator).set_params(**{name: value})
+        with pytest.raises(InvalidParameterError,
+                           match=rf"'{name}' parameter of {type(est).__name__} must be .* Got "
+                                 rf"{value} instead \(a bool is not taken for a number\)"):
+            est.fit(X, y)
+
+
+def _validated_public_functions():
+    import importlib
+
+    import sklrank
+
+    functions = {}
+    for module in ("sklrank.datasets", "sklrank.experiments", "sklrank.gradients"):
+        module = importlib.import_module(module)
+        for name in module.__all__:
+            func = getattr(module, name)
+            if callable(func) and hasattr(func, "_skl_parameter_constraints"):
+                functions[name] = func
+    assert sklrank  # (imported for the subpackages)
+    return [
+        pytest.param(func, name, id=f"{func.__name__}-{name}")
+        for func in functions.values()
+        for name, constraints in func._skl_parameter_constraints.items()
+        if _numbers_only(constraints)
+    ]
+
+
+@pytest.mark.parametrize("func, name", _validated_public_functions())
+def test_a_bool_is_not_a_number_for_a_function(func, name):
+    # refused before any work (data sets, studies and sweeps; the sweeps refused them already)
+    import inspect
+
+    required = {
+        p.name: (20 if p.name == "n_samples" else 5)
+        for p in inspect.signature(func).parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
+    }
+    with pytest.raises(ValueError, match=rf"{name}.* (must be .*)?[Gg]ot True"):
+        func(**{**required, name: True})

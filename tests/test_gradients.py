@@ -627,7 +627,7 @@ def test_bad_regulariser_strengths(name, value):
         _decompose(**{name: value})
 
 
-@pytest.mark.parametrize("random_state", ["abc", -1, 1.5])
+@pytest.mark.parametrize("random_state", ["abc", -1, 1.5, True, np.False_])
 def test_bad_random_state(random_state):
     with pytest.raises(ValueError, match="random_state must be"):
         _decompose(input_noise=0.1, random_state=random_state)

@@ -35,6 +35,8 @@ position, n_components                               (were found at the first fi
                                                      grid=(0, 2) gave input_shape (1, 0, 8))
 make_rank_pipeline n_components above the pixels     ValueError naming n_components at once
 of one image                                         (was found at the first fit)
+BackgroundNoise / make_rank_pipeline grid,          taken, as image_shape is (were refused:
+position as numpy arrays (np.array([1, 0]))          "must be an instance of 'tuple'")
 ===================================================  ==========================================
 """
 
@@ -413,9 +415,9 @@ def test_noise_overflow_is_an_error():
     [
         ({"position": (0.7, 0)}, r"position=\(0.7, 0\) is not a \(row, column\) tile"),
         ({"position": (1, 1.0)}, "position="),
-        ({"position": True}, "position=True is not a tile"),
+        ({"position": True}, r"'position' parameter of BackgroundNoise .* Got True"),
         ({"position": "centre"}, "position"),
-        ({"grid": True}, "grid must be"),
+        ({"grid": True}, r"'grid' parameter of BackgroundNoise .* Got True"),
         ({"grid": (2.0, 2)}, "grid must be"),
         ({"image_shape": (1, 4.0, 4)}, "image_shape must be"),
     ],
@@ -451,6 +453,26 @@ def test_reducer_refuses_booleans_as_counts(param):
     # True is an Integral: n_components=True ran as rank 1, n_iter=True as one iteration
     with pytest.raises(ValueError, match=rf"'{param}' parameter of PCARankReducer .* Got True"):
         PCARankReducer(**{param: True}).fit(_data())
+
+
+def test_noise_takes_geometry_as_arrays_of_ints():
+    # image_shape was taken as an array, grid and position were refused ("an instance of
+    # 'tuple' or an instance of 'list'"), and so by make_rank_pipeline
+    X = _data(n=20, d=24)
+    as_tuples = dict(image_shape=(2, 3, 4), grid=(2, 3), position=(1, 2))
+    as_arrays = {k: np.array(v) for k, v in as_tuples.items()}
+    expected = BackgroundNoise(0.5, **as_tuples, random_state=0).fit_transform(X)
+    noise = BackgroundNoise(0.5, **as_arrays, random_state=0)
+    np.testing.assert_array_equal(noise.fit_transform(X), expected)
+    assert (noise.grid_, noise.output_image_shape_) == ((2, 3), (2, 6, 12))
+    assert noise.get_params()["grid"] is as_arrays["grid"]  # stored as given
+    pipe = make_rank_pipeline(**as_arrays, noise_std=0.5, random_state=0,
+                              stride=np.array([3, 4]), max_epochs=1)
+    assert pipe["cnn"].input_shape == (2, 6, 12) and pipe["cnn"].kernel_size == (3, 4)
+    pipe.fit(X, np.arange(20) % 2)
+    assert pipe["cnn"].stride_ == (3, 4)
+    with pytest.raises(ValueError, match="grid must be"):
+        BackgroundNoise(0.5, (2, 3, 4), grid=np.array([2.0, 3.0])).fit(X)
 
 
 def test_make_rank_pipeline_geometry_matches_the_noise_step():

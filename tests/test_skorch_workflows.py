@@ -6,8 +6,8 @@ joblib), skorch's callbacks (``EpochScoring`` on train and validation data, ``Ch
 columns, the per-epoch table of ``verbose=1``, ``predict`` against ``predict_proba``, sample
 weights (directly and routed through a Pipeline and a search), pandas output, and the repr.
 
-skorch's input forms and settings, and the answer each gets (the last three rows are tested
-in test_classifier.py and test_two_layer.py):
+skorch's input forms and settings, and the answer each gets (the rows on rank_every, classes
+and compile=True are tested in test_classifier.py and test_two_layer.py):
 
 ===============================================  ============================================
 input                                            answer
@@ -35,6 +35,9 @@ classes changed, then warm_start / partial_fit   ValueError naming warm_start=Fa
                                                  ignored)
 compile=True with jacobian_penalty > 0           ValueError at once (torch.compile has no
                                                  double backward)
+sample_weight all zero on the validation (or     ValueError naming sample_weight and
+training) part of a train_split                  train_split (valid_loss was 0.0 at every
+                                                 epoch: the best for EarlyStopping)
 ===============================================  ============================================
 """
 
@@ -560,6 +563,60 @@ def test_a_mini_batch_of_zero_weights_adds_nothing(case):
     np.testing.assert_allclose(_predictions(est, X, classifier),
                                _predictions(without, X, classifier), rtol=1e-5, atol=1e-6)
     assert all(np.isfinite(est.history[:, "train_loss"]))
+
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("batch_size", [-1, 8])
+def test_a_split_part_of_zero_weights_is_refused(case, batch_size):
+    # a validation part whose weights are all zero recorded valid_loss 0.0 (0 / 0 taken as
+    # 0) at every epoch, which EarlyStopping and Checkpoint read as the best epoch; a
+    # training part of zero weights trained nothing, with a training loss of 0.0
+    from skorch.dataset import Dataset, ValidSplit
+    from skorch.helper import predefined_split
+
+    make, data, _ = CASES[case]
+    X, y = data()
+    split = ValidSplit(5)  # (not stratified: the first fifth of the rows)
+    weights = np.ones(len(y))
+    weights[: len(y) // 5] = 0.0
+    params = dict(max_epochs=2, train_split=split, iterator_valid__batch_size=batch_size)
+    with pytest.raises(ValueError, match=r"sample_weight is zero for every one of the 40 "
+                                         r"samples of the validation part.*train_split"):
+        make(**params).fit(X, y, sample_weight=weights)
+    with pytest.raises(ValueError, match=r"zero for every one of the 160 samples of the "
+                                         r"training part.*nothing to train on"):
+        make(**params).fit(X, y, sample_weight=1.0 - weights)
+    valid = Dataset({"X": X[:20], "sample_weight": np.zeros(20, dtype=np.float32)}, y[:20])
+    with pytest.raises(ValueError, match="of the validation part"):
+        make(max_epochs=2, train_split=predefined_split(valid)).fit(
+            X, y, sample_weight=np.ones(len(y)))
+    weights[0] = 1.0  # one sample of weight: the validation loss is its loss
+    est = make(**params).fit(X, y, sample_weight=weights)
+    assert all(np.isfinite(est.history[:, "valid_loss"]))
+    assert min(est.history[:, "valid_loss"]) > 0
+
+
+def test_an_epoch_without_weight_records_no_best_score():
+    # skorch's bookkeeping of a weighted loss over no weight: NaN, never the best score
+    # (0.0 was, always)
+    from types import SimpleNamespace
+
+    from skorch.history import History
+
+    from sklrank._base import _PassthroughScoring
+
+    for n_batches in (1, 3):
+        history = History()
+        history.new_epoch()
+        for _ in range(n_batches):
+            history.new_batch()
+            history.record_batch("valid_loss", 0.0)
+            history.record_batch("valid_batch_weight", 0.0)
+        scoring = _PassthroughScoring(name="valid_loss").initialize()
+        scoring.on_epoch_end(SimpleNamespace(history=history))
+        assert np.isnan(history[-1, "valid_loss"])
+        assert history[-1, "valid_loss_best"] is False
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -31,7 +31,9 @@ partial_fit of a two-layer net with input_noise                fresh noise every
                                                                across calls; the same
                                                                random_state gives the same run
 fit after torch.set_default_dtype(torch.float64)               trains as under float32
-fractional input_shape (e.g. (1, 4.5, 64))                     ValueError naming input_shape
+input_shape not of positive ints ((1, 4.5, 64), (1, 4.0, 64))  ValueError naming input_shape
+                                                               (4.0 was taken); arrays of
+                                                               ints are taken
 weights overflowing at the last step (lr=1e38)                 TrainingDivergedError (was torch's
                                                                LinAlgError from the ranks)
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
@@ -283,16 +285,30 @@ def test_fit_under_float64_default_dtype():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(1, 4.5, 64), (1, 4, 64.2), (True, 4, 64), "1,4,64"])
+@pytest.mark.parametrize("shape", [(1, 4.5, 64), (1, 4, 64.2), (True, 4, 64), "1,4,64",
+                                   (1, 4.0, 64), np.array([1.0, 4.0, 64.0]),
+                                   (1, np.True_, 64), (1, 0, 256), (1, 4), np.array(256)])
 def test_fractional_input_shape_is_an_error(shape):
+    # an integral float (4.0) was taken, where kernel_size, BackgroundNoise's image_shape
+    # and patch_matrix refuse it
     X, y = synthetic()
-    with pytest.raises(ValueError, match="input_shape"):
+    with pytest.raises(ValueError, match=r"input_shape'? (parameter of RankCNNClassifier )?"
+                                         r"must be"):
         cnn(input_shape=shape).fit(X, y)
 
 
-def test_integral_float_input_shape_is_accepted():
+@pytest.mark.parametrize("shape", [np.array([1, 4, 64]), (np.int64(1), np.int32(4), 64),
+                                   [1, 4, 64], np.array([1, 4, 64], dtype=np.uint8)])
+@pytest.mark.parametrize("kernel", [(1, 64), np.array([1, 64]), [np.int64(1), 64]])
+def test_shapes_of_numpy_ints_are_accepted(shape, kernel):
+    # input_shape, kernel_size and stride given as arrays were refused (BackgroundNoise and
+    # make_rank_pipeline took them)
     X, y = synthetic()
-    assert cnn(input_shape=(1.0, 4.0, 64.0)).fit(X, y).input_shape_ == (1, 4, 64)
+    clf = cnn(input_shape=shape, kernel_size=kernel, stride=kernel, max_epochs=2).fit(X, y)
+    assert (clf.input_shape_, clf.kernel_size_, clf.stride_) == ((1, 4, 64), (1, 64), (1, 64))
+    assert clf.get_params()["input_shape"] is shape  # stored as given
+    clf.set_params(warm_start=True).fit(X, y)  # the same network: training continues
+    assert len(clf.history) == 4
 
 
 def test_device_side_nan_check():

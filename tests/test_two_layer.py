@@ -59,6 +59,8 @@ def test_spike_init_correlates_rows_with_q(data):
         ({"init": "spike"}, "spike"),
         ({"init": "spike", "spike": np.ones(3), "spike_weight": 0.1}, "shape"),
         ({"n_hidden": 0}, "n_hidden"),
+        ({"random_state": True}, "random_state must be an int or None, got True"),
+        ({"random_state": 1.5}, "random_state must be an int or None, got 1.5"),
     ],
 )
 def test_module_bad_parameters(kwargs, match):
@@ -115,6 +117,25 @@ def test_classifier_labels_and_logistic_loss(data):
     assert clf.history[0, "train_loss"] == pytest.approx(np.mean(np.log1p(np.exp(-s * f0))),
                                                          rel=1e-4)
     assert clf.score(X, labels) > 0.6
+
+
+
+@pytest.mark.parametrize("w, expected", [(0.0, "neg"), (2e-20, "pos"), (-2e-20, "neg"),
+                                         (2e-30, "pos"), (2e-3, "pos")])
+def test_classifier_predict_is_the_sign_of_decision_function(data, w, expected):
+    # f(x) = 1e-20 rounds predict_proba to [0.5, 0.5], whose argmax gave classes_[0]
+    X, y, _ = data
+    clf = TwoLayerNetClassifier(n_hidden=4, max_epochs=1, random_state=0)
+    clf.fit(X, np.where(y > 0, "pos", "neg"))
+    with torch.no_grad():  # f(x) = gamma * a_k * relu(w * x_0) with a_k = +1
+        clf.module_.weight.zero_()
+        clf.module_.weight[int(torch.argmax(clf.module_.a)), 0] = w
+    X_one = np.zeros((3, X.shape[1]), dtype=np.float32)
+    X_one[:, 0] = 1.0
+    f = clf.decision_function(X_one)
+    assert (f > 0).all() == (expected == "pos")
+    assert clf.predict(X_one).tolist() == [expected] * 3
+    assert clf.predict(X_one).tolist() == clf.classes_[(f > 0).astype(int)].tolist()
 
 
 def test_spike_init_default_weight(data):

@@ -9,14 +9,15 @@ import tarfile
 import warnings
 import zipfile
 import zlib
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import pooch
 from sklearn.utils import Bunch, check_random_state, deprecated
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._params import IntInterval
+from .._params import validate_params
 
 __all__ = ["fetch_mnist", "fetch_cifar10", "get_data_home", "DataFileError"]
 
@@ -368,7 +369,7 @@ _COMMON_CONSTRAINTS = {
     "data_home": [str, os.PathLike, None],
     "subset": [StrOptions({"train", "test", "all"})],
     "classes": ["array-like", None],
-    "n_samples": [IntInterval(1, None, closed="left"), None],
+    "n_samples": [Interval(Integral, 1, None, closed="left"), None],
     "random_state": ["random_state"],
     "return_X_y": ["boolean"],
     "download_if_missing": ["boolean"],

@@ -1,12 +1,12 @@
 """The spiked data model of Sonthalia, Murray and Montufar (2025): bulk plus a rank-one spike."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._params import IntInterval
+from .._params import validate_params
 
 __all__ = ["make_spiked", "triple_index_target"]
 
@@ -38,8 +38,8 @@ def triple_index_target(t):
 
 @validate_params(
     {
-        "n_samples": [IntInterval(2, None, closed="left")],
-        "n_features": [IntInterval(3, None, closed="left")],
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_features": [Interval(Integral, 3, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "nu": [Interval(Real, 0, None, closed="left")],
         "target": [StrOptions({"triple_index", "spike"}), callable],

@@ -4,9 +4,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._params import IntInterval
+from .._params import validate_params
 
 __all__ = ["make_low_rank_patches"]
 
@@ -57,13 +57,13 @@ def _check_float32_scale(X, basis, signal_norm, noise_std):
 
 @validate_params(
     {
-        "n_samples": [IntInterval(1, None, closed="left")],
-        "n_features": [IntInterval(1, None, closed="left")],
-        "n_patches": [IntInterval(1, None, closed="left")],
-        "rank": [IntInterval(1, None, closed="left")],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_patches": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "signal_norm": [Interval(Real, 0, None, closed="neither")],
-        "n_classes": [IntInterval(2, None, closed="left")],
+        "n_classes": [Interval(Integral, 2, None, closed="left")],
         "signal_position": [StrOptions({"random"}), Interval(Integral, 0, None, closed="left")],
         "orthogonal_noise": ["boolean"],
         "random_state": ["random_state"],

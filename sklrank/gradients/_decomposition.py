@@ -400,6 +400,8 @@ def _check_noise(noise, X, input_noise, random_state):
 
 def _rng(random_state):
     try:
+        if isinstance(random_state, bool | np.bool_):  # (numpy takes True for the seed 1)
+            raise TypeError
         return np.random.default_rng(random_state)
     except (TypeError, ValueError):
         raise ValueError(

@@ -30,9 +30,10 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._device import check_device as _check_device
+from .._params import validate_params
 from .._rank import stable_rank
 from .._threads import thread_limits
 from ._decomposition import _host_copy, gradient_decomposition

@@ -129,6 +129,10 @@ class TwoLayerCNN(nn.Module):
         for name, value in (("n_classes", n_classes), ("n_filters", n_filters)):
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if random_state is not None and (
+            isinstance(random_state, bool) or not isinstance(random_state, Integral)
+        ):
+            raise ValueError(f"random_state must be an int or None, got {random_state!r}.")
         if isinstance(init_std, bool) or not isinstance(init_std, Real) or not init_std > 0:
             raise ValueError(f"init_std must be a positive float, got {init_std!r}.")
         if pooling not in ("mean", "sum"):

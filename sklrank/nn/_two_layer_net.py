@@ -98,6 +98,10 @@ class TwoLayerNet(nn.Module):
         for name, value in (("n_features", n_features), ("n_hidden", n_hidden)):
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if random_state is not None and (
+            isinstance(random_state, bool) or not isinstance(random_state, Integral)
+        ):
+            raise ValueError(f"random_state must be an int or None, got {random_state!r}.")
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
         if init not in _INITS:

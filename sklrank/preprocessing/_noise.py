@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .._params import _ValidatedParams
 from .._patches import _positive_ints
 
 __all__ = ["BackgroundNoise"]
@@ -73,7 +74,7 @@ def _noise_geometry(n_features, image_shape, mode, grid, position):
     return image_shape, grid, (c, gh * h, gw * w), tile
 
 
-class BackgroundNoise(TransformerMixin, BaseEstimator):
+class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
     """Add Gaussian background noise to flattened images, around them or onto them.
 
     Images are rows of ``X``, flattened row-major from ``image_shape = (C, H, W)`` (the layout
@@ -102,17 +103,17 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         Standard deviation of the Gaussian noise, ``>= 0`` and finite; 0 gives the clean
         images (on a zero canvas in "pad" mode). A level whose noise overflows the images'
         dtype (above about 1e37 for float32) is an error at transform, not inf pixels.
-    image_shape : tuple of 3 ints or None, default=None
+    image_shape : array-like of 3 ints or None, default=None
         ``(channels, height, width)`` of one input image; ``C * H * W`` must equal the number
         of features. None means ``(1, 1, n_features)``: each row is a 1-pixel-high image.
     mode : {"pad", "additive"}, default="pad"
         Noise padding around the image, or noise added onto it (see above). Read at ``fit``,
         as ``grid`` and ``position`` are: ``set_params(mode=...)`` on a fitted transformer
         takes effect at its next ``fit``.
-    grid : int or tuple of 2 ints, default=(2, 2)
+    grid : int or array-like of 2 ints, default=(2, 2)
         ``(rows, columns)`` of image-sized tiles of the canvas ("pad" mode); an int ``g``
         means ``(g, g)``.
-    position : "random", int or tuple of 2 ints, default="random"
+    position : "random", int or array-like of 2 ints, default="random"
         Tile of the canvas holding the image ("pad" mode): "random" draws one uniformly for
         each sample at each transform; an int is a tile index in row-major order
         (``row * gw + column``); a pair is ``(row, column)``.
@@ -157,9 +158,9 @@ class BackgroundNoise(TransformerMixin, BaseEstimator):
         "noise_std": [Interval(Real, 0, None, closed="left")],
         "image_shape": [tuple, list, np.ndarray, None],
         "mode": [StrOptions({"pad", "additive"})],
-        "grid": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "grid": [Interval(Integral, 1, None, closed="left"), tuple, list, np.ndarray],
         "position": [StrOptions({"random"}), Interval(Integral, 0, None, closed="left"), tuple,
-                     list],
+                     list, np.ndarray],
         "random_state": ["random_state"],
     }
 

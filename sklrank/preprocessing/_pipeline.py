@@ -38,7 +38,7 @@ def make_rank_pipeline(
 
     Parameters
     ----------
-    image_shape : tuple of 3 ints
+    image_shape : array-like of 3 ints
         ``(channels, height, width)`` of one input image (e.g. ``(1, 28, 28)`` for MNIST).
     n_components : int or None, default=None
         Rank of the clean images (:class:`PCARankReducer`); None skips the rank step.
@@ -46,9 +46,9 @@ def make_rank_pipeline(
         Standard deviation of the Gaussian noise (:class:`BackgroundNoise`).
     mode : {"pad", "additive"}, default="pad"
         Noise padding around the image, or noise added onto it.
-    grid : int or tuple of 2 ints, default=(2, 2)
+    grid : int or array-like of 2 ints, default=(2, 2)
         Tiles of the canvas in "pad" mode.
-    position : "random", int or tuple of 2 ints, default="random"
+    position : "random", int or array-like of 2 ints, default="random"
         Tile that holds the image in "pad" mode.
     random_state : int, RandomState instance or None, default=None
         Passed to all three steps (the randomized SVD, the noise generator and the network's

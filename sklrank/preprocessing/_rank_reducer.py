@@ -1,12 +1,14 @@
 """PCARankReducer: map samples to their rank-K approximation in the original feature space."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._params import IntInterval
+from .._params import _ValidatedParams
 
 __all__ = ["PCARankReducer"]
 
@@ -30,7 +32,7 @@ def _power_of_two_scale(X):
     return float(np.ldexp(1.0, int(np.clip(exponent - 1, finfo.minexp, finfo.maxexp - 1))))
 
 
-class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Replace each sample by its rank-``n_components`` approximation, in the original space.
 
     The samples are projected on the ``n_components`` leading right singular vectors ``V``
@@ -114,10 +116,10 @@ class PCARankReducer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [IntInterval(1, None, closed="left"), None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "center": ["boolean"],
         "svd_solver": [StrOptions({"auto", "randomized", "arpack"})],
-        "n_iter": [IntInterval(0, None, closed="left")],
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
