@@ -412,11 +412,18 @@ class _BaseNet(_PublicParams):
         return super().get_iterator(dataset, training=training)
 
     def _prediction_input(self, X):
-        """X for prediction: a Dataset as is (skorch's scoring callbacks pass one); a tensor or
-        an array-like validated against the fitted input, on the device."""
+        """X for prediction: a tensor or an array-like validated against the fitted input, on
+        the device. A skorch Dataset is read as its X and validated the same way, except the
+        fit's own data (skorch's scoring callbacks pass them, already validated); other data
+        sets go to skorch as they are."""
         self.check_is_fitted()
         if is_dataset(X):
-            return X
+            if (type(X) is not Dataset or isinstance(X.X, Mapping)
+                    or id(X.X) == self.__dict__.get("_training_inputs_id")):
+                return X
+            # a user's Dataset: checked as its X is (NaN predicted a label, and float64 or
+            # a wrong feature count failed inside torch)
+            X = X.X
         if isinstance(X, Mapping):  # (the training batches' form carries sample weights)
             X = self._single_input(X, allowed=("X", "sample_weight"))
         if isinstance(X, torch.Tensor):
@@ -581,6 +588,10 @@ class _BaseNet(_PublicParams):
     def _train(self, data, routing_method, fit_params):
         X_fit, y_fit = data
         first_epoch = self._first_epoch = len(self.history)
+        # the id of the fit's validated inputs, what skorch's scoring callbacks predict on as
+        # a Dataset (an id, not the tensor: a Checkpoint's pickle would hold the data; the
+        # tensor lives until the id is dropped, so the id is not reused meanwhile)
+        self._training_inputs_id = id(_inputs(X_fit))
         try:
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
@@ -597,6 +608,7 @@ class _BaseNet(_PublicParams):
             # (pickled with the net, a CUDA tensor would not load on a machine without one)
             self.__dict__.pop("_encoded_batches", None)
             self.__dict__.pop("_classes_tensors", None)
+            self.__dict__.pop("_training_inputs_id", None)
         self._check_training_outcome(_inputs(X_fit), first_epoch)
         return self
 

@@ -277,6 +277,32 @@ def test_fit_on_a_skorch_dataset(case):
         make(max_epochs=3).fit(tensors, None)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", CASES)
+def test_predict_on_a_skorch_dataset_checks_its_inputs(case):
+    # a Dataset went to the module unchecked: float64 or integer X failed inside torch (the
+    # CNN: "expected m1 and m2 to have the same dtype"), a wrong feature count too, and NaN
+    # was predicted as a label (or a NaN output) without a word
+    from skorch.dataset import Dataset
+
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    est = make(max_epochs=3).fit(X, y)
+    expected = _predictions(est, X, classifier)
+    for dataset in (Dataset(X.astype(np.float64), y), Dataset(X.astype(np.float64)),
+                    Dataset(torch.from_numpy(X).double())):
+        np.testing.assert_allclose(_predictions(est, dataset, classifier), expected,
+                                   rtol=1e-6)
+    assert est.score(Dataset(X.astype(np.float64), y), y) == est.score(X, y)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(Dataset(bad))
+    with pytest.raises(ValueError, match="features"):
+        est.predict(Dataset(X[:, :10]))
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_dict_inputs_hold_the_one_input(case):
     # skorch's dict X ({"X": array}, the form its batches take); fit raised "float() argument
