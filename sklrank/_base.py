@@ -492,9 +492,12 @@ class _BaseNet(_PublicParams):
             Targets; None only with a Dataset that holds them.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: the training loss is the weighted mean
-            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples); with mini-batches,
-            that of each batch, and a batch whose weights are all zero adds no gradient
-            (its loss is 0). Routed through
+            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples; with a
+            criterion's class weights ``c``, ``sum_i w_i l_i / sum_i w_i c_{y_i}``, as torch
+            normalises its mean), or the weighted sum ``sum_i w_i l_i`` with
+            ``criterion__reduction="sum"``; with mini-batches, that of each batch, and a
+            batch whose weights are all zero adds no gradient (its loss is 0). The
+            criterion needs a ``reduction`` attribute (torch's losses have one). Routed through
             a Pipeline or a search with scikit-learn's metadata routing
             (``set_fit_request(sample_weight=True)``).
         **fit_params : dict
@@ -617,25 +620,55 @@ class _BaseNet(_PublicParams):
         return super().infer(_inputs(x), **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The criterion, as a weighted mean when the batch carries sample weights."""
+        """The criterion, weighted by the sample weights when the batch carries them.
+
+        The criterion's ``reduction`` is kept: ``"mean"`` gives the weighted mean (normalised
+        as torch normalises its unweighted mean: by the class weights of the targets, without
+        ``ignore_index``, for :class:`~torch.nn.CrossEntropyLoss` and
+        :class:`~torch.nn.NLLLoss`), ``"sum"`` the weighted sum.
+        """
         y_true = self._loss_targets(y_true, y_pred)
         if not (isinstance(X, Mapping) and "sample_weight" in X):
             return self.criterion_(y_pred, y_true)
         weights = X["sample_weight"]
-        previous = self.criterion_.reduction
-        self.criterion_.reduction = "none"  # torch losses read it at call time
+        criterion = self.criterion_
+        reduction = getattr(criterion, "reduction", None)
+        if reduction not in ("mean", "sum"):
+            what = ("has no reduction attribute" if reduction is None
+                    else f"has reduction={reduction!r}")
+            raise ValueError(
+                f"sample_weight weights each sample's loss, which needs a criterion with "
+                f"reduction='mean' or 'sum' (torch's losses); {type(criterion).__name__} "
+                f"{what}. Pass criterion__reduction='mean' (or a criterion with a reduction "
+                "attribute that returns one loss a sample for reduction='none'), or drop "
+                "sample_weight."
+            )
+        criterion.reduction = "none"  # torch losses read it at call time
         try:
-            losses = self.criterion_(y_pred, y_true)
+            losses = criterion(y_pred, y_true)
         finally:
-            self.criterion_.reduction = previous
-        losses = losses.reshape(len(weights), -1).mean(dim=1)
+            criterion.reduction = reduction
+        losses = losses.reshape(len(weights), -1)
         total = weights.sum()
         # the epoch's loss is the mean of its batches' weighted by their weight totals (their
         # row counts would make it depend on the batch size)
         self.history.record_batch(("train" if training else "valid") + "_batch_weight",
                                   float(total))
+        if reduction == "sum":
+            return (losses.sum(dim=1) * weights).sum()
+        norm = weights
+        if isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)) and (
+                y_true.ndim == 1 and not y_true.is_floating_point()):
+            # torch's mean divides by the targets' class weights and leaves out ignore_index:
+            # weights of ones give the unweighted loss
+            counted = y_true != criterion.ignore_index
+            norm = norm * counted
+            if criterion.weight is not None:
+                norm = norm * criterion.weight[torch.where(counted, y_true, 0)]
+            total = norm.sum()
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
-        return (losses * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
+        return ((losses.mean(dim=1) * weights).sum()
+                / torch.where(total > 0, total, torch.ones_like(total)))
 
     def _loss_targets(self, y_true, y_pred):
         """Hook: the targets as the criterion takes them."""

@@ -603,6 +603,53 @@ def test_sample_weight_equals_repeated_samples(case):
                            _predictions(unweighted, X, classifier), atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", CASES)
+def test_sample_weights_keep_the_criterions_reduction(case):
+    # with sample_weight the criterion was always a weighted mean: criterion__reduction="sum"
+    # trained on the mean (100 times smaller a step here), and weights of ones gave another
+    # loss than no weights with a CrossEntropyLoss's class weights (normalised by the row
+    # count, where torch divides by the targets' class weights)
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:100], y[:100]
+    ones = np.ones(len(y))
+    lr = make().lr / len(y)  # a summed loss's step, as the mean's
+    settings = [dict(criterion__reduction="sum", lr=lr)]
+    if classifier:
+        settings.append(dict(criterion__weight=torch.tensor([1.0, 5.0])))
+    for params in settings:
+        plain = make(max_epochs=3, **params).fit(X, y)
+        weighted = make(max_epochs=3, **params).fit(X, y, sample_weight=ones)
+        np.testing.assert_allclose(weighted.history[:, "train_loss"],
+                                   plain.history[:, "train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(_predictions(weighted, X, classifier),
+                                   _predictions(plain, X, classifier), rtol=1e-4, atol=1e-6)
+    # a weighted sum is a sum over repeated samples
+    counts = np.random.default_rng(0).integers(0, 3, len(y))
+    summed = make(max_epochs=3, criterion__reduction="sum", lr=lr)
+    repeated = make(max_epochs=3, criterion__reduction="sum", lr=lr)
+    summed.fit(X, y, sample_weight=counts)
+    repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    np.testing.assert_allclose(summed.history[:, "train_loss"],
+                               repeated.history[:, "train_loss"], rtol=1e-4)
+
+
+def test_sample_weight_needs_a_criterion_with_a_reduction():
+    # a criterion without `reduction` raised an AttributeError from inside get_loss, and
+    # reduction="none" trained on a weighted mean
+    class SquaredError(torch.nn.Module):
+        def forward(self, y_pred, y_true):
+            return ((y_pred - y_true) ** 2).mean()
+
+    X, y = spiked_data()
+    for params in (dict(criterion=SquaredError), dict(criterion__reduction="none")):
+        with pytest.raises(ValueError, match=r"sample_weight .*criterion__reduction='mean'"):
+            two_layer(TwoLayerNetRegressor, **params).fit(X, y, sample_weight=np.ones(len(y)))
+    # without weights the criterion is the user's, as in skorch
+    two_layer(TwoLayerNetRegressor, criterion=SquaredError, max_epochs=2).fit(X, y)
+
+
 def test_sample_weight_errors():
     X, y = cnn_data()
     with pytest.raises(ValueError, match="[Nn]egative"):
