@@ -467,6 +467,30 @@ class _BaseNet(_PublicParams):
             self.history_ = _History()
         return super().initialize_history()
 
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    checkpoint=None, **kwargs):
+        """Load the parameters and, if given, the history, as skorch's ``load_params``.
+
+        A history loaded from a file (``f_history``, or a checkpoint's, as
+        :class:`~skorch.callbacks.LoadInitState` resumes it) is kept as sklrank's history,
+        which reads ``history[-1]`` without copying the list (skorch's ``History`` copies it,
+        so a resumed fit's bookkeeping grew with the epochs).
+
+        Parameters
+        ----------
+        f_params, f_optimizer, f_criterion, f_history : file-like object, str or None
+            As in :meth:`skorch.net.NeuralNet.load_params`.
+        checkpoint : skorch.callbacks.Checkpoint or None, default=None
+            As in :meth:`skorch.net.NeuralNet.load_params`.
+        **kwargs
+            As in :meth:`skorch.net.NeuralNet.load_params`.
+        """
+        super().load_params(f_params=f_params, f_optimizer=f_optimizer,
+                            f_criterion=f_criterion, f_history=f_history,
+                            checkpoint=checkpoint, **kwargs)
+        if type(self.history_) is History:
+            self.history_ = _History(self.history_)
+
     def initialize(self):
         """Initialise the module, criterion, optimizer and callbacks, seeded by ``random_state``.
 

@@ -739,6 +739,29 @@ def test_history_indexes_as_skorchs(case):
     assert list(restored.history) == list(history)
 
 
+def test_a_loaded_history_keeps_indexing_without_copies(tmp_path):
+    # load_params(f_history=...) (and LoadInitState resuming a Checkpoint) replaced the
+    # history by skorch's, which copies the whole list at every history[-1]: the resumed
+    # fit's bookkeeping grew with the square of the epochs again
+    from skorch.callbacks import LoadInitState
+
+    from sklrank._base import _History
+
+    X, y = cnn_data()
+    net = cnn(max_epochs=3).fit(X, y)
+    net.save_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    loaded = cnn(classes=[-1, 1]).initialize()
+    loaded.load_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    assert type(loaded.history) is _History
+    assert loaded.history[:, "train_loss"] == net.history[:, "train_loss"]
+    checkpoint = Checkpoint(dirname=tmp_path / "cp", monitor=None)
+    for _ in range(2):  # the second fit resumes from the checkpoint of the first
+        resumed = cnn(max_epochs=3, callbacks=[checkpoint, LoadInitState(checkpoint)])
+        resumed.fit(X, y)
+    assert type(resumed.history) is _History
+    assert resumed.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
+
+
 def test_a_history_given_by_the_user_is_kept():
     from skorch.history import History
 
