@@ -22,6 +22,14 @@ fit of tensors that require grad                 trained on as data, as predict 
 a dict X with other keys                         ValueError: the network takes one input
 predict / score / a search on a SliceDataset     works (was "X does not contain any
                                                  features")
+predict / score of a skorch Dataset of float64,  its X checked and converted as an array
+NaN or the wrong feature count                   (float64 failed inside torch, NaN was
+                                                 predicted as a label)
+sample_weight with criterion__reduction="sum"    the weighted sum (was the weighted mean)
+sample_weight with a criterion without           ValueError naming criterion__reduction (was
+``reduction``, or reduction="none"               an AttributeError, or a weighted mean)
+EarlyStopping / ReduceLROnPlateau monitoring     ValueError naming rank_every=1 (was skorch's
+filter_stable_rank with rank_every=2 or None     "Key ... was not found in history")
 clone of a fitted net with sklrank's callbacks   works (was a TypeError: their private state
                                                  was passed to __init__)
 big-endian labels (np.fromfile(f, ">i4"))        trained on as the native ones (torch refused
@@ -443,6 +451,24 @@ def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):
     assert table["train_loss"] == [f"{v:.4f}" for v in est.history[:, "train_loss"]]
     assert table["grad_stable_rank"][0] == "" and table["grad_stable_rank"][2] == ""
     assert table["grad_stable_rank"][1] == f"{est.history[1, 'grad_stable_rank']:.4f}"
+
+
+def test_callbacks_monitoring_a_rank_need_it_every_epoch():
+    # EarlyStopping / ReduceLROnPlateau monitoring the rank with rank_every=2 (or None)
+    # failed in the first epoch with skorch's "Key 'filter_stable_rank' was not found in
+    # history", which does not say that rank_every leaves those epochs out
+    X, y = cnn_data()
+    monitors = [EarlyStopping(monitor="filter_stable_rank", patience=2),
+                LRScheduler("ReduceLROnPlateau", monitor="filter_stable_rank")]
+    for callback in monitors:
+        for rank_every in (2, None):
+            with pytest.raises(ValueError, match=rf"{type(callback).__name__} monitors "
+                               rf"'filter_stable_rank' .*rank_every={rank_every}.*"
+                               "set rank_every=1"):
+                cnn(max_epochs=4, rank_every=rank_every, callbacks=[callback]).fit(X, y)
+        cnn(max_epochs=4, callbacks=[callback]).fit(X, y)
+        # a recorder of the user's that writes the rank every epoch is enough
+        cnn(max_epochs=4, rank_every=None, callbacks=[RankHistory(), callback]).fit(X, y)
 
 
 def test_skorch_callbacks_read_the_ranks_of_each_epoch():
