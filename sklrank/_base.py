@@ -304,6 +304,18 @@ class _BaseNet(_PublicParams):
         lines.append(")")
         return "\n".join(lines)
 
+    # caches of a fit in progress (the labels encoded, the classes as a tensor, the id of the
+    # training inputs), on the fit's device: dropped at its end, and left out of a pickle
+    # made during it (Checkpoint(f_pickle=...)): a CUDA tensor among them would not load on
+    # a machine without one, and the labels are the user's data
+    _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in self._fit_caches:
+            state.pop(key, None)
+        return state
+
     # ------------------------------------------------------------------ seeding
     def _init_seed(self):
         """An int seed drawn from ``random_state`` (None when it is None)."""
@@ -633,9 +645,8 @@ class _BaseNet(_PublicParams):
         finally:
             # the fit's labels are not kept, nor the classes as a tensor on the fit's device
             # (pickled with the net, a CUDA tensor would not load on a machine without one)
-            self.__dict__.pop("_encoded_batches", None)
-            self.__dict__.pop("_classes_tensors", None)
-            self.__dict__.pop("_training_inputs_id", None)
+            for key in self._fit_caches:
+                self.__dict__.pop(key, None)
         self._check_training_outcome(_inputs(X_fit), first_epoch)
         return self
 

@@ -192,6 +192,23 @@ def test_pickle_and_joblib_round_trips(case, tmp_path):
             np.testing.assert_array_equal(copy.filters_, est.filters_)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_a_pickle_made_during_training_leaves_the_fits_caches_out(case, tmp_path):
+    # Checkpoint(f_pickle=...) pickles the net in the middle of its fit: the pickle held the
+    # encoded training labels and the classes as tensors on the fit's device (a CUDA tensor
+    # outside skorch's CUDA-aware state, which does not load on a machine without CUDA)
+    make, data, classifier = CASES[case]
+    X, y = data()
+    checkpoint = Checkpoint(dirname=tmp_path, f_pickle="net.pkl", monitor=None,
+                            f_params=None, f_optimizer=None, f_criterion=None, f_history=None)
+    net = make(max_epochs=3, callbacks=[checkpoint]).fit(X, y)
+    with open(tmp_path / "net.pkl", "rb") as f:
+        loaded = pickle.load(f)
+    assert not {"_encoded_batches", "_classes_tensors", "_training_inputs_id"} & set(vars(loaded))
+    np.testing.assert_array_equal(_predictions(loaded, X, classifier),
+                                  _predictions(net, X, classifier))
+
+
 def test_a_fitted_net_with_sklrank_callbacks_clones(tmp_path):
     # skorch lists every callback attribute not ending in "_" as a parameter, so the private
     # state a fit leaves on RankHistory (_rows, ...) or GradientSpectrum (_spike_fit, in a net
