@@ -322,6 +322,18 @@ class _BaseNet(_PublicParams):
         lines.append(")")
         return "\n".join(lines)
 
+    # caches of a fit in progress (the labels encoded, the classes as a tensor, the id of the
+    # training inputs), on the fit's device: dropped at its end, and left out of a pickle
+    # made during it (Checkpoint(f_pickle=...)): a CUDA tensor among them would not load on
+    # a machine without one, and the labels are the user's data
+    _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key in self._fit_caches:
+            state.pop(key, None)
+        return state
+
     # ------------------------------------------------------------------ seeding
     def _init_seed(self):
         """An int seed drawn from ``random_state`` (None when it is None)."""
@@ -452,11 +464,18 @@ class _BaseNet(_PublicParams):
         return super().get_iterator(dataset, training=training)
 
     def _prediction_input(self, X):
-        """X for prediction: a Dataset as is (skorch's scoring callbacks pass one); a tensor or
-        an array-like validated against the fitted input, on the device."""
+        """X for prediction: a tensor or an array-like validated against the fitted input, on
+        the device. A skorch Dataset is read as its X and validated the same way, except the
+        fit's own data (skorch's scoring callbacks pass them, already validated); other data
+        sets go to skorch as they are."""
         self.check_is_fitted()
         if is_dataset(X):
-            return X
+            if (type(X) is not Dataset or isinstance(X.X, Mapping)
+                    or id(X.X) == self.__dict__.get("_training_inputs_id")):
+                return X
+            # a user's Dataset: checked as its X is (NaN predicted a label, and float64 or
+            # a wrong feature count failed inside torch)
+            X = X.X
         if isinstance(X, Mapping):  # (the training batches' form carries sample weights)
             X = self._single_input(X, allowed=("X", "sample_weight"))
         if isinstance(X, torch.Tensor):
@@ -500,6 +519,30 @@ class _BaseNet(_PublicParams):
             self.history_ = _History()
         return super().initialize_history()
 
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                    checkpoint=None, **kwargs):
+        """Load the parameters and, if given, the history, as skorch's ``load_params``.
+
+        A history loaded from a file (``f_history``, or a checkpoint's, as
+        :class:`~skorch.callbacks.LoadInitState` resumes it) is kept as sklrank's history,
+        which reads ``history[-1]`` without copying the list (skorch's ``History`` copies it,
+        so a resumed fit's bookkeeping grew with the epochs).
+
+        Parameters
+        ----------
+        f_params, f_optimizer, f_criterion, f_history : file-like object, str or None
+            As in :meth:`skorch.net.NeuralNet.load_params`.
+        checkpoint : skorch.callbacks.Checkpoint or None, default=None
+            As in :meth:`skorch.net.NeuralNet.load_params`.
+        **kwargs
+            As in :meth:`skorch.net.NeuralNet.load_params`.
+        """
+        super().load_params(f_params=f_params, f_optimizer=f_optimizer,
+                            f_criterion=f_criterion, f_history=f_history,
+                            checkpoint=checkpoint, **kwargs)
+        if type(self.history_) is History:
+            self.history_ = _History(self.history_)
+
     def initialize(self):
         """Initialise the module, criterion, optimizer and callbacks, seeded by ``random_state``.
 
@@ -525,11 +568,15 @@ class _BaseNet(_PublicParams):
             Targets; None only with a Dataset that holds them.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: the training loss is the weighted mean
-            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples); with mini-batches,
-            that of each batch, and a batch whose weights are all zero adds no gradient
-            (its loss is 0). With a ``train_split``, the validation loss is the weighted
-            mean of the validation part; a part (training or validation) whose weights are
-            all zero is refused, as all-zero weights are. Routed through
+            ``sum_i w_i l_i / sum_i w_i`` (equivalent to repeating samples; with a
+            criterion's class weights ``c``, ``sum_i w_i l_i / sum_i w_i c_{y_i}``, as torch
+            normalises its mean), or the weighted sum ``sum_i w_i l_i`` with
+            ``criterion__reduction="sum"``; with mini-batches, that of each batch, and a
+            batch whose weights are all zero adds no gradient (its loss is 0). The
+            criterion needs a ``reduction`` attribute (torch's losses have one). With a
+            ``train_split``, the validation loss is the weighted mean of the validation
+            part; a part (training or validation) whose weights are all zero is refused, as
+            all-zero weights are. Routed through
             a Pipeline or a search with scikit-learn's metadata routing
             (``set_fit_request(sample_weight=True)``).
         **fit_params : dict
@@ -623,6 +670,10 @@ class _BaseNet(_PublicParams):
     def _train(self, data, routing_method, fit_params):
         X_fit, y_fit = data
         first_epoch = self._first_epoch = len(self.history)
+        # the id of the fit's validated inputs, what skorch's scoring callbacks predict on as
+        # a Dataset (an id, not the tensor: a Checkpoint's pickle would hold the data; the
+        # tensor lives until the id is dropped, so the id is not reused meanwhile)
+        self._training_inputs_id = id(_inputs(X_fit))
         try:
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
@@ -637,8 +688,8 @@ class _BaseNet(_PublicParams):
         finally:
             # the fit's labels are not kept, nor the classes as a tensor on the fit's device
             # (pickled with the net, a CUDA tensor would not load on a machine without one)
-            self.__dict__.pop("_encoded_batches", None)
-            self.__dict__.pop("_classes_tensors", None)
+            for key in self._fit_caches:
+                self.__dict__.pop(key, None)
         self._check_training_outcome(_inputs(X_fit), first_epoch)
         return self
 
@@ -647,25 +698,55 @@ class _BaseNet(_PublicParams):
         return super().infer(_inputs(x), **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The criterion, as a weighted mean when the batch carries sample weights."""
+        """The criterion, weighted by the sample weights when the batch carries them.
+
+        The criterion's ``reduction`` is kept: ``"mean"`` gives the weighted mean (normalised
+        as torch normalises its unweighted mean: by the class weights of the targets, without
+        ``ignore_index``, for :class:`~torch.nn.CrossEntropyLoss` and
+        :class:`~torch.nn.NLLLoss`), ``"sum"`` the weighted sum.
+        """
         y_true = self._loss_targets(y_true, y_pred)
         if not (isinstance(X, Mapping) and "sample_weight" in X):
             return self.criterion_(y_pred, y_true)
         weights = X["sample_weight"]
-        previous = self.criterion_.reduction
-        self.criterion_.reduction = "none"  # torch losses read it at call time
+        criterion = self.criterion_
+        reduction = getattr(criterion, "reduction", None)
+        if reduction not in ("mean", "sum"):
+            what = ("has no reduction attribute" if reduction is None
+                    else f"has reduction={reduction!r}")
+            raise ValueError(
+                f"sample_weight weights each sample's loss, which needs a criterion with "
+                f"reduction='mean' or 'sum' (torch's losses); {type(criterion).__name__} "
+                f"{what}. Pass criterion__reduction='mean' (or a criterion with a reduction "
+                "attribute that returns one loss a sample for reduction='none'), or drop "
+                "sample_weight."
+            )
+        criterion.reduction = "none"  # torch losses read it at call time
         try:
-            losses = self.criterion_(y_pred, y_true)
+            losses = criterion(y_pred, y_true)
         finally:
-            self.criterion_.reduction = previous
-        losses = losses.reshape(len(weights), -1).mean(dim=1)
+            criterion.reduction = reduction
+        losses = losses.reshape(len(weights), -1)
         total = weights.sum()
         # the epoch's loss is the mean of its batches' weighted by their weight totals (their
         # row counts would make it depend on the batch size)
         self.history.record_batch(("train" if training else "valid") + "_batch_weight",
                                   float(total))
+        if reduction == "sum":
+            return (losses.sum(dim=1) * weights).sum()
+        norm = weights
+        if isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)) and (
+                y_true.ndim == 1 and not y_true.is_floating_point()):
+            # torch's mean divides by the targets' class weights and leaves out ignore_index:
+            # weights of ones give the unweighted loss
+            counted = y_true != criterion.ignore_index
+            norm = norm * counted
+            if criterion.weight is not None:
+                norm = norm * criterion.weight[torch.where(counted, y_true, 0)]
+            total = norm.sum()
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
-        return (losses * weights).sum() / torch.where(total > 0, total, torch.ones_like(total))
+        return ((losses.mean(dim=1) * weights).sum()
+                / torch.where(total > 0, total, torch.ones_like(total)))
 
     def _loss_targets(self, y_true, y_pred):
         """Hook: the targets as the criterion takes them."""

@@ -47,8 +47,31 @@ class _NetRankHistory(RankHistory):
                 f"{net.rank_every!r}: the default rank recorder follows rank_every; set "
                 f"rank_every={self.every!r} instead."
             )
+        if net.rank_every != 1:
+            self._check_monitors(net)
         if net.rank_every is not None:
             super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def _check_monitors(self, net):
+        """Refuse a callback (EarlyStopping, LRScheduler's ReduceLROnPlateau) that monitors a
+        rank at every epoch while rank_every records it on some epochs only (skorch's
+        callbacks failed at the first epoch without it: "Key ... was not found")."""
+        keys = ("filter_stable_rank", "filter_bank_stable_ranks")
+        callbacks = getattr(net, "callbacks_", ())
+        if any(type(callback) is RankHistory and callback.every == 1
+               for _, callback in callbacks):
+            return  # the user's own recorder writes them every epoch
+        for name, callback in callbacks:
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor in keys:
+                kind = type(callback).__name__
+                what = kind if name == kind else f"{name!r} ({kind})"
+                when = ("does not record it" if net.rank_every is None else
+                        f"records it every {net.rank_every} epochs only")
+                raise ValueError(
+                    f"The callback {what} monitors {monitor!r} at every epoch, but "
+                    f"rank_every={net.rank_every!r} {when}; set rank_every=1."
+                )
 
     def on_epoch_end(self, net, **kwargs):
         if net.rank_every is not None:

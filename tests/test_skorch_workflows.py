@@ -22,6 +22,14 @@ fit of tensors that require grad                 trained on as data, as predict 
 a dict X with other keys                         ValueError: the network takes one input
 predict / score / a search on a SliceDataset     works (was "X does not contain any
                                                  features")
+predict / score of a skorch Dataset of float64,  its X checked and converted as an array
+NaN or the wrong feature count                   (float64 failed inside torch, NaN was
+                                                 predicted as a label)
+sample_weight with criterion__reduction="sum"    the weighted sum (was the weighted mean)
+sample_weight with a criterion without           ValueError naming criterion__reduction (was
+``reduction``, or reduction="none"               an AttributeError, or a weighted mean)
+EarlyStopping / ReduceLROnPlateau monitoring     ValueError naming rank_every=1 (was skorch's
+filter_stable_rank with rank_every=2 or None     "Key ... was not found in history")
 clone of a fitted net with sklrank's callbacks   works (was a TypeError: their private state
                                                  was passed to __init__)
 big-endian labels (np.fromfile(f, ">i4"))        trained on as the native ones (torch refused
@@ -187,6 +195,23 @@ def test_pickle_and_joblib_round_trips(case, tmp_path):
             np.testing.assert_array_equal(copy.filters_, est.filters_)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_a_pickle_made_during_training_leaves_the_fits_caches_out(case, tmp_path):
+    # Checkpoint(f_pickle=...) pickles the net in the middle of its fit: the pickle held the
+    # encoded training labels and the classes as tensors on the fit's device (a CUDA tensor
+    # outside skorch's CUDA-aware state, which does not load on a machine without CUDA)
+    make, data, classifier = CASES[case]
+    X, y = data()
+    checkpoint = Checkpoint(dirname=tmp_path, f_pickle="net.pkl", monitor=None,
+                            f_params=None, f_optimizer=None, f_criterion=None, f_history=None)
+    net = make(max_epochs=3, callbacks=[checkpoint]).fit(X, y)
+    with open(tmp_path / "net.pkl", "rb") as f:
+        loaded = pickle.load(f)
+    assert not {"_encoded_batches", "_classes_tensors", "_training_inputs_id"} & set(vars(loaded))
+    np.testing.assert_array_equal(_predictions(loaded, X, classifier),
+                                  _predictions(net, X, classifier))
+
+
 def test_a_fitted_net_with_sklrank_callbacks_clones(tmp_path):
     # skorch lists every callback attribute not ending in "_" as a parameter, so the private
     # state a fit leaves on RankHistory (_rows, ...) or GradientSpectrum (_spike_fit, in a net
@@ -278,6 +303,32 @@ def test_fit_on_a_skorch_dataset(case):
     tensors = TensorDataset(torch.from_numpy(X), torch.arange(len(X)))
     with pytest.raises(ValueError, match=r"TensorDataset.*skorch\.dataset\.Dataset"):
         make(max_epochs=3).fit(tensors, None)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", CASES)
+def test_predict_on_a_skorch_dataset_checks_its_inputs(case):
+    # a Dataset went to the module unchecked: float64 or integer X failed inside torch (the
+    # CNN: "expected m1 and m2 to have the same dtype"), a wrong feature count too, and NaN
+    # was predicted as a label (or a NaN output) without a word
+    from skorch.dataset import Dataset
+
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:60].astype(np.float32), y[:60]
+    est = make(max_epochs=3).fit(X, y)
+    expected = _predictions(est, X, classifier)
+    for dataset in (Dataset(X.astype(np.float64), y), Dataset(X.astype(np.float64)),
+                    Dataset(torch.from_numpy(X).double())):
+        np.testing.assert_allclose(_predictions(est, dataset, classifier), expected,
+                                   rtol=1e-6)
+    assert est.score(Dataset(X.astype(np.float64), y), y) == est.score(X, y)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(Dataset(bad))
+    with pytest.raises(ValueError, match="features"):
+        est.predict(Dataset(X[:, :10]))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -420,6 +471,24 @@ def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):
     assert table["train_loss"] == [f"{v:.4f}" for v in est.history[:, "train_loss"]]
     assert table["grad_stable_rank"][0] == "" and table["grad_stable_rank"][2] == ""
     assert table["grad_stable_rank"][1] == f"{est.history[1, 'grad_stable_rank']:.4f}"
+
+
+def test_callbacks_monitoring_a_rank_need_it_every_epoch():
+    # EarlyStopping / ReduceLROnPlateau monitoring the rank with rank_every=2 (or None)
+    # failed in the first epoch with skorch's "Key 'filter_stable_rank' was not found in
+    # history", which does not say that rank_every leaves those epochs out
+    X, y = cnn_data()
+    monitors = [EarlyStopping(monitor="filter_stable_rank", patience=2),
+                LRScheduler("ReduceLROnPlateau", monitor="filter_stable_rank")]
+    for callback in monitors:
+        for rank_every in (2, None):
+            with pytest.raises(ValueError, match=rf"{type(callback).__name__} monitors "
+                               rf"'filter_stable_rank' .*rank_every={rank_every}.*"
+                               "set rank_every=1"):
+                cnn(max_epochs=4, rank_every=rank_every, callbacks=[callback]).fit(X, y)
+        cnn(max_epochs=4, callbacks=[callback]).fit(X, y)
+        # a recorder of the user's that writes the rank every epoch is enough
+        cnn(max_epochs=4, rank_every=None, callbacks=[RankHistory(), callback]).fit(X, y)
 
 
 def test_skorch_callbacks_read_the_ranks_of_each_epoch():
@@ -634,6 +703,53 @@ def test_sample_weight_equals_repeated_samples(case):
                            _predictions(unweighted, X, classifier), atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", CASES)
+def test_sample_weights_keep_the_criterions_reduction(case):
+    # with sample_weight the criterion was always a weighted mean: criterion__reduction="sum"
+    # trained on the mean (100 times smaller a step here), and weights of ones gave another
+    # loss than no weights with a CrossEntropyLoss's class weights (normalised by the row
+    # count, where torch divides by the targets' class weights)
+    make, data, classifier = CASES[case]
+    X, y = data()
+    X, y = X[:100], y[:100]
+    ones = np.ones(len(y))
+    lr = make().lr / len(y)  # a summed loss's step, as the mean's
+    settings = [dict(criterion__reduction="sum", lr=lr)]
+    if classifier:
+        settings.append(dict(criterion__weight=torch.tensor([1.0, 5.0])))
+    for params in settings:
+        plain = make(max_epochs=3, **params).fit(X, y)
+        weighted = make(max_epochs=3, **params).fit(X, y, sample_weight=ones)
+        np.testing.assert_allclose(weighted.history[:, "train_loss"],
+                                   plain.history[:, "train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(_predictions(weighted, X, classifier),
+                                   _predictions(plain, X, classifier), rtol=1e-4, atol=1e-6)
+    # a weighted sum is a sum over repeated samples
+    counts = np.random.default_rng(0).integers(0, 3, len(y))
+    summed = make(max_epochs=3, criterion__reduction="sum", lr=lr)
+    repeated = make(max_epochs=3, criterion__reduction="sum", lr=lr)
+    summed.fit(X, y, sample_weight=counts)
+    repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    np.testing.assert_allclose(summed.history[:, "train_loss"],
+                               repeated.history[:, "train_loss"], rtol=1e-4)
+
+
+def test_sample_weight_needs_a_criterion_with_a_reduction():
+    # a criterion without `reduction` raised an AttributeError from inside get_loss, and
+    # reduction="none" trained on a weighted mean
+    class SquaredError(torch.nn.Module):
+        def forward(self, y_pred, y_true):
+            return ((y_pred - y_true) ** 2).mean()
+
+    X, y = spiked_data()
+    for params in (dict(criterion=SquaredError), dict(criterion__reduction="none")):
+        with pytest.raises(ValueError, match=r"sample_weight .*criterion__reduction='mean'"):
+            two_layer(TwoLayerNetRegressor, **params).fit(X, y, sample_weight=np.ones(len(y)))
+    # without weights the criterion is the user's, as in skorch
+    two_layer(TwoLayerNetRegressor, criterion=SquaredError, max_epochs=2).fit(X, y)
+
+
 def test_sample_weight_errors():
     X, y = cnn_data()
     with pytest.raises(ValueError, match="[Nn]egative"):
@@ -721,6 +837,29 @@ def test_history_indexes_as_skorchs(case):
     assert history[-1, "note"] == 1.0
     restored = pickle.loads(pickle.dumps(net))
     assert list(restored.history) == list(history)
+
+
+def test_a_loaded_history_keeps_indexing_without_copies(tmp_path):
+    # load_params(f_history=...) (and LoadInitState resuming a Checkpoint) replaced the
+    # history by skorch's, which copies the whole list at every history[-1]: the resumed
+    # fit's bookkeeping grew with the square of the epochs again
+    from skorch.callbacks import LoadInitState
+
+    from sklrank._base import _History
+
+    X, y = cnn_data()
+    net = cnn(max_epochs=3).fit(X, y)
+    net.save_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    loaded = cnn(classes=[-1, 1]).initialize()
+    loaded.load_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    assert type(loaded.history) is _History
+    assert loaded.history[:, "train_loss"] == net.history[:, "train_loss"]
+    checkpoint = Checkpoint(dirname=tmp_path / "cp", monitor=None)
+    for _ in range(2):  # the second fit resumes from the checkpoint of the first
+        resumed = cnn(max_epochs=3, callbacks=[checkpoint, LoadInitState(checkpoint)])
+        resumed.fit(X, y)
+    assert type(resumed.history) is _History
+    assert resumed.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_history_given_by_the_user_is_kept():
