@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import copy
 import inspect
+import json
 import math
 import threading
 import warnings
@@ -136,6 +137,37 @@ class _History(History):
         if type(i) is int:
             return list.__getitem__(self, i)
         return super().__getitem__(i)
+
+
+# the history entries whose keys are class labels (JSON turns them into strings)
+_LABEL_KEYED_ENTRIES = ("filter_bank_stable_ranks",)
+
+
+def _restore_label_keys(history, classes):
+    """Give the label keys of a history loaded from JSON back their type, in place.
+
+    JSON writes every key as a string (``-1`` as ``"-1"``, ``True`` as ``"true"``), so the
+    per-class entries of a loaded history (``filter_bank_stable_ranks``) had string keys
+    where the epochs a resumed fit records have the labels themselves. A row's keys are
+    mapped back when they are, all of them, the JSON form of the labels of ``classes`` (the
+    net's ``classes_``) or of the bank indices ``0, 1, ...`` (what
+    :class:`~sklrank.callbacks.RankHistory` records without classes); other keys are left
+    as they are, rather than guessed.
+    """
+    mappings = []
+    if classes is not None:
+        labels = [label.item() if isinstance(label, np.generic) else label for label in classes]
+        # each label's JSON form as a key (json's own conversion) -> the label
+        mappings.append(dict(zip(json.loads(json.dumps(dict.fromkeys(labels))), labels)))
+    for row in history:
+        for key in _LABEL_KEYED_ENTRIES:
+            entry = row.get(key)
+            if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
+                continue
+            for mapping in (*mappings, {str(i): i for i in range(len(entry))}):
+                if len(mapping) == len(entry) and set(entry) <= set(mapping):
+                    row[key] = {mapping[label]: value for label, value in entry.items()}
+                    break
 
 
 class _FullBatch:
@@ -526,7 +558,10 @@ class _BaseNet(_PublicParams):
         A history loaded from a file (``f_history``, or a checkpoint's, as
         :class:`~skorch.callbacks.LoadInitState` resumes it) is kept as sklrank's history,
         which reads ``history[-1]`` without copying the list (skorch's ``History`` copies it,
-        so a resumed fit's bookkeeping grew with the epochs).
+        so a resumed fit's bookkeeping grew with the epochs). The class labels that key
+        ``filter_bank_stable_ranks`` are given back as they were recorded (JSON writes them
+        as strings, ``"-1"``), when they are those of ``classes_`` (or the bank indices), so
+        that the loaded epochs and those a resumed fit adds have the same keys.
 
         Parameters
         ----------
@@ -540,8 +575,9 @@ class _BaseNet(_PublicParams):
         super().load_params(f_params=f_params, f_optimizer=f_optimizer,
                             f_criterion=f_criterion, f_history=f_history,
                             checkpoint=checkpoint, **kwargs)
-        if type(self.history_) is History:
+        if type(self.history_) is History:  # loaded from a file (JSON)
             self.history_ = _History(self.history_)
+            _restore_label_keys(self.history_, getattr(self, "classes_", None))
 
     def initialize(self):
         """Initialise the module, criterion, optimizer and callbacks, seeded by ``random_state``.

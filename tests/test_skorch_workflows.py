@@ -46,9 +46,13 @@ compile=True with jacobian_penalty > 0           ValueError at once (torch.compi
 sample_weight all zero on the validation (or     ValueError naming sample_weight and
 training) part of a train_split                  train_split (valid_loss was 0.0 at every
                                                  epoch: the best for EarlyStopping)
+a history loaded from JSON (f_history,           filter_bank_stable_ranks keyed by the labels
+LoadInitState resuming a Checkpoint)             (were strings, "-1", beside a resumed fit's
+                                                 -1)
 ===============================================  ============================================
 """
 
+import json
 import pickle
 import warnings
 
@@ -871,3 +875,40 @@ def test_a_history_given_by_the_user_is_kept():
     mine = Mine()
     net = cnn(max_epochs=20, history=mine).fit(*cnn_data())
     assert net.history is mine and len(mine) == 20
+
+
+@pytest.mark.parametrize("labels", [
+    lambda y: y,  # -1 / +1
+    lambda y: y > 0,  # bools
+    lambda y: np.where(y > 0, 3.0, 1.0).astype(np.float32),
+    lambda y: np.where(y > 0, "pos", "neg"),
+], ids=["ints", "bools", "floats", "strings"])
+def test_a_loaded_history_keeps_the_class_labels_of_the_bank_ranks(labels, tmp_path):
+    # JSON writes dict keys as strings: the per-class ranks of a history loaded by
+    # load_params(f_history=...) or LoadInitState were keyed "-1" and "1", and a resumed fit
+    # then mixed them with the int keys of its new epochs
+    from skorch.callbacks import LoadInitState
+
+    X, y = cnn_data(60)
+    y = labels(y)
+    checkpoint = Checkpoint(dirname=tmp_path / "cp", monitor=None)
+    for _ in range(2):  # the second fit resumes from the checkpoint of the first
+        resumed = cnn(max_epochs=2, callbacks=[checkpoint, LoadInitState(checkpoint)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+            resumed.fit(X, y)
+    expected = [c.item() for c in resumed.classes_]
+    keys = [list(ranks) for ranks in resumed.history[:, "filter_bank_stable_ranks"]]
+    assert len(keys) == 4
+    for row in keys:
+        assert row == expected and [type(k) for k in row] == [type(k) for k in expected]
+    resumed.save_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    loaded = cnn(classes=np.unique(y)).initialize()
+    loaded.load_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    assert list(loaded.history) == list(resumed.history)
+    # without its classes the net does not know the labels: keys that are not its indices
+    # are left as JSON wrote them, not guessed
+    unknown = cnn().initialize()
+    unknown.load_params(f_history=tmp_path / "h.json")
+    first = list(unknown.history[0, "filter_bank_stable_ranks"])
+    assert first == [k if isinstance(k, str) else json.dumps(k) for k in expected]
