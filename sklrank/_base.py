@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
+from skorch.callbacks import EpochScoring, EpochTimer, ParamMapper, PassthroughScoring
 from skorch.dataset import Dataset
 from skorch.helper import SliceDataset
 from skorch.history import History
@@ -787,6 +787,33 @@ class _BaseNet(_PublicParams):
     def _loss_targets(self, y_true, y_pred):
         """Hook: the targets as the criterion takes them."""
         return y_true
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        """Before a training step: refuse a module none of whose parameters requires grad.
+
+        torch's own error comes from inside the step ("element 0 of tensors does not require
+        grad", or none with a penalty on the inputs, whose step then trains nothing) and
+        does not say why: e.g. skorch's ``Freezer`` froze ``weight``, the one parameter
+        sklrank's networks train.
+        """
+        super().on_batch_begin(net, batch=batch, training=training, **kwargs)
+        if not training or any(p.requires_grad for p in self.module_.parameters()):
+            return
+        names = [name for name, _ in self.module_.named_parameters()]
+        freezers = [name for name, callback in getattr(self, "callbacks_", ())
+                    if isinstance(callback, ParamMapper)]
+        if freezers:
+            cause = f"the callback {freezers[0]!r}" if len(freezers) == 1 else (
+                f"the callbacks {freezers}")
+            cause, fix = f"{cause} froze them", f"freeze fewer of them (drop {cause})"
+        else:
+            cause, fix = "their requires_grad is False", "set requires_grad=True on one"
+        raise ValueError(
+            f"{type(self).__name__} has nothing to train at epoch {len(self.history)}: no "
+            f"parameter of its module requires grad: {cause} ({', '.join(names)}: all the "
+            f"network trains). To train it, {fix}; to use the network as it is, call "
+            "initialize() (or load_params) and predict, without fit."
+        )
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         """Raise as soon as the training loss stops being finite (before any callback)."""

@@ -46,6 +46,9 @@ compile=True with jacobian_penalty > 0           ValueError at once (torch.compi
 sample_weight all zero on the validation (or     ValueError naming sample_weight and
 training) part of a train_split                  train_split (valid_loss was 0.0 at every
                                                  epoch: the best for EarlyStopping)
+Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (was torch's
+                                                 "element 0 of tensors does not require
+                                                 grad"; nothing with jacobian_penalty)
 a history loaded from JSON (f_history,           filter_bank_stable_ranks keyed by the labels
 LoadInitState resuming a Checkpoint)             (were strings, "-1", beside a resumed fit's
                                                  -1)
@@ -475,6 +478,36 @@ def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):
     assert table["train_loss"] == [f"{v:.4f}" for v in est.history[:, "train_loss"]]
     assert table["grad_stable_rank"][0] == "" and table["grad_stable_rank"][2] == ""
     assert table["grad_stable_rank"][1] == f"{est.history[1, 'grad_stable_rank']:.4f}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_freezing_every_parameter_is_refused_naming_the_freezer(case):
+    # every sklrank network trains one parameter, weight: skorch's Freezer("weight") ended in
+    # torch's "element 0 of tensors does not require grad" from inside the step
+    from skorch.callbacks import Freezer
+
+    make, data, _ = CASES[case]
+    X, y = (v[:60] for v in data())
+    for freezer, epoch in ((Freezer("weight"), 1), (Freezer("*", at=3), 3)):
+        with pytest.raises(ValueError, match=(
+                rf"nothing to train at epoch {epoch}: no parameter of its module requires "
+                r"grad: the callback 'Freezer' froze them \(weight: .*drop the callback")):
+            make(max_epochs=4, callbacks=[freezer]).fit(X, y)
+
+
+def test_a_frozen_two_layer_net_with_an_input_penalty_is_refused():
+    # with jacobian_penalty the loss requires grad through the inputs: torch raised nothing
+    # and the frozen network went on as if it trained
+    from skorch.callbacks import Freezer
+
+    X, y = spiked_data(60)
+    with pytest.raises(ValueError, match="nothing to train at epoch 1"):
+        two_layer(TwoLayerNetRegressor, max_epochs=3, jacobian_penalty=0.1,
+                  callbacks=[Freezer("weight")]).fit(X, y)
+    net = two_layer(TwoLayerNetRegressor, max_epochs=1).fit(X, y)
+    net.module_.weight.requires_grad_(False)
+    with pytest.raises(ValueError, match="requires_grad is False .*set requires_grad=True"):
+        net.partial_fit(X, y)
 
 
 def test_callbacks_monitoring_a_rank_need_it_every_epoch():
