@@ -739,7 +739,10 @@ class _BaseNet(_PublicParams):
         The criterion's ``reduction`` is kept: ``"mean"`` gives the weighted mean (normalised
         as torch normalises its unweighted mean: by the class weights of the targets, without
         ``ignore_index``, for :class:`~torch.nn.CrossEntropyLoss` and
-        :class:`~torch.nn.NLLLoss`), ``"sum"`` the weighted sum.
+        :class:`~torch.nn.NLLLoss`), ``"sum"`` the weighted sum. Classifiers: ``y_true``
+        holds the batch's labels as ``fit`` was given them (as skorch passes ``y``), and the
+        criterion gets their indices in ``classes_``; an override that adds a penalty calls
+        this method for the data term, and a loss of your own goes in ``criterion``.
         """
         y_true = self._loss_targets(y_true, y_pred)
         if not (isinstance(X, Mapping) and "sample_weight" in X):

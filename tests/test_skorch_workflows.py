@@ -510,6 +510,34 @@ def test_a_frozen_two_layer_net_with_an_input_penalty_is_refused():
         net.partial_fit(X, y)
 
 
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+def test_get_loss_sees_the_labels_and_the_criterion_their_indices(case):
+    # the documented contract (skorch.rst, "A loss of your own"): a get_loss override gets
+    # the labels as fit was given them, as skorch passes y; the criterion their indices
+    make, data, _ = CASES[case]
+    X, y = (v[:60] for v in data())
+    seen = {}
+
+    class Recording(torch.nn.CrossEntropyLoss):
+        def forward(self, logits, target):
+            seen["criterion"] = target.detach().cpu().numpy().copy()
+            return super().forward(logits, target)
+
+    class Penalised(type(make())):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            seen["get_loss"] = y_true
+            return super().get_loss(y_pred, y_true, X=X, training=training) + 0.0
+
+    net = Penalised(**make(max_epochs=2, criterion=Recording).get_params())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        net.fit(X, y)
+    labels = seen["get_loss"]
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    np.testing.assert_array_equal(labels, y)
+    np.testing.assert_array_equal(seen["criterion"], np.searchsorted(net.classes_, y))
+
+
 def test_callbacks_monitoring_a_rank_need_it_every_epoch():
     # EarlyStopping / ReduceLROnPlateau monitoring the rank with rank_every=2 (or None)
     # failed in the first epoch with skorch's "Key 'filter_stable_rank' was not found in
