@@ -22,6 +22,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
@@ -611,10 +612,10 @@ class _BaseNet(_PublicParams):
             batch whose weights are all zero adds no gradient (its loss is 0). The
             criterion needs a ``reduction`` attribute (torch's losses have one). With a
             ``train_split``, the validation loss is the weighted mean of the validation
-            part; a part (training or validation) whose weights are all zero is refused, as
-            all-zero weights are. Routed through
-            a Pipeline or a search with scikit-learn's metadata routing
-            (``set_fit_request(sample_weight=True)``).
+            part (and a classifier's ``valid_acc`` its weighted accuracy); a part
+            (training or validation) whose weights are all zero is refused, as all-zero
+            weights are. Routed through a Pipeline or a search with scikit-learn's metadata
+            routing (``set_fit_request(sample_weight=True)``).
         **fit_params : dict
             Passed on to skorch (``train_split`` and the module's forward).
 
@@ -1124,6 +1125,18 @@ def _label_array(y):
     return np.asarray(y) if isinstance(y, (list, tuple)) else to_numpy(y)
 
 
+def _accuracy(net, X, y):
+    """The default ``valid_acc``: skorch's ``"accuracy"``, weighted by the sample weights
+    that the validation data carry, as scikit-learn's ``score(X, y, sample_weight)`` weights
+    it (skorch's scorer passes none, so ``valid_acc`` was unweighted beside a weighted
+    ``valid_loss``). ``X`` is the validation Dataset (skorch's cached predictions) or its
+    data (``use_caching=False``)."""
+    weights = X.get("sample_weight") if isinstance(X, Mapping) else _split_weights(X)
+    if weights is not None:
+        weights = to_numpy(weights) if isinstance(weights, torch.Tensor) else np.asarray(weights)
+    return accuracy_score(y, net.predict(X), sample_weight=weights)
+
+
 def default_callbacks(classifier, extra=()):
     """skorch's default callbacks (valid scores are recorded when there is validation data),
     the ``extra`` ones of an estimator, the progress bar, and PrintLog (shown with
@@ -1135,7 +1148,7 @@ def default_callbacks(classifier, extra=()):
     ]
     if classifier:
         callbacks.append(
-            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False,
+            ("valid_acc", EpochScoring(_accuracy, name="valid_acc", lower_is_better=False,
                                        target_extractor=_label_array))
         )
     callbacks += list(extra)

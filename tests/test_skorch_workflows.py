@@ -46,6 +46,8 @@ compile=True with jacobian_penalty > 0           ValueError at once (torch.compi
 sample_weight all zero on the validation (or     ValueError naming sample_weight and
 training) part of a train_split                  train_split (valid_loss was 0.0 at every
                                                  epoch: the best for EarlyStopping)
+valid_acc with sample_weight and a train_split    the weighted accuracy, as score(X, y,
+                                                 sample_weight) (was unweighted)
 Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (was torch's
                                                  "element 0 of tensors does not require
                                                  grad"; nothing with jacobian_penalty)
@@ -798,6 +800,36 @@ def test_sample_weights_keep_the_criterions_reduction(case):
     repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     np.testing.assert_allclose(summed.history[:, "train_loss"],
                                repeated.history[:, "train_loss"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+@pytest.mark.parametrize("settings", [{}, {"batch_size": 16}, {"use_caching": False}],
+                         ids=["full-batch", "mini-batches", "no-caching"])
+def test_valid_acc_is_weighted_as_score_is(case, settings):
+    # skorch's EpochScoring("accuracy") passes no sample weights: valid_acc was unweighted
+    # beside a weighted valid_loss; scikit-learn's score(X, y, sample_weight) weights it
+    from torch.utils.data import Subset
+
+    make, data, _ = CASES[case]
+    X, y = (v[:100] for v in data())
+    weights = np.random.RandomState(0).uniform(0, 5, len(y)) ** 3
+    valid = np.arange(len(y)) % 3 == 0
+
+    def split(dataset, y=None, **fit_params):
+        return (Subset(dataset, np.flatnonzero(~valid).tolist()),
+                Subset(dataset, np.flatnonzero(valid).tolist()))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        net = make(max_epochs=2, lr=1e-4, train_split=split, **settings)
+        net.fit(X, y, sample_weight=weights)
+        weighted = net.score(X[valid], y[valid], sample_weight=weights[valid])
+        assert weighted != net.score(X[valid], y[valid])  # the weights matter here
+        # (the fit keeps the weights in float32)
+        assert net.history[-1, "valid_acc"] == pytest.approx(weighted, rel=1e-6)
+        net.fit(X, y)  # without weights: the plain accuracy, as before
+        assert net.history[-1, "valid_acc"] == pytest.approx(net.score(X[valid], y[valid]),
+                                                             abs=1e-12)
 
 
 def test_sample_weight_needs_a_criterion_with_a_reduction():
