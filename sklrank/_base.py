@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import copy
 import inspect
+import json
 import math
 import threading
 import warnings
@@ -21,12 +22,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
+from skorch.callbacks import EpochScoring, EpochTimer, ParamMapper, PassthroughScoring
 from skorch.dataset import Dataset
 from skorch.helper import SliceDataset
 from skorch.history import History
@@ -136,6 +138,37 @@ class _History(History):
         if type(i) is int:
             return list.__getitem__(self, i)
         return super().__getitem__(i)
+
+
+# the history entries whose keys are class labels (JSON turns them into strings)
+_LABEL_KEYED_ENTRIES = ("filter_bank_stable_ranks",)
+
+
+def _restore_label_keys(history, classes):
+    """Give the label keys of a history loaded from JSON back their type, in place.
+
+    JSON writes every key as a string (``-1`` as ``"-1"``, ``True`` as ``"true"``), so the
+    per-class entries of a loaded history (``filter_bank_stable_ranks``) had string keys
+    where the epochs a resumed fit records have the labels themselves. A row's keys are
+    mapped back when they are, all of them, the JSON form of the labels of ``classes`` (the
+    net's ``classes_``) or of the bank indices ``0, 1, ...`` (what
+    :class:`~sklrank.callbacks.RankHistory` records without classes); other keys are left
+    as they are, rather than guessed.
+    """
+    mappings = []
+    if classes is not None:
+        labels = [label.item() if isinstance(label, np.generic) else label for label in classes]
+        # each label's JSON form as a key (json's own conversion) -> the label
+        mappings.append(dict(zip(json.loads(json.dumps(dict.fromkeys(labels))), labels)))
+    for row in history:
+        for key in _LABEL_KEYED_ENTRIES:
+            entry = row.get(key)
+            if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
+                continue
+            for mapping in (*mappings, {str(i): i for i in range(len(entry))}):
+                if len(mapping) == len(entry) and set(entry) <= set(mapping):
+                    row[key] = {mapping[label]: value for label, value in entry.items()}
+                    break
 
 
 class _FullBatch:
@@ -526,7 +559,10 @@ class _BaseNet(_PublicParams):
         A history loaded from a file (``f_history``, or a checkpoint's, as
         :class:`~skorch.callbacks.LoadInitState` resumes it) is kept as sklrank's history,
         which reads ``history[-1]`` without copying the list (skorch's ``History`` copies it,
-        so a resumed fit's bookkeeping grew with the epochs).
+        so a resumed fit's bookkeeping grew with the epochs). The class labels that key
+        ``filter_bank_stable_ranks`` are given back as they were recorded (JSON writes them
+        as strings, ``"-1"``), when they are those of ``classes_`` (or the bank indices), so
+        that the loaded epochs and those a resumed fit adds have the same keys.
 
         Parameters
         ----------
@@ -540,8 +576,9 @@ class _BaseNet(_PublicParams):
         super().load_params(f_params=f_params, f_optimizer=f_optimizer,
                             f_criterion=f_criterion, f_history=f_history,
                             checkpoint=checkpoint, **kwargs)
-        if type(self.history_) is History:
+        if type(self.history_) is History:  # loaded from a file (JSON)
             self.history_ = _History(self.history_)
+            _restore_label_keys(self.history_, getattr(self, "classes_", None))
 
     def initialize(self):
         """Initialise the module, criterion, optimizer and callbacks, seeded by ``random_state``.
@@ -575,10 +612,10 @@ class _BaseNet(_PublicParams):
             batch whose weights are all zero adds no gradient (its loss is 0). The
             criterion needs a ``reduction`` attribute (torch's losses have one). With a
             ``train_split``, the validation loss is the weighted mean of the validation
-            part; a part (training or validation) whose weights are all zero is refused, as
-            all-zero weights are. Routed through
-            a Pipeline or a search with scikit-learn's metadata routing
-            (``set_fit_request(sample_weight=True)``).
+            part (and a classifier's ``valid_acc`` its weighted accuracy); a part
+            (training or validation) whose weights are all zero is refused, as all-zero
+            weights are. Routed through a Pipeline or a search with scikit-learn's metadata
+            routing (``set_fit_request(sample_weight=True)``).
         **fit_params : dict
             Passed on to skorch (``train_split`` and the module's forward).
 
@@ -703,7 +740,10 @@ class _BaseNet(_PublicParams):
         The criterion's ``reduction`` is kept: ``"mean"`` gives the weighted mean (normalised
         as torch normalises its unweighted mean: by the class weights of the targets, without
         ``ignore_index``, for :class:`~torch.nn.CrossEntropyLoss` and
-        :class:`~torch.nn.NLLLoss`), ``"sum"`` the weighted sum.
+        :class:`~torch.nn.NLLLoss`), ``"sum"`` the weighted sum. Classifiers: ``y_true``
+        holds the batch's labels as ``fit`` was given them (as skorch passes ``y``), and the
+        criterion gets their indices in ``classes_``; an override that adds a penalty calls
+        this method for the data term, and a loss of your own goes in ``criterion``.
         """
         y_true = self._loss_targets(y_true, y_pred)
         if not (isinstance(X, Mapping) and "sample_weight" in X):
@@ -751,6 +791,33 @@ class _BaseNet(_PublicParams):
     def _loss_targets(self, y_true, y_pred):
         """Hook: the targets as the criterion takes them."""
         return y_true
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        """Before a training step: refuse a module none of whose parameters requires grad.
+
+        torch's own error comes from inside the step ("element 0 of tensors does not require
+        grad", or none with a penalty on the inputs, whose step then trains nothing) and
+        does not say why: e.g. skorch's ``Freezer`` froze ``weight``, the one parameter
+        sklrank's networks train.
+        """
+        super().on_batch_begin(net, batch=batch, training=training, **kwargs)
+        if not training or any(p.requires_grad for p in self.module_.parameters()):
+            return
+        names = [name for name, _ in self.module_.named_parameters()]
+        freezers = [name for name, callback in getattr(self, "callbacks_", ())
+                    if isinstance(callback, ParamMapper)]
+        if freezers:
+            cause = f"the callback {freezers[0]!r}" if len(freezers) == 1 else (
+                f"the callbacks {freezers}")
+            cause, fix = f"{cause} froze them", f"freeze fewer of them (drop {cause})"
+        else:
+            cause, fix = "their requires_grad is False", "set requires_grad=True on one"
+        raise ValueError(
+            f"{type(self).__name__} has nothing to train at epoch {len(self.history)}: no "
+            f"parameter of its module requires grad: {cause} ({', '.join(names)}: all the "
+            f"network trains). To train it, {fix}; to use the network as it is, call "
+            "initialize() (or load_params) and predict, without fit."
+        )
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         """Raise as soon as the training loss stops being finite (before any callback)."""
@@ -1058,6 +1125,18 @@ def _label_array(y):
     return np.asarray(y) if isinstance(y, (list, tuple)) else to_numpy(y)
 
 
+def _accuracy(net, X, y):
+    """The default ``valid_acc``: skorch's ``"accuracy"``, weighted by the sample weights
+    that the validation data carry, as scikit-learn's ``score(X, y, sample_weight)`` weights
+    it (skorch's scorer passes none, so ``valid_acc`` was unweighted beside a weighted
+    ``valid_loss``). ``X`` is the validation Dataset (skorch's cached predictions) or its
+    data (``use_caching=False``)."""
+    weights = X.get("sample_weight") if isinstance(X, Mapping) else _split_weights(X)
+    if weights is not None:
+        weights = to_numpy(weights) if isinstance(weights, torch.Tensor) else np.asarray(weights)
+    return accuracy_score(y, net.predict(X), sample_weight=weights)
+
+
 def default_callbacks(classifier, extra=()):
     """skorch's default callbacks (valid scores are recorded when there is validation data),
     the ``extra`` ones of an estimator, the progress bar, and PrintLog (shown with
@@ -1069,7 +1148,7 @@ def default_callbacks(classifier, extra=()):
     ]
     if classifier:
         callbacks.append(
-            ("valid_acc", EpochScoring("accuracy", name="valid_acc", lower_is_better=False,
+            ("valid_acc", EpochScoring(_accuracy, name="valid_acc", lower_is_better=False,
                                        target_extractor=_label_array))
         )
     callbacks += list(extra)

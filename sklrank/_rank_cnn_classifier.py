@@ -151,7 +151,8 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         ``defer``, and a ``callbacks__filter_rank__every`` other than ``rank_every`` is
         refused at fit.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-        Applied to the logits.
+        Applied to the logits and the labels' indices in ``classes_`` (whatever the labels);
+        a loss of your own goes here (see the user guide's :ref:`skorch_users`).
     optimizer : torch optimizer class, default=torch.optim.SGD
         Plain SGD: no momentum, no weight decay unless given as ``optimizer__*``.
     batch_size : int, default=-1

@@ -67,7 +67,8 @@ _COMMON_DOC = """
         (``iterator_train__shuffle=True``): the same value gives identical numbers.
     criterion : torch criterion class, default=torch.nn.MSELoss (regressor) or \
             torch.nn.CrossEntropyLoss (classifier, on the logits ``[0, f(x)]``)
-        The data loss.
+        The data loss; the classifier's gets the labels' indices in ``classes_``
+        (whatever the labels).
     optimizer : torch optimizer class, default=torch.optim.SGD
         Plain gradient descent unless ``optimizer__*`` parameters say otherwise.
     batch_size : int, default=-1

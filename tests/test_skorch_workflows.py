@@ -46,9 +46,18 @@ compile=True with jacobian_penalty > 0           ValueError at once (torch.compi
 sample_weight all zero on the validation (or     ValueError naming sample_weight and
 training) part of a train_split                  train_split (valid_loss was 0.0 at every
                                                  epoch: the best for EarlyStopping)
+valid_acc with sample_weight and a train_split    the weighted accuracy, as score(X, y,
+                                                 sample_weight) (was unweighted)
+Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (was torch's
+                                                 "element 0 of tensors does not require
+                                                 grad"; nothing with jacobian_penalty)
+a history loaded from JSON (f_history,           filter_bank_stable_ranks keyed by the labels
+LoadInitState resuming a Checkpoint)             (were strings, "-1", beside a resumed fit's
+                                                 -1)
 ===============================================  ============================================
 """
 
+import json
 import pickle
 import warnings
 
@@ -473,6 +482,64 @@ def test_verbose_table_of_a_gradient_spectrum_every_other_epoch(capsys):
     assert table["grad_stable_rank"][1] == f"{est.history[1, 'grad_stable_rank']:.4f}"
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_freezing_every_parameter_is_refused_naming_the_freezer(case):
+    # every sklrank network trains one parameter, weight: skorch's Freezer("weight") ended in
+    # torch's "element 0 of tensors does not require grad" from inside the step
+    from skorch.callbacks import Freezer
+
+    make, data, _ = CASES[case]
+    X, y = (v[:60] for v in data())
+    for freezer, epoch in ((Freezer("weight"), 1), (Freezer("*", at=3), 3)):
+        with pytest.raises(ValueError, match=(
+                rf"nothing to train at epoch {epoch}: no parameter of its module requires "
+                r"grad: the callback 'Freezer' froze them \(weight: .*drop the callback")):
+            make(max_epochs=4, callbacks=[freezer]).fit(X, y)
+
+
+def test_a_frozen_two_layer_net_with_an_input_penalty_is_refused():
+    # with jacobian_penalty the loss requires grad through the inputs: torch raised nothing
+    # and the frozen network went on as if it trained
+    from skorch.callbacks import Freezer
+
+    X, y = spiked_data(60)
+    with pytest.raises(ValueError, match="nothing to train at epoch 1"):
+        two_layer(TwoLayerNetRegressor, max_epochs=3, jacobian_penalty=0.1,
+                  callbacks=[Freezer("weight")]).fit(X, y)
+    net = two_layer(TwoLayerNetRegressor, max_epochs=1).fit(X, y)
+    net.module_.weight.requires_grad_(False)
+    with pytest.raises(ValueError, match="requires_grad is False .*set requires_grad=True"):
+        net.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+def test_get_loss_sees_the_labels_and_the_criterion_their_indices(case):
+    # the documented contract (skorch.rst, "A loss of your own"): a get_loss override gets
+    # the labels as fit was given them, as skorch passes y; the criterion their indices
+    make, data, _ = CASES[case]
+    X, y = (v[:60] for v in data())
+    seen = {}
+
+    class Recording(torch.nn.CrossEntropyLoss):
+        def forward(self, logits, target):
+            seen["criterion"] = target.detach().cpu().numpy().copy()
+            return super().forward(logits, target)
+
+    class Penalised(type(make())):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            seen["get_loss"] = y_true
+            return super().get_loss(y_pred, y_true, X=X, training=training) + 0.0
+
+    net = Penalised(**make(max_epochs=2, criterion=Recording).get_params())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        net.fit(X, y)
+    labels = seen["get_loss"]
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    np.testing.assert_array_equal(labels, y)
+    np.testing.assert_array_equal(seen["criterion"], np.searchsorted(net.classes_, y))
+
+
 def test_callbacks_monitoring_a_rank_need_it_every_epoch():
     # EarlyStopping / ReduceLROnPlateau monitoring the rank with rank_every=2 (or None)
     # failed in the first epoch with skorch's "Key 'filter_stable_rank' was not found in
@@ -735,6 +802,36 @@ def test_sample_weights_keep_the_criterions_reduction(case):
                                repeated.history[:, "train_loss"], rtol=1e-4)
 
 
+@pytest.mark.parametrize("case", ["cnn", "classifier"])
+@pytest.mark.parametrize("settings", [{}, {"batch_size": 16}, {"use_caching": False}],
+                         ids=["full-batch", "mini-batches", "no-caching"])
+def test_valid_acc_is_weighted_as_score_is(case, settings):
+    # skorch's EpochScoring("accuracy") passes no sample weights: valid_acc was unweighted
+    # beside a weighted valid_loss; scikit-learn's score(X, y, sample_weight) weights it
+    from torch.utils.data import Subset
+
+    make, data, _ = CASES[case]
+    X, y = (v[:100] for v in data())
+    weights = np.random.RandomState(0).uniform(0, 5, len(y)) ** 3
+    valid = np.arange(len(y)) % 3 == 0
+
+    def split(dataset, y=None, **fit_params):
+        return (Subset(dataset, np.flatnonzero(~valid).tolist()),
+                Subset(dataset, np.flatnonzero(valid).tolist()))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        net = make(max_epochs=2, lr=1e-4, train_split=split, **settings)
+        net.fit(X, y, sample_weight=weights)
+        weighted = net.score(X[valid], y[valid], sample_weight=weights[valid])
+        assert weighted != net.score(X[valid], y[valid])  # the weights matter here
+        # (the fit keeps the weights in float32)
+        assert net.history[-1, "valid_acc"] == pytest.approx(weighted, rel=1e-6)
+        net.fit(X, y)  # without weights: the plain accuracy, as before
+        assert net.history[-1, "valid_acc"] == pytest.approx(net.score(X[valid], y[valid]),
+                                                             abs=1e-12)
+
+
 def test_sample_weight_needs_a_criterion_with_a_reduction():
     # a criterion without `reduction` raised an AttributeError from inside get_loss, and
     # reduction="none" trained on a weighted mean
@@ -871,3 +968,40 @@ def test_a_history_given_by_the_user_is_kept():
     mine = Mine()
     net = cnn(max_epochs=20, history=mine).fit(*cnn_data())
     assert net.history is mine and len(mine) == 20
+
+
+@pytest.mark.parametrize("labels", [
+    lambda y: y,  # -1 / +1
+    lambda y: y > 0,  # bools
+    lambda y: np.where(y > 0, 3.0, 1.0).astype(np.float32),
+    lambda y: np.where(y > 0, "pos", "neg"),
+], ids=["ints", "bools", "floats", "strings"])
+def test_a_loaded_history_keeps_the_class_labels_of_the_bank_ranks(labels, tmp_path):
+    # JSON writes dict keys as strings: the per-class ranks of a history loaded by
+    # load_params(f_history=...) or LoadInitState were keyed "-1" and "1", and a resumed fit
+    # then mixed them with the int keys of its new epochs
+    from skorch.callbacks import LoadInitState
+
+    X, y = cnn_data(60)
+    y = labels(y)
+    checkpoint = Checkpoint(dirname=tmp_path / "cp", monitor=None)
+    for _ in range(2):  # the second fit resumes from the checkpoint of the first
+        resumed = cnn(max_epochs=2, callbacks=[checkpoint, LoadInitState(checkpoint)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+            resumed.fit(X, y)
+    expected = [c.item() for c in resumed.classes_]
+    keys = [list(ranks) for ranks in resumed.history[:, "filter_bank_stable_ranks"]]
+    assert len(keys) == 4
+    for row in keys:
+        assert row == expected and [type(k) for k in row] == [type(k) for k in expected]
+    resumed.save_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    loaded = cnn(classes=np.unique(y)).initialize()
+    loaded.load_params(f_params=tmp_path / "p.pt", f_history=tmp_path / "h.json")
+    assert list(loaded.history) == list(resumed.history)
+    # without its classes the net does not know the labels: keys that are not its indices
+    # are left as JSON wrote them, not guessed
+    unknown = cnn().initialize()
+    unknown.load_params(f_history=tmp_path / "h.json")
+    first = list(unknown.history[0, "filter_bank_stable_ranks"])
+    assert first == [k if isinstance(k, str) else json.dumps(k) for k in expected]
