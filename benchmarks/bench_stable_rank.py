@@ -23,10 +23,9 @@ on the device.
 """
 
 import argparse
-import statistics
 
 import numpy as np
-from _timing import checked_device, median_seconds, seconds
+from _timing import alternating_medians, checked_device, median_seconds, seconds
 
 from sklrank import stable_rank
 from sklrank.datasets import DataFileError, fetch_mnist
@@ -51,16 +50,6 @@ def mnist_cases(data_home=None, n_samples=None):
     X = np.ascontiguousarray(X, dtype=np.float32)
     return [(f"MNIST images {X.shape[0]} x {X.shape[1]}", X),
             (f"MNIST images, centred, {X.shape[0]} x {X.shape[1]}", X - X.mean(axis=0))]
-
-
-def alternating_medians(functions, repeats):
-    """Median wall-clock seconds of each of ``functions``, called in turn ``repeats`` times
-    (alternating, so that a change of the machine's load hits all of them alike)."""
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, record in zip(functions, times):
-            record.append(seconds(function))
-    return [statistics.median(record) for record in times]
 
 
 def time_case(name, A, repeats):

@@ -2,8 +2,11 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py            # the full run (about 8 minutes on 2 CPU cores)
-    python benchmarks/run.py --quick    # smaller sizes, a smoke test (about a minute)
+    python benchmarks/run.py            # the full run (about 10 minutes on 2 CPU cores)
+    python benchmarks/run.py --quick    # smaller sizes, a smoke test (4-5 minutes)
+
+(--quick measured while other work shared the 2 cores, at a load average of 3 to 5: 245 s and
+268 s, not measured on a quiet machine.)
 
 Every number is a median over repeats, and every speed is a ratio against a baseline timed in
 the same process (a hand-written PyTorch loop, torch.matmul, a dense SVD, autograd). When a
@@ -62,7 +65,7 @@ def _source_revision():
     return commit + (" + local changes" if changed else "")
 
 
-def machine_lines():
+def machine_lines(load_at_start=None):
     gpu = (
         torch.cuda.get_device_name(0)
         if torch.cuda.is_available()
@@ -77,7 +80,10 @@ def machine_lines():
         f"- sklrank {sklrank.__version__} (commit {_source_revision()}), "
         f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
         f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}",
-    ]
+    ] + ([] if load_at_start is None else [
+        f"- load average (1 min): {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} "
+        f"at the end; other processes on the {os.cpu_count()} cores slow every multi-threaded "
+        "operation many-fold (torch.matmul below 10 GFLOP/s is a sign), the baselines alike"])
 
 
 def _table(header, rows):
@@ -234,12 +240,15 @@ def gradients_section(r, quick=False):
         "",
         "`gradient_decomposition` (closed-form gradient, its split into residue, spike and "
         "rest, their spectra) against torch autograd's gradient plus `numpy.linalg.svd` of it; "
-        "the ratio is the latter's time over `gradient_decomposition`'s (above 1: faster).",
+        "the ratio is the latter's time over `gradient_decomposition`'s (above 1: faster). "
+        "The two are timed in turn (medians); the load average is the machine's while they ran "
+        "(on busy cores multi-threaded linear algebra slows many-fold, and the ratio with it).",
         "",
         *_table(["size", "gradient_decomposition", "autograd + SVD", "ratio",
-                 "gradients agree to"],
+                 "gradients agree to", "load"],
                 [[r["size"], f"{r['decomposition_s']:.3f} s", f"{r['autograd_svd_s']:.3f} s",
-                  f"{r['ratio']:.2f}x", f"{r['max_rel_gradient_diff']:.1e}"]]),
+                  f"{r['ratio']:.2f}x", f"{r['max_rel_gradient_diff']:.1e}",
+                  f"{r['load']:.1f}"]]),
     ]
 
 
@@ -253,6 +262,7 @@ def main(argv=None):
                              "of the sweep (default: $SKLRANK_DATA)")
     args = parser.parse_args(argv)
     quick = args.quick
+    load_at_start = os.getloadavg()[0]
 
     def step(name):
         print(f"[benchmarks] {name} ...", flush=True)
@@ -278,7 +288,7 @@ def main(argv=None):
     step("noise sweep scaling")
     sweep_rows, sweep_fit = bench_sweep.run(quick=quick, repeats=1 if quick else 3)
     step("gradient decomposition")
-    gradients = bench_gradients.run(quick=quick, repeats=1 if quick else 3)
+    gradients = bench_gradients.run(quick=quick, repeats=5 if quick else 3)
 
     lines = [
         "# Benchmark results",
@@ -287,7 +297,7 @@ def main(argv=None):
         "medians over repeats, every ratio against a baseline run in the same process. "
         "What bounds these numbers and what was made faster: `docs/results.md`, section E.",
         "",
-        *machine_lines(),
+        *machine_lines(load_at_start),
         "",
         *classifier_section(classifier),
         "",

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 from sklearn.base import clone
 
 from sklrank import RankCNNClassifier, stable_rank
@@ -94,10 +94,13 @@ sns.lineplot(long, x="noise_std", y="stable rank", hue="matrix", style="matrix",
              markers=True, dashes=False, errorbar=("pi", 100), ax=ax_rank)
 ax_rank.axhline(2 * RANK, color="grey", ls=":", lw=1)
 ax_rank.set(yscale="log", xlabel="background noise std", title="stable rank (2K = 4 dotted)")
-ax_rank.yaxis.set_major_formatter(ScalarFormatter())
-ax_rank.yaxis.set_minor_formatter(ScalarFormatter())
+# plain numbers at 1, 2, 3, 5 of each decade (matplotlib's log axis writes 10^1 and no more)
+ax_rank.yaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5)))
+ax_rank.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+ax_rank.yaxis.set_minor_formatter(NullFormatter())
 sns.lineplot(df, x="noise_std", y="test_accuracy", marker="o", errorbar=("pi", 100), ax=ax_acc)
-ax_acc.set(ylim=(0.45, 1.02), xlabel="background noise std", title="test accuracy")
+ax_acc.set(ylim=(0.45, 1.02), xlabel="background noise std",
+           ylabel="accuracy on the 1000 test samples", title="test accuracy")
 fig.tight_layout()
 
 # %%

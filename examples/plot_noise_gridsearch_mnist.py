@@ -27,7 +27,7 @@ downloads the files there if they are missing.
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sklrank import make_rank_pipeline
@@ -87,7 +87,10 @@ sns.lineplot(ranks, x="noise_std", y="value", hue="score", style="score", marker
              dashes=False, errorbar=("pi", 100), ax=ax_rank)
 ax_rank.set(yscale="log", xlabel="background noise std", ylabel="stable rank",
             title=f"stable rank; the clean images have rank K = {n_components}")
-ax_rank.yaxis.set_major_formatter(ScalarFormatter())
+# plain numbers at 1, 2, 5 of each decade (ScalarFormatter wrote only "1.0" and "10.0")
+ax_rank.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+ax_rank.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+ax_rank.yaxis.set_minor_formatter(NullFormatter())
 ax_rank.legend(title=None)
 fig.tight_layout()
 

@@ -9,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import bench_classifier  # noqa: E402
+import bench_gradients  # noqa: E402
 import bench_stable_rank  # noqa: E402
 import run as benchmarks_run  # noqa: E402
 
@@ -65,3 +66,28 @@ def test_paper_scale_runs_in_a_fresh_process():
     assert result["peak_rss_mib"] > result["data_mib"] > 0
     assert result["classifier_s_per_epoch"] > 0 and result["loop_s_per_epoch"] > 0
     assert result["ratio"] > 0
+
+
+def test_gradient_benchmark_times_both_in_turn(monkeypatch):
+    # timed one after the other, a change of the machine's load between the two made the
+    # quick run's ratio anything (0.10x under a load of 4); they now take turns
+    calls = []
+    for name in ("gradient_decomposition", "autograd_gradient"):
+        function = getattr(bench_gradients, name)
+        monkeypatch.setattr(bench_gradients, name,
+                            lambda *a, _n=name, _f=function, **k: calls.append(_n) or _f(*a, **k))
+    result = bench_gradients.run(quick=True, repeats=2)
+    assert calls == ["autograd_gradient", "gradient_decomposition"] + 2 * [
+        "gradient_decomposition", "autograd_gradient"]
+    assert result["max_rel_gradient_diff"] < 1e-12
+    assert result["ratio"] == result["autograd_svd_s"] / result["decomposition_s"]
+    assert result["load"] >= 0
+    text = "\n".join(benchmarks_run.gradients_section(result, quick=True))
+    assert "| load |" in text and "--quick" in text
+
+
+def test_results_name_the_load_they_ran_under():
+    # a run on busy cores is many-fold slower (torch.matmul itself): RESULTS.md says so
+    lines = benchmarks_run.machine_lines(load_at_start=3.25)
+    assert lines[-1].startswith("- load average (1 min): 3.2 at the start, ")
+    assert not any("load average" in line for line in benchmarks_run.machine_lines())

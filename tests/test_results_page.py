@@ -3,14 +3,19 @@
 
 Checked: every ``sklrank sweep`` table of section A (the command's own summary, compared as
 strings with :func:`sklrank._cli.sweep.summary_table`), the sample-size tables of A.2 and A.3,
-the MNIST grid search of section C, and the training and real-data tables of section B (B.3,
-B.4: means over seeds, a cell matching when the CSV's value rounds to it). Prose numbers are
+the MNIST grid search of section C, and the tables of section B: activations (B.1),
+regularisers (B.2: mean and min-max over seeds of the ratio to the unregularised run, bold
+where the claim holds in every seed), training (B.3), real data (B.4) and the earlier study's
+nu sweep (B.5); means over seeds, a cell matching when the CSV's value rounds to it. Tables
+of numbers that no CSV of ``docs/figures`` holds (B.5's earlier regulariser comparison, D,
+E) are not checked here. Prose numbers are
 not parsed; a table is the place a reader copies from. The README's speed ranges are checked
 against the run committed in benchmarks/RESULTS.md, which it links to.
 """
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT
@@ -32,7 +37,8 @@ def _tables():
         line = lines[i]
         if line.startswith("#"):
             heading, before = line.lstrip("# ").strip(), []
-        if line.startswith("|") and i + 1 < len(lines) and set(lines[i + 1]) <= set("|-: "):
+        separator = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if line.startswith("|") and "-" in separator and set(separator) <= set("|-: "):
             def cells(text):
                 return [c.strip().replace("\\|", "|")
                         for c in re.split(r"(?<!\\)\|", text.strip().strip("|"))]
@@ -167,11 +173,102 @@ def test_real_data_table_is_its_csv():
                   "max_cos_spike", "spike_in_top2", "s1_over_s2"])
 
 
+def _table_after(heading, *first_columns):
+    """The rows of the one table under a heading starting ``heading`` whose header starts
+    with ``first_columns``."""
+    (rows,) = [rows for head, _, header, rows in TABLES
+               if head.startswith(heading) and tuple(header[:len(first_columns)]) == first_columns]
+    return rows
+
+
+def _one_row_per_fit(name):
+    df = pd.read_csv(FIGURES / name)
+    return df[df["sv_index"] == 1].copy()  # one row per decomposition
+
+
+def test_activation_table_is_its_csv():
+    df = _one_row_per_fit("gradients_activations.csv")
+    df["s1_over_e"], df["s2_over_e"] = df["s1_norm"] / df["e_norm"], df["s2_norm"] / df["e_norm"]
+    df["sv1_over_sv3"] = df["sv1"] / df["sv3"]
+    _check_means(_table_after("B.1", "activation"), df, ["activation"],
+                 ["s1_norm", "s2_norm", "s1_over_e", "s2_over_e", "s1_over_s2",
+                  "sv1_over_sv2", "sv1_over_sv3", "top2_share"])
+
+
+def test_nu_sweep_tables_are_its_csv():
+    df = _one_row_per_fit("gradients_nu_sweep.csv")
+    df["nu"] = df["nu"].map("{:.2f}".format)
+    _check_means(_table_after("Regimes", "nu", "activation"), df, ["nu", "activation"],
+                 ["cos_residue_1", "sv1_over_sv2", "top2_share", "max_cos_spike",
+                  "spike_in_top2", "s1_norm", "s2_norm", "e_ratio"])
+    activations = ["relu", "huberized", "tanh", "sigmoid"]
+    assert _table_after("Activation at alpha = 0", "nu", *activations)
+    long = [[nu, activation, cell] for nu, *cells in _table_after("Activation at alpha = 0", "nu")
+            for activation, cell in zip(activations, cells)]
+    _check_means(long, df, ["nu", "activation"], ["s1_over_s2"])
+
+
+def _fraction(text):
+    numerator, _, denominator = text.partition("/")
+    return float(numerator) / float(denominator or 1)
+
+
+def _regulariser_tables():
+    for heading, before, header, rows in TABLES:
+        if heading.startswith("B.2") and header[0] == "regulariser (claim)":
+            alpha, nu = re.findall(r"alpha = ([\d/.]+), nu = ([\d/.]+)", before)[-1]
+            yield pytest.param(_fraction(alpha), _fraction(nu), rows, id=f"alpha={alpha}")
+
+
+@pytest.mark.parametrize("alpha, nu, rows", list(_regulariser_tables()))
+def test_regulariser_table_is_its_csv(alpha, nu, rows):
+    from sklrank.gradients import regulariser_effects
+
+    effects = regulariser_effects(pd.read_csv(FIGURES / "gradients_regularisers.csv"))
+    effects = effects[np.isclose(effects["alpha"], alpha) & np.isclose(effects["nu"], nu)
+                      & (effects["claimed"] != "")]
+    names = {"weight decay": "weight_decay", "input noise": "input_noise",
+             "Jacobian penalty": "jacobian_penalty"}
+    wrong = []
+    for regulariser, scaling, activation, *by_when in rows:
+        name = names[regulariser.partition(" (")[0]]
+        for when, cells in zip(["init", "trained"], by_when):
+            for cell in cells.split("; "):
+                strength, shown = cell.split(": ")
+                match = re.fullmatch(r"(\*\*)?([\d.]+)(?:\*\*)? \(([\d.]+)–([\d.]+)\)", shown)
+                assert match, f"unparsed cell {cell!r}"
+                bold, mean, low, high = match.groups()
+                ratios = effects[(effects["regulariser"] == name)
+                                 & (effects["scaling"] == scaling)
+                                 & (effects["activation"] == activation)
+                                 & (effects["when"] == when)
+                                 & np.isclose(effects["strength"], float(strength))]
+                assert len(ratios) == 2, (name, scaling, activation, when, strength)
+                values = [ratios["ratio"].mean(), ratios["ratio"].min(), ratios["ratio"].max()]
+                if not all(_shown(v, c) for v, c in zip(values, [mean, low, high])) or (
+                        bool(bold) != bool(ratios["holds"].all())):
+                    wrong.append(f"{name} {scaling} {activation} {when} {strength}: page "
+                                 f"{shown}, CSV {values[0]:.4g} ({values[1]:.4g}–"
+                                 f"{values[2]:.4g}), holds in every seed: "
+                                 f"{bool(ratios['holds'].all())}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_every_summary_table_is_checked():
-    # a table of section A or of B.3/B.4 that the tests above stop recognising (a renamed
-    # column) would silently go unchecked
+    # a table of section A or B that the tests above stop recognising (a renamed column)
+    # would silently go unchecked
     assert len(list(_sweep_tables())) == 11
     assert len(list(_sample_size_tables())) == 2
+    assert len(list(_regulariser_tables())) == 2
+    assert len(_table_after("B.1", "activation")) == 4
+    assert len(_table_after("Regimes", "nu", "activation")) == 17
+    assert len(_table_after("Activation at alpha = 0", "nu", "relu")) == 6
+
+
+def test_tables_are_parsed_whole():
+    # a prose line starting with "||S1||" before a blank line is not a table
+    headers = [header for _, _, header, _ in TABLES]
+    assert all(header[0] for header in headers), headers
 
 
 # -- the README's speed paragraph against benchmarks/RESULTS.md -------------------------------
