@@ -12,7 +12,11 @@ noise_levels above 1e37                   ValueError: "overflows the float32 dat
 noise_levels with a repeated level        ValueError: "holds [0.5] more than once"
 seeds negative, fractional, >= 2**32      ValueError: "integers in [0, 2**32 - 1]"
 seeds repeated                            ValueError: "the same fits twice"
-n_seeds=True, n_samples=True (bools)      ValueError: "must be an integer"
+n_seeds above 100000, or more seeds       ValueError naming n_seeds / seeds, the command
+                                          line's limit (2000000000 filled the memory)
+n_seeds=True, n_samples=True, n_jobs=True InvalidParameterError "a bool is not taken for a
+(bools), also in sample_size_study        number", as the estimators' (the sweeps had a
+                                          message of their own)
 classes for synthetic data                ValueError: "applies to image data sets only"
 classes not labels of the data            ValueError listing the valid labels
 classes with one label, or repeated       ValueError: "keeps one class only" / "more than once"
@@ -449,8 +453,19 @@ def _custom(**kwargs):
         ({"seeds": [1.5]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
         ({"seeds": [2**32]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
         ({"seeds": []}, ValueError, "non-empty list of integers"),
-        ({"n_seeds": True}, ValueError, "n_seeds must be an integer"),
-        ({"n_samples": True}, ValueError, "n_samples must be an integer"),
+        ({"n_seeds": True}, ValueError,
+         r"The 'n_seeds' parameter of noise_sweep .* Got True instead \(a bool is not taken"),
+        ({"n_samples": True}, ValueError,
+         r"The 'n_samples' parameter of noise_sweep .* Got True instead \(a bool is not"),
+        ({"n_jobs": True}, ValueError, r"The 'n_jobs' parameter .* \(a bool is not taken"),
+        ({"rank": np.True_}, ValueError, r"The 'rank' parameter .* \(a bool is not taken"),
+        # (the command line's limit: 2000000000 seeds filled the memory with the list of fits
+        # until the process was killed)
+        ({"n_seeds": 100_001}, ValueError,
+         r"The 'n_seeds' parameter of noise_sweep must be an int in the range \[1, 100000\]"),
+        ({"n_seeds": 2_000_000_000}, ValueError, r"n_seeds.*\[1, 100000\]"),
+        ({"seeds": np.arange(100_001)}, ValueError,
+         "seeds holds 100001 seeds; give at most 100000"),
         ({"n_seeds": 0}, ValueError, "n_seeds"),
         ({"n_jobs": 0}, ValueError, "n_jobs must be a positive number"),
         ({"backend": "multiprocessing"}, ValueError, "backend"),
@@ -993,6 +1008,31 @@ def test_sample_size_study_bad_sizes(n_samples, match, no_fit):
     X, y, shape = _two_class_images()
     with pytest.raises(ValueError, match=match):
         sample_size_study((X, y, shape), n_samples=n_samples, rank=2, verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_seeds": True}, r"The 'n_seeds' parameter of sample_size_study .* Got True instead "
+                         r"\(a bool is not taken for a number\)"),
+     ({"n_jobs": True}, r"The 'n_jobs' parameter of sample_size_study .* \(a bool is not"),
+     ({"n_seeds": 100_001}, r"The 'n_seeds' parameter of sample_size_study .*\[1, 100000\]"),
+     ({"seeds": list(range(100_001))}, "seeds holds 100001 seeds; give at most 100000")],
+)
+def test_sample_size_study_bad_counts(kwargs, match, no_fit):
+    # the estimators' message for a bool; the command line's limit on the seeds (2000000000
+    # seeds filled the memory with the list of fits)
+    X, y, shape = _two_class_images()
+    with pytest.raises(ValueError, match=match):
+        sample_size_study((X, y, shape), n_samples=[10, 20], rank=2, verbose=0, **kwargs)
+
+
+def test_the_seed_limit_is_the_command_line_s():
+    from sklrank import _cli, _params
+    from sklrank.gradients import _studies
+
+    assert _cli.MAX_SEEDS is _params.MAX_SEEDS == 100_000
+    for constraints in (_sweep._COMMON_CONSTRAINTS, _studies._COMMON):
+        assert constraints["n_seeds"][0].right == _params.MAX_SEEDS
 
 
 # --------------------------------------------------------------------------- batched sweeps
