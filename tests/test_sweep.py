@@ -30,6 +30,7 @@ n_samples < 2, or a seed's draw of one    ValueError: "n_samples=N is too few", 
 class                                     fewest that do (synthetic: failed when the point
                                           was prepared, after others trained)
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
+canvas 3 (an int)                         (3, 3), as BackgroundNoise's grid (was refused)
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
 canvas or position with additive noise    ValueError: not used by noise_mode='additive'
                                           (were ignored, and recorded as used)
@@ -503,6 +504,8 @@ def _custom(**kwargs):
         (_custom(data_params={"canvas": (0, 2)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (2,)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (2.5, 2)}), ValueError, "canvas must be"),
+        (_custom(data_params={"canvas": 0}), ValueError, "canvas must be .* got 0"),
+        (_custom(data_params={"canvas": True}), ValueError, "canvas must be .* got True"),
         (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
         # (additive noise has no canvas and no tile: both were ignored, and recorded as used)
         (_custom(data_params={"noise_mode": "additive", "canvas": (3, 3)}), ValueError,
@@ -525,6 +528,20 @@ def _custom(**kwargs):
 def test_bad_input_names_the_parameter(kwargs, error, match, no_fit):
     with pytest.raises(error, match=match):
         noise_sweep(**{"verbose": 0, **kwargs})
+
+
+@pytest.mark.parametrize("canvas", [3, np.int64(3)])
+def test_canvas_int_is_square(canvas):
+    # BackgroundNoise(grid=3) and --canvas 3 are a 3 x 3 canvas; noise_sweep refused
+    # canvas=3 ("canvas must be (rows, columns) of tiles")
+    X, y, shape = _two_class_images(n=40)
+    kwargs = {"noise_levels": [0.5], "seeds": [0], "rank": 2, "verbose": 0, "batched": False,
+              "classifier_params": {"max_epochs": 2, "n_filters": 2, "rank_every": None}}
+    square = noise_sweep((X, y, shape), data_params={"canvas": (3, 3)}, **kwargs)
+    df = noise_sweep((X, y, shape), data_params={"canvas": canvas}, **kwargs)
+    assert df.attrs["config"]["data"]["canvas"] == square.attrs["config"]["data"]["canvas"]
+    assert tuple(df.attrs["config"]["data"]["canvas"]) == (3, 3)
+    pd.testing.assert_frame_equal(_numbers(df), _numbers(square), check_exact=True)
 
 
 def test_bad_custom_images(no_fit):

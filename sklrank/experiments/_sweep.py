@@ -34,6 +34,7 @@ from .._base import warn_untrained
 from .._interrupts import StopSignal
 from .._params import MAX_SEEDS, validate_params
 from .._threads import thread_limits as _thread_limits
+from ..preprocessing._noise import _is_int
 from ._checkpoint import SweepCheckpoint
 
 __all__ = [
@@ -764,7 +765,13 @@ def _check_image_settings(config, image_shape, given=()):
     the caller set in data_params."""
     from sklrank import BackgroundNoise
 
-    config["canvas"] = _int_tuple(config["canvas"], 2, "canvas", "(rows, columns) of tiles")
+    canvas = config["canvas"]
+    if _is_int(canvas) and canvas >= 1:
+        # BackgroundNoise's rule for its grid, and --canvas N: an int g is (g, g) (it was
+        # refused here)
+        canvas = (canvas, canvas)
+    config["canvas"] = _int_tuple(
+        canvas, 2, "canvas", "(rows, columns) of tiles, or an int g for (g, g)")
     if config["noise_mode"] not in ("pad", "additive"):
         raise ValueError(
             f"noise_mode must be 'pad' or 'additive', got {config['noise_mode']!r}."
@@ -1687,7 +1694,8 @@ def noise_sweep(
     data_params : dict, default=None
         Further data settings. Synthetic: ``n_features`` (64), ``n_patches`` (8),
         ``signal_norm`` (5.0), ``signal_position`` (0; ``"random"`` for a random patch),
-        ``orthogonal_noise`` (False). Images: ``canvas`` (tiles, default (2, 2)),
+        ``orthogonal_noise`` (False). Images: ``canvas`` (tiles, default (2, 2); an int
+        ``g`` is ``(g, g)``, as the ``grid`` of :class:`~sklrank.BackgroundNoise`),
         ``noise_mode`` (``"pad"``; ``"additive"`` adds the noise to the image itself) and
         ``position`` (the canvas tile of the image: 0, the top-left one, so the clean
         canvases have rank K; ``"random"`` for a random tile per sample). ``canvas`` and
