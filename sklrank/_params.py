@@ -15,6 +15,11 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils._param_validation import validate_params as _sklearn_validate_params
 
+# The most seeds a sweep, a study or a command takes (``n_seeds``, a list of ``seeds``,
+# ``--seeds``): every fit of every seed is listed before the first one runs, and 2000000000
+# seeds filled the memory with that list until the process was killed; 100000 seeds a
+# setting is far more than a mean over seeds needs.
+MAX_SEEDS = 100_000
 
 class _PublicParams:
     """Mixin (left of a skorch net or callback): only public attributes are parameters.

@@ -9,6 +9,8 @@ input                                       answer
 --dataset imagenet, --seeds 0, --n-jobs 0   argparse: invalid choice / must be ...
 --noise -0.5, --noise nan, --q nan, --q 0.5 argparse: must be a finite number >= 0 / >= 1
 --canvas 2by2, --signal-position middle     argparse: expected ROWSxCOLS / 'random' or ...
+--canvas 3                                  3x3, as BackgroundNoise's grid=3 and
+                                            noise_sweep's canvas=3 (was refused)
 --noise 0 0 (repeated level)                "--noise holds [0.0] more than once"
 --seeds 100000000000                        argparse: "the seeds 0..N-1 are random states,
                                             below 2**32" (the list of fits filled the
@@ -375,6 +377,13 @@ def test_as_options_rewrites_parameters_only():
     # the command's version of Python-only advice, before the names are turned into options
     assert as_options("x; scale X, or lower lr.", options, advice=[("scale X", "lower rank")]) \
         == "x; lower --rank, or lower --lr."
+
+
+@pytest.mark.parametrize(("text", "canvas"), [("3", (3, 3)), ("2x3", (2, 3)), ("1*2", (1, 2))])
+def test_canvas_n_is_n_by_n(text, canvas):
+    # (BackgroundNoise's grid=3 and noise_sweep's canvas=3 are (3, 3); --canvas 3 was refused:
+    # "expected ROWSxCOLS")
+    assert _sweep_parser().parse_args(["--canvas", text]).canvas == canvas
 
 
 def test_image_messages_name_the_options(tmp_path, capsys, shared_data_dir):

@@ -7,6 +7,8 @@ input                                              answer
 =================================================  ==========================================
 n_seeds=0, n_samples=1, max_epochs=0, lr=nan,      InvalidParameterError (a ValueError) naming
 lr_fraction=2, scaling="linear"                    the parameter and its valid range
+n_seeds above 100000                               the same (the command line's limit; 2**32
+                                                   seeds filled the memory)
 activations=["swish"] or []                        ValueError naming activations and the
                                                    choices
 nus=[nan] / [-0.1] / []                            ValueError naming nus
@@ -298,6 +300,11 @@ def test_real_data_study(shared_data_dir):
         (training_study, {"lr_fraction": 2.0}, "lr_fraction"),
         (training_study, {"record_epochs": [0]}, "record_epochs"),
         (training_study, {"record_epochs": [500]}, "record_epochs"),
+        # (the command line's limit: 2000000000 seeds filled the memory with the runs' list)
+        (activation_study, {"n_seeds": 100_001}, r"'n_seeds' .* range \[1, 100000\]"),
+        (training_study, {"n_seeds": 2_000_000_000}, r"'n_seeds' .* range \[1, 100000\]"),
+        (real_data_study, {"n_seeds": 100_001, "download_if_missing": False},
+         r"'n_seeds' .* range \[1, 100000\]"),
         (regulariser_study, {"settings": [(0, 1, 2)]}, "alpha, nu"),
         (regulariser_study, {"settings": [(np.nan, 0.1)]}, "alpha, nu"),
         (regulariser_study, {"strengths": {"dropout": [1.0]}}, "strengths"),

@@ -14,6 +14,12 @@ PCARankReducer n_components > min(n, d), 0          ValueError naming n_componen
 PCARankReducer n_components=True, n_iter=True        InvalidParameterError naming it (ran as 1)
 PCARankReducer on one feature, center=False          ValueError naming n_features and the fix
                                                      (was TruncatedSVD's error)
+PCARankReducer on zero-variance data (one sample,    fitted; explained_variance_ratio_ NaN (0 / 0,
+identical rows)                                      as scikit-learn's PCA) with one warning
+                                                     saying why (was numpy's "invalid value
+                                                     encountered in divide"; arpack gave inf)
+PCARankReducer(svd_solver="arpack") on identical     ValueError naming svd_solver and the fix
+rows with center=True, or rows all zero              (was ARPACK's "Starting vector is zero")
 PCARankReducer on X * 1e200, X * 1e-200 (float64),   exact power-of-two rescaling: the same
 X * 1e-30 (float32)                                  output up to the scale and a finite
                                                      explained_variance_ratio_ (was NaN with
@@ -130,6 +136,55 @@ def test_rank_reducer_one_feature(n_components):
         PCARankReducer(n_components, random_state=0).fit(X)
     red = PCARankReducer(n_components, center=True, random_state=0).fit(X)
     np.testing.assert_allclose(red.transform(X), X, atol=1e-12)
+
+
+_ZERO_VARIANCE = {
+    "one sample": np.arange(6.0).reshape(1, 6),
+    "identical rows": np.tile(np.arange(1.0, 7.0), (5, 1)),
+    "identical float32 rows of 0.1": np.full((5, 6), 0.1, dtype=np.float32),
+    "zeros": np.zeros((5, 6)),
+}
+
+
+@pytest.mark.parametrize("solver", ["auto", "randomized", "arpack"])
+@pytest.mark.parametrize("center", [False, True])
+@pytest.mark.parametrize("data", list(_ZERO_VARIANCE))
+def test_rank_reducer_on_zero_variance(data, center, solver):
+    # explained_variance_ratio_ is 0 / 0: NaN, as scikit-learn's PCA gives, with one warning
+    # saying why (numpy's "invalid value encountered in divide"; arpack gave inf, or failed
+    # with ARPACK's "Starting vector is zero")
+    X = _ZERO_VARIANCE[data]
+    reducer = PCARankReducer(1, center=center, svd_solver=solver, random_state=0)
+    if solver == "arpack" and len(X) == 1:
+        return  # (n_components < 1 sample: refused, test_rank_reducer_too_many_components)
+    if solver == "arpack" and (center or not X.any()):
+        with pytest.raises(ValueError, match=(
+                r"svd_solver='arpack' cannot decompose these training data: their 5 rows are "
+                r"identical and .*all zero.*Use svd_solver='auto'")):
+            reducer.fit(X)
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reducer.fit(X)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert caught[0].category is RuntimeWarning
+    assert str(caught[0].message).startswith(
+        "PCARankReducer was fitted on data of zero variance ("
+        + ("one sample" if len(X) == 1 else "5 identical rows")
+        + "): explained_variance_ratio_ is 0 / 0, set to NaN")
+    assert np.isnan(reducer.explained_variance_ratio_).all()
+    assert reducer.explained_variance_ratio_.shape == (1,)
+    # the transform is still the projection: the training rows are rank one (zero centred)
+    np.testing.assert_allclose(reducer.transform(X), X, atol=1e-6)
+
+
+def test_rank_reducer_zero_variance_ratio_is_sklearn_s():
+    X = _ZERO_VARIANCE["identical rows"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = PCA(1).fit(X).explained_variance_ratio_
+        got = PCARankReducer(1, center=True).fit(X).explained_variance_ratio_
+    np.testing.assert_array_equal(got, expected)  # both NaN
 
 
 def test_rank_reducer_feature_names_and_pandas_output():

@@ -12,7 +12,11 @@ noise_levels above 1e37                   ValueError: "overflows the float32 dat
 noise_levels with a repeated level        ValueError: "holds [0.5] more than once"
 seeds negative, fractional, >= 2**32      ValueError: "integers in [0, 2**32 - 1]"
 seeds repeated                            ValueError: "the same fits twice"
-n_seeds=True, n_samples=True (bools)      ValueError: "must be an integer"
+n_seeds above 100000, or more seeds       ValueError naming n_seeds / seeds, the command
+                                          line's limit (2000000000 filled the memory)
+n_seeds=True, n_samples=True, n_jobs=True InvalidParameterError "a bool is not taken for a
+(bools), also in sample_size_study        number", as the estimators' (the sweeps had a
+                                          message of their own)
 classes for synthetic data                ValueError: "applies to image data sets only"
 classes not labels of the data            ValueError listing the valid labels
 classes with one label, or repeated       ValueError: "keeps one class only" / "more than once"
@@ -26,6 +30,7 @@ n_samples < 2, or a seed's draw of one    ValueError: "n_samples=N is too few", 
 class                                     fewest that do (synthetic: failed when the point
                                           was prepared, after others trained)
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
+canvas 3 (an int)                         (3, 3), as BackgroundNoise's grid (was refused)
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
 canvas or position with additive noise    ValueError: not used by noise_mode='additive'
                                           (were ignored, and recorded as used)
@@ -449,8 +454,19 @@ def _custom(**kwargs):
         ({"seeds": [1.5]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
         ({"seeds": [2**32]}, ValueError, r"integers in \[0, 2\*\*32 - 1\]"),
         ({"seeds": []}, ValueError, "non-empty list of integers"),
-        ({"n_seeds": True}, ValueError, "n_seeds must be an integer"),
-        ({"n_samples": True}, ValueError, "n_samples must be an integer"),
+        ({"n_seeds": True}, ValueError,
+         r"The 'n_seeds' parameter of noise_sweep .* Got True instead \(a bool is not taken"),
+        ({"n_samples": True}, ValueError,
+         r"The 'n_samples' parameter of noise_sweep .* Got True instead \(a bool is not"),
+        ({"n_jobs": True}, ValueError, r"The 'n_jobs' parameter .* \(a bool is not taken"),
+        ({"rank": np.True_}, ValueError, r"The 'rank' parameter .* \(a bool is not taken"),
+        # (the command line's limit: 2000000000 seeds filled the memory with the list of fits
+        # until the process was killed)
+        ({"n_seeds": 100_001}, ValueError,
+         r"The 'n_seeds' parameter of noise_sweep must be an int in the range \[1, 100000\]"),
+        ({"n_seeds": 2_000_000_000}, ValueError, r"n_seeds.*\[1, 100000\]"),
+        ({"seeds": np.arange(100_001)}, ValueError,
+         "seeds holds 100001 seeds; give at most 100000"),
         ({"n_seeds": 0}, ValueError, "n_seeds"),
         ({"n_jobs": 0}, ValueError, "n_jobs must be a positive number"),
         ({"backend": "multiprocessing"}, ValueError, "backend"),
@@ -488,6 +504,8 @@ def _custom(**kwargs):
         (_custom(data_params={"canvas": (0, 2)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (2,)}), ValueError, "canvas must be"),
         (_custom(data_params={"canvas": (2.5, 2)}), ValueError, "canvas must be"),
+        (_custom(data_params={"canvas": 0}), ValueError, "canvas must be .* got 0"),
+        (_custom(data_params={"canvas": True}), ValueError, "canvas must be .* got True"),
         (_custom(data_params={"canvas": (1, 1)}), ValueError, "leaves no tile for the noise"),
         # (additive noise has no canvas and no tile: both were ignored, and recorded as used)
         (_custom(data_params={"noise_mode": "additive", "canvas": (3, 3)}), ValueError,
@@ -510,6 +528,20 @@ def _custom(**kwargs):
 def test_bad_input_names_the_parameter(kwargs, error, match, no_fit):
     with pytest.raises(error, match=match):
         noise_sweep(**{"verbose": 0, **kwargs})
+
+
+@pytest.mark.parametrize("canvas", [3, np.int64(3)])
+def test_canvas_int_is_square(canvas):
+    # BackgroundNoise(grid=3) and --canvas 3 are a 3 x 3 canvas; noise_sweep refused
+    # canvas=3 ("canvas must be (rows, columns) of tiles")
+    X, y, shape = _two_class_images(n=40)
+    kwargs = {"noise_levels": [0.5], "seeds": [0], "rank": 2, "verbose": 0, "batched": False,
+              "classifier_params": {"max_epochs": 2, "n_filters": 2, "rank_every": None}}
+    square = noise_sweep((X, y, shape), data_params={"canvas": (3, 3)}, **kwargs)
+    df = noise_sweep((X, y, shape), data_params={"canvas": canvas}, **kwargs)
+    assert df.attrs["config"]["data"]["canvas"] == square.attrs["config"]["data"]["canvas"]
+    assert tuple(df.attrs["config"]["data"]["canvas"]) == (3, 3)
+    pd.testing.assert_frame_equal(_numbers(df), _numbers(square), check_exact=True)
 
 
 def test_bad_custom_images(no_fit):
@@ -993,6 +1025,31 @@ def test_sample_size_study_bad_sizes(n_samples, match, no_fit):
     X, y, shape = _two_class_images()
     with pytest.raises(ValueError, match=match):
         sample_size_study((X, y, shape), n_samples=n_samples, rank=2, verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_seeds": True}, r"The 'n_seeds' parameter of sample_size_study .* Got True instead "
+                         r"\(a bool is not taken for a number\)"),
+     ({"n_jobs": True}, r"The 'n_jobs' parameter of sample_size_study .* \(a bool is not"),
+     ({"n_seeds": 100_001}, r"The 'n_seeds' parameter of sample_size_study .*\[1, 100000\]"),
+     ({"seeds": list(range(100_001))}, "seeds holds 100001 seeds; give at most 100000")],
+)
+def test_sample_size_study_bad_counts(kwargs, match, no_fit):
+    # the estimators' message for a bool; the command line's limit on the seeds (2000000000
+    # seeds filled the memory with the list of fits)
+    X, y, shape = _two_class_images()
+    with pytest.raises(ValueError, match=match):
+        sample_size_study((X, y, shape), n_samples=[10, 20], rank=2, verbose=0, **kwargs)
+
+
+def test_the_seed_limit_is_the_command_line_s():
+    from sklrank import _cli, _params
+    from sklrank.gradients import _studies
+
+    assert _cli.MAX_SEEDS is _params.MAX_SEEDS == 100_000
+    for constraints in (_sweep._COMMON_CONSTRAINTS, _studies._COMMON):
+        assert constraints["n_seeds"][0].right == _params.MAX_SEEDS
 
 
 # --------------------------------------------------------------------------- batched sweeps

@@ -23,11 +23,14 @@ n_samples=1                                  one sample
 ===========================================  ================================================
 """
 
+import tracemalloc
+
 import numpy as np
 import pytest
+from sklearn.utils import check_random_state
 
 from sklrank import patch_matrix, stable_rank
-from sklrank.datasets import make_low_rank_patches
+from sklrank.datasets import _synthetic, make_low_rank_patches
 
 
 @pytest.mark.parametrize("rank", [1, 2, 5])
@@ -162,3 +165,67 @@ def test_labels_alone_are_the_generators_and_nested():
         # the first n of a larger draw are those of n (what the sweep's message relies on)
         larger = _low_rank_patch_labels(500, n_features=16, rank=3, random_state=seed)
         np.testing.assert_array_equal(larger[:30], labels)
+
+
+def _all_at_once(n_samples, n_features, n_patches, rank, noise_std, signal_norm=5.0, *,
+                 n_classes=2, signal_position="random", orthogonal_noise=False,
+                 random_state=None):
+    """make_low_rank_patches as it was: every patch in float64, then one cast to float32."""
+    rng = check_random_state(random_state)
+    gaussian, labels = _synthetic._draw_basis_and_labels(
+        rng, n_samples, n_features, n_classes * rank, n_classes)
+    q, _ = np.linalg.qr(gaussian)
+    basis = signal_norm * q.T
+    direction = labels * rank + rng.randint(rank, size=n_samples)
+    if signal_position == "random":
+        position = rng.randint(n_patches, size=n_samples)
+    else:
+        position = np.full(n_samples, signal_position)
+    patches = rng.standard_normal((n_samples, n_patches, n_features)) * noise_std
+    if orthogonal_noise and noise_std > 0:
+        patches -= (patches @ q) @ q.T
+    patches[np.arange(n_samples), position] = basis[direction]
+    return patches.reshape(n_samples, n_patches * n_features).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_samples": 300, "n_features": 16, "n_patches": 4, "rank": 2, "noise_std": 0.0},
+        {"n_samples": 301, "n_features": 16, "n_patches": 5, "rank": 2, "noise_std": 0.7},
+        {"n_samples": 250, "n_features": 20, "n_patches": 3, "rank": 3, "noise_std": 2.0,
+         "orthogonal_noise": True, "n_classes": 3, "signal_position": 1},
+        {"n_samples": 3, "n_features": 40, "n_patches": 2, "rank": 1, "noise_std": 1.0},
+    ],
+)
+def test_chunks_give_the_data_of_one_draw(kwargs, monkeypatch):
+    # X is filled a few samples at a time (here 7) from one stream of draws: bitwise the data
+    # of all the patches drawn at once, and the generator left in the same state
+    monkeypatch.setattr(_synthetic, "_CHUNK_ENTRIES", 7 * kwargs["n_features"]
+                        * kwargs["n_patches"])
+    for seed in (0, 1):
+        expected = _all_at_once(**kwargs, random_state=seed)
+        X, _ = make_low_rank_patches(**kwargs, random_state=seed)
+        assert X.dtype == np.float32 and X.tobytes() == expected.tobytes()
+    rngs = np.random.RandomState(3), np.random.RandomState(3)
+    _all_at_once(**kwargs, random_state=rngs[0])
+    make_low_rank_patches(**kwargs, random_state=rngs[1])
+    assert rngs[0].standard_normal(5).tobytes() == rngs[1].standard_normal(5).tobytes()
+
+
+@pytest.mark.parametrize("orthogonal_noise", [False, True])
+def test_memory_peak_is_about_the_output(orthogonal_noise, monkeypatch):
+    # the float64 patches were built whole and cast to float32: a peak of 3.3 (4.1 with
+    # orthogonal noise) times the size of X; now X and a chunk's float64 patches (here 100
+    # samples: 0.4 MB, and the product of their noise and noise_std)
+    monkeypatch.setattr(_synthetic, "_CHUNK_ENTRIES", 100 * 512, raising=False)
+    kwargs = {"n_samples": 5000, "n_features": 64, "n_patches": 8, "noise_std": 1.0,
+              "orthogonal_noise": orthogonal_noise, "random_state": 0}
+    tracemalloc.start()
+    try:
+        X, _ = make_low_rank_patches(**kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert X.nbytes == 5000 * 512 * 4
+    assert peak < 1.5 * X.nbytes, peak / X.nbytes

@@ -6,6 +6,9 @@ import importlib
 import os
 import sys
 
+# The most seeds --seeds takes (see seed_count_option), as the Python API's n_seeds and seeds.
+from sklrank._params import MAX_SEEDS
+
 # sub-command name -> module defining ``add_parser(subparsers)`` and ``run(args) -> int``
 _SUBCOMMANDS = {
     "sweep": "sklrank._cli.sweep",
@@ -53,8 +56,6 @@ MAX_INT = 2**31 - 1
 MAX_LR = 3.4e38
 
 
-# The most seeds --seeds takes (see seed_count_option).
-MAX_SEEDS = 100_000
 # The most workers (--n-jobs) and threads (--threads, --threads-per-point): far more than the
 # cores of a machine (2000000000 ended in loky's C overflow, a traceback, or in libgomp
 # aborting the process: "Out of memory allocating 432000001344 bytes").

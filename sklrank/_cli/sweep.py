@@ -115,11 +115,13 @@ def _q(text):
 
 
 def _canvas(text):
+    """ROWSxCOLS, or N for NxN (as BackgroundNoise's grid and noise_sweep's canvas)."""
     parts = text.lower().replace("*", "x").split("x")
     try:
-        rows, cols = (int(p) for p in parts)
+        rows, cols = (int(p) for p in (parts * 2 if len(parts) == 1 else parts))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS such as 2x2, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected ROWSxCOLS such as 2x2, or N for NxN, got {text!r}") from None
     if rows < 1 or cols < 1:
         raise argparse.ArgumentTypeError(f"rows and columns must be >= 1, got {text!r}")
     return rows, cols
@@ -215,8 +217,8 @@ def add_parser(subparsers):
     )
     data.add_argument(
         "--canvas", type=_canvas, metavar="RxC",
-        help=f"images, --noise-mode pad only: canvas of image tiles for noise padding (default: "
-        f"{img['canvas'][0]}x{img['canvas'][1]})",
+        help=f"images, --noise-mode pad only: canvas of image tiles for noise padding, RxC or "
+        f"N for NxN (default: {img['canvas'][0]}x{img['canvas'][1]})",
     )
     data.add_argument(
         "--noise-mode", choices=["pad", "additive"],

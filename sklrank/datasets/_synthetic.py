@@ -12,6 +12,9 @@ __all__ = ["make_low_rank_patches"]
 
 
 _FLOAT32 = np.finfo(np.float32)
+# Entries of the float64 patches computed at a time (8 MB), before their cast into the float32
+# output: building all of them in float64 took about four times the output's size at peak.
+_CHUNK_ENTRIES = 1_000_000
 
 
 def _draw_basis_and_labels(rng, n_samples, n_features, n_directions, n_classes):
@@ -189,12 +192,20 @@ def make_low_rank_patches(
     else:
         position = np.full(n_samples, signal_position)
 
-    patches = rng.standard_normal((n_samples, n_patches, n_features)) * noise_std
-    if orthogonal_noise and noise_std > 0:
-        patches -= (patches @ q) @ q.T
-    patches[np.arange(n_samples), position] = basis[direction]
-    with np.errstate(over="ignore"):
-        X = patches.reshape(n_samples, n_patches * n_features).astype(np.float32)
+    # The float32 X, filled a chunk of samples at a time from the float64 patches of that
+    # chunk: the noise is drawn sample after sample from one stream, and each sample's values
+    # are computed alone, so X is bitwise the same as from all the patches at once.
+    X = np.empty((n_samples, n_patches * n_features), dtype=np.float32)
+    chunk = max(1, _CHUNK_ENTRIES // (n_patches * n_features))
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        patches = rng.standard_normal((stop - start, n_patches, n_features)) * noise_std
+        if orthogonal_noise and noise_std > 0:
+            patches -= (patches @ q) @ q.T
+        patches[np.arange(stop - start), position[start:stop]] = basis[direction[start:stop]]
+        with np.errstate(over="ignore"):
+            X[start:stop] = patches.reshape(stop - start, n_patches * n_features)
+        del patches
     _check_float32_scale(X, basis, signal_norm, noise_std)
 
     classes = np.array([-1, 1]) if n_classes == 2 else np.arange(n_classes)

@@ -28,11 +28,13 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from sklearn.base import clone
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import warn_untrained
 from .._interrupts import StopSignal
+from .._params import MAX_SEEDS, validate_params
 from .._threads import thread_limits as _thread_limits
+from ..preprocessing._noise import _is_int
 from ._checkpoint import SweepCheckpoint
 
 __all__ = [
@@ -715,6 +717,13 @@ def _check_seeds(seeds, n_seeds):
         raise ValueError(
             f"seeds must be a non-empty list of integers in [0, 2**32 - 1], got {seeds!r}."
         )
+    if len(values) > MAX_SEEDS:
+        # (as n_seeds: every fit of every seed is listed before the first one runs)
+        raise ValueError(
+            f"seeds holds {len(values)} seeds; give at most {MAX_SEEDS}: every fit of every "
+            f"seed is listed before the first one runs, and {MAX_SEEDS} seeds a setting is far "
+            "more than a mean over seeds needs."
+        )
     values = [int(s) for s in values]
     repeated = sorted({s for s in values if values.count(s) > 1})
     if repeated:
@@ -756,7 +765,13 @@ def _check_image_settings(config, image_shape, given=()):
     the caller set in data_params."""
     from sklrank import BackgroundNoise
 
-    config["canvas"] = _int_tuple(config["canvas"], 2, "canvas", "(rows, columns) of tiles")
+    canvas = config["canvas"]
+    if _is_int(canvas) and canvas >= 1:
+        # BackgroundNoise's rule for its grid, and --canvas N: an int g is (g, g) (it was
+        # refused here)
+        canvas = (canvas, canvas)
+    config["canvas"] = _int_tuple(
+        canvas, 2, "canvas", "(rows, columns) of tiles, or an int g for (g, g)")
     if config["noise_mode"] not in ("pad", "additive"):
         raise ValueError(
             f"noise_mode must be 'pad' or 'additive', got {config['noise_mode']!r}."
@@ -1482,14 +1497,6 @@ def _effective_classifier_params(params):
     return out
 
 
-def _reject_bools(**values):
-    """Counts given as True / False are a mistake, not 1 / 0 (validate_params takes bools as
-    integers)."""
-    for name, value in values.items():
-        if isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name} must be an integer, got {value!r}.")
-
-
 def _check_batched(batched):
     """``batched`` as "auto", a Python bool or a Python int: numpy's bools and ints (e.g. read
     from an array of settings) pass the validation, but ``np.False_ is False`` is false and
@@ -1545,7 +1552,8 @@ def _check_parallel(backend, dask_client, n_jobs, device, batched=True):
 _COMMON_CONSTRAINTS = {
     "dataset": [StrOptions(set(_DATASETS)), tuple],
     "noise_levels": ["array-like", None],
-    "n_seeds": [Interval(Integral, 1, 2**32, closed="both")],  # seeds 0..n_seeds-1
+    # seeds 0..n_seeds-1 (2000000000 seeds filled the memory with the list of fits)
+    "n_seeds": [Interval(Integral, 1, MAX_SEEDS, closed="both")],
     "seeds": ["array-like", None],
     "n_test": [Interval(Integral, 1, None, closed="left"), None],
     "rank": [Interval(Integral, 1, None, closed="left"), None],
@@ -1661,9 +1669,10 @@ def noise_sweep(
         Standard deviations of the background noise: distinct, finite, >= 0. None uses
         ``SYNTHETIC_DEFAULTS["noise_levels"]`` or ``IMAGE_DEFAULTS["noise_levels"]``.
     n_seeds : int, default=3
-        Number of seeds (0, 1, ..., n_seeds - 1) when ``seeds`` is None.
+        Number of seeds (0, 1, ..., n_seeds - 1) when ``seeds`` is None, at most 100000.
     seeds : array-like of int, default=None
-        Explicit seeds, distinct integers in [0, 2**32 - 1]; overrides ``n_seeds``.
+        Explicit seeds, distinct integers in [0, 2**32 - 1] (at most 100000 of them);
+        overrides ``n_seeds``.
     n_samples : int, default=None
         Training samples per point. Synthetic: 200 by default. Images: drawn per seed from
         the training set, 1000 by default (all of them if there are fewer); a larger number
@@ -1685,7 +1694,8 @@ def noise_sweep(
     data_params : dict, default=None
         Further data settings. Synthetic: ``n_features`` (64), ``n_patches`` (8),
         ``signal_norm`` (5.0), ``signal_position`` (0; ``"random"`` for a random patch),
-        ``orthogonal_noise`` (False). Images: ``canvas`` (tiles, default (2, 2)),
+        ``orthogonal_noise`` (False). Images: ``canvas`` (tiles, default (2, 2); an int
+        ``g`` is ``(g, g)``, as the ``grid`` of :class:`~sklrank.BackgroundNoise`),
         ``noise_mode`` (``"pad"``; ``"additive"`` adds the noise to the image itself) and
         ``position`` (the canvas tile of the image: 0, the top-left one, so the clean
         canvases have rank K; ``"random"`` for a random tile per sample). ``canvas`` and
@@ -1785,8 +1795,6 @@ def noise_sweep(
 
     >>> df = noise_sweep("mnist", checkpoint="mnist-sweep.jsonl")  # doctest: +SKIP
     """
-    _reject_bools(n_seeds=n_seeds, n_samples=n_samples, n_test=n_test, rank=rank,
-                  n_jobs=n_jobs, threads_per_point=threads_per_point)
     batched = _check_batched(batched)
     backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     plan = _plan(
@@ -1867,8 +1875,8 @@ def sample_size_study(
         As in :func:`noise_sweep`; None is ``SAMPLE_SIZE_DEFAULTS["noise_levels"]``:
         (0.0, 0.3, 1.0).
     n_seeds : int, default=3
-        Number of seeds (0, 1, ..., n_seeds - 1) when ``seeds`` is None; every size runs
-        every seed.
+        Number of seeds (0, 1, ..., n_seeds - 1) when ``seeds`` is None, at most 100000;
+        every size runs every seed.
     seeds : array-like of int, default=None
         Explicit seeds, as in :func:`noise_sweep`.
     n_test : int, default=None
@@ -1923,8 +1931,6 @@ def sample_size_study(
     ...                        n_seeds=1, device="cuda")  # doctest: +SKIP
     >>> plot_sample_size_study(df)  # doctest: +SKIP
     """
-    _reject_bools(n_seeds=n_seeds, n_test=n_test, rank=rank, n_jobs=n_jobs,
-                  threads_per_point=threads_per_point)
     batched = _check_batched(batched)
     backend = _check_parallel(backend, dask_client, n_jobs, device, batched)
     sizes = _check_sizes(

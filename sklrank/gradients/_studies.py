@@ -33,7 +33,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._device import check_device as _check_device
-from .._params import validate_params
+from .._params import MAX_SEEDS, validate_params
 from .._rank import stable_rank
 from .._threads import thread_limits
 from ._decomposition import _host_copy, gradient_decomposition
@@ -71,7 +71,8 @@ _SIZE = {
 }
 _COMMON = {
     "scaling": [StrOptions({"ntk", "mean_field"})],
-    "n_seeds": [Interval(Integral, 1, 2**32, closed="both")],  # seeds 0..n_seeds-1
+    # seeds 0..n_seeds-1 (2000000000 seeds filled the memory with the list of runs)
+    "n_seeds": [Interval(Integral, 1, MAX_SEEDS, closed="both")],
     "device": [str, torch.device],
     "verbose": ["verbose"],
 }
@@ -407,7 +408,7 @@ def activation_study(
     target : {"triple_index", "spike"}, default="triple_index"
         The target of :func:`~sklrank.datasets.make_spiked`.
     n_seeds : int, default=5
-        Seeds 0 .. n_seeds-1 (data and network).
+        Seeds 0 .. n_seeds-1 (data and network), at most 100000.
     n_top : int, default=30
         Singular values kept per decomposition (at most the gradient's
         ``min(n_hidden, n_features)``: a larger value keeps them all).
@@ -492,7 +493,7 @@ def spike_strength_study(
     target : {"triple_index", "spike"}, default="triple_index"
         The target of :func:`~sklrank.datasets.make_spiked`.
     n_seeds : int, default=3
-        Seeds 0 .. n_seeds-1 (data and network).
+        Seeds 0 .. n_seeds-1 (data and network), at most 100000.
     n_top : int, default=20
         Singular values kept per decomposition (at most the gradient's
         ``min(n_hidden, n_features)``: a larger value keeps them all).
@@ -600,7 +601,7 @@ def regulariser_study(
     activations : list of str, default=("relu", "tanh")
         Activations of the network, among "relu", "tanh", "sigmoid" and "huberized".
     n_seeds : int, default=2
-        Seeds 0 .. n_seeds-1 (data and network).
+        Seeds 0 .. n_seeds-1 (data and network), at most 100000.
     max_epochs : int, default=50
         Full-batch gradient steps.
     record_epochs : sequence of int or None, default=(10,)
@@ -869,7 +870,7 @@ def training_study(
     scaling : {"ntk", "mean_field"}, default="ntk"
         The network's output scaling, as in :func:`activation_study`.
     n_seeds : int, default=3
-        Seeds 0 .. n_seeds-1 (data and network).
+        Seeds 0 .. n_seeds-1 (data and network), at most 100000.
     max_epochs : int, default=150
         Full-batch gradient steps.
     record_epochs : sequence of int or None, default=None
@@ -1040,7 +1041,7 @@ def real_data_study(
     scaling : {"ntk", "mean_field"}, default="ntk"
         The network's output scaling, as in :func:`activation_study`.
     n_seeds : int, default=3
-        Seeds 0 .. n_seeds-1 (the images drawn and the network).
+        Seeds 0 .. n_seeds-1 (the images drawn and the network), at most 100000.
     max_epochs : int, default=100
         Full-batch gradient steps before the second decomposition.
     lr : float or None, default=None

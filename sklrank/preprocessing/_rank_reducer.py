@@ -1,5 +1,7 @@
 """PCARankReducer: map samples to their rank-K approximation in the original feature space."""
 
+import contextlib
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -61,7 +63,9 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
     svd_solver : {"auto", "arpack", "randomized"}, default="auto"
         Solver of the underlying TruncatedSVD (``algorithm``) or PCA (``svd_solver``).
         "arpack" is exact up to its tolerance but needs
-        ``n_components < min(n_samples, n_features)``, and its output is not reproducible
+        ``n_components < min(n_samples, n_features)`` and data to decompose (training rows
+        that are all identical with ``center=True``, or all zero, are refused: ARPACK's
+        starting vector is then zero), and its output is not reproducible
         to the last bit when the data have rank at most ``n_components`` (ARPACK then
         restarts from its own process-wide random state); "randomized" is faster on large
         matrices but approximate (with a flat spectrum, such as noise, its subspace is off by
@@ -94,7 +98,9 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
         underflow; ``decomposition_`` is fitted on ``X / scale_``. The output scales with
         ``X``: ``transform(c * X) == c * transform(X)`` up to rounding.
     explained_variance_ratio_ : ndarray of shape (``n_components_``,)
-        Copied from the decomposition.
+        Copied from the decomposition. NaN, with a RuntimeWarning, when the training data
+        have zero variance (one sample, or identical rows): the ratio is then 0 / 0, NaN in
+        scikit-learn's PCA too.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -173,6 +179,19 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
                 f"{max_rank}, got n_components={k}; use svd_solver='auto' or a smaller "
                 "n_components."
             )
+        # One sample, or identical rows: the variance is zero, and scikit-learn's PCA and
+        # TruncatedSVD divide 0 by 0 for explained_variance_ratio_ (NaN, with numpy's
+        # "invalid value encountered in divide"; ARPACK's rounding over 0 gave inf).
+        zero_variance = bool(np.array_equal(X.max(axis=0), X.min(axis=0)))
+        if zero_variance and self.svd_solver == "arpack" and (self.center or not X[0].any()):
+            # (ARPACK's "Starting vector is zero": there is nothing to decompose)
+            what = ("centred on their mean (center=True) they are all zero" if self.center
+                    else "they are all zero")
+            raise ValueError(
+                f"svd_solver='arpack' cannot decompose these training data: their "
+                f"{n_samples} rows are identical and {what}, so ARPACK's starting vector is "
+                "zero. Use svd_solver='auto', or fit on samples that differ."
+            )
         solver, oversamples, n_iter = self.svd_solver, 10, self.n_iter
         if solver == "auto":
             # Exact and fully seeded. Not ARPACK: when the data have rank <= n_components (clean
@@ -199,7 +218,9 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
                 random_state=self.random_state,
             )
         self.scale_ = _power_of_two_scale(X)
-        decomposition.fit(X if self.scale_ == 1.0 else X / X.dtype.type(self.scale_))
+        with (np.errstate(divide="ignore", invalid="ignore") if zero_variance
+              else contextlib.nullcontext()):
+            decomposition.fit(X if self.scale_ == 1.0 else X / X.dtype.type(self.scale_))
         self.decomposition_ = decomposition
         self.components_ = decomposition.components_
         self.mean_ = (
@@ -209,6 +230,17 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
         )
         self.n_components_ = k
         self.explained_variance_ratio_ = decomposition.explained_variance_ratio_
+        if zero_variance:
+            self.explained_variance_ratio_ = np.full_like(self.explained_variance_ratio_, np.nan)
+            warnings.warn(
+                "PCARankReducer was fitted on data of zero variance ("
+                f"{'one sample' if n_samples == 1 else f'{n_samples} identical rows'}): "
+                "explained_variance_ratio_ is 0 / 0, "
+                "set to NaN (as scikit-learn's PCA does). Fit on samples that differ for a "
+                "ratio.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
 
     def transform(self, X):
