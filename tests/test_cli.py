@@ -12,9 +12,10 @@ input                                       answer
 --canvas 3                                  3x3, as BackgroundNoise's grid=3 and
                                             noise_sweep's canvas=3 (was refused)
 --noise 0 0 (repeated level)                "--noise holds [0.0] more than once"
---seeds 100000000000                        argparse: "the seeds 0..N-1 are random states,
-                                            below 2**32" (the list of fits filled the
-                                            memory: an empty "error: " line)
+--seeds 100000000000, --seeds 2000000000    argparse: "must be at most 100000 (every fit
+                                            of every seed is listed ...)" (the list of
+                                            fits filled the memory: an empty "error: "
+                                            line, or the process was killed)
 --classes 3 --dataset mnist                 "keeps one class only"
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
 --signal-position 9 (synthetic, 8 patches)  "--signal-position 9 is not a patch index for
@@ -418,10 +419,10 @@ def test_missing_data_names_data_home(tmp_path, capsys):
 def test_seeds_beyond_the_random_states_are_refused(capsys):
     # 10**11 seeds: the list of fits filled the memory (an empty "error: " line, or killed)
     line = _fails(["sweep", "--seeds", str(10**11)], capsys)
-    assert "--seeds: the seeds 0..N-1 are random states, below 2**32" in line
-    # 2000000000 seeds: the same, below 2**32 (the process was killed)
+    assert "argument --seeds: must be at most 100000 (every fit of every seed is listed" in line
+    # 2000000000 seeds (below 2**32): the process was killed
     line = _fails(["sweep", "--seeds", "2000000000"], capsys)
-    assert "argument --seeds: must be at most 100000: every fit of every seed is listed" in line
+    assert "argument --seeds: must be at most 100000 (every fit of every seed is listed" in line
 
 
 @pytest.mark.parametrize("n", ["0", "-3", "1"])

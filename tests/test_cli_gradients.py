@@ -46,10 +46,10 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
 --input-noise 1e30 (every unit saturated)      "the curvature of the loss at the initial
                                                weights with --input-noise 1e+30 is 0" (a
                                                ZeroDivisionError traceback)
---seeds 100000000000                           argparse: "the seeds 0..K-1 are random
-                                               states, below 2**32" (the list of runs
-                                               filled the memory until the process was
-                                               killed)
+--seeds 100000000000                           argparse: "must be at most 100000 (every
+                                               fit of every seed is listed ...)" (the list
+                                               of runs filled the memory until the
+                                               process was killed)
 too large for the memory (--n-hidden 10**9)    one line: "out of memory (MemoryError)" or
                                                torch's "can't allocate memory" (a
                                                traceback)
@@ -510,10 +510,10 @@ def test_huge_values_name_the_option(tmp_path, capsys, argv, match):
 def test_seeds_beyond_the_random_states_are_refused(tmp_path, capsys):
     # 10**11 seeds: the list of runs filled the memory until the process was killed
     line = _fails(["--seeds", str(10**11), "--out", str(tmp_path)], capsys, one_line=False)
-    assert "--seeds: the seeds 0..K-1 are random states, below 2**32" in line
-    # 2000000000 seeds: the same, below 2**32 (the process was killed)
+    assert "argument --seeds: must be at most 100000 (every fit of every seed is listed" in line
+    # 2000000000 seeds (below 2**32): the process was killed
     line = _fails(["--seeds", "2000000000", "--out", str(tmp_path)], capsys, one_line=False)
-    assert "argument --seeds: must be at most 100000: every fit of every seed is listed" in line
+    assert "argument --seeds: must be at most 100000 (every fit of every seed is listed" in line
 
 
 @pytest.mark.parametrize("command", ["sweep", "gradients"])

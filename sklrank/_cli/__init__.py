@@ -87,45 +87,32 @@ def n_jobs_option(text):
     return value
 
 
-def thread_count_option(text):
-    """The argparse type of ``--threads`` / ``--threads-per-point``: an integer in
-    1..MAX_WORKERS."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return at_most(value, text, MAX_WORKERS,
-                   f"{MAX_WORKERS} (more threads than cores only slow the work down)")
-
-
-def seed_count_option(metavar):
-    """The argparse type of ``--seeds COUNT`` (the seeds 0..COUNT-1): an integer >= 1, and at
-    most 2**32, as the seeds are random states (a larger count was taken, and the list of
-    fits filled the memory before the first one ran)."""
+def int_option(low=1, high=MAX_INT, most=None):
+    """The argparse type of an integer option in ``low..high``; ``most`` says the upper
+    bound in the message (default: ``high`` itself)."""
 
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-        if value > 2**32:
-            raise argparse.ArgumentTypeError(
-                f"the seeds 0..{metavar}-1 are random states, below 2**32: {metavar} must be "
-                f"<= 2**32, got {text}")
-        if value > MAX_SEEDS:
-            # (2000000000 seeds: the list of fits filled the memory until the process was
-            # killed, before the first fit)
-            raise argparse.ArgumentTypeError(
-                f"must be at most {MAX_SEEDS}: every fit of every seed is listed before the "
-                f"first one runs, and {MAX_SEEDS} seeds a setting is far more than a mean "
-                f"over seeds needs; got {text}")
-        return value
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
+        if most is None:
+            return at_most(value, text, high, "2**31 - 1" if high == MAX_INT else str(high))
+        return at_most(value, text, high, most)
 
     return parse
+
+
+# --threads / --threads-per-point
+thread_count_option = int_option(
+    1, MAX_WORKERS, f"{MAX_WORKERS} (more threads than cores only slow the work down)")
+# --seeds COUNT, the seeds 0..COUNT-1 (2000000000 seeds: the list of fits filled the memory
+# until the process was killed, before the first fit)
+seed_count_option = int_option(
+    1, MAX_SEEDS, f"{MAX_SEEDS} (every fit of every seed is listed before the first one runs, "
+    f"and {MAX_SEEDS} seeds a setting is far more than a mean over seeds needs)")
 
 
 def one_line(exc, options=None, list_sep=" ", advice=()):

@@ -26,6 +26,7 @@ from . import (
     as_options,
     at_most,
     command_line,
+    int_option,
     n_jobs_option,
     one_line,
     output_folder,
@@ -153,19 +154,6 @@ def _fraction(text):
     return value
 
 
-def _int_at_least(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text}")
-        return at_most(value, text)
-
-    return parse
-
-
 def _list_of(parse):
     def parse_list(text):
         items = [item for item in text.split(",") if item.strip()]
@@ -247,13 +235,13 @@ def add_parser(subparsers):
                         "explicitly still win")
 
     size = parser.add_argument_group("sizes and seeds")
-    size.add_argument("--n-samples", type=_int_at_least(2), metavar="N",
+    size.add_argument("--n-samples", type=int_option(2), metavar="N",
                       help="samples n (default 750)")
-    size.add_argument("--n-features", type=_int_at_least(3), metavar="D",
+    size.add_argument("--n-features", type=int_option(3), metavar="D",
                       help="dimension d of the spiked data (default 1000)")
-    size.add_argument("--n-hidden", type=_int_at_least(1), metavar="M",
+    size.add_argument("--n-hidden", type=int_option(1), metavar="M",
                       help="width m (default 1250)")
-    size.add_argument("--seeds", type=seed_count_option("K"), metavar="K",
+    size.add_argument("--seeds", type=seed_count_option, metavar="K",
                       help="seeds 0..K-1 per setting (default per figure: 3, 5 for "
                       "activations, 2 for regularisers)")
     size.add_argument("--activations", type=_names(ACTIVATIONS), metavar="LIST",
@@ -262,7 +250,7 @@ def add_parser(subparsers):
     size.add_argument("--scaling", type=_names(("ntk", "mean_field")), metavar="LIST",
                       help="ntk (gamma=1/sqrt(m)) or mean_field (1/m); a list for "
                       "regularisers (default: ntk; regularisers: ntk,mean_field)")
-    size.add_argument("--n-top", type=_int_at_least(1), metavar="K",
+    size.add_argument("--n-top", type=int_option(1), metavar="K",
                       help="singular values kept per decomposition (default 30, nu-sweep 20)")
 
     spiked = parser.add_argument_group("spiked data")
@@ -292,10 +280,10 @@ def add_parser(subparsers):
                       help="lambda_J of the Jacobian penalty (default 0.1,1,10)")
 
     train = parser.add_argument_group("training (full-batch gradient descent, MSE)")
-    train.add_argument("--epochs", type=_int_at_least(1), metavar="T",
+    train.add_argument("--epochs", type=int_option(1), metavar="T",
                        help="gradient steps (default: regularisers 50, training 150, real-data "
                        "100)")
-    train.add_argument("--record-epochs", type=_list_of(_int_at_least(1)), metavar="LIST",
+    train.add_argument("--record-epochs", type=_list_of(int_option(1)), metavar="LIST",
                        help="epochs at which the decomposition is recorded besides 0 and the "
                        "last (default: regularisers 10; training about ten on a log scale)")
     train.add_argument("--lr", type=_learning_rate, metavar="ETA",
@@ -310,7 +298,7 @@ def add_parser(subparsers):
                       help="among mnist,cifar10 (default both)")
     real.add_argument("--features", choices=["pixels", "pca"],
                       help="standardised pixels (default) or PCA scores")
-    real.add_argument("--n-components", type=_int_at_least(1), metavar="K",
+    real.add_argument("--n-components", type=int_option(1), metavar="K",
                       help="PCA components for --features pca (default 100)")
     real.add_argument("--data-home", metavar="DIR",
                       help="folder holding mnist/ and cifar10/ (default $SKLRANK_DATA, then "

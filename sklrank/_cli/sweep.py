@@ -22,6 +22,7 @@ from sklrank._cli import (
     as_options,
     at_most,
     command_line,
+    int_option,
     n_jobs_option,
     one_line,
     output_folder,
@@ -74,16 +75,6 @@ def _non_negative_float(text):
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return at_most(value, text)
 
 
 def _training_size(text):
@@ -181,7 +172,7 @@ def add_parser(subparsers):
         f"{' '.join(f'{v:g}' for v in img['noise_levels'])})",
     )
     data.add_argument(
-        "--seeds", type=seed_count_option("N"), default=3, metavar="N",
+        "--seeds", type=seed_count_option, default=3, metavar="N",
         help="number of seeds 0..N-1 per noise level (default: 3)",
     )
     data.add_argument(
@@ -194,11 +185,11 @@ def add_parser(subparsers):
         f"{' '.join(f'{v:g}' for v in SAMPLE_SIZE_DEFAULTS['noise_levels'])} on mnist)",
     )
     data.add_argument(
-        "--n-test", type=_positive_int, metavar="N",
+        "--n-test", type=int_option(), metavar="N",
         help=f"test samples per fit (default: {syn['n_test']})",
     )
     data.add_argument(
-        "--rank", type=_positive_int, metavar="K",
+        "--rank", type=int_option(), metavar="K",
         help=f"K: signal directions per class (synthetic, default {syn['rank']}) or PCA rank "
         f"of the clean images (default {img['rank']})",
     )
@@ -226,11 +217,11 @@ def add_parser(subparsers):
         f"the image itself (default: {img['noise_mode']})",
     )
     data.add_argument(
-        "--n-features", type=_positive_int, metavar="D",
+        "--n-features", type=int_option(), metavar="D",
         help=f"synthetic only: dimension of a patch (default: {syn['n_features']})",
     )
     data.add_argument(
-        "--n-patches", type=_positive_int, metavar="P",
+        "--n-patches", type=int_option(), metavar="P",
         help=f"synthetic only: patches per sample, at least 2 (one holds the signal) (default: "
         f"{syn['n_patches']})",
     )
@@ -248,11 +239,11 @@ def add_parser(subparsers):
 
     model = parser.add_argument_group("classifier (RankCNNClassifier)")
     model.add_argument(
-        "--n-filters", type=_positive_int, metavar="M",
+        "--n-filters", type=int_option(), metavar="M",
         help=f"filters per class (default: {clf['n_filters']})",
     )
     model.add_argument(
-        "--max-epochs", type=_positive_int, metavar="T",
+        "--max-epochs", type=int_option(), metavar="T",
         help=f"full-batch gradient steps (default: synthetic {clf['max_epochs']}; images "
         f"{img_clf['max_epochs']})",
     )
