@@ -262,12 +262,83 @@ def _inputs(X):
     return X["X"] if isinstance(X, Mapping) else X
 
 
+def _full_init_signature(init, bases):
+    """The signature of ``init`` with the skorch parameters its ``**kwargs`` passes on.
+
+    skorch's estimators take their parameters as ``__init__(module, *args, **kwargs)``, each
+    subclass naming its new ones and passing the rest on to its base's ``__init__``. The
+    parameters reached only through ``**kwargs`` (``iterator_train``, ``warm_start``,
+    ``classes``, ...) are added as keyword-only ones, with the default of the nearest
+    ``__init__`` in ``bases`` (the class's MRO after it) that names one: the value a
+    default-constructed estimator has. ``**kwargs`` stays, for skorch's prefixed parameters
+    (``module__*``, ``optimizer__*``, ``callbacks__*``, ...). scikit-learn reads the defaults
+    from this signature (the repr with ``print_changed_only``, the HTML repr, the estimator
+    checks), as do ``help`` and Sphinx.
+    """
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        return signature
+    named = {param.name for param in params}
+    passed_on = {}
+    for base in bases:
+        base_init = vars(base).get("__init__")
+        if not inspect.isfunction(base_init):  # none, or object's
+            continue
+        for param in inspect.signature(base_init).parameters.values():
+            if (param.name not in named and param.name not in passed_on
+                    and param.default is not param.empty
+                    and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)):
+                passed_on[param.name] = param.replace(
+                    kind=inspect.Parameter.KEYWORD_ONLY, annotation=param.empty
+                )
+    return signature.replace(parameters=[*params[:-1], *passed_on.values(), params[-1]])
+
+
+# The Parameters entries of the skorch parameters that the estimators' ``**kwargs`` pass on
+# (their signatures list them: see _full_init_signature), in the signatures' order.
+CLASSES_PARAM_DOC = """    classes : array-like or None, default=None
+        Every label the network is to predict (also labels missing from the training data
+        or from the first ``partial_fit`` batch); None takes the labels of ``y``.
+"""
+SKORCH_PARAMS_DOC = """    iterator_train : type, default=torch.utils.data.DataLoader
+        skorch's iterator over the training data for mini-batches (``batch_size`` not -1),
+        with ``iterator_train__*`` options; full batches are the training tensors themselves.
+    iterator_valid : type, default=torch.utils.data.DataLoader
+        The same for the validation and prediction data (``iterator_valid__*``).
+    dataset : type, default=skorch.dataset.Dataset
+        skorch's data set class, which wraps the validated data.
+    callbacks : list of skorch callbacks or None, default=None
+        Callbacks run besides the default ones (``callbacks__<name>__<param>`` sets the
+        parameters of any of them).
+    predict_nonlinearity : callable, "auto" or None, default="auto"
+        skorch's function applied to the module's output at prediction (``"auto"`` chooses
+        it from the criterion).
+    warm_start : bool, default=False
+        Whether ``fit`` continues training the fitted network instead of starting anew.
+    compile : bool, default=False
+        Whether the module is compiled with ``torch.compile`` (``compile__*`` options).
+    use_caching : bool or "auto", default="auto"
+        Whether skorch's scoring callbacks reuse the predictions made during the epoch.
+    torch_load_kwargs : dict or None, default=None
+        Keyword arguments of ``torch.load`` in ``load_params`` (None: skorch's).
+"""
+
 class _BaseNet(_PublicParams):
     """Mixin (left of skorch's NeuralNet classes) with what the sklrank estimators share.
 
     Subclasses define ``_parameter_constraints``, ``_module_kwargs(seed)``, ``_prepare_targets(y,
     reset, classes)`` and ``_scale_report(X)`` (the likely causes of a failed fit, from the data).
+    A subclass's ``__init__`` gets the signature of :func:`_full_init_signature`.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = vars(cls).get("__init__")
+        if init is not None:
+            # scikit-learn's repr and HTML repr list the parameters that differ from the
+            # defaults of this signature: every skorch parameter, had it only **kwargs.
+            init.__signature__ = _full_init_signature(init, cls.__mro__[1:])
 
     # module keyword arguments that only shape a new network's initial weights
     _init_only_kwargs = ()
@@ -331,6 +402,13 @@ class _BaseNet(_PublicParams):
                         "there is nothing for the DataLoader to pin or to load in workers "
                         f"(and CUDA tensors cannot be pinned or forked); drop {prefix}__{name}."
                     )
+
+    def _get_params_html(self, deep=True, doc_link=""):
+        # scikit-learn's HTML repr tables get_params(deep=True) of an estimator that holds no
+        # others; skorch's adds every parameter of the default callbacks (callbacks__print_log,
+        # callbacks__train_loss__name, ...), which the table would mark as set by the user.
+        # The constructor's parameters (those set with a prefix included) are deep=False's.
+        return super()._get_params_html(deep=False, doc_link=doc_link)
 
     def __repr__(self):
         # skorch's repr lists the module only; add this estimator's parameters that differ

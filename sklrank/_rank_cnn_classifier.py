@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
 
-from ._base import _ClassifierNet, default_callbacks
+from ._base import CLASSES_PARAM_DOC, SKORCH_PARAMS_DOC, _ClassifierNet, default_callbacks
 from ._patches import _positive_ints, check_image_geometry
 from ._rank import stable_rank
 from .callbacks._rank_history import RankHistory, _plain, bank_stable_ranks, filter_matrix_of
@@ -86,7 +86,8 @@ class _NetRankHistory(RankHistory):
 
 
 class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
-    """Two-layer Huberized-ReLU CNN trained by full-batch gradient descent (Zhang et al. 2025).
+    __doc__ = (
+        """Two-layer Huberized-ReLU CNN trained by full-batch gradient descent (Zhang et al. 2025).
 
     One bank of ``n_filters`` convolution filters per class; the logit of class ``c`` is the
     mean, over the bank's filters and over the patches, of ``sigma(<w, patch>)``; the second
@@ -168,9 +169,12 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     progress_bar : bool, default=False
         Show a tqdm progress bar per fit (one tick an epoch, with the loss and the filter
         stable rank), alone or beside the table.
-    **kwargs
-        Any other :class:`skorch.NeuralNetClassifier` parameter (``callbacks``,
-        ``optimizer__momentum``, ``module__pooling``, ...).
+"""
+        + CLASSES_PARAM_DOC
+        + SKORCH_PARAMS_DOC
+        + """    **kwargs
+        skorch's parameters of the parts, by prefix (``optimizer__momentum``,
+        ``module__pooling``, ``iterator_train__*``, ``callbacks__<name>__*``, ...).
 
     Attributes
     ----------
@@ -230,6 +234,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
     >>> bool(clf.score(X, y) > 0.9)
     True
     """
+    )
 
     _init_only_kwargs = ("init_std", "random_state")
     _parameter_constraints = {

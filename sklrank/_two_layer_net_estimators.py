@@ -18,7 +18,14 @@ from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-from ._base import _BaseNet, _ClassifierNet, _inputs, default_callbacks
+from ._base import (
+    CLASSES_PARAM_DOC,
+    SKORCH_PARAMS_DOC,
+    _BaseNet,
+    _ClassifierNet,
+    _inputs,
+    default_callbacks,
+)
 from .gradients._decomposition import penalty
 from .nn._two_layer_net import TwoLayerNet
 
@@ -82,8 +89,11 @@ _COMMON_DOC = """
         1 prints skorch's per-epoch table.
     progress_bar : bool, default=False
         Show a tqdm progress bar per fit.
-    **kwargs
-        Any other skorch parameter (``optimizer``, ``callbacks``, ``train_split``, ...).
+"""
+
+_KWARGS_ATTRIBUTES_DOC = """    **kwargs
+        skorch's parameters of the parts, by prefix (``module__*``, ``optimizer__*``,
+        ``criterion__*``, ``iterator_train__*``, ``callbacks__<name>__*``, ...).
 
     Attributes
     ----------
@@ -317,6 +327,8 @@ class TwoLayerNetRegressor(_TwoLayerNet, NeuralNetRegressor):
     :class:`sklrank.callbacks.GradientSpectrum`.
 """
         + _COMMON_DOC
+        + SKORCH_PARAMS_DOC
+        + _KWARGS_ATTRIBUTES_DOC
         + """
     Examples
     --------
@@ -437,6 +449,9 @@ class TwoLayerNetClassifier(_TwoLayerNet, _ClassifierNet, NeuralNetClassifier):
     ``classes_[0]``. Read more in section B of ``docs/science.md``.
 """
         + _COMMON_DOC
+        + CLASSES_PARAM_DOC
+        + SKORCH_PARAMS_DOC
+        + _KWARGS_ATTRIBUTES_DOC
         + """    classes_ : ndarray of shape (2,)
         The two class labels (any type).
 

@@ -19,11 +19,17 @@ from sklrank import (
 )
 
 # skorch's NeuralNet.__init__ creates ``history_``, ``initialized_`` and ``virtual_params_``
-# (skorch/net.py); sklrank builds on skorch's __init__ rather than re-implementing it.
+# (skorch/net.py), and its set_params validates the callbacks; sklrank builds on skorch's
+# __init__ and set_params rather than re-implementing them.
 _SKORCH_INIT = {
     "check_no_attributes_set_in_init": (
         "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_; these are "
         "reset by fit, so clone and get_params are unaffected"
+    ),
+    # (checked since the signature lists skorch's parameters, callbacks among them)
+    "check_do_not_raise_errors_in_init_or_set_params": (
+        "skorch's NeuralNet.set_params re-initialises the callbacks when callbacks is set, "
+        "which raises TypeError for a value that is not a list of callbacks (e.g. -1)"
     ),
 }
 

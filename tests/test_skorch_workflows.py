@@ -903,6 +903,85 @@ def test_repr_shows_sklrank_parameters():
     assert "n_hidden=32" in repr(two_layer(TwoLayerNetRegressor))
 
 
+ESTIMATOR_CLASSES = [RankCNNClassifier, TwoLayerNetRegressor, TwoLayerNetClassifier]
+
+
+def _user_set_html(estimator):
+    """The parameters that scikit-learn's HTML repr marks as set by the user."""
+    import re
+
+    found = [
+        re.findall(r'<tr class="user-set">.*?copyToClipboard\(\'([^\']+)\'', html, re.S)
+        for html in (estimator._repr_html_(), estimator._repr_mimebundle_()["text/html"])
+    ]
+    assert found[0] == found[1]
+    return found[0]
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATOR_CLASSES)
+def test_nested_repr_shows_the_changed_parameters_only(Estimator):
+    # scikit-learn's repr of a pipeline or a search (print_changed_only) listed every skorch
+    # parameter (callbacks=None, compile=False, dataset=<class ...>, iterator_train=...) as
+    # changed: they are not in the signature of __init__, only in its **kwargs
+    name = Estimator.__name__
+    assert repr(make_pipeline(Estimator())) == (
+        f"Pipeline(steps=[('{name.lower()}', {name}())])"
+    )
+    text = repr(make_pipeline(StandardScaler(), Estimator(lr=0.1)))
+    assert text.endswith(f" {name}(lr=0.1))])")
+    # a skorch parameter that was changed is shown, and a prefixed one
+    assert f"{name}(warm_start=True)" in repr(make_pipeline(Estimator(warm_start=True)))
+    assert f"{name}(iterator_train__shuffle=True)" in repr(
+        make_pipeline(Estimator(iterator_train__shuffle=True))
+    )
+    search = GridSearchCV(Estimator(lr=0.1), {"max_epochs": [1, 2]})
+    assert " ".join(repr(search).split()) == (
+        f"GridSearchCV(estimator={name}(lr=0.1), param_grid={{'max_epochs': [1, 2]}})"
+    )
+    # the estimator's own (skorch's) repr is as it was
+    assert repr(Estimator(lr=0.1)) == f"{name}[uninitialized](\n  lr=0.1,\n)"
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATOR_CLASSES)
+def test_html_repr_marks_the_changed_parameters_only(Estimator):
+    # the table marked every skorch parameter, and every parameter of the default callbacks
+    # (callbacks__print_log__floatfmt, ...), as set by the user
+    assert _user_set_html(Estimator()) == []
+    assert _user_set_html(Estimator(lr=0.1)) == ["lr"]
+    assert _user_set_html(Estimator(lr=0.1, callbacks__print_log__floatfmt=".2f")) == [
+        "lr", "callbacks__print_log__floatfmt",
+    ]
+    assert _user_set_html(make_pipeline(StandardScaler(), Estimator(warm_start=True))) == [
+        "steps", "warm_start",
+    ]
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATOR_CLASSES)
+def test_signature_holds_the_defaults_of_a_default_constructed_estimator(Estimator):
+    import inspect
+
+    params = Estimator().get_params(deep=False)
+    signature = inspect.signature(Estimator)
+    assert list(signature.parameters)[0] == "module"
+    assert list(signature.parameters.values())[-1].kind is inspect.Parameter.VAR_KEYWORD
+    defaults = {name: param.default for name, param in signature.parameters.items()
+                if param.default is not param.empty}
+    assert set(defaults) == set(params)
+    assert {name: repr(value) for name, value in defaults.items()} == {
+        name: repr(value) for name, value in params.items()
+    }
+    # skorch's own parameters are keyword-only, as only **kwargs takes them
+    assert signature.parameters["warm_start"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert signature.parameters["iterator_train"].default is torch.utils.data.DataLoader
+
+
+def test_repr_of_make_rank_pipeline_shows_the_changed_parameters_only():
+    from sklrank import make_rank_pipeline
+
+    text = repr(make_rank_pipeline((1, 8, 8), lr=0.5))
+    assert "RankCNNClassifier(input_shape=(1, 16, 16), kernel_size=(8, 8), lr=0.5)" in text
+
+
 def _index(history, index):
     try:
         return history[index]
