@@ -1605,6 +1605,22 @@ def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     plt.close(left.figure)
 
 
+def test_study_plot_gives_each_data_set_one_line_style(tiny_study):
+    # the growth panel's table is sorted by data set, the left panel's rows are not: with
+    # "synthetic" first, it was solid on the left and dashed on the right (and "mnist" the
+    # other way round)
+    both = pd.concat([tiny_study.assign(dataset="synthetic"), tiny_study])
+    left, right = plot_sample_size_study(both)
+    styles = [{text.get_text(): handle.get_linestyle() for text, handle in
+               zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)
+               if text.get_text() in ("mnist", "synthetic")} for ax in (left, right)]
+    assert styles[0] == styles[1] == {"synthetic": "-", "mnist": "--"}
+    # one heading for the noise levels (the legend said "noise std", then "noise")
+    texts = [t.get_text() for t in left.get_legend().get_texts()]
+    assert "noise" not in texts and left.get_legend().get_title().get_text() == ""
+    plt.close(left.figure)
+
+
 # --------------------------------------------------------------------------- benchmark
 
 

@@ -309,14 +309,17 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         panels = list(panels)
     else:
         panels = given
-    several = df["dataset"].nunique() > 1
-    style = {"style": "dataset"} if several else {}
+    datasets = list(dict.fromkeys(df["dataset"]))
+    several = len(datasets) > 1
+    # one order for both panels: the growth table is sorted by data set, and each panel drew
+    # its first data set solid (two data sets swapped line styles from panel to panel)
+    style = {"style": "dataset", "style_order": datasets} if several else {}
 
     left = panels[0]
-    data = df.assign(noise=df["noise_std"].map(lambda v: f"{v:g}"))
+    data = df.assign(**{"noise std": df["noise_std"].map(lambda v: f"{v:g}")})
     order = [f"{v:g}" for v in levels]
     sns.lineplot(
-        data=data, x="n_train", y="filter_stable_rank", hue="noise", hue_order=order,
+        data=data, x="n_train", y="filter_stable_rank", hue="noise std", hue_order=order,
         palette=sns.color_palette("viridis", len(order)), errorbar="sd", marker="o", ax=left,
         **style,
     )
@@ -330,7 +333,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     left.set_ylabel("filter stable rank")
     left.set_title(
         f"filter stable rank against n ({_spread(df, ['dataset', 'n_train', 'noise_std'])})")
-    left.legend(title="noise std", loc="best")
+    # several data sets: seaborn's legend heads its hue and style entries itself
+    left.legend(title=None if several else "noise std", loc="best")
     left.grid(True, which="both", alpha=0.3)
 
     if len(panels) > 1:
@@ -352,8 +356,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         right.grid(True, which="both", alpha=0.3)
 
     if given is None:
-        datasets = ", ".join(str(d) for d in dict.fromkeys(df["dataset"]))
-        fig.suptitle(title if title is not None else f"Sample-size study: {datasets}")
+        names = ", ".join(str(d) for d in datasets)
+        fig.suptitle(title if title is not None else f"Sample-size study: {names}")
         fig.tight_layout()
         return np.asarray(panels, dtype=object)
     if title is not None:
