@@ -1511,6 +1511,42 @@ def test_plot_round_trip_through_csv(tiny_sweep, tmp_path):
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
+def _spread_drawn(ax):
+    """The heights of the seeds' spread drawn in ax: error bars' lengths, bands' heights."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    heights = []
+    for collection in ax.collections:
+        if isinstance(collection, LineCollection):
+            heights += [np.ptp(np.asarray(seg)[:, 1]) for seg in collection.get_segments()]
+        elif isinstance(collection, PolyCollection):  # a band: its area over its width
+            for path in collection.get_paths():
+                x = path.vertices[:, 0]
+                heights.append(np.ptp(path.vertices[:, 1]) if np.ptp(x) > 0 else 0.0)
+    return heights
+
+
+def test_plot_shows_the_spread_at_one_x_value(tiny_sweep, tiny_study):
+    from matplotlib.collections import LineCollection
+
+    # one noise level (one size): the band over one x value has no width, so the title's
+    # "mean ± sd over seeds" had no sd drawn; error bars show it
+    one_level = tiny_sweep[tiny_sweep["noise_std"] == 1.0]
+    rank, accuracy = plot_noise_sweep(one_level)
+    assert "mean ± sd" in rank.get_title()
+    for ax in (rank, accuracy):
+        assert max(_spread_drawn(ax), default=0.0) > 0
+    plt.close(rank.figure)
+    left, right = plot_sample_size_study(tiny_study[tiny_study["n_train"] == 400])
+    for ax in (left, right):
+        assert max(_spread_drawn(ax), default=0.0) > 0
+    plt.close(left.figure)
+    # several x values: the band, as before
+    rank = plot_noise_sweep(tiny_sweep)[0]
+    assert not any(isinstance(c, LineCollection) for c in rank.collections)
+    plt.close(rank.figure)
+
+
 def test_plot_bad_input(tiny_sweep):
     with pytest.raises(ValueError, match=r"lacks the columns \['filter_stable_rank'\]"):
         plot_noise_sweep(tiny_sweep.drop(columns="filter_stable_rank"))

@@ -179,6 +179,13 @@ def _spread(df, keys):
     return "one seed" if df.groupby(keys).size().max() == 1 else "mean ± sd over seeds"
 
 
+def _err_style(x):
+    """seaborn's error band, or bars where every point has the same x (one noise level, one
+    size): a band over one x value has no width, and the spread over the seeds was not drawn
+    at all."""
+    return "bars" if pd.Series(x).nunique() == 1 else "band"
+
+
 def _rank_panel(part, ax, name, log_y):
     import seaborn as sns
 
@@ -190,7 +197,7 @@ def _rank_panel(part, ax, name, log_y):
     ranks["matrix"] = ranks["matrix"].map(_RANKS)
     sns.lineplot(
         data=ranks, x="noise_std", y="rank", hue="matrix", palette=palette,
-        errorbar="sd", marker="o", ax=ax,
+        errorbar="sd", err_style=_err_style(ranks["noise_std"]), marker="o", ax=ax,
     )
     clean = float(part["clean_rank"].median())
     ax.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
@@ -218,7 +225,8 @@ def _accuracy_panel(part, ax, name):
     )
     accs["split"] = accs["split"].map(_ACCURACIES)
     sns.lineplot(
-        data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd", marker="o", ax=ax,
+        data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd",
+        err_style=_err_style(accs["noise_std"]), marker="o", ax=ax,
     )
     ax.set_ylim(0.0, 1.02)
     ax.set_xlabel("noise standard deviation")
@@ -320,8 +328,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     order = [f"{v:g}" for v in levels]
     sns.lineplot(
         data=data, x="n_train", y="filter_stable_rank", hue="noise std", hue_order=order,
-        palette=sns.color_palette("viridis", len(order)), errorbar="sd", marker="o", ax=left,
-        **style,
+        palette=sns.color_palette("viridis", len(order)), errorbar="sd",
+        err_style=_err_style(df["n_train"]), marker="o", ax=left, **style,
     )
     # one line a data set: their clean ranks differ (2K synthetic, K images)
     for name, clean in df.groupby("dataset", sort=False)["clean_rank"].median().items():
@@ -342,7 +350,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         growth = _growth(df)
         sns.lineplot(
             data=growth, x="n_train", y="growth", hue="matrix", hue_order=["filters", "data"],
-            errorbar="sd", marker="o", ax=right, **style,
+            errorbar="sd", err_style=_err_style(df["n_train"]), marker="o", ax=right,
+            **style,
         )
         right.axhline(1.0, color="black", ls=":", lw=1.0)
         values = growth["growth"].to_numpy(dtype=float)
