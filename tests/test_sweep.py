@@ -1641,6 +1641,26 @@ def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     plt.close(left.figure)
 
 
+def test_study_growth_panel_per_data_set_noise_levels(tiny_study):
+    # a data set with one noise level: its growth was its row over itself, 1 at every n
+    # (the claim "the filters do not grow" drawn for a data set without noise)
+    clean_only = tiny_study[tiny_study["noise_std"] == 0].assign(dataset="cifar10")
+    with pytest.raises(ValueError, match=r"\['cifar10'\] of df hold one noise level"):
+        plot_sample_size_study(pd.concat([tiny_study, clean_only]))
+    fig, ax = plt.subplots()
+    plot_sample_size_study(pd.concat([tiny_study, clean_only]), ax=ax)  # the left panel
+    plt.close(fig)
+    # other extremes per data set: the labels named those of all the rows ("noise 2 / at
+    # noise 0" for a data set that went up to noise 1 only)
+    other = tiny_study.assign(dataset="cifar10", noise_std=2 * tiny_study["noise_std"])
+    right = plot_sample_size_study(pd.concat([tiny_study, other]))[1]
+    assert "noise 2" not in right.get_ylabel() and "each data set" in right.get_title()
+    plt.close(right.figure)
+    right = plot_sample_size_study(pd.concat([tiny_study, tiny_study.assign(dataset="x")]))[1]
+    assert right.get_ylabel() == "stable rank at noise 1 / at noise 0"
+    plt.close(right.figure)
+
+
 def test_study_plot_gives_each_data_set_one_line_style(tiny_study):
     # the growth panel's table is sorted by data set, the left panel's rows are not: with
     # "synthetic" first, it was solid on the left and dashed on the right (and "mnist" the

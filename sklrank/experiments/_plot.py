@@ -307,11 +307,21 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     )
     given = _check_axes(ax, axes, 2)
     levels = sorted(df["noise_std"].unique())
-    if (given is None or len(given) == 2) and len(levels) < 2:
-        raise ValueError(
-            f"df holds one noise level ({levels[0]:g}); the growth panel needs two or more "
-            "(or draw the left panel only, with ax=...)."
-        )
+    # each data set's growth runs from its own smallest to its own largest level
+    extremes = df.groupby("dataset", sort=False)["noise_std"].agg(["min", "max"])
+    if given is None or len(given) == 2:
+        if len(levels) < 2:
+            raise ValueError(
+                f"df holds one noise level ({levels[0]:g}); the growth panel needs two or "
+                "more (or draw the left panel only, with ax=...)."
+            )
+        alone = [str(name) for name, row in extremes.iterrows() if row["min"] == row["max"]]
+        if alone:  # its growth was its one row over itself: 1, "no growth", for every n
+            raise ValueError(
+                f"the data set(s) {alone} of df hold one noise level; the growth panel needs "
+                "two or more for each (select the others, or draw the left panel only, with "
+                "ax=...)."
+            )
     if given is None:
         fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
         panels = list(panels)
@@ -359,8 +369,12 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         if values.size and values.max() > 5 * values.min():
             _log_scale(right)
         _size_axis(right, sizes, log_x)
-        right.set_ylabel(f"stable rank at noise {levels[-1]:g} / at noise {levels[0]:g}")
-        right.set_title(f"growth from noise {levels[0]:g} to {levels[-1]:g} (per seed)")
+        if len(extremes.drop_duplicates()) == 1:
+            right.set_ylabel(f"stable rank at noise {levels[-1]:g} / at noise {levels[0]:g}")
+            right.set_title(f"growth from noise {levels[0]:g} to {levels[-1]:g} (per seed)")
+        else:  # (it named the extremes of all the rows, those of no data set)
+            right.set_ylabel("stable rank at the largest / at the smallest noise")
+            right.set_title("growth from each data set's smallest to largest noise (per seed)")
         right.legend(title=None, loc="best")
         right.grid(True, which="both", alpha=0.3)
 
