@@ -30,6 +30,8 @@ plot_*(axes of the wrong count)                    ValueError "axes must hold N 
 =================================================  ==========================================
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -387,6 +389,30 @@ def test_spike_strength_and_real_data_plots(shared_data_dir):
                            features="pca", n_components=10, data_home=shared_data_dir)
     fig, axes = plt.subplots(1, 3)
     assert plot_real_data_study(real, axes=axes).shape == (1, 3)
+
+
+def test_real_data_plot_of_runs_that_diverged(shared_data_dir):
+    # every run diverged (its rows: epoch 0 only): the "trained" panel drew the initial
+    # spectra titled "after 0 epochs"; with another data set that trained, it was blank
+    # (with an empty legend box and matplotlib's "No artists with labels" warning)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        real = real_data_study(datasets=["mnist"], n_samples=50, n_hidden=20, n_seeds=1,
+                               activations=["relu"], max_epochs=3, n_top=4, features="pca",
+                               n_components=10, data_home=shared_data_dir, lr=1e6)
+    assert real.diverged.all() and set(real.epoch) == {0}
+    trained = plot_real_data_study(real)[0][1]
+    assert trained.get_title().endswith("G after training") and not trained.get_lines()
+    assert "every run diverged" in " ".join(t.get_text() for t in trained.texts)
+    plt.close(trained.figure)
+    ok = real_data_study(datasets=["mnist"], n_samples=50, n_hidden=20, n_seeds=1,
+                         activations=["relu"], max_epochs=3, n_top=4, features="pca",
+                         n_components=10, data_home=shared_data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        axes = plot_real_data_study(pd.concat([ok, real.assign(dataset="cifar10")]))
+    assert axes[0][1].get_title().endswith("after 3 epochs") and axes[0][1].get_lines()
+    assert "every run diverged" in " ".join(t.get_text() for t in axes[1][1].texts)
+    plt.close(axes[0][0].figure)
 
 
 @pytest.mark.parametrize("plot", [plot_activation_study, plot_spike_strength_study,

@@ -1511,6 +1511,42 @@ def test_plot_round_trip_through_csv(tiny_sweep, tmp_path):
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
+def _spread_drawn(ax):
+    """The heights of the seeds' spread drawn in ax: error bars' lengths, bands' heights."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    heights = []
+    for collection in ax.collections:
+        if isinstance(collection, LineCollection):
+            heights += [np.ptp(np.asarray(seg)[:, 1]) for seg in collection.get_segments()]
+        elif isinstance(collection, PolyCollection):  # a band: its area over its width
+            for path in collection.get_paths():
+                x = path.vertices[:, 0]
+                heights.append(np.ptp(path.vertices[:, 1]) if np.ptp(x) > 0 else 0.0)
+    return heights
+
+
+def test_plot_shows_the_spread_at_one_x_value(tiny_sweep, tiny_study):
+    from matplotlib.collections import LineCollection
+
+    # one noise level (one size): the band over one x value has no width, so the title's
+    # "mean ± sd over seeds" had no sd drawn; error bars show it
+    one_level = tiny_sweep[tiny_sweep["noise_std"] == 1.0]
+    rank, accuracy = plot_noise_sweep(one_level)
+    assert "mean ± sd" in rank.get_title()
+    for ax in (rank, accuracy):
+        assert max(_spread_drawn(ax), default=0.0) > 0
+    plt.close(rank.figure)
+    left, right = plot_sample_size_study(tiny_study[tiny_study["n_train"] == 400])
+    for ax in (left, right):
+        assert max(_spread_drawn(ax), default=0.0) > 0
+    plt.close(left.figure)
+    # several x values: the band, as before
+    rank = plot_noise_sweep(tiny_sweep)[0]
+    assert not any(isinstance(c, LineCollection) for c in rank.collections)
+    plt.close(rank.figure)
+
+
 def test_plot_bad_input(tiny_sweep):
     with pytest.raises(ValueError, match=r"lacks the columns \['filter_stable_rank'\]"):
         plot_noise_sweep(tiny_sweep.drop(columns="filter_stable_rank"))
@@ -1602,6 +1638,42 @@ def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     clean = {line.get_label(): line.get_ydata()[0] for line in left.get_lines()
              if line.get_label().startswith("clean")}
     assert clean == {"clean data rank, mnist (10)": 10, "clean data rank, synthetic (4)": 4}
+    plt.close(left.figure)
+
+
+def test_study_growth_panel_per_data_set_noise_levels(tiny_study):
+    # a data set with one noise level: its growth was its row over itself, 1 at every n
+    # (the claim "the filters do not grow" drawn for a data set without noise)
+    clean_only = tiny_study[tiny_study["noise_std"] == 0].assign(dataset="cifar10")
+    with pytest.raises(ValueError, match=r"\['cifar10'\] of df hold one noise level"):
+        plot_sample_size_study(pd.concat([tiny_study, clean_only]))
+    fig, ax = plt.subplots()
+    plot_sample_size_study(pd.concat([tiny_study, clean_only]), ax=ax)  # the left panel
+    plt.close(fig)
+    # other extremes per data set: the labels named those of all the rows ("noise 2 / at
+    # noise 0" for a data set that went up to noise 1 only)
+    other = tiny_study.assign(dataset="cifar10", noise_std=2 * tiny_study["noise_std"])
+    right = plot_sample_size_study(pd.concat([tiny_study, other]))[1]
+    assert "noise 2" not in right.get_ylabel() and "each data set" in right.get_title()
+    plt.close(right.figure)
+    right = plot_sample_size_study(pd.concat([tiny_study, tiny_study.assign(dataset="x")]))[1]
+    assert right.get_ylabel() == "stable rank at noise 1 / at noise 0"
+    plt.close(right.figure)
+
+
+def test_study_plot_gives_each_data_set_one_line_style(tiny_study):
+    # the growth panel's table is sorted by data set, the left panel's rows are not: with
+    # "synthetic" first, it was solid on the left and dashed on the right (and "mnist" the
+    # other way round)
+    both = pd.concat([tiny_study.assign(dataset="synthetic"), tiny_study])
+    left, right = plot_sample_size_study(both)
+    styles = [{text.get_text(): handle.get_linestyle() for text, handle in
+               zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)
+               if text.get_text() in ("mnist", "synthetic")} for ax in (left, right)]
+    assert styles[0] == styles[1] == {"synthetic": "-", "mnist": "--"}
+    # one heading for the noise levels (the legend said "noise std", then "noise")
+    texts = [t.get_text() for t in left.get_legend().get_texts()]
+    assert "noise" not in texts and left.get_legend().get_title().get_text() == ""
     plt.close(left.figure)
 
 

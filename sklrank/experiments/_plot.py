@@ -179,6 +179,13 @@ def _spread(df, keys):
     return "one seed" if df.groupby(keys).size().max() == 1 else "mean ± sd over seeds"
 
 
+def _err_style(x):
+    """seaborn's error band, or bars where every point has the same x (one noise level, one
+    size): a band over one x value has no width, and the spread over the seeds was not drawn
+    at all."""
+    return "bars" if pd.Series(x).nunique() == 1 else "band"
+
+
 def _rank_panel(part, ax, name, log_y):
     import seaborn as sns
 
@@ -190,7 +197,7 @@ def _rank_panel(part, ax, name, log_y):
     ranks["matrix"] = ranks["matrix"].map(_RANKS)
     sns.lineplot(
         data=ranks, x="noise_std", y="rank", hue="matrix", palette=palette,
-        errorbar="sd", marker="o", ax=ax,
+        errorbar="sd", err_style=_err_style(ranks["noise_std"]), marker="o", ax=ax,
     )
     clean = float(part["clean_rank"].median())
     ax.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
@@ -218,7 +225,8 @@ def _accuracy_panel(part, ax, name):
     )
     accs["split"] = accs["split"].map(_ACCURACIES)
     sns.lineplot(
-        data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd", marker="o", ax=ax,
+        data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd",
+        err_style=_err_style(accs["noise_std"]), marker="o", ax=ax,
     )
     ax.set_ylim(0.0, 1.02)
     ax.set_xlabel("noise standard deviation")
@@ -299,26 +307,39 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     )
     given = _check_axes(ax, axes, 2)
     levels = sorted(df["noise_std"].unique())
-    if (given is None or len(given) == 2) and len(levels) < 2:
-        raise ValueError(
-            f"df holds one noise level ({levels[0]:g}); the growth panel needs two or more "
-            "(or draw the left panel only, with ax=...)."
-        )
+    # each data set's growth runs from its own smallest to its own largest level
+    extremes = df.groupby("dataset", sort=False)["noise_std"].agg(["min", "max"])
+    if given is None or len(given) == 2:
+        if len(levels) < 2:
+            raise ValueError(
+                f"df holds one noise level ({levels[0]:g}); the growth panel needs two or "
+                "more (or draw the left panel only, with ax=...)."
+            )
+        alone = [str(name) for name, row in extremes.iterrows() if row["min"] == row["max"]]
+        if alone:  # its growth was its one row over itself: 1, "no growth", for every n
+            raise ValueError(
+                f"the data set(s) {alone} of df hold one noise level; the growth panel needs "
+                "two or more for each (select the others, or draw the left panel only, with "
+                "ax=...)."
+            )
     if given is None:
         fig, panels = plt.subplots(1, 2, figsize=(11, 4.2))
         panels = list(panels)
     else:
         panels = given
-    several = df["dataset"].nunique() > 1
-    style = {"style": "dataset"} if several else {}
+    datasets = list(dict.fromkeys(df["dataset"]))
+    several = len(datasets) > 1
+    # one order for both panels: the growth table is sorted by data set, and each panel drew
+    # its first data set solid (two data sets swapped line styles from panel to panel)
+    style = {"style": "dataset", "style_order": datasets} if several else {}
 
     left = panels[0]
-    data = df.assign(noise=df["noise_std"].map(lambda v: f"{v:g}"))
+    data = df.assign(**{"noise std": df["noise_std"].map(lambda v: f"{v:g}")})
     order = [f"{v:g}" for v in levels]
     sns.lineplot(
-        data=data, x="n_train", y="filter_stable_rank", hue="noise", hue_order=order,
-        palette=sns.color_palette("viridis", len(order)), errorbar="sd", marker="o", ax=left,
-        **style,
+        data=data, x="n_train", y="filter_stable_rank", hue="noise std", hue_order=order,
+        palette=sns.color_palette("viridis", len(order)), errorbar="sd",
+        err_style=_err_style(df["n_train"]), marker="o", ax=left, **style,
     )
     # one line a data set: their clean ranks differ (2K synthetic, K images)
     for name, clean in df.groupby("dataset", sort=False)["clean_rank"].median().items():
@@ -330,7 +351,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     left.set_ylabel("filter stable rank")
     left.set_title(
         f"filter stable rank against n ({_spread(df, ['dataset', 'n_train', 'noise_std'])})")
-    left.legend(title="noise std", loc="best")
+    # several data sets: seaborn's legend heads its hue and style entries itself
+    left.legend(title=None if several else "noise std", loc="best")
     left.grid(True, which="both", alpha=0.3)
 
     if len(panels) > 1:
@@ -338,7 +360,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         growth = _growth(df)
         sns.lineplot(
             data=growth, x="n_train", y="growth", hue="matrix", hue_order=["filters", "data"],
-            errorbar="sd", marker="o", ax=right, **style,
+            errorbar="sd", err_style=_err_style(df["n_train"]), marker="o", ax=right,
+            **style,
         )
         right.axhline(1.0, color="black", ls=":", lw=1.0)
         values = growth["growth"].to_numpy(dtype=float)
@@ -346,14 +369,18 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         if values.size and values.max() > 5 * values.min():
             _log_scale(right)
         _size_axis(right, sizes, log_x)
-        right.set_ylabel(f"stable rank at noise {levels[-1]:g} / at noise {levels[0]:g}")
-        right.set_title(f"growth from noise {levels[0]:g} to {levels[-1]:g} (per seed)")
+        if len(extremes.drop_duplicates()) == 1:
+            right.set_ylabel(f"stable rank at noise {levels[-1]:g} / at noise {levels[0]:g}")
+            right.set_title(f"growth from noise {levels[0]:g} to {levels[-1]:g} (per seed)")
+        else:  # (it named the extremes of all the rows, those of no data set)
+            right.set_ylabel("stable rank at the largest / at the smallest noise")
+            right.set_title("growth from each data set's smallest to largest noise (per seed)")
         right.legend(title=None, loc="best")
         right.grid(True, which="both", alpha=0.3)
 
     if given is None:
-        datasets = ", ".join(str(d) for d in dict.fromkeys(df["dataset"]))
-        fig.suptitle(title if title is not None else f"Sample-size study: {datasets}")
+        names = ", ".join(str(d) for d in datasets)
+        fig.suptitle(title if title is not None else f"Sample-size study: {names}")
         fig.tight_layout()
         return np.asarray(panels, dtype=object)
     if title is not None:

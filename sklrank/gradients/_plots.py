@@ -389,7 +389,8 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     (one colour per activation, median over seeds, the band spans the seeds; ||S1|| and
     ||S2|| of the first activation as levels), and a panel of the top-2 share and the
     largest ``|cos|`` of G's top two left singular vectors with the residue direction and with
-    the data's top principal direction.
+    the data's top principal direction. A run that diverged has its initial rows only; where
+    every run of a data set diverged, its "after training" panel says so.
 
     Parameters
     ----------
@@ -425,12 +426,26 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     axes = _axes_grid(axes, (len(datasets), 3), (14, 3.6 * len(datasets)))
     colors = sns.color_palette("Paired", 2 * len(activations))[1::2]
     palette = dict(zip(activations, colors, strict=True))
-    final = df.epoch.max()
+    # the trained rows' epoch (a run that diverged has its initial rows only)
+    trained = df.epoch[df.epoch > 0]
+    final = trained.max() if len(trained) else None
     for row, dataset in zip(axes, datasets, strict=True):
         sub = df[df.dataset == dataset]
-        for ax, epoch, when in ((row[0], 0, "at initialisation"),
-                                (row[1], final, f"after {final} epochs")):
+        n_features = int(sub.n_features.iloc[0]) if "n_features" in sub else None
+        after = "after training" if final is None else f"after {final} epochs"
+        for ax, epoch, when in ((row[0], 0, "at initialisation"), (row[1], final, after)):
             at = sub[sub.epoch == epoch]
+            if at.empty:
+                # every run of this data set diverged: no spectrum after training (the panel
+                # was blank, or, when no run of df trained, showed the initial spectra as
+                # "after 0 epochs")
+                why = ("every run diverged" if "diverged" in sub and sub.diverged.all()
+                       else "df has no rows after training")
+                ax.text(0.5, 0.5, f"no trained run:\n{why}", ha="center", va="center",
+                        transform=ax.transAxes)
+                ax.set(xticks=[], yticks=[])
+                ax.set_title(f"{dataset} (d={n_features}): G {when}", fontsize=9)
+                continue
             for activation in activations:
                 runs = at[at.activation == activation]
                 if runs.empty:
@@ -438,7 +453,6 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
                 color = palette[activation]
                 _spectrum_panel(ax, runs, n_show, label=activation, color=color,
                                 levels=((color, "--", None), (color, ":", None)))
-            n_features = int(sub.n_features.iloc[0]) if "n_features" in sub else None
             ax.set_title(f"{dataset} (d={n_features}): G {when}", fontsize=9)
             ax.set_ylabel("singular value (--: ||S1||, ..: ||S2||)", fontsize=8)
             ax.legend(fontsize=7)
