@@ -140,7 +140,9 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         after: the global torch state is left unchanged, also in other threads), the order
         of shuffled mini-batches (``iterator_train__shuffle=True``) and the validation part
         of a ``train_split=ValidSplit(fraction)`` without a ``random_state`` of its own. The
-        same int gives the same filters and the same fitted model.
+        same int gives the same filters and the same fitted model, bitwise on one machine
+        with the same number of torch threads (another count may change the last bits:
+        torch splits the convolution's sums over its threads).
     rank_every : int or None, default=1
         Record the filter stable rank in ``history`` every ``rank_every`` epochs (and at the
         last epoch); None records nothing during training (the fitted attributes are still
