@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, ParamMapper, PassthroughScoring
-from skorch.dataset import Dataset
+from skorch.dataset import Dataset, ValidSplit
 from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import is_dataset, to_numpy
@@ -523,7 +523,14 @@ class _BaseNet(_PublicParams):
         """skorch's training and validation data sets; a part whose sample weights are all
         zero is refused: its loss, a weighted mean, would be 0 / 0 (recorded as 0.0, a
         ``valid_loss`` that EarlyStopping or Checkpoint would take for the best epoch)."""
-        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        split = self._seeded_train_split()
+        if split is self.train_split:
+            dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        else:  # skorch's get_split_datasets, with the seeded split
+            dataset = self.get_dataset(X, y)
+            dataset_train, dataset_valid = (
+                split(dataset, **fit_params) if y is None else split(dataset, y, **fit_params)
+            )
         if dataset_valid is not None:
             for part, dataset in (("validation", dataset_valid), ("training", dataset_train)):
                 weights = _split_weights(dataset)
@@ -540,6 +547,26 @@ class _BaseNet(_PublicParams):
                         "train_split=None."
                     )
         return dataset_train, dataset_valid
+
+    def _seeded_train_split(self):
+        """``train_split``, seeded by ``random_state`` when it splits at random unseeded.
+
+        A skorch ``ValidSplit`` with a float ``cv`` and no ``random_state`` of its own draws
+        its validation part from numpy's global generator, so that the same ``random_state``
+        gave other numbers at every fit. It gets a seed drawn from ``random_state`` (once a
+        fit, kept across its ``partial_fit`` and warm-started calls, new at each
+        ``initialize``), as scikit-learn's estimators seed their validation splits; a split
+        with a seed of its own, or a ``train_split`` of another kind, is used as it is.
+        """
+        split = self.train_split
+        if (isinstance(split, ValidSplit) and split.random_state is None
+                and isinstance(split.cv, Real) and not float(split.cv).is_integer()
+                and self.random_state is not None):
+            if self.__dict__.get("_split_seed") is None:
+                self._split_seed = self._init_seed()
+            split = copy.copy(split)
+            split.random_state = self._split_seed
+        return split
 
     def check_data(self, X, y=None):
         # The data were validated (and the labels checked) before skorch's loop sees them.
@@ -667,6 +694,7 @@ class _BaseNet(_PublicParams):
         """
         self._check_params()
         self.__dict__.pop("_shuffle_generator", None)  # a new fit shuffles from the start
+        self.__dict__.pop("_split_seed", None)  # and draws its validation part anew
         with seeded(self._init_seed()):
             super().initialize()
         return self

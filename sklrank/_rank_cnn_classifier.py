@@ -138,9 +138,12 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         Number of epochs; with full-batch training one epoch is one gradient step.
     random_state : int, RandomState instance or None, default=None
         Seeds the filter initialisation (torch's CPU generator, seeded for it and restored
-        after: the global torch state is left unchanged, also in other threads) and the order
-        of shuffled mini-batches (``iterator_train__shuffle=True``). The same int gives the
-        same filters and the same fitted model.
+        after: the global torch state is left unchanged, also in other threads), the order
+        of shuffled mini-batches (``iterator_train__shuffle=True``) and the validation part
+        of a ``train_split=ValidSplit(fraction)`` without a ``random_state`` of its own. The
+        same int gives the same filters and the same fitted model, bitwise on one machine
+        with the same number of torch threads (another count may change the last bits:
+        torch splits the convolution's sums over its threads).
     rank_every : int or None, default=1
         Record the filter stable rank in ``history`` every ``rank_every`` epochs (and at the
         last epoch); None records nothing during training (the fitted attributes are still

@@ -70,8 +70,11 @@ _COMMON_DOC = """
     max_epochs : int, default=100
         Number of gradient steps.
     random_state : int, RandomState instance or None, default=None
-        Seeds W, a, the input noise and the order of shuffled mini-batches
-        (``iterator_train__shuffle=True``): the same value gives identical numbers.
+        Seeds W, a, the input noise, the order of shuffled mini-batches
+        (``iterator_train__shuffle=True``) and the validation part of a
+        ``train_split=ValidSplit(fraction)`` without a ``random_state`` of its own: the
+        same int gives identical numbers on one machine with the same number of torch
+        threads (another count may change the last bits).
     criterion : torch criterion class, default=torch.nn.MSELoss (regressor) or \
             torch.nn.CrossEntropyLoss (classifier, on the logits ``[0, f(x)]``)
         The data loss; the classifier's gets the labels' indices in ``classes_``

@@ -1084,3 +1084,35 @@ def test_a_loaded_history_keeps_the_class_labels_of_the_bank_ranks(labels, tmp_p
     unknown.load_params(f_history=tmp_path / "h.json")
     first = list(unknown.history[0, "filter_bank_stable_ranks"])
     assert first == [k if isinstance(k, str) else json.dumps(k) for k in expected]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", CASES)
+def test_random_state_seeds_an_unseeded_valid_split(case):
+    # ValidSplit(0.2) without a random_state of its own drew its validation part from
+    # numpy's global generator: the same random_state gave other weights at every fit
+    make, data, classifier = CASES[case]
+    X, y = data()
+
+    def fitted(**params):
+        est = make(max_epochs=3, **{"train_split": ValidSplit(0.2), **params}).fit(X, y)
+        return [p.detach().clone() for p in est.module_.parameters()], est
+
+    np.random.seed(0)  # noqa: NPY002
+    first, est = fitted()
+    np.random.seed(1)  # noqa: NPY002
+    second, _ = fitted()
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert len(est.history[-1, "batches"]) == 2  # a training and a validation batch
+    # the user's generator is not drawn from
+    np.random.seed(2)  # noqa: NPY002
+    state = np.random.get_state()[1].copy()  # noqa: NPY002
+    fitted()
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    # a seed of the split's own is kept: it chooses the validation part
+    seeded, _ = fitted(train_split=ValidSplit(0.2, random_state=7))
+    other, _ = fitted(train_split=ValidSplit(0.2, random_state=8))
+    assert not all(torch.equal(a, b) for a, b in zip(seeded, other))
+    # random_state=None leaves the split random, as skorch's
+    est = make(max_epochs=1, random_state=None, train_split=ValidSplit(0.2)).fit(X, y)
+    assert est.__dict__.get("_split_seed") is None

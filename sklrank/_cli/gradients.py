@@ -315,7 +315,9 @@ def add_parser(subparsers):
                          help="runs in parallel (joblib, one torch thread each); -1 uses every "
                          "core, -2 all but one (default: one after another)")
     running.add_argument("--threads", type=thread_count_option, default=1, metavar="N",
-                         help="torch and BLAS threads (default 1)")
+                         help="torch and BLAS threads (default 1); the --n-jobs workers run "
+                         "one each, so with N > 1 their numbers may differ from a run without "
+                         "--n-jobs in the last bits")
     running.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
     return parser

@@ -616,7 +616,12 @@ def regulariser_study(
     device : str, default="cpu"
         Where the networks train.
     n_jobs : int or None, default=None
-        Runs in parallel with joblib (one torch thread each); None runs them one by one.
+        Runs in parallel with joblib (one torch and BLAS thread each); None (or 1) runs them
+        one by one in this process, with its torch and BLAS threads. The numbers are
+        bitwise the same when this process runs one thread (``torch.set_num_threads(1)``
+        and ``threadpoolctl.threadpool_limits(1)``, as ``sklrank gradients`` does by
+        default); with more threads they may differ in the last bits (about 1e-14 relative
+        in float64), as float reductions split over threads do.
     verbose : int, default=0
         A progress bar when > 0.
 
@@ -883,7 +888,12 @@ def training_study(
     device : str, default="cpu"
         Where the networks train.
     n_jobs : int or None, default=None
-        Runs in parallel with joblib (one torch thread each); None runs them one by one.
+        Runs in parallel with joblib (one torch and BLAS thread each); None (or 1) runs them
+        one by one in this process, with its torch and BLAS threads. The numbers are
+        bitwise the same when this process runs one thread (``torch.set_num_threads(1)``
+        and ``threadpoolctl.threadpool_limits(1)``, as ``sklrank gradients`` does by
+        default); with more threads they may differ in the last bits (about 1e-14 relative
+        in float64), as float reductions split over threads do.
     verbose : int, default=0
         A progress bar when > 0.
 
@@ -1058,7 +1068,12 @@ def real_data_study(
     device : str, default="cpu"
         Where the networks train.
     n_jobs : int or None, default=None
-        Runs in parallel with joblib (one torch thread each); None runs them one by one.
+        Runs in parallel with joblib (one torch and BLAS thread each); None (or 1) runs them
+        one by one in this process, with its torch and BLAS threads. The numbers are
+        bitwise the same when this process runs one thread (``torch.set_num_threads(1)``
+        and ``threadpoolctl.threadpool_limits(1)``, as ``sklrank gradients`` does by
+        default); with more threads they may differ in the last bits (about 1e-14 relative
+        in float64), as float reductions split over threads do.
     verbose : int, default=0
         A progress bar when > 0.
 
