@@ -893,3 +893,15 @@ def test_sweep_on_cuda_writes_the_files_of_a_cpu_run(tmp_path):
                                    rtol=1e-3)
     record = json.loads((tmp_path / "gpu" / "tiny.json").read_text())
     assert record["config"]["device"] == "cuda"
+
+
+def test_summary_prints_the_clean_rank_as_a_count():
+    # the median of the seeds' integer ranks printed "4.0"; an even number of seeds that
+    # disagree may give a half
+    from sklrank._cli.sweep import summary_table
+
+    df = pd.DataFrame({"noise_std": [0.0, 0.0, 1.0, 1.0], "clean_rank": [4, 4, 4, 5],
+                       **{c: [0.5] * 4 for c in ("data_stable_rank", "patch_stable_rank",
+                                                  "filter_stable_rank", "train_accuracy",
+                                                  "test_accuracy", "fit_time")}})
+    assert summary_table(df)["clean rank"].tolist() == ["4", "4.5"]

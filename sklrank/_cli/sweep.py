@@ -350,7 +350,8 @@ def summary_table(df, by=("noise_std",)):
                         for m, s in zip(mean, std)]
     out = pd.DataFrame(table, index=grouped.size().index)
     out.insert(0, "seeds", grouped.size().to_numpy())
-    out.insert(1, "clean rank", grouped["clean_rank"].median().to_numpy())
+    # a rank is a count: 4, not 4.0 (a median over an even number of seeds may end in .5)
+    out.insert(1, "clean rank", [f"{r:g}" for r in grouped["clean_rank"].median()])
     return out
 
 
