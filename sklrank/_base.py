@@ -873,15 +873,9 @@ class _BaseNet(_PublicParams):
         finally:
             criterion.reduction = reduction
         losses = losses.reshape(len(weights), -1)
-        total = weights.sum()
-        # the epoch's loss is the mean of its batches' weighted by their weight totals (their
-        # row counts would make it depend on the batch size)
-        self.history.record_batch(("train" if training else "valid") + "_batch_weight",
-                                  float(total))
-        if reduction == "sum":
-            return (losses.sum(dim=1) * weights).sum()
         norm = weights
-        if isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)) and (
+        if reduction == "mean" and isinstance(
+                criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)) and (
                 y_true.ndim == 1 and not y_true.is_floating_point()):
             # torch's mean divides by the targets' class weights and leaves out ignore_index:
             # weights of ones give the unweighted loss
@@ -889,7 +883,14 @@ class _BaseNet(_PublicParams):
             norm = norm * counted
             if criterion.weight is not None:
                 norm = norm * criterion.weight[torch.where(counted, y_true, 0)]
-            total = norm.sum()
+        total = norm.sum()
+        # the epoch's loss is the mean of its batches' weighted by the totals that normalise
+        # them (their row counts would make it depend on the batch size; their sample-weight
+        # totals, with class weights, too): the whole data's weighted loss
+        self.history.record_batch(("train" if training else "valid") + "_batch_weight",
+                                  float(total))
+        if reduction == "sum":
+            return (losses.sum(dim=1) * weights).sum()
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
         return ((losses.mean(dim=1) * weights).sum()
                 / torch.where(total > 0, total, torch.ones_like(total)))

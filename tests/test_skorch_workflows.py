@@ -1116,3 +1116,32 @@ def test_random_state_seeds_an_unseeded_valid_split(case):
     # random_state=None leaves the split random, as skorch's
     est = make(max_epochs=1, random_state=None, train_split=ValidSplit(0.2)).fit(X, y)
     assert est.__dict__.get("_split_seed") is None
+
+
+def test_class_weighted_valid_loss_of_mini_batches_is_the_whole_parts():
+    # with a CrossEntropyLoss's class weights each batch's loss is normalised by
+    # sum w_i c_{y_i}, but the epoch averaged the batches by sum w_i: mini-batches gave
+    # another valid_loss than the part's own weighted loss
+    from torch.utils.data import Subset
+
+    X, y = (v[:100] for v in cnn_data())
+    weights = np.random.RandomState(0).uniform(0, 5, len(y)) ** 3
+    valid = np.arange(len(y)) % 3 == 0
+    class_weight = torch.tensor([1.0, 9.0])
+
+    def split(dataset, y=None, **fit_params):
+        return (Subset(dataset, np.flatnonzero(~valid).tolist()),
+                Subset(dataset, np.flatnonzero(valid).tolist()))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        net = cnn(max_epochs=3, train_split=split, batch_size=8,
+                  criterion__weight=class_weight)
+        net.fit(X, y, sample_weight=weights)
+    logits = net.forward(X[valid].astype(np.float32))
+    codes = torch.as_tensor(np.searchsorted(net.classes_, y[valid]))
+    losses = torch.nn.functional.cross_entropy(logits, codes, reduction="none").double()
+    norm = torch.as_tensor(weights[valid]) * class_weight.double()[codes]
+    expected = float((losses * norm).sum() / norm.sum())
+    assert losses.std() > 0.1 * losses.mean()  # (the batches' losses differ)
+    assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-5)
