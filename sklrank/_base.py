@@ -418,12 +418,10 @@ class _BaseNet(_PublicParams):
         if self.initialized_:
             module = str(self.module_).replace("\n", "\n  ")
             lines.append(f"  module_={module},")
-        defaults = {}
-        for cls in reversed(type(self).__mro__):  # skorch's defaults, then ours on top
-            if "__init__" in vars(cls):
-                for name, param in inspect.signature(cls.__init__).parameters.items():
-                    if param.default is not inspect.Parameter.empty:
-                        defaults[name] = param.default
+        # (the signature holds skorch's defaults too: see _full_init_signature)
+        defaults = {name: param.default
+                    for name, param in inspect.signature(type(self).__init__).parameters.items()
+                    if param.default is not inspect.Parameter.empty}
         for name, value in sorted(self.get_params(deep=False).items()):
             if name == "module" and self.initialized_:
                 continue
