@@ -43,8 +43,9 @@ class GradientSpectrum(_PublicParams, Callback):
     For a :class:`~sklrank.TwoLayerNetRegressor` or :class:`~sklrank.TwoLayerNetClassifier`
     (on any device: the decomposition runs in float64 on the CPU). After every ``every``-th
     epoch, or after each epoch listed in ``epochs``, the first-layer gradient is decomposed
-    at the current weights and the scalars of :meth:`GradientDecomposition.summary` are
-    written into the history row under ``prefix + name`` (e.g. ``grad_s1_norm``,
+    at the current weights and the scalars of
+    :meth:`~sklrank.gradients.GradientDecomposition.summary` are written into the history row
+    under ``prefix + name`` (e.g. ``grad_s1_norm``,
     ``grad_s2_norm``, ``grad_sv1``, ``grad_cos_spike_1``); other epochs get no entry. The
     decomposition at the initial weights is kept in ``initial_``.
 

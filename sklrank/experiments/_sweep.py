@@ -1623,15 +1623,14 @@ def noise_sweep(
 
     Every input is checked, and the data loaded, before the first fit. Every point trains one
     network. **Batched:** the points that share a network shape (one training-set size; for
-    images, the same classes in the subset) train as one batched model
-    (:func:`sklrank._batched.fit_batched`: the filters of all points stacked, batched matrix
-    products), each point with its own data, initialisation and noise, exactly as alone;
-    the data and the measurements stay per point. On 2 CPU cores the README's sweep trains
-    about twice as fast (``benchmarks/RESULTS.md``). ``batched=False`` trains one point at a
-    time. **Parallel:** a batch trains in ``n_jobs`` threads of this process (no workers to
-    start, measured fastest on 2 cores); points trained alone, or batches with
-    ``backend="loky"``, run in joblib's workers, and on a Dask cluster (``dask_client``) the
-    batches are spread over its workers.
+    images, the same classes in the subset) train as one batched model (the filters of all
+    points stacked, batched matrix products), each point with its own data, initialisation and
+    noise, exactly as alone; the data and the measurements stay per point. On 2 CPU cores the
+    README's sweep trains about twice as fast (``benchmarks/RESULTS.md``). ``batched=False``
+    trains one point at a time. **Parallel:** a batch trains in ``n_jobs`` threads of this
+    process (no workers to start, measured fastest on 2 cores); points trained alone, or batches
+    with ``backend="loky"``, run in joblib's workers, and on a Dask cluster (``dask_client``)
+    the batches are spread over its workers.
 
     **Reproducibility:** on one machine and device, the same settings give bitwise identical
     numbers whatever ``n_jobs``, the backend, how the points are batched, or a resume from a
@@ -1740,9 +1739,8 @@ def noise_sweep(
         sweep starts, or 8 GiB on a Dask worker), and one point at a time for classifier
         settings that cannot be batched (callbacks or ``callbacks__*`` parameters, another
         optimizer, mini-batches, ``compile=True``, an activation with weights such as
-        ``torch.nn.PReLU``, see :func:`sklrank._batched.unbatchable_reason`). True: the same,
-        but such settings are an error. An int: at most that many points a batch. False: one
-        point at a time.
+        ``torch.nn.PReLU``). True: the same, but such settings are an error. An int: at most
+        that many points a batch. False: one point at a time.
     checkpoint : str or path-like, default=None
         A file (in an existing, writable folder) where every finished point is saved as it
         finishes; if it exists, its points are reused (see above). It is locked while the

@@ -146,7 +146,7 @@ class GradientDecomposition:
     G_reg: np.ndarray | None = None
 
     def summary(self):
-        """The scalar results as a dict (what :class:`GradientSpectrum` records).
+        """The scalar results, a dict: what :class:`~sklrank.callbacks.GradientSpectrum` records.
 
         Returns
         -------
