@@ -31,12 +31,18 @@ FRAMEWORK_HOOKS = {
     "extra_repr": "torch.nn.Module",
     "initialize": "skorch.callbacks.Callback",
     "on_train_begin": "skorch.callbacks.Callback",
+    "on_epoch_begin": "skorch.callbacks.Callback",
     "on_epoch_end": "skorch.callbacks.Callback (and skorch.NeuralNet)",
     "on_train_end": "skorch.callbacks.Callback",
     "initialize_module": "skorch.NeuralNet",
     "get_iterator": "skorch.NeuralNet",
     "check_data": "skorch.NeuralNet",
     "infer": "skorch.NeuralNet",
+    "get_split_datasets": "skorch.NeuralNet",
+    "initialize_history": "skorch.NeuralNet",
+    "get_loss": "skorch.NeuralNet",
+    "on_batch_begin": "skorch.NeuralNet",
+    "train_step_single": "skorch.NeuralNet",
 }
 
 INTRO = """\
@@ -57,7 +63,8 @@ The estimators follow scikit-learn's conventions (``fit`` returns the estimator,
 of fitted attributes end with an underscore, parameters are set in ``__init__`` and tuned
 with ``set_params``) and, for the networks, skorch's: the methods they inherit from
 ``skorch.NeuralNetClassifier`` or ``skorch.NeuralNetRegressor`` (``fit``, ``predict``,
-``history``, ``save_params``, ...) are documented by skorch.
+``history``, ``save_params``, ...) are documented by skorch; a class page shows the methods
+sklrank writes (``fit`` with ``sample_weight``, ``partial_fit``, ``predict_proba``, ...).
 """
 
 
@@ -164,6 +171,40 @@ def write_index(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return path
+
+
+def shown_members(cls):
+    """Names of the public methods and properties a class page shows: those written in
+    sklrank, by the class or a private base (``_BaseNet.fit``), less the framework hooks
+    (:data:`FRAMEWORK_HOOKS`) and scikit-learn's generated ``set_*_request`` methods; not
+    those inherited from skorch, torch or scikit-learn, which document them."""
+    names = []
+    for name in dir(cls):
+        if (name.startswith("_") or name in FRAMEWORK_HOOKS
+                or (name.startswith("set_") and name.endswith("_request"))):
+            continue
+        owner = next(c for c in cls.__mro__ if name in vars(c))
+        value = vars(owner)[name]
+        if owner.__module__.split(".")[0] == "sklrank" and (
+                inspect.isfunction(value) or isinstance(value, property)):
+            names.append(name)
+    return names
+
+
+def external_bases():
+    """Names of the classes outside sklrank that public classes derive from, for the class
+    template's ``:inherited-members:`` option: autodoc leaves out the members those classes
+    define, and shows those of sklrank's private bases."""
+    names = {"object"}
+    for _, _, entries in public_names():
+        for qualname, kind_, alias_of in entries:
+            if kind_ not in ("class", "exception") or alias_of is not None:
+                continue
+            module, _, attr = qualname.rpartition(".")
+            cls = getattr(importlib.import_module(module), attr)
+            names.update(c.__name__ for c in cls.__mro__
+                         if c.__module__.split(".")[0] != "sklrank")
+    return sorted(names)
 
 
 def page_names():

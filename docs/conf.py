@@ -72,6 +72,9 @@ api_reference.write_index(DOCS / "api" / "index.rst")
 # autodoc / autosummary: one page per public object (templates in _templates/autosummary/)
 autosummary_generate = True
 autosummary_imported_members = True
+# class pages show the methods sklrank writes, also in its private bases (_BaseNet.fit), and
+# not those of skorch, torch or scikit-learn (_templates/autosummary/class.rst)
+autosummary_context = {"external_bases": ", ".join(api_reference.external_bases())}
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 autodoc_member_order = "bysource"
 add_module_names = False

@@ -87,6 +87,20 @@ def test_api_index_is_written_only_when_it_changes(tmp_path):
     assert path.read_text() == api_reference.render_index()
 
 
+def test_class_pages_show_the_methods_sklrank_writes_in_private_bases():
+    # The nets' fit (with sample_weight), partial_fit, predict and predict_proba are
+    # sklrank's, written in private bases (_BaseNet, _ClassifierNet): their pages show them,
+    # and not the members of skorch, torch or scikit-learn, which document those.
+    shown = set(api_reference.shown_members(sklrank.RankCNNClassifier))
+    assert {"fit", "partial_fit", "predict", "predict_proba", "classes_", "filters_"} <= shown
+    assert not shown & {"get_params", "save_params", "score", "forward", "get_loss"}
+    bases = api_reference.external_bases()
+    assert {"NeuralNetClassifier", "NeuralNet", "BaseEstimator", "object"} <= set(bases)
+    assert not [name for name in bases if name.startswith("_") and hasattr(sklrank, name)]
+    template = (TEMPLATES / "class.rst").read_text()
+    assert ":inherited-members: {{ external_bases }}" in template
+
+
 # -- numpydoc validation -------------------------------------------------------------------
 
 # The checks (numpydoc's codes): what a reader of the API page needs to be right.
@@ -107,18 +121,16 @@ def _is_data(obj):
 
 
 def _methods(qualname, cls):
-    """The public methods and properties a class defines itself: those its page shows.
+    """The public methods and properties its page shows: those sklrank writes, in the class
+    or in a private base (``_BaseNet.fit``, ``_ClassifierNet.predict_proba``).
 
-    Left out, as on the page: the hooks that torch and skorch call and document
-    (``api_reference.FRAMEWORK_HOOKS``: ``forward``, ``on_epoch_end``, ``get_iterator``,
-    ...) and scikit-learn's generated ``set_*_request`` methods.
+    Left out, as on the page: what skorch, torch or scikit-learn define (they document it),
+    the hooks that torch and skorch call (``api_reference.FRAMEWORK_HOOKS``: ``forward``,
+    ``on_epoch_end``, ``get_iterator``, ...) and scikit-learn's generated
+    ``set_*_request`` methods.
     """
-    for name, value in vars(cls).items():
-        if (name.startswith("_") or name in api_reference.FRAMEWORK_HOOKS
-                or (name.startswith("set_") and name.endswith("_request"))):
-            continue
-        if inspect.isfunction(value) or isinstance(value, property):
-            yield f"{qualname}.{name}"
+    for name in api_reference.shown_members(cls):
+        yield f"{qualname}.{name}"
 
 
 def _validated():
