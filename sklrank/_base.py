@@ -984,6 +984,12 @@ class _BaseNet(_PublicParams):
         """The likely cause of a failed fit, measured from a sample of the training rows."""
         if X is None:
             return self._scale_report(None, failure)
+        if not bool(torch.isfinite(X).all()):
+            # (fit checks X, unless scikit-learn's assume_finite=True skipped the check)
+            return (
+                "Likely cause: X contains NaN or infinity (scikit-learn's assume_finite=True "
+                "skipped the check); remove or impute those entries."
+            )
         X = X[:_SCALE_SAMPLE_ROWS].detach().to(device="cpu", dtype=torch.float64).numpy()
         return self._scale_report(X, failure)
 

@@ -224,7 +224,9 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the noise overflows the dtype of ``X`` (the output would hold inf).
+            If the noise overflows the dtype of ``X`` (the output would hold inf), or ``X``
+            holds NaN or infinity (under ``sklearn.set_config(assume_finite=True)``, which
+            skips the check of ``X``; with ``noise_std=0`` they pass through unchecked).
         """
         check_is_fitted(self, "output_image_shape_")
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
@@ -233,8 +235,15 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
             return self._noisy(X, std)
         with np.errstate(over="ignore"):
             out = self._noisy(X, std)
-        # X is finite (validate_data), so an inf can only be an overflow of X's dtype.
+        # X is finite (validate_data), so an inf can only be an overflow of X's dtype; unless
+        # scikit-learn's assume_finite=True skipped that check.
         if not np.isfinite(out).all():
+            if not np.isfinite(X).all():
+                raise ValueError(
+                    "Input X contains NaN or infinity (scikit-learn's assume_finite=True "
+                    "skipped the check at the start of transform); remove or impute those "
+                    "entries."
+                )
             raise ValueError(
                 f"noise_std={self.noise_std!r} overflows {X.dtype} (largest value "
                 f"{np.finfo(X.dtype).max:.3g}) with these images: the noisy images would hold "
