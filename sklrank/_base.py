@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Subset
 from ._device import check_device
 from ._interrupts import stop_requested
 from ._params import _PublicParams, validate_parameter_constraints
+from ._validation import numpy_inputs
 from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
@@ -472,10 +473,11 @@ class _BaseNet(_PublicParams):
         # On an accelerator X is checked for NaN and infinity where it lands, at the device's
         # memory bandwidth, instead of by a pass over it on the host.
         on_host = self._device().type == "cpu"
-        X, y = validate_data(
-            self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
-            y_numeric=self._y_numeric,
-        )
+        with numpy_inputs():
+            X, y = validate_data(
+                self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
+                y_numeric=self._y_numeric,
+            )
         self._check_fit_X(X, reset)
         y_fit = self._prepare_targets(y, reset, classes)
         X_fit = self._checked_tensor(X, on_host)
@@ -628,7 +630,9 @@ class _BaseNet(_PublicParams):
             # given, and a SliceDataset's shape is (n_samples,)
             X = np.asarray(X)
         on_host = self._device().type == "cpu"
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=on_host)
+        with numpy_inputs():
+            X = validate_data(self, X, reset=False, dtype=np.float32,
+                              ensure_all_finite=on_host)
         return self._checked_tensor(X, on_host)
 
     def _checked_tensor(self, X, checked):

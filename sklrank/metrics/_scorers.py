@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._patches import patch_matrix
 from .._rank import effective_rank, stable_rank
+from .._validation import numpy_inputs
 
 __all__ = [
     "RankScorer",
@@ -166,13 +167,11 @@ class RankScorer:
         # X as the final step receives it, checked as its predict checks it (number of
         # features, feature names, finite values): a model's rank is never read off data the
         # model would refuse. Integer data become float64 for the rank.
-        Xt = validate_data(
-            final,
-            _transform(prefixes, X),
-            reset=False,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=True,
-        )
+        Xt = _transform(prefixes, X)
+        with numpy_inputs():
+            Xt = validate_data(
+                final, Xt, reset=False, dtype=[np.float64, np.float32], ensure_all_finite=True
+            )
         if self.quantity == "data":
             return Xt
         return patch_matrix(

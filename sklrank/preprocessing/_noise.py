@@ -10,6 +10,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 
 from .._params import _ValidatedParams
 from .._patches import _positive_ints
+from .._validation import numpy_inputs
 
 __all__ = ["BackgroundNoise"]
 
@@ -198,7 +199,8 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         self : BackgroundNoise
             The fitted transformer.
         """
-        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        with numpy_inputs():
+            X = validate_data(self, X, dtype=[np.float32, np.float64])
         self.image_shape_, self.grid_, self.output_image_shape_, self._fixed_tile = (
             _noise_geometry(X.shape[1], self.image_shape, self.mode, self.grid, self.position)
         )
@@ -229,7 +231,8 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
             skips the check of ``X``; with ``noise_std=0`` they pass through unchecked).
         """
         check_is_fitted(self, "output_image_shape_")
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        with numpy_inputs():
+            X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         std = float(self.noise_std)
         if std == 0.0:
             return self._noisy(X, std)
