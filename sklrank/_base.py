@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
@@ -465,6 +466,7 @@ class _BaseNet(_PublicParams):
         """Validate the training data once; tensors on the device, as skorch receives them.
         ``classes`` is partial_fit's argument (classifiers: every label of the stream)."""
         X, y = self._dataset_arrays(X, y)
+        self._check_single_output(y)
         # tensors that require grad (a feature extractor's output) are data here, as in
         # skorch and in predict: numpy refuses them
         X, y, sample_weight = (
@@ -487,6 +489,25 @@ class _BaseNet(_PublicParams):
             )
             X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
         return X_fit, y_fit
+
+    def _check_single_output(self, y):
+        """Refuse a y of several columns (multilabel, multi-output), naming the
+        scikit-learn wrapper that fits one estimator a column."""
+        shape = np.shape(y) if y is not None else ()
+        if len(shape) != 2 or shape[1] == 1:  # (a column vector warns in validate_data)
+            return
+        name = type(self).__name__
+        if is_classifier(self):
+            what, wrapper = "one label a sample", "sklearn.multioutput.MultiOutputClassifier"
+            kind = "multilabel or multi-output targets"
+        else:
+            what, wrapper = "one target a sample", "sklearn.multioutput.MultiOutputRegressor"
+            kind = "multi-output targets"
+        raise ValueError(
+            f"{name} fits {what}, y of shape (n_samples,); got y of shape {tuple(shape)} "
+            f"({kind}). Fit one {name} a column with {wrapper}({name}(...)), or pass one "
+            "column."
+        )
 
     def _dataset_arrays(self, X, y):
         """X and y of a skorch Dataset given to fit (skorch's ``fit(dataset)``); other torch
@@ -1108,7 +1129,8 @@ class _ClassifierNet(_BaseNet):
                 raise ValueError(
                     f"Only binary classification is supported: the logistic loss acts on one "
                     f"output. y has {len(classes)} classes {classes.tolist()[:10]}; pass y "
-                    "with exactly 2 classes."
+                    "with exactly 2 classes, or fit one network a class with "
+                    f"sklearn.multiclass.OneVsRestClassifier({type(self).__name__}(...))."
                 )
             self.classes_inferred_ = classes
             self.__dict__.pop("_classes_tensors", None)
