@@ -96,7 +96,9 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
     ``random_state`` replays the same sequence of draws. The estimator is therefore tagged
     ``non_deterministic``. In a :class:`~sklearn.pipeline.Pipeline`, the noise the final
     step is trained on (drawn by ``fit_transform``) differs from the noise of every later
-    ``predict`` or ``score`` call, as fresh noise should.
+    ``predict`` or ``score`` call, as fresh noise should. A Pipeline with ``memory=`` caches
+    the output of ``fit_transform``: a refit with the same parameters on the same data reuses
+    the noise drawn the first time, also with ``random_state=None``.
 
     Parameters
     ----------
