@@ -493,7 +493,14 @@ class _BaseNet(_PublicParams):
     def _check_single_output(self, y):
         """Refuse a y of several columns (multilabel, multi-output), naming the
         scikit-learn wrapper that fits one estimator a column."""
-        shape = np.shape(y) if y is not None else ()
+        if y is None:
+            return
+        shape = getattr(y, "shape", None)
+        if shape is None:  # a list (or an object with __array__ only)
+            try:
+                shape = np.asarray(y).shape
+            except ValueError:  # ragged: validate_data says what is wrong
+                return
         if len(shape) != 2 or shape[1] == 1:  # (a column vector warns in validate_data)
             return
         name = type(self).__name__
