@@ -21,6 +21,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
@@ -38,6 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from ._device import check_device
 from ._interrupts import stop_requested
 from ._params import _PublicParams, validate_parameter_constraints
+from ._validation import numpy_inputs
 from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
 from .exceptions import TrainingDivergedError, TrainingFailedError
@@ -464,6 +466,7 @@ class _BaseNet(_PublicParams):
         """Validate the training data once; tensors on the device, as skorch receives them.
         ``classes`` is partial_fit's argument (classifiers: every label of the stream)."""
         X, y = self._dataset_arrays(X, y)
+        self._check_single_output(y)
         # tensors that require grad (a feature extractor's output) are data here, as in
         # skorch and in predict: numpy refuses them
         X, y, sample_weight = (
@@ -472,10 +475,11 @@ class _BaseNet(_PublicParams):
         # On an accelerator X is checked for NaN and infinity where it lands, at the device's
         # memory bandwidth, instead of by a pass over it on the host.
         on_host = self._device().type == "cpu"
-        X, y = validate_data(
-            self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
-            y_numeric=self._y_numeric,
-        )
+        with numpy_inputs():
+            X, y = validate_data(
+                self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
+                y_numeric=self._y_numeric,
+            )
         self._check_fit_X(X, reset)
         y_fit = self._prepare_targets(y, reset, classes)
         X_fit = self._checked_tensor(X, on_host)
@@ -485,6 +489,32 @@ class _BaseNet(_PublicParams):
             )
             X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
         return X_fit, y_fit
+
+    def _check_single_output(self, y):
+        """Refuse a y of several columns (multilabel, multi-output), naming the
+        scikit-learn wrapper that fits one estimator a column."""
+        if y is None:
+            return
+        shape = getattr(y, "shape", None)
+        if shape is None:  # a list (or an object with __array__ only)
+            try:
+                shape = np.asarray(y).shape
+            except ValueError:  # ragged: validate_data says what is wrong
+                return
+        if len(shape) != 2 or shape[1] == 1:  # (a column vector warns in validate_data)
+            return
+        name = type(self).__name__
+        if is_classifier(self):
+            what, wrapper = "one label a sample", "sklearn.multioutput.MultiOutputClassifier"
+            kind = "multilabel or multi-output targets"
+        else:
+            what, wrapper = "one target a sample", "sklearn.multioutput.MultiOutputRegressor"
+            kind = "multi-output targets"
+        raise ValueError(
+            f"{name} fits {what}, y of shape (n_samples,); got y of shape {tuple(shape)} "
+            f"({kind}). Fit one {name} a column with {wrapper}({name}(...)), or pass one "
+            "column."
+        )
 
     def _dataset_arrays(self, X, y):
         """X and y of a skorch Dataset given to fit (skorch's ``fit(dataset)``); other torch
@@ -628,7 +658,9 @@ class _BaseNet(_PublicParams):
             # given, and a SliceDataset's shape is (n_samples,)
             X = np.asarray(X)
         on_host = self._device().type == "cpu"
-        X = validate_data(self, X, reset=False, dtype=np.float32, ensure_all_finite=on_host)
+        with numpy_inputs():
+            X = validate_data(self, X, reset=False, dtype=np.float32,
+                              ensure_all_finite=on_host)
         return self._checked_tensor(X, on_host)
 
     def _checked_tensor(self, X, checked):
@@ -984,6 +1016,12 @@ class _BaseNet(_PublicParams):
         """The likely cause of a failed fit, measured from a sample of the training rows."""
         if X is None:
             return self._scale_report(None, failure)
+        if not bool(torch.isfinite(X).all()):
+            # (fit checks X, unless scikit-learn's assume_finite=True skipped the check)
+            return (
+                "Likely cause: X contains NaN or infinity (scikit-learn's assume_finite=True "
+                "skipped the check); remove or impute those entries."
+            )
         X = X[:_SCALE_SAMPLE_ROWS].detach().to(device="cpu", dtype=torch.float64).numpy()
         return self._scale_report(X, failure)
 
@@ -1098,7 +1136,8 @@ class _ClassifierNet(_BaseNet):
                 raise ValueError(
                     f"Only binary classification is supported: the logistic loss acts on one "
                     f"output. y has {len(classes)} classes {classes.tolist()[:10]}; pass y "
-                    "with exactly 2 classes."
+                    "with exactly 2 classes, or fit one network a class with "
+                    f"sklearn.multiclass.OneVsRestClassifier({type(self).__name__}(...))."
                 )
             self.classes_inferred_ = classes
             self.__dict__.pop("_classes_tensors", None)

@@ -8,13 +8,20 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import Callback
 
-from sklrank import RankCNNClassifier, patch_matrix, stable_rank
+from sklrank import (
+    RankCNNClassifier,
+    TwoLayerNetClassifier,
+    TwoLayerNetRegressor,
+    patch_matrix,
+    stable_rank,
+)
 from sklrank.callbacks import RankHistory
 from sklrank.datasets import make_low_rank_patches
 
@@ -682,3 +689,34 @@ def test_progress_bar_postfix_and_leftover_bar(capsys):
     cb.on_epoch_end(net)
     cb.on_train_end(net)
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "est, wrapper",
+    [
+        (RankCNNClassifier(input_shape=(1, 1, 8), kernel_size=(1, 8), max_epochs=1),
+         "MultiOutputClassifier"),
+        (TwoLayerNetClassifier(n_hidden=4, max_epochs=1), "MultiOutputClassifier"),
+        (TwoLayerNetRegressor(n_hidden=4, max_epochs=1), "MultiOutputRegressor"),
+    ],
+)
+def test_multilabel_and_multi_output_y_are_refused_naming_the_wrapper(est, wrapper):
+    # scikit-learn's "y should be a 1d array, got an array of shape (20, 2) instead" named
+    # no fix
+    X = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    labels = np.arange(20) % 2
+    for y in (np.c_[labels, 1 - labels], pd.DataFrame({"a": labels, "b": labels})):
+        with pytest.raises(ValueError, match=rf"shape \(20, 2\).*sklearn\.multioutput\.{wrapper}"):
+            clone(est).fit(X, y)
+    if not isinstance(est, TwoLayerNetRegressor):
+        with pytest.raises(ValueError, match=rf"shape \(20, 2\).*{wrapper}"):
+            clone(est).partial_fit(X, np.c_[labels, 1 - labels], classes=[0, 1])
+    # a column vector is one output: scikit-learn's DataConversionWarning, and a fit
+    with pytest.warns(DataConversionWarning):
+        clone(est).fit(X, labels[:, None])
+
+
+def test_two_layer_classifier_on_three_classes_names_one_vs_rest():
+    X = np.random.default_rng(0).standard_normal((21, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"exactly 2 classes.*OneVsRestClassifier"):
+        TwoLayerNetClassifier(n_hidden=4, max_epochs=1).fit(X, np.arange(21) % 3)

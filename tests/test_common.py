@@ -5,10 +5,17 @@ are listed per estimator with the reason, and scikit-learn reports them as xfail
 that starts passing shows up as XPASS, and one that fails unexpectedly fails the suite).
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import scipy
 import torch
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.fixes import parse_version
 
 from sklrank import (
     BackgroundNoise,
@@ -220,3 +227,43 @@ def test_a_bool_is_not_a_number_for_a_function(func, name):
     }
     with pytest.raises(ValueError, match=rf"{name}.* (must be .*)?[Gg]ot True"):
         func(**{**required, name: True})
+
+
+_ARRAY_API_SCRIPT = """
+import numpy as np, sklearn, torch
+from sklrank import (BackgroundNoise, PCARankReducer, RankCNNClassifier,
+                     TwoLayerNetClassifier, TwoLayerNetRegressor)
+from sklrank.metrics import data_stable_rank_scorer
+X = torch.from_numpy(np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32))
+y = torch.arange(20) % 2
+with sklearn.config_context(array_api_dispatch=True):
+    for est in (RankCNNClassifier(input_shape=(1, 1, 8), kernel_size=(1, 8), max_epochs=3,
+                                  lr=10.0),
+                TwoLayerNetClassifier(n_hidden=4, max_epochs=3, lr=1.0),
+                TwoLayerNetRegressor(n_hidden=4, max_epochs=3, lr=0.1)):
+        target = y.float() if isinstance(est, TwoLayerNetRegressor) else y
+        assert est.fit(X, target).predict(X).shape == (20,)
+        assert est.predict(X.numpy()).shape == (20,)
+    for tr in (PCARankReducer(2), BackgroundNoise(mode="additive")):
+        assert isinstance(tr.fit_transform(X), np.ndarray)
+        assert isinstance(tr.transform(X), np.ndarray)
+    cnn = RankCNNClassifier(input_shape=(1, 1, 8), kernel_size=(1, 8), max_epochs=3, lr=10.0)
+    assert data_stable_rank_scorer(cnn.fit(X, y), X, y) > 1.0
+print("ok")
+"""
+
+
+def test_array_api_dispatch_is_ignored():
+    # The estimators do not support scikit-learn's array API dispatch (array_api_support is
+    # False) but take torch tensors: with dispatch on, scikit-learn's validation kept a
+    # tensor a tensor and failed to cast it ("asarray(): argument 'dtype' must be
+    # torch.dtype"). It needs SCIPY_ARRAY_API=1 before scipy is imported: a new process.
+    if parse_version(scipy.__version__) < parse_version("1.14"):
+        pytest.skip("scikit-learn's array API dispatch needs scipy >= 1.14")
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "SCIPY_ARRAY_API": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", _ARRAY_API_SCRIPT], capture_output=True,
+                            text=True, timeout=300, env=env, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")

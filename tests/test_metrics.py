@@ -22,6 +22,10 @@ X=None for "data" / "patches"                       ValueError: the scorer needs
 unfitted model, Pipeline or search; refit=False     NotFittedError naming what to fit
 a final step that is not a sklrank model            TypeError naming it (a user's subclass of
                                                     a sklrank model is scored; it was refused)
+FrozenEstimator, FixedThresholdClassifier,          the ranks of the model they wrap (were
+TunedThresholdClassifierCV around a model or        TypeError "needs a sklrank model as the
+Pipeline                                            final step"); unfitted threshold
+                                                    classifier: NotFittedError
 bank not a class of the model                       ValueError naming bank
 RankScorer("weights", ...), rank=["stable"]         ValueError naming quantity / rank at
                                                     construction (were KeyError at call,
@@ -36,8 +40,14 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.model_selection import (
+    FixedThresholdClassifier,
+    GridSearchCV,
+    TunedThresholdClassifierCV,
+    cross_validate,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -175,6 +185,25 @@ def test_unfitted_and_foreign_estimators_raise(data):
     for scorer in (filter_stable_rank_scorer, data_stable_rank_scorer):
         with pytest.raises(TypeError, match="LogisticRegression"):
             scorer(logistic, X, y)
+
+
+def test_frozen_and_threshold_wrappers_are_scored_by_their_model(data, fitted):
+    # scikit-learn's wrappers of a fitted model were refused as "needs a sklrank model as
+    # the final step"
+    X, y = data
+    pipe = make_pipeline(StandardScaler(), _clf()).fit(X, y)
+    fixed = FixedThresholdClassifier(_clf(), threshold=0.7).fit(X, y)
+    tuned = TunedThresholdClassifierCV(FrozenEstimator(pipe), cv=2).fit(X, y)
+    for wrapper, model, Xt in [
+        (FrozenEstimator(fitted), fitted, X),
+        (FrozenEstimator(pipe), pipe[-1], pipe[:-1].transform(X)),
+        (fixed, fixed.estimator_, X),
+        (tuned, pipe[-1], pipe[:-1].transform(X)),
+    ]:
+        assert filter_stable_rank_scorer(wrapper, X, y) == pytest.approx(model.filter_stable_rank_)
+        assert data_stable_rank_scorer(wrapper, X, y) == pytest.approx(stable_rank(Xt))
+    with pytest.raises(NotFittedError, match="FixedThresholdClassifier is not fitted"):
+        filter_stable_rank_scorer(FixedThresholdClassifier(_clf()), X, y)
 
 
 class _UserCNN(RankCNNClassifier):

@@ -27,6 +27,8 @@ X * 1e-30 (float32)                                  output up to the scale and 
 BackgroundNoise noise_std < 0, NaN, inf              InvalidParameterError naming noise_std
 BackgroundNoise noise overflowing the dtype          ValueError naming noise_std and the fix
 (noise_std=1e39 on float32)                          (the output held inf)
+BackgroundNoise on X holding NaN under scikit-       ValueError naming X and assume_finite (was
+learn's assume_finite=True                           "noise_std=1.0 overflows float32")
 BackgroundNoise position=(0.7, 0), position=True     ValueError naming position (were read as
                                                      tile (0, 0) and tile 1)
 BackgroundNoise image_shape (1, 4.0, 4) or not       ValueError naming image_shape
@@ -50,6 +52,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import get_tags
@@ -463,6 +466,18 @@ def test_noise_overflow_is_an_error():
             noise.transform(X)
         # float64 holds it
         assert np.isfinite(noise.transform(X.astype(np.float64))).all()
+
+
+def test_noise_on_nan_under_assume_finite_names_x():
+    # assume_finite=True skips transform's check of X: NaN pixels were reported as an
+    # overflow of noise_std
+    X = _data(n=4, d=16)
+    X[1, 2] = np.nan
+    for mode in ("pad", "additive"):
+        noise = BackgroundNoise(1.0, (1, 4, 4), mode=mode, random_state=0).fit(X[[0]])
+        with (sklearn.config_context(assume_finite=True),
+              pytest.raises(ValueError, match="Input X contains NaN.*assume_finite")):
+            noise.transform(X)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,9 @@ input_shape not of positive ints ((1, 4.5, 64), (1, 4.0, 64))  ValueError naming
                                                                ints are taken
 weights overflowing at the last step (lr=1e38)                 TrainingDivergedError (was torch's
                                                                LinAlgError from the ranks)
+NaN in X under sklearn's assume_finite=True (fit skips the      TrainingDivergedError naming NaN in
+check)                                                         X and assume_finite (blamed the
+                                                               activation, q and kappa)
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
@@ -46,6 +49,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
@@ -309,6 +313,18 @@ def test_shapes_of_numpy_ints_are_accepted(shape, kernel):
     assert clf.get_params()["input_shape"] is shape  # stored as given
     clf.set_params(warm_start=True).fit(X, y)  # the same network: training continues
     assert len(clf.history) == 4
+
+
+@pytest.mark.parametrize("Estimator", [RankCNNClassifier, TwoLayerNetClassifier])
+def test_nan_in_x_under_assume_finite_is_named(Estimator):
+    # scikit-learn's assume_finite=True skips fit's check of X: the failed fit named the
+    # activation (or the input scale) as the likely cause
+    X, y = synthetic()
+    X[5, 3] = np.nan
+    est = cnn() if Estimator is RankCNNClassifier else Estimator(n_hidden=8, max_epochs=2)
+    with (sklearn.config_context(assume_finite=True),
+          pytest.raises(TrainingDivergedError, match="X contains NaN or infinity.*assume_")):
+        est.fit(X, y)
 
 
 def test_device_side_nan_check():

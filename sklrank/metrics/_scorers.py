@@ -2,11 +2,14 @@
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._patches import patch_matrix
 from .._rank import effective_rank, stable_rank
+from .._validation import numpy_inputs
 
 __all__ = [
     "RankScorer",
@@ -22,8 +25,12 @@ _RANKS = {"stable": stable_rank, "effective": effective_rank}
 def _unwrap(estimator):
     """``(transforms, final)``: the Pipeline prefix (or None) and the fitted final estimator.
 
-    Fitted searches are replaced by their ``best_estimator_``; nested Pipelines are followed
-    to their last step, the transforms of every level composed in order.
+    Fitted searches are replaced by their ``best_estimator_``, a
+    :class:`~sklearn.frozen.FrozenEstimator` by the estimator it freezes, a threshold
+    classifier (:class:`~sklearn.model_selection.FixedThresholdClassifier`,
+    :class:`~sklearn.model_selection.TunedThresholdClassifierCV`) by its fitted
+    ``estimator_`` (the threshold changes the labels, not the model); nested Pipelines are
+    followed to their last step, the transforms of every level composed in order.
     """
     prefixes = []
     while True:
@@ -36,6 +43,15 @@ def _unwrap(estimator):
                     "(with refit set, e.g. refit='accuracy') before scoring it."
                 )
             estimator = estimator.best_estimator_
+        elif isinstance(estimator, FrozenEstimator):
+            estimator = estimator.estimator
+        elif isinstance(estimator, (FixedThresholdClassifier, TunedThresholdClassifierCV)):
+            if not hasattr(estimator, "estimator_"):
+                raise NotFittedError(
+                    f"The {type(estimator).__name__} is not fitted (it has no estimator_); "
+                    "fit it before scoring it."
+                )
+            estimator = estimator.estimator_
         elif isinstance(estimator, Pipeline):
             if len(estimator.steps) > 1:
                 prefixes.append(estimator[:-1])
@@ -58,8 +74,9 @@ class RankScorer:
     Build it with :func:`make_rank_scorer`; :data:`filter_stable_rank_scorer` and
     :data:`data_stable_rank_scorer` are ready-made instances. The estimator may be a
     :class:`~sklearn.pipeline.Pipeline` (its last step is the model and ``X`` goes through the
-    other steps first) or a fitted search such as :class:`~sklearn.model_selection.
-    GridSearchCV` (its ``best_estimator_`` is scored).
+    other steps first), a fitted search such as :class:`~sklearn.model_selection.
+    GridSearchCV` (its ``best_estimator_`` is scored), a :class:`~sklearn.frozen.
+    FrozenEstimator` or a fitted threshold classifier (the model it wraps is scored).
 
     Parameters
     ----------
@@ -150,13 +167,11 @@ class RankScorer:
         # X as the final step receives it, checked as its predict checks it (number of
         # features, feature names, finite values): a model's rank is never read off data the
         # model would refuse. Integer data become float64 for the rank.
-        Xt = validate_data(
-            final,
-            _transform(prefixes, X),
-            reset=False,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=True,
-        )
+        Xt = _transform(prefixes, X)
+        with numpy_inputs():
+            Xt = validate_data(
+                final, Xt, reset=False, dtype=[np.float64, np.float32], ensure_all_finite=True
+            )
         if self.quantity == "data":
             return Xt
         return patch_matrix(
@@ -168,8 +183,9 @@ class RankScorer:
 
         Parameters
         ----------
-        estimator : fitted sklrank estimator, Pipeline ending with one, or fitted search
-            The model.
+        estimator : fitted sklrank estimator, Pipeline ending with one, or a wrapper of those
+            The model; a fitted search, a FrozenEstimator or a fitted threshold classifier
+            is scored by the model it holds.
         X : array-like of shape (n_samples, n_features)
             Data before the Pipeline's transforms (ignored for ``quantity="filters"``). After
             the transforms it is checked against the final step as its ``predict`` checks
@@ -199,8 +215,9 @@ def make_rank_scorer(quantity="filters", rank="stable", bank=None):
     The scorer is called as ``scorer(estimator, X, y)`` like any scikit-learn scorer, so it
     goes in ``scoring=`` of :class:`~sklearn.model_selection.GridSearchCV` or
     :func:`~sklearn.model_selection.cross_validate` (next to ``"accuracy"``). It unwraps
-    Pipelines (the last step is the model, ``X`` goes through the other steps) and fitted
-    searches (their ``best_estimator_``). A rank is neither better high nor low: use it to
+    Pipelines (the last step is the model, ``X`` goes through the other steps), fitted
+    searches (their ``best_estimator_``), :class:`~sklearn.frozen.FrozenEstimator` and fitted
+    threshold classifiers (the model they wrap). A rank is neither better high nor low: use it to
     read, not as ``refit``.
 
     Parameters

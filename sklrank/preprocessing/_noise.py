@@ -10,6 +10,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 
 from .._params import _ValidatedParams
 from .._patches import _positive_ints
+from .._validation import numpy_inputs
 
 __all__ = ["BackgroundNoise"]
 
@@ -95,7 +96,9 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
     ``random_state`` replays the same sequence of draws. The estimator is therefore tagged
     ``non_deterministic``. In a :class:`~sklearn.pipeline.Pipeline`, the noise the final
     step is trained on (drawn by ``fit_transform``) differs from the noise of every later
-    ``predict`` or ``score`` call, as fresh noise should.
+    ``predict`` or ``score`` call, as fresh noise should. A Pipeline with ``memory=`` caches
+    the output of ``fit_transform``: a refit with the same parameters on the same data reuses
+    the noise drawn the first time, also with ``random_state=None``.
 
     Parameters
     ----------
@@ -198,7 +201,8 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         self : BackgroundNoise
             The fitted transformer.
         """
-        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        with numpy_inputs():
+            X = validate_data(self, X, dtype=[np.float32, np.float64])
         self.image_shape_, self.grid_, self.output_image_shape_, self._fixed_tile = (
             _noise_geometry(X.shape[1], self.image_shape, self.mode, self.grid, self.position)
         )
@@ -224,17 +228,27 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the noise overflows the dtype of ``X`` (the output would hold inf).
+            If the noise overflows the dtype of ``X`` (the output would hold inf), or ``X``
+            holds NaN or infinity (under ``sklearn.set_config(assume_finite=True)``, which
+            skips the check of ``X``; with ``noise_std=0`` they pass through unchecked).
         """
         check_is_fitted(self, "output_image_shape_")
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        with numpy_inputs():
+            X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         std = float(self.noise_std)
         if std == 0.0:
             return self._noisy(X, std)
         with np.errstate(over="ignore"):
             out = self._noisy(X, std)
-        # X is finite (validate_data), so an inf can only be an overflow of X's dtype.
+        # X is finite (validate_data), so an inf can only be an overflow of X's dtype; unless
+        # scikit-learn's assume_finite=True skipped that check.
         if not np.isfinite(out).all():
+            if not np.isfinite(X).all():
+                raise ValueError(
+                    "Input X contains NaN or infinity (scikit-learn's assume_finite=True "
+                    "skipped the check at the start of transform); remove or impute those "
+                    "entries."
+                )
             raise ValueError(
                 f"noise_std={self.noise_std!r} overflows {X.dtype} (largest value "
                 f"{np.finfo(X.dtype).max:.3g}) with these images: the noisy images would hold "

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._params import _ValidatedParams
+from .._validation import numpy_inputs
 
 __all__ = ["PCARankReducer"]
 
@@ -155,7 +156,8 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
         self : PCARankReducer
             The fitted transformer.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        with numpy_inputs():
+            X = validate_data(self, X, dtype=[np.float64, np.float32])
         n_samples, n_features = X.shape
         max_rank = min(n_samples, n_features)
         k = max_rank if self.n_components is None else self.n_components
@@ -257,7 +259,8 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
             Same dtype as ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        with numpy_inputs():
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         scale = X.dtype.type(self.scale_)
         if self.scale_ != 1.0:
             X = X / scale
