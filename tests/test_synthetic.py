@@ -20,6 +20,9 @@ signal_norm=1e-43, noise_std=1e-44           ValueError: underflows float32 (the
 n_patches=1 with noise_std > 0               ValueError "leaves no patch for the noise"
                                              (the noise was dropped without a word)
 n_samples=1                                  one sample
+n_samples * n_patches * n_features beyond    ValueError naming them and the GiB needed,
+the machine's memory                         before any array is made (numpy's MemoryError
+                                             "Unable to allocate 3.55 PiB")
 ===========================================  ================================================
 """
 
@@ -229,3 +232,23 @@ def test_memory_peak_is_about_the_output(orthogonal_noise, monkeypatch):
         tracemalloc.stop()
     assert X.nbytes == 5000 * 512 * 4
     assert peak < 1.5 * X.nbytes, peak / X.nbytes
+
+
+def test_sizes_beyond_the_memory_name_the_parameters(monkeypatch):
+    # numpy's MemoryError "Unable to allocate 3.55 PiB for an array with shape (1000000,
+    # 1000000000)" named no parameter
+    with pytest.raises(ValueError, match=(
+            r"make_low_rank_patches needs about .* GiB of memory \(X holds n_samples \* "
+            r"n_patches \* n_features = 1000000 \* 10000 \* 100000 = 1000000000000000 "
+            r"float32 values\), more than the .* GiB of this machine; lower n_samples, "
+            r"n_patches or n_features\.")):
+        make_low_rank_patches(n_samples=10**6, n_features=10**5, n_patches=10**4)
+    # compared with the machine's memory (here 1 MiB) before anything is drawn
+    import os
+
+    pages = {"SC_PHYS_PAGES": 256, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    with pytest.raises(ValueError, match="more than the 0.000977 GiB of this machine"):
+        make_low_rank_patches(n_samples=1000, n_features=64, n_patches=8)
+    assert make_low_rank_patches(n_samples=100, n_features=64, n_patches=8)[0].shape == (
+        100, 512)
