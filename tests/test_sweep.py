@@ -1641,6 +1641,39 @@ def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     plt.close(left.figure)
 
 
+def test_study_plot_clean_rank_lines_take_their_data_sets_line_style(tiny_study):
+    # every clean-rank line was black and "--": with several data sets the lines (and their
+    # legend entries) could not be told apart
+    three = pd.concat([tiny_study.assign(dataset="synthetic", clean_rank=4), tiny_study,
+                       tiny_study.assign(dataset="cifar10", clean_rank=20)])
+    left = plot_sample_size_study(three)[0]
+    legend = dict(zip((t.get_text() for t in left.get_legend().get_texts()),
+                      left.get_legend().legend_handles))
+    clean = {line.get_label(): line for line in left.get_lines()
+             if line.get_label().startswith("clean")}
+    assert len(clean) == 3
+    patterns = set()
+    for name, rank in (("synthetic", 4), ("mnist", 10), ("cifar10", 20)):
+        line = clean[f"clean data rank, {name} ({rank})"]
+        # the data set's own line style (its legend entry), in black
+        assert line.get_linestyle() == legend[name].get_linestyle()
+        assert line._unscaled_dash_pattern == legend[name]._unscaled_dash_pattern
+        assert line.get_color() == "black"
+        patterns.add(str(line._unscaled_dash_pattern))
+    assert len(patterns) == 3 and clean["clean data rank, synthetic (4)"].get_linestyle() == "-"
+    plt.close(left.figure)
+    # data sets of one clean rank share a line, whose label names them
+    left = plot_sample_size_study(pd.concat([tiny_study, tiny_study.assign(dataset="cifar10")]))[0]
+    assert [line.get_label() for line in left.get_lines()
+            if line.get_label().startswith("clean")] == ["clean data rank, mnist, cifar10 (10)"]
+    plt.close(left.figure)
+    # one data set: one dashed line, as before
+    left = plot_sample_size_study(tiny_study)[0]
+    line, = (line for line in left.get_lines() if line.get_label().startswith("clean"))
+    assert line.get_linestyle() == "--" and line.get_label() == "clean data rank (10)"
+    plt.close(left.figure)
+
+
 def test_study_growth_panel_per_data_set_noise_levels(tiny_study):
     # a data set with one noise level: its growth was its row over itself, 1 at every n
     # (the claim "the filters do not grow" drawn for a data set without noise)

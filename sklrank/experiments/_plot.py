@@ -260,11 +260,12 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
 
     Left panel: the filter stable rank against the training-set size, one line per noise
     level (mean over seeds, the band is +/- one standard deviation), with the clean data's
-    rank as a dashed line (one a data set). Right panel: its growth from the smallest to the
-    largest noise level (the ratio of the two, per seed), next to the data stable rank's
-    growth, against the training-set size: the paper's claim holds where the filters' ratio
-    stays near 1 while the data's is large. Several data sets in ``df`` are told apart by the
-    line style.
+    rank as a dashed black line. Right panel: its growth from the smallest to the largest
+    noise level (the ratio of the two, per seed), next to the data stable rank's growth,
+    against the training-set size: the paper's claim holds where the filters' ratio stays
+    near 1 while the data's is large. Several data sets in ``df`` are told apart by the line
+    style, in both panels and on their clean-rank lines (black, one a data set, in its line
+    style: the first data set's is solid); data sets of the same clean rank share one line.
 
     Parameters
     ----------
@@ -299,6 +300,7 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from seaborn._base import unique_dashes
 
     df = _check_frame(
         df, {"n_train", "noise_std", "seed", "filter_stable_rank", "data_stable_rank",
@@ -330,8 +332,12 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     datasets = list(dict.fromkeys(df["dataset"]))
     several = len(datasets) > 1
     # one order for both panels: the growth table is sorted by data set, and each panel drew
-    # its first data set solid (two data sets swapped line styles from panel to panel)
-    style = {"style": "dataset", "style_order": datasets} if several else {}
+    # its first data set solid (two data sets swapped line styles from panel to panel); the
+    # clean-rank lines take the same dashes (they were all "--": one could not tell whose
+    # clean rank a line was)
+    dashes = dict(zip(datasets, unique_dashes(len(datasets))))
+    style = ({"style": "dataset", "style_order": datasets, "dashes": dashes} if several
+             else {})
 
     left = panels[0]
     data = df.assign(**{"noise std": df["noise_std"].map(lambda v: f"{v:g}")})
@@ -341,11 +347,18 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         palette=sns.color_palette("viridis", len(order)), errorbar="sd",
         err_style=_err_style(df["n_train"]), marker="o", ax=left, **style,
     )
-    # one line a data set: their clean ranks differ (2K synthetic, K images)
-    for name, clean in df.groupby("dataset", sort=False)["clean_rank"].median().items():
-        label = f"clean data rank, {name} ({clean:g})" if several else (
-            f"clean data rank ({clean:g})")
-        left.axhline(clean, color="black", ls="--", lw=1.2, label=label)
+    # one black line a clean rank (2K synthetic, K images), in the line style of its data
+    # set; data sets of the same clean rank share the line (drawn in the style of the
+    # first), its label names them all
+    cleans = df.groupby("dataset", sort=False)["clean_rank"].median()
+    for clean, names in cleans.groupby(cleans, sort=False).groups.items():
+        names = list(names)
+        if several:
+            label = f"clean data rank, {', '.join(str(n) for n in names)} ({clean:g})"
+            line = {"ls": (0, dashes[names[0]]) if dashes[names[0]] else "-"}
+        else:
+            label, line = f"clean data rank ({clean:g})", {"ls": "--"}
+        left.axhline(clean, color="black", lw=1.2, label=label, **line)
     sizes = sorted(df["n_train"].unique())
     _size_axis(left, sizes, log_x)
     left.set_ylabel("filter stable rank")
