@@ -70,6 +70,8 @@ plot: ax and axes together, wrong axes    ValueError; ax not an Axes: TypeError
 plot: ax with several data sets           ValueError: select one
 plot_noise_sweep of several n_train       ValueError: select one, or plot_sample_size_study
 study plot with one noise level           ValueError (ax=... draws the left panel only)
+study plot with a stable rank of 0 (all-   growth NaN, left out, one RuntimeWarning naming
+zero filters) at the first or last noise  a row (was numpy's "divide by zero encountered")
 study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
 """
@@ -1629,6 +1631,38 @@ def test_study_growth_is_from_the_smallest_to_the_largest_level(tiny_study):
                 for n, seeds in ((100, [1]), (400, [0, 1]), (1600, [0, 1]))]
     np.testing.assert_allclose(filters.get_ydata(), expected, rtol=1e-12)
     plt.close(right.figure)
+
+
+def test_study_growth_of_a_zero_rank_is_nan_with_a_warning(tiny_study):
+    # all-zero filters (a stable rank of 0 in the table) at noise 0: the growth was
+    # rank / 0 = inf with numpy's "divide by zero encountered in scalar divide", and 0 / 0
+    # NaN with its "invalid value encountered"
+    zero = tiny_study.copy()
+    at = (zero["n_train"] == 400) & (zero["seed"] == 0)
+    zero.loc[at & (zero["noise_std"] == 0.0), "filter_stable_rank"] = 0.0
+    zero.loc[(zero["n_train"] == 1600) & (zero["seed"] == 1), "filter_stable_rank"] = 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        right = plot_sample_size_study(zero)[1]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and caught[0].category is RuntimeWarning, messages
+    assert messages[0].startswith("2 growth ratio(s) are undefined, set to NaN and left out "
+                                  "of the growth panel"), messages
+    assert ("e.g. filter_stable_rank=0 at noise_std=0 (dataset='mnist', n_train=400, "
+            "seed=0)") in messages[0]
+    assert caught[0].filename == __file__  # the caller's line
+    # the filters' mean growth at n=400 and n=1600 is over the other seed alone
+    filters = [line for line in right.get_lines() if len(line.get_xdata()) == 3][0]
+    expected = [np.mean([(6 + 0.1 * s + 1000 / n) / (6 + 0.1 * s) for s in seeds])
+                for n, seeds in ((100, [0, 1]), (400, [1]), (1600, [0]))]
+    np.testing.assert_allclose(filters.get_ydata(), expected, rtol=1e-12)
+    plt.close(right.figure)
+    # a NaN rank (a fit that failed) is NaN growth, as before, without a word
+    failed = tiny_study.copy()
+    failed.loc[at & (failed["noise_std"] == 0.0), "filter_stable_rank"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plt.close(plot_sample_size_study(failed)[0].figure)
 
 
 def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):

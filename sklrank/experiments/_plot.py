@@ -5,6 +5,9 @@ seaborn's axes-level functions do, draw into the Axes they are given (``ax`` for
 panel, ``axes`` for all panels) and return the Axes they drew on.
 """
 
+import math
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -240,8 +243,10 @@ def _growth(df):
     """Per (dataset, n_train, seed): the filter and data stable ranks at the data set's
     largest noise level over those at its smallest, in long form. A group without a row at
     either level (e.g. the rows of fits that did not train dropped) has no growth: its own
-    extremes would be another ratio than the panel's."""
-    rows = []
+    extremes would be another ratio than the panel's. A rank of 0 or below at either level
+    (all-zero filters, which have no stable rank) leaves the growth undefined: NaN, with one
+    RuntimeWarning naming such a row (it was numpy's "divide by zero encountered")."""
+    rows, undefined = [], []
     extremes = df.groupby("dataset")["noise_std"].agg(["min", "max"])
     for (dataset, n, seed), group in df.groupby(["dataset", "n_train", "seed"], sort=True):
         smallest, largest = extremes.loc[dataset]
@@ -250,8 +255,26 @@ def _growth(df):
             continue
         low, high = low.iloc[0], high.iloc[0]
         for column, matrix in (("filter_stable_rank", "filters"), ("data_stable_rank", "data")):
+            ranks = float(low[column]), float(high[column])
+            if all(rank > 0 for rank in ranks):
+                growth = ranks[1] / ranks[0]
+            else:  # NaN where either is NaN (a fit that failed); undefined where one is <= 0
+                growth = math.nan
+                if not any(math.isnan(rank) for rank in ranks):
+                    level = smallest if ranks[0] <= 0 else largest
+                    undefined.append(f"{column}={ranks[0] if ranks[0] <= 0 else ranks[1]:g} "
+                                     f"at noise_std={level:g} (dataset={dataset!r}, "
+                                     f"n_train={n}, seed={seed})")
             rows.append({"dataset": dataset, "n_train": n, "seed": seed, "matrix": matrix,
-                         "growth": high[column] / low[column]})
+                         "growth": growth})
+    if undefined:
+        warnings.warn(
+            f"{len(undefined)} growth ratio(s) are undefined, set to NaN and left out of the "
+            f"growth panel: a stable rank of 0 or below (all-zero filters have none) at the "
+            f"smallest or the largest noise level, e.g. {undefined[0]}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return pd.DataFrame(rows, columns=["dataset", "n_train", "seed", "matrix", "growth"])
 
 
@@ -290,6 +313,13 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     ax : matplotlib Axes or ndarray of 2 Axes
         ``ax`` when given; else the Axes drawn on (left, right): the given ``axes``, or those
         of a new figure (``ax[0].figure``).
+
+    Warns
+    -----
+    RuntimeWarning
+        When a stable rank of 0 or below (all-zero filters have none) at a data set's
+        smallest or largest noise level leaves a growth ratio undefined: it is NaN and left
+        out of the growth panel; the warning names such a row.
 
     Examples
     --------
