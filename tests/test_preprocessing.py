@@ -26,7 +26,8 @@ X * 1e-30 (float32)                                  output up to the scale and 
                                                      overflow/underflow RuntimeWarnings)
 BackgroundNoise noise_std < 0, NaN, inf              InvalidParameterError naming noise_std
 BackgroundNoise noise overflowing the dtype          ValueError naming noise_std and the fix
-(noise_std=1e39 on float32)                          (the output held inf)
+(noise_std=1e39 on float32, 1e308 on float64)        (the output held inf; on float64 X it
+                                                     advised passing float64 X)
 BackgroundNoise position=(0.7, 0), position=True     ValueError naming position (were read as
                                                      tile (0, 0) and tile 1)
 BackgroundNoise image_shape (1, 4.0, 4) or not       ValueError naming image_shape
@@ -466,6 +467,11 @@ def test_noise_overflow_is_an_error():
             noise.transform(X)
         # float64 holds it
         assert np.isfinite(noise.transform(X.astype(np.float64))).all()
+        # float64 X that overflows: no advice to pass float64 X (it said so)
+        noise = BackgroundNoise(1e308, (1, 4, 4), mode=mode, random_state=0).fit(X)
+        with pytest.raises(ValueError, match=r"overflows float64 .*Lower noise_std \(or "
+                                             r"rescale X\)\.$"):
+            noise.transform(X.astype(np.float64))
 
 
 def test_noise_canvases_beyond_the_memory_name_grid(monkeypatch):

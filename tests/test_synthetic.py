@@ -19,6 +19,8 @@ signal_norm=1e-43, noise_std=1e-44           ValueError: underflows float32 (the
                                              its norm, the noise was zero)
 n_patches=1 with noise_std > 0               ValueError "leaves no patch for the noise"
                                              (the noise was dropped without a word)
+orthogonal_noise=True, n_classes * rank ==   ValueError "leaves no direction for the noise"
+n_features, noise_std > 0                    (the noise was rounding residue, ~1e-16)
 n_samples=1                                  one sample
 n_samples * n_patches * n_features beyond    ValueError naming them and the GiB needed,
 the machine's memory                         before any array is made (numpy's MemoryError
@@ -252,3 +254,19 @@ def test_sizes_beyond_the_memory_name_the_parameters(monkeypatch):
         make_low_rank_patches(n_samples=1000, n_features=64, n_patches=8)
     assert make_low_rank_patches(n_samples=100, n_features=64, n_patches=8)[0].shape == (
         100, 512)
+
+
+def test_orthogonal_noise_needs_a_direction_off_the_signal():
+    # the signal directions spanned R^n_features: the projected noise was rounding residue
+    # (about 1e-16), not noise of noise_std=1
+    with pytest.raises(ValueError, match=(
+            r"orthogonal_noise=True with n_classes \* rank = 2 \* 2 = n_features=4 leaves "
+            r"no direction for the noise .* Raise n_features, lower rank, or pass "
+            r"orthogonal_noise=False\.")):
+        make_low_rank_patches(20, n_features=4, n_patches=3, rank=2, noise_std=1.0,
+                              orthogonal_noise=True, random_state=0)
+    # the clean data, and one direction to spare, are fine
+    make_low_rank_patches(20, n_features=4, n_patches=3, rank=2, orthogonal_noise=True)
+    X, _ = make_low_rank_patches(20, n_features=5, n_patches=3, rank=2, noise_std=1.0,
+                                 orthogonal_noise=True, random_state=0)
+    assert np.sort(np.abs(X), axis=1)[:, -3].min() > 1e-3  # noise beside the signal patch

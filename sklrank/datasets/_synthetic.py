@@ -185,6 +185,15 @@ def make_low_rank_patches(
             f"noise_std={noise_std!r} with n_patches=1 leaves no patch for the noise (the "
             "signal takes the only one); use n_patches=2 or more."
         )
+    if orthogonal_noise and noise_std > 0 and n_directions == n_features:
+        # the signal directions span every direction of a patch: the projected noise was
+        # rounding residue (about 1e-16) instead of N(0, noise_std^2) off the signal
+        raise ValueError(
+            f"orthogonal_noise=True with n_classes * rank = {n_classes} * {rank} = "
+            f"n_features={n_features} leaves no direction for the noise (the signal "
+            "directions span every patch): the noise would be zero. Raise n_features, lower "
+            "rank, or pass orthogonal_noise=False."
+        )
     # X (float32), the Gaussian matrix of the basis and its factors (float64), and the
     # sample's labels, directions and positions (int64): refused before any is made (numpy's
     # "Unable to allocate 3.55 PiB" named no parameter).

@@ -253,10 +253,12 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
             out = self._noisy(X, std)
         # X is finite (validate_data), so an inf can only be an overflow of X's dtype.
         if not np.isfinite(out).all():
+            # (float64 X: "pass float64 X" was the advice there too)
+            wider = ", or pass float64 X" if X.dtype != np.float64 else ""
             raise ValueError(
                 f"noise_std={self.noise_std!r} overflows {X.dtype} (largest value "
                 f"{np.finfo(X.dtype).max:.3g}) with these images: the noisy images would hold "
-                "inf. Lower noise_std (or rescale X), or pass float64 X."
+                f"inf. Lower noise_std (or rescale X){wider}."
             )
         return out
 
