@@ -63,42 +63,37 @@ def _stable_ranks(filters, n_banks, host_check=False):
 
     ``filters`` has shape ``(k, R, D)``. Returns ``(ranks, fro)``, two ``(k, 1 + n_banks)``
     tensors (``n_banks`` 0 when None): column 0 for the whole matrix, then one per bank (the
-    equal, contiguous blocks of rows); ``fro`` holds the squared Frobenius norms, of the
-    block times a power of two where its squares would underflow or overflow (0 for a
+    equal, contiguous blocks of rows); ``fro`` holds the squared Frobenius norms (0 for a
     block of zero filters, whose rank is NaN; NaN for a matrix that is not finite, e.g. a
     diverged fit's, whose Gram matrices are zeroed: the eigensolver fails on NaN, torch's
     LinAlgError on the CPU). One batched eigendecomposition of the Gram matrices of the
-    smaller side, on the filters' device; one read of the norms, to find the matrices and
-    banks of float64 filters beyond about 1e+-133 (their squares underflow, or overflow),
-    computed again times the power of two that brings their largest entry near 1 (exact;
-    their squared Frobenius norm was 0, "zero filters", or their Gram matrix not finite); and
-    for ``host_check`` on the CPU (a stack of many epochs, once a fit) one more, which skips
-    the zeroing pass over the Gram matrices when all are finite.
+    smaller side, on the filters' device: no host synchronisation, but for ``host_check`` on
+    the CPU (a stack of many epochs, once a fit): one read, which skips the zeroing pass over
+    the Gram matrices when all are finite.
     """
     F = filters.to(torch.float64)
-    ranks, fro = _stable_ranks_as_they_are(F, n_banks, host_check)
-    # Rescaled only where needed, after the fact: scaling every stack first cost 1.4x on a
-    # 40 x 784 float64 matrix and 2.4x on a stack of 64 (two more passes, and copies).
-    # (The callers read the ranks at once: the read of the extremes costs no wait of its
-    # own. NaN, a matrix that is not finite, fails the test and is computed again: it stays
-    # NaN.)
-    low, high = torch.aminmax(fro)
-    if _SAFE_FRO[0] <= low.item() and high.item() <= _SAFE_FRO[1]:
-        return ranks, fro
-    safe = (fro >= _SAFE_FRO[0]) & (fro <= _SAFE_FRO[1])
-    redo = ~safe.all(dim=1)
-    F = F[redo]
-    whole = _stable_ranks_as_they_are(_power_of_two_scaled(F, 1), None, host_check)
-    parts = [whole]
+    k, rows, dim = F.shape
+    grams = [_gram(F)]
     if n_banks:
-        scaled = _power_of_two_scaled(F, n_banks).reshape(F.shape)
-        banks = _stable_ranks_as_they_are(scaled, n_banks, host_check)
-        parts.append(tuple(part[:, 1:] for part in banks))
-    ranks, fro = ranks.clone(), fro.clone()
-    # (the ranks of the blocks that were safe come out bitwise the same: powers of two)
-    ranks[redo] = torch.cat([part[0] for part in parts], dim=1)
-    fro[redo] = torch.where(safe[redo], fro[redo], torch.cat([part[1] for part in parts], dim=1))
-    return ranks, fro
+        grams.append(_gram(F.reshape(k * n_banks, rows // n_banks, dim)))
+    fros = [gram.diagonal(dim1=-2, dim2=-1).sum(-1) for gram in grams]
+    # A matrix with a NaN or infinite entry has a non-finite trace, and a finite one a finite
+    # trace (a float32 entry squared cannot overflow float64; float64 entries over 1e154
+    # count as not finite here, as their Gram matrix is not: _host_stable_ranks computes them
+    # again rescaled): checked on the k traces, not on the filters, and on the CPU the Gram
+    # matrices are zeroed only when one is not finite.
+    finite = torch.isfinite(fros[0])
+    zero = grams[0].new_zeros(())
+    keeps = [finite.repeat_interleave(len(gram) // k) for gram in grams]
+    if not (host_check and F.device.type == "cpu" and bool(finite.all())):
+        grams = [torch.where(keep[:, None, None], gram, zero) for gram, keep in zip(grams, keeps)]
+    tops = [_top_eigenvalues(gram) for gram in grams]
+    # a zeroed matrix's rank is 0 / 0, NaN; rounding can put the ratio a hair below the
+    # exact floor of 1, as in stable_rank
+    ranks = [(torch.where(keep, fro, zero) / top).clamp(min=1.0).reshape(k, -1)
+             for fro, keep, top in zip(fros, keeps, tops)]
+    fro = torch.cat([fro.reshape(k, -1) for fro in fros], dim=1)
+    return torch.cat(ranks, dim=1), torch.where(finite[:, None], fro, fro.new_full((), torch.nan))
 
 
 def _power_of_two_scaled(F, n_blocks):
@@ -116,30 +111,36 @@ def _power_of_two_scaled(F, n_blocks):
     return (blocks * scale[:, None]).reshape(k * n_blocks, rows // n_blocks, dim)
 
 
-def _stable_ranks_as_they_are(F, n_banks, host_check):
-    """:func:`_stable_ranks` of the float64 stack ``F``, without rescaling."""
-    k, rows, dim = F.shape
-    grams = [_gram(F)]
+def _host_stable_ranks(filters, n_banks, host_check=False):
+    """:func:`_stable_ranks` read to the host, as two numpy arrays ``(ranks, fro)``.
+
+    One read (a GPU waits for it once). The matrices and banks of float64 filters beyond
+    about 1e+-133, whose squares underflow or overflow (their squared Frobenius norm was 0,
+    "zero filters", from about 1e-154, and their ranks lost digits before that; their Gram
+    matrix was not finite above about 1e154, "NaN filters"), are then computed again times
+    the power of two that brings their largest entry near 1 (exact: the ranks do not depend
+    on the scale); their ``fro`` is that of the rescaled block. Other ranks are those of
+    :func:`_stable_ranks`, to the bit.
+    """
+    ranks, fro = torch.stack(_stable_ranks(filters, n_banks, host_check)).cpu().numpy()
+    # Checked after the read, on the host: rescaling every stack first cost 1.4x on a
+    # 40 x 784 float64 matrix and 2.4x on a stack of 64 (two more passes, and copies), and
+    # a check on the device another read an epoch. (NaN, a matrix that is not finite, fails
+    # the test and is computed again: it stays NaN.)
+    with np.errstate(invalid="ignore"):
+        safe = (fro >= _SAFE_FRO[0]) & (fro <= _SAFE_FRO[1])
+    redo = ~safe.all(axis=1)
+    if not redo.any():
+        return ranks, fro
+    F = filters[torch.from_numpy(redo).to(filters.device)].to(torch.float64)
+    parts = [_stable_ranks(_power_of_two_scaled(F, 1), None, host_check)]
     if n_banks:
-        grams.append(_gram(F.reshape(k * n_banks, rows // n_banks, dim)))
-    fros = [gram.diagonal(dim1=-2, dim2=-1).sum(-1) for gram in grams]
-    # A matrix with a NaN or infinite entry has a non-finite trace, and a finite one a finite
-    # trace (a float32 entry squared cannot overflow float64; float64 entries over 1e154,
-    # whose Gram matrix is not finite, are rescaled by the caller): checked on the k traces,
-    # not on the filters, and on the CPU the Gram matrices are zeroed only when one is not
-    # finite.
-    finite = torch.isfinite(fros[0])
-    zero = grams[0].new_zeros(())
-    keeps = [finite.repeat_interleave(len(gram) // k) for gram in grams]
-    if not (host_check and F.device.type == "cpu" and bool(finite.all())):
-        grams = [torch.where(keep[:, None, None], gram, zero) for gram, keep in zip(grams, keeps)]
-    tops = [_top_eigenvalues(gram) for gram in grams]
-    # a zeroed matrix's rank is 0 / 0, NaN; rounding can put the ratio a hair below the
-    # exact floor of 1, as in stable_rank
-    ranks = [(torch.where(keep, fro, zero) / top).clamp(min=1.0).reshape(k, -1)
-             for fro, keep, top in zip(fros, keeps, tops)]
-    fro = torch.cat([fro.reshape(k, -1) for fro in fros], dim=1)
-    return torch.cat(ranks, dim=1), torch.where(finite[:, None], fro, fro.new_full((), torch.nan))
+        scaled = _power_of_two_scaled(F, n_banks).reshape(F.shape)
+        parts.append(tuple(part[:, 1:] for part in _stable_ranks(scaled, n_banks, host_check)))
+    again = torch.stack([torch.cat(column, dim=1) for column in zip(*parts)]).cpu().numpy()
+    ranks[redo] = again[0]
+    fro[redo] = np.where(safe[redo], fro[redo], again[1])
+    return ranks, fro
 
 
 def _top_eigenvalues(grams):
@@ -193,8 +194,8 @@ def bank_stable_ranks(filters, n_banks):
     ranks : list of float
         One stable rank per bank.
     """
-    ranks, fro = _stable_ranks(filters[None], n_banks)
-    if not bool((fro > 0).all()):
+    ranks, fro = _host_stable_ranks(filters[None], n_banks)
+    if not (fro > 0).all():
         raise ValueError("A bank of zero filters has no stable rank.")
     return ranks[0, 1:].tolist()
 
@@ -345,7 +346,7 @@ class RankHistory(_PublicParams, Callback):
             n_banks = None
         # one copy to the host (a GPU waits for it once); non-finite filters (the last step
         # diverged) come back with a NaN norm
-        ranks, fro = torch.stack(_stable_ranks(stack, n_banks, self._deferred)).cpu().numpy()
+        ranks, fro = _host_stable_ranks(stack, n_banks, self._deferred)
         if not (np.isfinite(fro).all() and np.isfinite(ranks[fro > 0]).all()):
             raise TrainingDivergedError(
                 "training diverged: the filters hold NaN or infinity; lower lr."
