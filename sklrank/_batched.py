@@ -30,7 +30,7 @@ from ._base import (
     issue_convergence_warning,
     recorded_convergence_warnings,
 )
-from .callbacks._rank_history import _BUFFER_BYTES, _plain, _stable_ranks
+from .callbacks._rank_history import _BUFFER_BYTES, _host_stable_ranks, _plain
 
 __all__ = ["fit_batched", "batch_key", "unbatchable_reason", "BatchedFit"]
 
@@ -428,7 +428,7 @@ def _snapshot_ranks(snapshots, n_banks):
     stack = torch.stack(snapshots)  # (k, points, rows, ...)
     k, points, rows = stack.shape[:3]
     flat = stack.reshape(k * points, rows, -1)
-    ranks, fro = torch.stack(_stable_ranks(flat, n_banks, host_check=True)).cpu().numpy()
+    ranks, fro = _host_stable_ranks(flat, n_banks, host_check=True)
     ranks[~(fro > 0)] = np.nan  # zero filters, and non-finite ones (their norm is NaN)
     return ranks.reshape(k, points, -1)
 

@@ -271,6 +271,33 @@ def test_batched_filter_ranks_are_bitwise_the_filterwise_checked_ones(case):
             assert torch.equal(got.nan_to_num(), want.nan_to_num())
 
 
+@pytest.mark.parametrize("scale", [1e-140, 1e-170, 1e-250, 1e-310, 1e140, 1e200, 1e300])
+def test_filter_ranks_of_float64_filters_of_any_scale(scale):
+    # float64 filters below about 1e-154: their squared Frobenius norm underflowed to 0,
+    # "A bank of zero filters has no stable rank" (and below 1e-150 the ranks lost digits);
+    # above 1e154 their Gram matrix was not finite: counted as NaN filters ("training
+    # diverged" in RankHistory)
+    from sklrank.callbacks._rank_history import _host_stable_ranks, bank_stable_ranks
+
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((40, 784))
+    expected = [stable_rank(W)] + [stable_rank(W[b * 20 : (b + 1) * 20]) for b in range(2)]
+    ranks, fro = _host_stable_ranks(torch.from_numpy(W * scale)[None], 2)
+    np.testing.assert_allclose(ranks[0], expected, rtol=1e-12)
+    assert (fro > 0).all() and np.isfinite(fro).all()
+    np.testing.assert_allclose(bank_stable_ranks(torch.from_numpy(W * scale), 2),
+                               expected[1:], rtol=1e-12)
+    # one bank at this scale, the other at 1; with a zero and a NaN stack beside them
+    mixed = W.copy()
+    mixed[20:] *= scale
+    stack = torch.from_numpy(np.stack([W, mixed, np.zeros_like(W), W * np.nan]))
+    for host_check in (False, True):
+        ranks, fro = _host_stable_ranks(stack, 2, host_check)
+        np.testing.assert_allclose(ranks[:2, 1:], [expected[1:]] * 2, rtol=1e-12)
+        assert ranks[0, 0] == _host_stable_ranks(stack[:1], 2)[0][0, 0]  # (unscaled: bitwise)
+        assert np.isnan(ranks[2:]).all() and (fro[2] == 0).all() and np.isnan(fro[3]).all()
+
+
 @pytest.mark.parametrize("shape, n_banks", [((80, 64), 2), ((4000, 128), 10), ((600, 300), 3)])
 def test_batched_filter_ranks_agree_with_stable_rank(shape, n_banks):
     # the deferred computation: a stack of epochs' filters, their banks, in one batch

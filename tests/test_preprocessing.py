@@ -26,7 +26,8 @@ X * 1e-30 (float32)                                  output up to the scale and 
                                                      overflow/underflow RuntimeWarnings)
 BackgroundNoise noise_std < 0, NaN, inf              InvalidParameterError naming noise_std
 BackgroundNoise noise overflowing the dtype          ValueError naming noise_std and the fix
-(noise_std=1e39 on float32)                          (the output held inf)
+(noise_std=1e39 on float32, 1e308 on float64)        (the output held inf; on float64 X it
+                                                     advised passing float64 X)
 BackgroundNoise on X holding NaN under scikit-       ValueError naming X and assume_finite (was
 learn's assume_finite=True                           "noise_std=1.0 overflows float32")
 BackgroundNoise position=(0.7, 0), position=True     ValueError naming position (were read as
@@ -45,6 +46,9 @@ make_rank_pipeline n_components above the pixels     ValueError naming n_compone
 of one image                                         (was found at the first fit)
 BackgroundNoise / make_rank_pipeline grid,          taken, as image_shape is (were refused:
 position as numpy arrays (np.array([1, 0]))          "must be an instance of 'tuple'")
+BackgroundNoise canvases beyond the machine's        ValueError naming grid, the samples and
+memory (grid=(10**6, 10**6)), and their feature     the GiB needed, before the canvas is made
+names                                                (numpy's "Unable to allocate 146 TiB")
 ===================================================  ==========================================
 """
 
@@ -466,6 +470,40 @@ def test_noise_overflow_is_an_error():
             noise.transform(X)
         # float64 holds it
         assert np.isfinite(noise.transform(X.astype(np.float64))).all()
+        # float64 X that overflows: no advice to pass float64 X (it said so)
+        noise = BackgroundNoise(1e308, (1, 4, 4), mode=mode, random_state=0).fit(X)
+        with pytest.raises(ValueError, match=r"overflows float64 .*Lower noise_std \(or "
+                                             r"rescale X\)\.$"):
+            noise.transform(X.astype(np.float64))
+
+
+def test_noise_canvases_beyond_the_memory_name_grid(monkeypatch):
+    # numpy's MemoryError "Unable to allocate 146. TiB for an array with shape (10, 1,
+    # 1000000, 4000000)" named neither grid nor the samples
+    X = _data(n=10, d=4)
+    noise = BackgroundNoise(1.0, grid=(10**6, 10**6), random_state=0).fit(X)
+    with pytest.raises(ValueError, match=(
+            r"BackgroundNoise\(grid=\(1000000, 1000000\)\).transform needs about .* GiB of "
+            r"memory \(X_noisy holds n_samples=10 canvases of 1 x 1000000 x 4000000 float32 "
+            r"pixels\), more than the .* GiB of this machine; lower grid, or transform fewer "
+            r"samples at a time\.")):
+        noise.transform(X)
+    # one name a canvas pixel: about 150 bytes each
+    with pytest.raises(ValueError, match=(
+            r"get_feature_names_out needs about .* GiB of memory \(one name for each of the "
+            r"1 x 1000000 x 4000000 pixels of a canvas\), .*; lower grid\.")):
+        noise.get_feature_names_out()
+    import os
+
+    pages = {"SC_PHYS_PAGES": 256, "SC_PAGE_SIZE": 4096}  # a machine of 1 MiB
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    noise = BackgroundNoise(1.0, grid=(128, 128), random_state=0).fit(X)
+    with pytest.raises(ValueError, match="more than the 0.000977 GiB of this machine"):
+        noise.transform(X)
+    assert noise.transform(X[:1]).shape == (1, 128 * 128 * 4)
+    # additive noise makes an array of X's size only
+    additive = BackgroundNoise(1.0, mode="additive", random_state=0).fit(X)
+    assert additive.transform(X).shape == X.shape
 
 
 def test_noise_on_nan_under_assume_finite_names_x():

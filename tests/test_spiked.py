@@ -17,6 +17,9 @@ target callable returning NaN              the same ValueError (today: NaN in y)
 target callable returning strings          ValueError "must return real numbers"
 target callable of the wrong shape         ValueError "target callable must map ..."
 target="spike" at a large nu (1e120)       finite, correct y (no overflow in zeta**2)
+n_samples * n_features beyond the          ValueError naming them and the GiB needed,
+machine's memory                           before any array is made (numpy's MemoryError
+                                           "Unable to allocate 728 TiB")
 =========================================  =================================================
 """
 
@@ -119,3 +122,20 @@ def test_spike_target_at_a_huge_spike_stays_finite_and_right():
     assert np.isfinite(X).all() and np.isfinite(y).all()
     # y = <q, x> / sqrt(zeta^2 + q^T Sigma q) ~ z when the spike dominates
     np.testing.assert_allclose(y, spike.z, rtol=1e-9)
+
+
+def test_sizes_beyond_the_memory_name_the_parameters(monkeypatch):
+    # numpy's MemoryError "Unable to allocate 728. TiB for an array with shape (10000000,
+    # 10000000)" named no parameter
+    with pytest.raises(ValueError, match=(
+            r"make_spiked needs about .* GiB of memory \(X and its bulk each hold n_samples "
+            r"\* n_features = 100000000 \* 1000000 = 100000000000000 float64 values\), more "
+            r"than the .* GiB of this machine; lower n_samples or n_features\.")):
+        make_spiked(10**8, 10**6)
+    import os
+
+    pages = {"SC_PHYS_PAGES": 256, "SC_PAGE_SIZE": 4096}  # a machine of 1 MiB
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    with pytest.raises(ValueError, match="more than the 0.000977 GiB of this machine"):
+        make_spiked(1000, 100)
+    assert make_spiked(20, 100)[0].shape == (20, 100)

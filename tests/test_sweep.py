@@ -70,6 +70,8 @@ plot: ax and axes together, wrong axes    ValueError; ax not an Axes: TypeError
 plot: ax with several data sets           ValueError: select one
 plot_noise_sweep of several n_train       ValueError: select one, or plot_sample_size_study
 study plot with one noise level           ValueError (ax=... draws the left panel only)
+study plot with a stable rank of 0 (all-   growth NaN, left out, one RuntimeWarning naming
+zero filters) at the first or last noise  a row (was numpy's "divide by zero encountered")
 study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
 """
@@ -1631,6 +1633,38 @@ def test_study_growth_is_from_the_smallest_to_the_largest_level(tiny_study):
     plt.close(right.figure)
 
 
+def test_study_growth_of_a_zero_rank_is_nan_with_a_warning(tiny_study):
+    # all-zero filters (a stable rank of 0 in the table) at noise 0: the growth was
+    # rank / 0 = inf with numpy's "divide by zero encountered in scalar divide", and 0 / 0
+    # NaN with its "invalid value encountered"
+    zero = tiny_study.copy()
+    at = (zero["n_train"] == 400) & (zero["seed"] == 0)
+    zero.loc[at & (zero["noise_std"] == 0.0), "filter_stable_rank"] = 0.0
+    zero.loc[(zero["n_train"] == 1600) & (zero["seed"] == 1), "filter_stable_rank"] = 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        right = plot_sample_size_study(zero)[1]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and caught[0].category is RuntimeWarning, messages
+    assert messages[0].startswith("2 growth ratio(s) are undefined, set to NaN and left out "
+                                  "of the growth panel"), messages
+    assert ("e.g. filter_stable_rank=0 at noise_std=0 (dataset='mnist', n_train=400, "
+            "seed=0)") in messages[0]
+    assert caught[0].filename == __file__  # the caller's line
+    # the filters' mean growth at n=400 and n=1600 is over the other seed alone
+    filters = [line for line in right.get_lines() if len(line.get_xdata()) == 3][0]
+    expected = [np.mean([(6 + 0.1 * s + 1000 / n) / (6 + 0.1 * s) for s in seeds])
+                for n, seeds in ((100, [0, 1]), (400, [1]), (1600, [0]))]
+    np.testing.assert_allclose(filters.get_ydata(), expected, rtol=1e-12)
+    plt.close(right.figure)
+    # a NaN rank (a fit that failed) is NaN growth, as before, without a word
+    failed = tiny_study.copy()
+    failed.loc[at & (failed["noise_std"] == 0.0), "filter_stable_rank"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plt.close(plot_sample_size_study(failed)[0].figure)
+
+
 def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     # (one line at the median of all the rows: 7, the clean rank of neither data set)
     both = pd.concat([tiny_study, tiny_study.assign(dataset="synthetic", clean_rank=4)])
@@ -1638,6 +1672,39 @@ def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     clean = {line.get_label(): line.get_ydata()[0] for line in left.get_lines()
              if line.get_label().startswith("clean")}
     assert clean == {"clean data rank, mnist (10)": 10, "clean data rank, synthetic (4)": 4}
+    plt.close(left.figure)
+
+
+def test_study_plot_clean_rank_lines_take_their_data_sets_line_style(tiny_study):
+    # every clean-rank line was black and "--": with several data sets the lines (and their
+    # legend entries) could not be told apart
+    three = pd.concat([tiny_study.assign(dataset="synthetic", clean_rank=4), tiny_study,
+                       tiny_study.assign(dataset="cifar10", clean_rank=20)])
+    left = plot_sample_size_study(three)[0]
+    legend = dict(zip((t.get_text() for t in left.get_legend().get_texts()),
+                      left.get_legend().legend_handles))
+    clean = {line.get_label(): line for line in left.get_lines()
+             if line.get_label().startswith("clean")}
+    assert len(clean) == 3
+    patterns = set()
+    for name, rank in (("synthetic", 4), ("mnist", 10), ("cifar10", 20)):
+        line = clean[f"clean data rank, {name} ({rank})"]
+        # the data set's own line style (its legend entry), in black
+        assert line.get_linestyle() == legend[name].get_linestyle()
+        assert line._unscaled_dash_pattern == legend[name]._unscaled_dash_pattern
+        assert line.get_color() == "black"
+        patterns.add(str(line._unscaled_dash_pattern))
+    assert len(patterns) == 3 and clean["clean data rank, synthetic (4)"].get_linestyle() == "-"
+    plt.close(left.figure)
+    # data sets of one clean rank share a line, whose label names them
+    left = plot_sample_size_study(pd.concat([tiny_study, tiny_study.assign(dataset="cifar10")]))[0]
+    assert [line.get_label() for line in left.get_lines()
+            if line.get_label().startswith("clean")] == ["clean data rank, mnist, cifar10 (10)"]
+    plt.close(left.figure)
+    # one data set: one dashed line, as before
+    left = plot_sample_size_study(tiny_study)[0]
+    line, = (line for line in left.get_lines() if line.get_label().startswith("clean"))
+    assert line.get_linestyle() == "--" and line.get_label() == "clean data rank (10)"
     plt.close(left.figure)
 
 

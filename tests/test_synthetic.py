@@ -19,7 +19,12 @@ signal_norm=1e-43, noise_std=1e-44           ValueError: underflows float32 (the
                                              its norm, the noise was zero)
 n_patches=1 with noise_std > 0               ValueError "leaves no patch for the noise"
                                              (the noise was dropped without a word)
+orthogonal_noise=True, n_classes * rank ==   ValueError "leaves no direction for the noise"
+n_features, noise_std > 0                    (the noise was rounding residue, ~1e-16)
 n_samples=1                                  one sample
+n_samples * n_patches * n_features beyond    ValueError naming them and the GiB needed,
+the machine's memory                         before any array is made (numpy's MemoryError
+                                             "Unable to allocate 3.55 PiB")
 ===========================================  ================================================
 """
 
@@ -229,3 +234,39 @@ def test_memory_peak_is_about_the_output(orthogonal_noise, monkeypatch):
         tracemalloc.stop()
     assert X.nbytes == 5000 * 512 * 4
     assert peak < 1.5 * X.nbytes, peak / X.nbytes
+
+
+def test_sizes_beyond_the_memory_name_the_parameters(monkeypatch):
+    # numpy's MemoryError "Unable to allocate 3.55 PiB for an array with shape (1000000,
+    # 1000000000)" named no parameter
+    with pytest.raises(ValueError, match=(
+            r"make_low_rank_patches needs about .* GiB of memory \(X holds n_samples \* "
+            r"n_patches \* n_features = 1000000 \* 10000 \* 100000 = 1000000000000000 "
+            r"float32 values\), more than the .* GiB of this machine; lower n_samples, "
+            r"n_patches or n_features\.")):
+        make_low_rank_patches(n_samples=10**6, n_features=10**5, n_patches=10**4)
+    # compared with the machine's memory (here 1 MiB) before anything is drawn
+    import os
+
+    pages = {"SC_PHYS_PAGES": 256, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    with pytest.raises(ValueError, match="more than the 0.000977 GiB of this machine"):
+        make_low_rank_patches(n_samples=1000, n_features=64, n_patches=8)
+    assert make_low_rank_patches(n_samples=100, n_features=64, n_patches=8)[0].shape == (
+        100, 512)
+
+
+def test_orthogonal_noise_needs_a_direction_off_the_signal():
+    # the signal directions spanned R^n_features: the projected noise was rounding residue
+    # (about 1e-16), not noise of noise_std=1
+    with pytest.raises(ValueError, match=(
+            r"orthogonal_noise=True with n_classes \* rank = 2 \* 2 = n_features=4 leaves "
+            r"no direction for the noise .* Raise n_features, lower rank, or pass "
+            r"orthogonal_noise=False\.")):
+        make_low_rank_patches(20, n_features=4, n_patches=3, rank=2, noise_std=1.0,
+                              orthogonal_noise=True, random_state=0)
+    # the clean data, and one direction to spare, are fine
+    make_low_rank_patches(20, n_features=4, n_patches=3, rank=2, orthogonal_noise=True)
+    X, _ = make_low_rank_patches(20, n_features=5, n_patches=3, rank=2, noise_std=1.0,
+                                 orthogonal_noise=True, random_state=0)
+    assert np.sort(np.abs(X), axis=1)[:, -3].min() > 1e-3  # noise beside the signal patch

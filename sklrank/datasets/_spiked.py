@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._memory import check_fits_in_memory
 from .._params import validate_params
 
 __all__ = ["make_spiked", "triple_index_target"]
@@ -103,6 +104,15 @@ def make_spiked(
         (the bulk part ``X_B``, (n, d)) and ``target_directions`` ((3, d); the b's).
         ``X == X_bulk + zeta * outer(z, q)`` up to rounding.
 
+    Raises
+    ------
+    ValueError
+        If the spike strength or the targets overflow float64, if a callable ``target``
+        returns values of the wrong type or shape, or if ``X`` and its bulk (8 bytes a value
+        of ``n_samples * n_features`` each, and a temporary) would not fit in this
+        machine's memory: the message names the sizes and the memory needed, before
+        anything is drawn.
+
     Examples
     --------
     >>> from sklrank.datasets import make_spiked
@@ -113,8 +123,17 @@ def make_spiked(
     >>> bool(np.allclose(X, spike.X_bulk + spike.zeta * np.outer(spike.z, spike.q)))
     True
     """
-    rng = check_random_state(random_state)
     n, d = n_samples, n_features
+    # X, its bulk X_B and one temporary of their size (float64), refused before any is made
+    # (numpy's "Unable to allocate 728 TiB" named no parameter).
+    check_fits_in_memory(
+        3 * 8 * n * d,
+        "make_spiked",
+        f"X and its bulk each hold n_samples * n_features = {n} * {d} = {n * d} float64 "
+        "values",
+        "n_samples or n_features",
+    )
+    rng = check_random_state(random_state)
     eigenvalues = np.arange(1, d + 1, dtype=np.float64) ** (-float(alpha))
     X_bulk = rng.standard_normal((n, d)) * np.sqrt(eigenvalues)
     q = rng.standard_normal(d)

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._memory import check_fits_in_memory
 from .._params import validate_params
 
 __all__ = ["make_low_rank_patches"]
@@ -146,6 +147,13 @@ def make_low_rank_patches(
     basis_classes : ndarray of shape (n_classes * rank,)
         Only when ``return_basis=True``: the class label of each row of ``basis``.
 
+    Raises
+    ------
+    ValueError
+        If the parameters do not fit together (see each one), or if ``X`` (4 bytes a value
+        of ``n_samples * n_patches * n_features``) would not fit in this machine's memory:
+        the message names the sizes and the memory needed, before anything is drawn.
+
     Examples
     --------
     >>> from sklrank.datasets import make_low_rank_patches
@@ -177,6 +185,26 @@ def make_low_rank_patches(
             f"noise_std={noise_std!r} with n_patches=1 leaves no patch for the noise (the "
             "signal takes the only one); use n_patches=2 or more."
         )
+    if orthogonal_noise and noise_std > 0 and n_directions == n_features:
+        # the signal directions span every direction of a patch: the projected noise was
+        # rounding residue (about 1e-16) instead of N(0, noise_std^2) off the signal
+        raise ValueError(
+            f"orthogonal_noise=True with n_classes * rank = {n_classes} * {rank} = "
+            f"n_features={n_features} leaves no direction for the noise (the signal "
+            "directions span every patch): the noise would be zero. Raise n_features, lower "
+            "rank, or pass orthogonal_noise=False."
+        )
+    # X (float32), the Gaussian matrix of the basis and its factors (float64), and the
+    # sample's labels, directions and positions (int64): refused before any is made (numpy's
+    # "Unable to allocate 3.55 PiB" named no parameter).
+    n_values = n_samples * n_patches * n_features
+    check_fits_in_memory(
+        4 * n_values + 8 * 3 * n_features * n_directions + 8 * 3 * n_samples,
+        "make_low_rank_patches",
+        f"X holds n_samples * n_patches * n_features = {n_samples} * {n_patches} * "
+        f"{n_features} = {n_values} float32 values",
+        "n_samples, n_patches or n_features",
+    )
     rng = check_random_state(random_state)
 
     # Orthonormal directions from the QR factorisation of a Gaussian matrix.

@@ -5,6 +5,9 @@ seaborn's axes-level functions do, draw into the Axes they are given (``ax`` for
 panel, ``axes`` for all panels) and return the Axes they drew on.
 """
 
+import math
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -240,8 +243,10 @@ def _growth(df):
     """Per (dataset, n_train, seed): the filter and data stable ranks at the data set's
     largest noise level over those at its smallest, in long form. A group without a row at
     either level (e.g. the rows of fits that did not train dropped) has no growth: its own
-    extremes would be another ratio than the panel's."""
-    rows = []
+    extremes would be another ratio than the panel's. A rank of 0 or below at either level
+    (all-zero filters, which have no stable rank) leaves the growth undefined: NaN, with one
+    RuntimeWarning naming such a row (it was numpy's "divide by zero encountered")."""
+    rows, undefined = [], []
     extremes = df.groupby("dataset")["noise_std"].agg(["min", "max"])
     for (dataset, n, seed), group in df.groupby(["dataset", "n_train", "seed"], sort=True):
         smallest, largest = extremes.loc[dataset]
@@ -250,8 +255,26 @@ def _growth(df):
             continue
         low, high = low.iloc[0], high.iloc[0]
         for column, matrix in (("filter_stable_rank", "filters"), ("data_stable_rank", "data")):
+            ranks = float(low[column]), float(high[column])
+            if all(rank > 0 for rank in ranks):
+                growth = ranks[1] / ranks[0]
+            else:  # NaN where either is NaN (a fit that failed); undefined where one is <= 0
+                growth = math.nan
+                if not any(math.isnan(rank) for rank in ranks):
+                    level = smallest if ranks[0] <= 0 else largest
+                    undefined.append(f"{column}={ranks[0] if ranks[0] <= 0 else ranks[1]:g} "
+                                     f"at noise_std={level:g} (dataset={dataset!r}, "
+                                     f"n_train={n}, seed={seed})")
             rows.append({"dataset": dataset, "n_train": n, "seed": seed, "matrix": matrix,
-                         "growth": high[column] / low[column]})
+                         "growth": growth})
+    if undefined:
+        warnings.warn(
+            f"{len(undefined)} growth ratio(s) are undefined, set to NaN and left out of the "
+            f"growth panel: a stable rank of 0 or below (all-zero filters have none) at the "
+            f"smallest or the largest noise level, e.g. {undefined[0]}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return pd.DataFrame(rows, columns=["dataset", "n_train", "seed", "matrix", "growth"])
 
 
@@ -260,11 +283,12 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
 
     Left panel: the filter stable rank against the training-set size, one line per noise
     level (mean over seeds, the band is +/- one standard deviation), with the clean data's
-    rank as a dashed line (one a data set). Right panel: its growth from the smallest to the
-    largest noise level (the ratio of the two, per seed), next to the data stable rank's
-    growth, against the training-set size: the paper's claim holds where the filters' ratio
-    stays near 1 while the data's is large. Several data sets in ``df`` are told apart by the
-    line style.
+    rank as a dashed black line. Right panel: its growth from the smallest to the largest
+    noise level (the ratio of the two, per seed), next to the data stable rank's growth,
+    against the training-set size: the paper's claim holds where the filters' ratio stays
+    near 1 while the data's is large. Several data sets in ``df`` are told apart by the line
+    style, in both panels and on their clean-rank lines (black, one a data set, in its line
+    style: the first data set's is solid); data sets of the same clean rank share one line.
 
     Parameters
     ----------
@@ -290,6 +314,13 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         ``ax`` when given; else the Axes drawn on (left, right): the given ``axes``, or those
         of a new figure (``ax[0].figure``).
 
+    Warns
+    -----
+    RuntimeWarning
+        When a stable rank of 0 or below (all-zero filters have none) at a data set's
+        smallest or largest noise level leaves a growth ratio undefined: it is NaN and left
+        out of the growth panel; the warning names such a row.
+
     Examples
     --------
     >>> from sklrank.experiments import sample_size_study, plot_sample_size_study
@@ -299,6 +330,7 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from seaborn._base import unique_dashes
 
     df = _check_frame(
         df, {"n_train", "noise_std", "seed", "filter_stable_rank", "data_stable_rank",
@@ -330,8 +362,12 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     datasets = list(dict.fromkeys(df["dataset"]))
     several = len(datasets) > 1
     # one order for both panels: the growth table is sorted by data set, and each panel drew
-    # its first data set solid (two data sets swapped line styles from panel to panel)
-    style = {"style": "dataset", "style_order": datasets} if several else {}
+    # its first data set solid (two data sets swapped line styles from panel to panel); the
+    # clean-rank lines take the same dashes (they were all "--": one could not tell whose
+    # clean rank a line was)
+    dashes = dict(zip(datasets, unique_dashes(len(datasets))))
+    style = ({"style": "dataset", "style_order": datasets, "dashes": dashes} if several
+             else {})
 
     left = panels[0]
     data = df.assign(**{"noise std": df["noise_std"].map(lambda v: f"{v:g}")})
@@ -341,11 +377,18 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         palette=sns.color_palette("viridis", len(order)), errorbar="sd",
         err_style=_err_style(df["n_train"]), marker="o", ax=left, **style,
     )
-    # one line a data set: their clean ranks differ (2K synthetic, K images)
-    for name, clean in df.groupby("dataset", sort=False)["clean_rank"].median().items():
-        label = f"clean data rank, {name} ({clean:g})" if several else (
-            f"clean data rank ({clean:g})")
-        left.axhline(clean, color="black", ls="--", lw=1.2, label=label)
+    # one black line a clean rank (2K synthetic, K images), in the line style of its data
+    # set; data sets of the same clean rank share the line (drawn in the style of the
+    # first), its label names them all
+    cleans = df.groupby("dataset", sort=False)["clean_rank"].median()
+    for clean, names in cleans.groupby(cleans, sort=False).groups.items():
+        names = list(names)
+        if several:
+            label = f"clean data rank, {', '.join(str(n) for n in names)} ({clean:g})"
+            line = {"ls": (0, dashes[names[0]]) if dashes[names[0]] else "-"}
+        else:
+            label, line = f"clean data rank ({clean:g})", {"ls": "--"}
+        left.axhline(clean, color="black", lw=1.2, label=label, **line)
     sizes = sorted(df["n_train"].unique())
     _size_axis(left, sizes, log_x)
     left.set_ylabel("filter stable rank")

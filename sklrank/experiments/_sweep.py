@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._base import warn_untrained
 from .._interrupts import StopSignal
+from .._memory import check_fits_in_memory
 from .._params import MAX_SEEDS, validate_params
 from .._threads import thread_limits as _thread_limits
 from ..preprocessing._noise import _is_int
@@ -639,16 +640,7 @@ def _check_fits_in_memory(kind, config, params, sizes, image_shape=None, remote=
         fix = f"n_samples, n_test{', canvas' if pad else ''} or n_filters"
     need = _point_bytes(n, n_classes, (n_features, n_patches, n_filters), True)[0]
     need += 4 * n_test * n_features
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return
-    if need > memory:
-        raise ValueError(
-            f"one fit needs about {need / 2**30:.3g} GiB of memory ({what}, "
-            f"n_filters={n_filters} filters a class), more than the {memory / 2**30:.3g} GiB "
-            f"of this machine; lower {fix}."
-        )
+    check_fits_in_memory(need, "one fit", f"{what}, n_filters={n_filters} filters a class", fix)
 
 
 def _one_class_error(n_samples, seed, drawn, what):

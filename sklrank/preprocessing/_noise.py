@@ -8,11 +8,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .._memory import check_fits_in_memory
 from .._params import _ValidatedParams
 from .._patches import _positive_ints
 from .._validation import numpy_inputs
 
 __all__ = ["BackgroundNoise"]
+
+# Memory of one output feature name of get_feature_names_out, with its share of the arrays.
+_BYTES_A_NAME = 150
 
 
 def _is_int(value):
@@ -228,13 +232,27 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the noise overflows the dtype of ``X`` (the output would hold inf), or ``X``
+            If the noise overflows the dtype of ``X`` (the output would hold inf), if ``X``
             holds NaN or infinity (under ``sklearn.set_config(assume_finite=True)``, which
-            skips the check of ``X``; with ``noise_std=0`` they pass through unchecked).
+            skips the check of ``X``; with ``noise_std=0`` they pass through unchecked), or
+            if the canvases ("pad" mode) would not fit in this machine's memory (the message
+            names ``grid``, the number of samples and the memory needed; transform fewer
+            samples at a time).
         """
         check_is_fitted(self, "output_image_shape_")
         with numpy_inputs():
             X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        if not self._fitted_additive():
+            # the canvases, refused before they are made (numpy's "Unable to allocate
+            # 146 TiB" named neither grid nor the number of samples)
+            c, h, w = self.output_image_shape_
+            check_fits_in_memory(
+                X.dtype.itemsize * X.shape[0] * c * h * w,
+                f"BackgroundNoise(grid={self.grid_}).transform",
+                f"X_noisy holds n_samples={X.shape[0]} canvases of {c} x {h} x {w} "
+                f"{X.dtype} pixels",
+                "grid, or transform fewer samples at a time",
+            )
         std = float(self.noise_std)
         if std == 0.0:
             return self._noisy(X, std)
@@ -249,10 +267,12 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
                     "skipped the check at the start of transform); remove or impute those "
                     "entries."
                 )
+            # (float64 X: "pass float64 X" was the advice there too)
+            wider = ", or pass float64 X" if X.dtype != np.float64 else ""
             raise ValueError(
                 f"noise_std={self.noise_std!r} overflows {X.dtype} (largest value "
                 f"{np.finfo(X.dtype).max:.3g}) with these images: the noisy images would hold "
-                "inf. Lower noise_std (or rescale X), or pass float64 X."
+                f"inf. Lower noise_std (or rescale X){wider}."
             )
         return out
 
@@ -322,6 +342,14 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         if self._fitted_additive():
             return input_features
         c, h, w = self.output_image_shape_
+        # a Python string (about 80 bytes), its pointers and indices (about 70) a pixel:
+        # a huge canvas filled the memory until the process was killed
+        check_fits_in_memory(
+            _BYTES_A_NAME * c * h * w,
+            f"BackgroundNoise(grid={self.grid_}).get_feature_names_out",
+            f"one name for each of the {c} x {h} x {w} pixels of a canvas",
+            "grid",
+        )
         ch, r, col = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
         names = [
             f"backgroundnoise_c{a}_r{b}_c{d}"
