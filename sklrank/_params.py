@@ -23,6 +23,15 @@ from sklearn.utils._param_validation import validate_params as _sklearn_validate
 # setting is far more than a mean over seeds needs.
 MAX_SEEDS = 100_000
 
+# The most epochs a sweep, a gradient study or a command trains (``max_epochs`` of
+# ``classifier_params`` and of the studies, ``--max-epochs``, ``--epochs``): a thousand times
+# the longest default (1000, the synthetic sweep's). Measured on one CPU thread, an epoch takes
+# about 5 ms for the synthetic sweep's default fit and 50 ms for the gradient figures at the
+# paper's sizes: 1000000 epochs are 80 minutes a fit and 14 hours a run, and 10**9 (accepted
+# before) two months a fit. The estimators themselves take any ``max_epochs``, as skorch's
+# nets do (a fit stops at Ctrl-C, or early with EarlyStopping).
+MAX_EPOCHS = 1_000_000
+
 class _PublicParams:
     """Mixin (left of a skorch net or callback): only public attributes are parameters.
 

@@ -16,6 +16,9 @@ input                                       answer
                                             of every seed is listed ...)" (the list of
                                             fits filled the memory: an empty "error: "
                                             line, or the process was killed)
+--max-epochs 1000000000                     argparse: "must be at most 1000000 (a thousand
+                                            times the longest default; ... 1.4 to 14 hours
+                                            a fit)" (it ran for months)
 --classes 3 --dataset mnist                 "keeps one class only"
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
 --signal-position 9 (synthetic, 8 patches)  "--signal-position 9 is not a patch index for
@@ -441,7 +444,11 @@ def test_too_few_samples_say_why(n, tmp_path, capsys, no_fit):
     [
         # numpy's "Maximum allowed dimension exceeded", a C overflow or a traceback
         (["--n-samples", str(10**20)], "argument --n-samples: must be at most 2**31 - 1"),
-        (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 2**31 - 1"),
+        (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 1000000"),
+        # (10**9 epochs was taken: months a fit)
+        (["--max-epochs", str(10**9)], "argument --max-epochs: must be at most 1000000 (a "
+         "thousand times the longest default; at the 5 to 50 ms an epoch measured for the "
+         "default sizes on one thread, that is 1.4 to 14 hours a fit), got 1000000000"),
         (["--n-patches", str(10**20)], "argument --n-patches: must be at most 2**31 - 1"),
         (["--n-filters", str(10**20)], "argument --n-filters: must be at most 2**31 - 1"),
         (["--n-jobs", str(10**20)], "argument --n-jobs: must be between -1024 and 1024"),

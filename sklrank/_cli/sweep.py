@@ -22,6 +22,7 @@ from sklrank._cli import (
     as_options,
     at_most,
     command_line,
+    epoch_count_option,
     int_option,
     n_jobs_option,
     one_line,
@@ -243,7 +244,7 @@ def add_parser(subparsers):
         help=f"filters per class (default: {clf['n_filters']})",
     )
     model.add_argument(
-        "--max-epochs", type=int_option(), metavar="T",
+        "--max-epochs", type=epoch_count_option, metavar="T",
         help=f"full-batch gradient steps (default: synthetic {clf['max_epochs']}; images "
         f"{img_clf['max_epochs']})",
     )
