@@ -19,6 +19,9 @@ input                                       answer
 --max-epochs 1000000000                     argparse: "must be at most 1000000 (a thousand
                                             times the longest default; ... 1.4 to 14 hours
                                             a fit)" (it ran for months)
+--threads-per-point 2 --n-jobs 2 on two     not an error: a warning line, "4 threads on the
+cores (no --scheduler)                      2 cores of this machine ...; pass --n-jobs 1 or
+                                            fewer" (taken without a word)
 --classes 3 --dataset mnist                 "keeps one class only"
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
 --signal-position 9 (synthetic, 8 patches)  "--signal-position 9 is not a patch index for
@@ -352,6 +355,63 @@ def test_unreachable_scheduler_names_the_option(tmp_path, capsys):
     assert line.startswith("sklrank sweep: error: cannot reach the Dask scheduler of "
                            "--scheduler tcp://127.0.0.1:9: "), line
     assert line.endswith("; check the address, and that the scheduler runs."), line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--threads-per-point", "2", "--n-jobs", "2"],
+         "sklrank sweep: warning: --threads-per-point 2 x 2 workers (--n-jobs 2) = 4 threads "
+         "on the 2 cores of this machine: they wait for each other (slower, the same numbers); "
+         "pass --n-jobs 1 or fewer."),
+        (["--threads-per-point", "4", "--n-jobs", "1"],
+         "sklrank sweep: warning: --threads-per-point 4 = 4 threads on the 2 cores of this "
+         "machine: they wait for each other (slower, the same numbers); pass "
+         "--threads-per-point 2 or fewer (the numbers may change in the last bits with it)."),
+        (["--threads-per-point", "1", "--n-jobs", "-1"], None),
+        (["--threads-per-point", "2", "--n-jobs", "1"], None),
+        # the default --n-jobs: the workers that fit in the cores (-1 ran one a core)
+        (["--threads-per-point", "2"], None),
+    ],
+)
+def test_threads_beyond_the_cores_get_a_warning(argv, expected, tmp_path, capsys, monkeypatch):
+    # --threads-per-point x --n-jobs above the cores was taken without a word (the threads
+    # wait for each other); a warning, not an error: the numbers may change with T
+    from sklrank._cli import sweep
+
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    _stop_after(monkeypatch, 0)  # (no fit: the warning comes before the first)
+    assert main(["sweep", "--out", str(tmp_path / "out"), *TINY, *argv]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    warnings = [line for line in err if "warning" in line]
+    assert warnings == ([] if expected is None else [expected]), err
+
+
+def test_the_default_n_jobs_fits_the_threads_in_the_cores(monkeypatch):
+    from sklrank._cli import sweep
+
+    monkeypatch.setattr(sweep, "_cores", lambda: 8)
+    for threads, n_jobs in (("1", -1), ("2", 4), ("3", 2), ("8", 1), ("16", 1)):
+        args = build_parser().parse_args(["sweep", "--threads-per-point", threads])
+        assert sweep._kwargs(args, True)["n_jobs"] == n_jobs
+    # given, or left to a Dask cluster: as it is
+    args = build_parser().parse_args(["sweep", "--threads-per-point", "4", "--n-jobs", "8"])
+    assert sweep._kwargs(args, True)["n_jobs"] == 8
+    args = build_parser().parse_args(["sweep", "--threads-per-point", "4", "--scheduler", "x"])
+    assert sweep._kwargs(args, True)["n_jobs"] is None
+
+
+def test_a_cluster_s_threads_get_no_warning(tmp_path, capsys, monkeypatch):
+    # its workers have cores of their own
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("dask.distributed")
+    from sklrank._cli import sweep
+
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY, "--threads-per-point",
+                          "4", "--n-jobs", "8", "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert "cannot reach the Dask scheduler" in line
 
 
 def test_as_options_rewrites_parameters_only():
