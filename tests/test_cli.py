@@ -90,6 +90,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from sklrank._cli import build_parser, main
 from sklrank.experiments import _sweep
@@ -193,6 +194,15 @@ def test_sweep_writes_csv_png_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "filter sr" in printed and "data sr" in printed and "±" in printed
     assert str(out / "tiny.csv") in printed
+    # read back as the documentation says: the empty warnings of the fits that trained are
+    # "", as in noise_sweep's DataFrame (pandas' default reads them as NaN)
+    page = (REPO_ROOT / "docs" / "user_guide" / "noise_sweep.rst").read_text()
+    assert ('df = pd.read_csv("results/synthetic.csv", dtype={"training_warning": str}).fillna('
+            '\n       {"training_warning": ""})') in page
+    back = pd.read_csv(out / "tiny.csv", dtype={"training_warning": str}).fillna(
+        {"training_warning": ""})
+    assert back["training_warning"].tolist() == [""] * 4
+    assert df["training_warning"].isna().all()  # (why the documentation says so)
     mode = (out / "tiny.csv").stat().st_mode & 0o777
     umask = os.umask(0)
     os.umask(umask)

@@ -38,6 +38,9 @@ outputs (in --out, named after --name):
                      test_accuracy, fit_time, n_train, ..., training_warning (the
                      ConvergenceWarning of a fit whose loss never moved, else empty) and
                      n_batched (the fits trained together with this one, itself included)
+                     (pandas reads an empty training_warning as NaN: pass
+                     dtype={"training_warning": str} to read_csv, then
+                     .fillna({"training_warning": ""}))
   NAME.png           stable ranks and accuracy against the noise level (mean +/- sd over
                      seeds); with several --n-samples, the filter stable rank against n and
                      its growth from the smallest to the largest noise level
