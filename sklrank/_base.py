@@ -12,7 +12,6 @@ import contextlib
 import contextvars
 import copy
 import inspect
-import json
 import math
 import threading
 import warnings
@@ -42,6 +41,7 @@ from ._params import _PublicParams, validate_parameter_constraints
 from ._validation import numpy_inputs
 from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
+from .callbacks._rank_history import _restore_label_keys
 from .exceptions import TrainingDivergedError, TrainingFailedError
 
 # A fit whose training loss changed by less than this fraction of its first value learned
@@ -140,37 +140,6 @@ class _History(History):
         if type(i) is int:
             return list.__getitem__(self, i)
         return super().__getitem__(i)
-
-
-# the history entries whose keys are class labels (JSON turns them into strings)
-_LABEL_KEYED_ENTRIES = ("filter_bank_stable_ranks",)
-
-
-def _restore_label_keys(history, classes):
-    """Give the label keys of a history loaded from JSON back their type, in place.
-
-    JSON writes every key as a string (``-1`` as ``"-1"``, ``True`` as ``"true"``), so the
-    per-class entries of a loaded history (``filter_bank_stable_ranks``) had string keys
-    where the epochs a resumed fit records have the labels themselves. A row's keys are
-    mapped back when they are, all of them, the JSON form of the labels of ``classes`` (the
-    net's ``classes_``) or of the bank indices ``0, 1, ...`` (what
-    :class:`~sklrank.callbacks.RankHistory` records without classes); other keys are left
-    as they are, rather than guessed.
-    """
-    mappings = []
-    if classes is not None:
-        labels = [label.item() if isinstance(label, np.generic) else label for label in classes]
-        # each label's JSON form as a key (json's own conversion) -> the label
-        mappings.append(dict(zip(json.loads(json.dumps(dict.fromkeys(labels))), labels)))
-    for row in history:
-        for key in _LABEL_KEYED_ENTRIES:
-            entry = row.get(key)
-            if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
-                continue
-            for mapping in (*mappings, {str(i): i for i in range(len(entry))}):
-                if len(mapping) == len(entry) and set(entry) <= set(mapping):
-                    row[key] = {mapping[label]: value for label, value in entry.items()}
-                    break
 
 
 class _FullBatch:

@@ -3,10 +3,12 @@ of scikit-learn with booleans refused where a number is meant."""
 
 import functools
 import inspect
+from numbers import Integral
 
 import numpy as np
 from sklearn import get_config
 from sklearn.utils._param_validation import (
+    Interval,
     InvalidParameterError,
     make_constraint,
 )
@@ -21,6 +23,15 @@ from sklearn.utils._param_validation import validate_params as _sklearn_validate
 # setting is far more than a mean over seeds needs.
 MAX_SEEDS = 100_000
 
+# The most epochs a sweep, a gradient study or a command trains (``max_epochs`` of
+# ``classifier_params`` and of the studies, ``--max-epochs``, ``--epochs``): a thousand times
+# the longest default (1000, the synthetic sweep's). Measured on one CPU thread, an epoch takes
+# about 5 ms for the synthetic sweep's default fit and 50 ms for the gradient figures at the
+# paper's sizes: 1000000 epochs are 80 minutes a fit and 14 hours a run, and 10**9 (accepted
+# before) two months a fit. The estimators themselves take any ``max_epochs``, as skorch's
+# nets do (a fit stops at Ctrl-C, or early with EarlyStopping).
+MAX_EPOCHS = 1_000_000
+
 class _PublicParams:
     """Mixin (left of a skorch net or callback): only public attributes are parameters.
 
@@ -33,6 +44,34 @@ class _PublicParams:
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
 
+class _Unbounded(Interval):
+    """An :class:`~sklearn.utils._param_validation.Interval` without bounds, said as what it
+    takes: "an int" (scikit-learn's own words, "an int in the range (-inf, inf)", read as if
+    a range were meant)."""
+
+    def __str__(self):
+        if self.type is Integral:
+            return "an int"
+        if self.closed == "neither":
+            return "a finite float"
+        return super().__str__()  # (the infinities it takes: the range says which)
+
+
+def _plain_constraints(parameter_constraints):
+    """``parameter_constraints`` with every ``Interval`` without bounds said plainly (see
+    :class:`_Unbounded`); it takes the same values."""
+
+    def plain(constraint):
+        if (isinstance(constraint, Interval) and not isinstance(constraint, _Unbounded)
+                and constraint.left is None and constraint.right is None):
+            return _Unbounded(constraint.type, None, None, closed=constraint.closed)
+        return constraint
+
+    return {name: constraints if isinstance(constraints, str) else
+            [plain(c) for c in constraints]
+            for name, constraints in parameter_constraints.items()}
+
+
 def refuse_bools(parameter_constraints, params, caller_name):
     """Raise InvalidParameterError for a bool given where the constraints take numbers only.
 
@@ -42,6 +81,7 @@ def refuse_bools(parameter_constraints, params, caller_name):
     a constraint of the parameter takes bools (``"boolean"``, ``"verbose"``, ``bool``,
     ``object``), with scikit-learn's message for ``np.True_``.
     """
+    parameter_constraints = _plain_constraints(parameter_constraints)
     for name, value in params.items():
         constraints = parameter_constraints.get(name)
         if (not isinstance(value, bool | np.bool_) or constraints is None
@@ -67,6 +107,7 @@ def _takes_bools(constraint):
 def validate_parameter_constraints(parameter_constraints, params, caller_name):
     """:func:`refuse_bools`, then scikit-learn's ``validate_parameter_constraints`` (a bool
     gets one message, also where scikit-learn would refuse it as a number out of range)."""
+    parameter_constraints = _plain_constraints(parameter_constraints)
     refuse_bools(parameter_constraints, params, caller_name)
     _sklearn_validate_parameter_constraints(parameter_constraints, params, caller_name)
 
@@ -75,8 +116,10 @@ def validate_params(parameter_constraints, *, prefer_skip_nested_validation):
     """scikit-learn's ``validate_params`` decorator, with :func:`refuse_bools` before it.
 
     Skipped where scikit-learn skips its own validation (``skip_parameter_validation``, e.g.
-    in a call nested in another validated one).
+    in a call nested in another validated one). An ``Interval`` without bounds is said as
+    its type in the messages ("an int", see :class:`_Unbounded`).
     """
+    parameter_constraints = _plain_constraints(parameter_constraints)
 
     def decorator(func):
         validated = _sklearn_validate_params(

@@ -16,6 +16,12 @@ input                                       answer
                                             of every seed is listed ...)" (the list of
                                             fits filled the memory: an empty "error: "
                                             line, or the process was killed)
+--max-epochs 1000000000                     argparse: "must be at most 1000000 (a thousand
+                                            times the longest default; ... 1.4 to 14 hours
+                                            a fit)" (it ran for months)
+--threads-per-point 2 --n-jobs 2 on two     not an error: a warning line, "4 threads on the
+cores (no --scheduler)                      2 cores of this machine ...; pass --n-jobs 1 or
+                                            fewer" (taken without a word)
 --classes 3 --dataset mnist                 "keeps one class only"
 --canvas 1x1 --dataset mnist                "leaves no tile for the noise"
 --signal-position 9 (synthetic, 8 patches)  "--signal-position 9 is not a patch index for
@@ -84,6 +90,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from sklrank._cli import build_parser, main
 from sklrank.experiments import _sweep
@@ -187,6 +194,15 @@ def test_sweep_writes_csv_png_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "filter sr" in printed and "data sr" in printed and "±" in printed
     assert str(out / "tiny.csv") in printed
+    # read back as the documentation says: the empty warnings of the fits that trained are
+    # "", as in noise_sweep's DataFrame (pandas' default reads them as NaN)
+    page = (REPO_ROOT / "docs" / "user_guide" / "noise_sweep.rst").read_text()
+    assert ('df = pd.read_csv("results/synthetic.csv", dtype={"training_warning": str}).fillna('
+            '\n       {"training_warning": ""})') in page
+    back = pd.read_csv(out / "tiny.csv", dtype={"training_warning": str}).fillna(
+        {"training_warning": ""})
+    assert back["training_warning"].tolist() == [""] * 4
+    assert df["training_warning"].isna().all()  # (why the documentation says so)
     mode = (out / "tiny.csv").stat().st_mode & 0o777
     umask = os.umask(0)
     os.umask(umask)
@@ -351,6 +367,63 @@ def test_unreachable_scheduler_names_the_option(tmp_path, capsys):
     assert line.endswith("; check the address, and that the scheduler runs."), line
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--threads-per-point", "2", "--n-jobs", "2"],
+         "sklrank sweep: warning: --threads-per-point 2 x 2 workers (--n-jobs 2) = 4 threads "
+         "on the 2 cores of this machine: they wait for each other (slower, the same numbers); "
+         "pass --n-jobs 1 or fewer."),
+        (["--threads-per-point", "4", "--n-jobs", "1"],
+         "sklrank sweep: warning: --threads-per-point 4 = 4 threads on the 2 cores of this "
+         "machine: they wait for each other (slower, the same numbers); pass "
+         "--threads-per-point 2 or fewer (the numbers may change in the last bits with it)."),
+        (["--threads-per-point", "1", "--n-jobs", "-1"], None),
+        (["--threads-per-point", "2", "--n-jobs", "1"], None),
+        # the default --n-jobs: the workers that fit in the cores (-1 ran one a core)
+        (["--threads-per-point", "2"], None),
+    ],
+)
+def test_threads_beyond_the_cores_get_a_warning(argv, expected, tmp_path, capsys, monkeypatch):
+    # --threads-per-point x --n-jobs above the cores was taken without a word (the threads
+    # wait for each other); a warning, not an error: the numbers may change with T
+    from sklrank._cli import sweep
+
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    _stop_after(monkeypatch, 0)  # (no fit: the warning comes before the first)
+    assert main(["sweep", "--out", str(tmp_path / "out"), *TINY, *argv]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    warnings = [line for line in err if "warning" in line]
+    assert warnings == ([] if expected is None else [expected]), err
+
+
+def test_the_default_n_jobs_fits_the_threads_in_the_cores(monkeypatch):
+    from sklrank._cli import sweep
+
+    monkeypatch.setattr(sweep, "_cores", lambda: 8)
+    for threads, n_jobs in (("1", -1), ("2", 4), ("3", 2), ("8", 1), ("16", 1)):
+        args = build_parser().parse_args(["sweep", "--threads-per-point", threads])
+        assert sweep._kwargs(args, True)["n_jobs"] == n_jobs
+    # given, or left to a Dask cluster: as it is
+    args = build_parser().parse_args(["sweep", "--threads-per-point", "4", "--n-jobs", "8"])
+    assert sweep._kwargs(args, True)["n_jobs"] == 8
+    args = build_parser().parse_args(["sweep", "--threads-per-point", "4", "--scheduler", "x"])
+    assert sweep._kwargs(args, True)["n_jobs"] is None
+
+
+def test_a_cluster_s_threads_get_no_warning(tmp_path, capsys, monkeypatch):
+    # its workers have cores of their own
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("dask.distributed")
+    from sklrank._cli import sweep
+
+    monkeypatch.setattr(sweep, "_cores", lambda: 2)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        line = _one_line(["sweep", "--out", str(tmp_path / "out"), *TINY, "--threads-per-point",
+                          "4", "--n-jobs", "8", "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert "cannot reach the Dask scheduler" in line
+
+
 def test_as_options_rewrites_parameters_only():
     from sklrank._cli import as_options
 
@@ -441,7 +514,11 @@ def test_too_few_samples_say_why(n, tmp_path, capsys, no_fit):
     [
         # numpy's "Maximum allowed dimension exceeded", a C overflow or a traceback
         (["--n-samples", str(10**20)], "argument --n-samples: must be at most 2**31 - 1"),
-        (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 2**31 - 1"),
+        (["--max-epochs", str(10**20)], "argument --max-epochs: must be at most 1000000"),
+        # (10**9 epochs was taken: months a fit)
+        (["--max-epochs", str(10**9)], "argument --max-epochs: must be at most 1000000 (a "
+         "thousand times the longest default; at the 5 to 50 ms an epoch measured for the "
+         "default sizes on one thread, that is 1.4 to 14 hours a fit), got 1000000000"),
         (["--n-patches", str(10**20)], "argument --n-patches: must be at most 2**31 - 1"),
         (["--n-filters", str(10**20)], "argument --n-filters: must be at most 2**31 - 1"),
         (["--n-jobs", str(10**20)], "argument --n-jobs: must be between -1024 and 1024"),

@@ -50,6 +50,9 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
                                                fit of every seed is listed ...)" (the list
                                                of runs filled the memory until the
                                                process was killed)
+--epochs 1000000000                            argparse: "must be at most 1000000 (a
+                                               thousand times the longest default ...)"
+                                               (it ran for years at the paper's sizes)
 too large for the memory (--n-hidden 10**9)    one line: "out of memory (MemoryError)" or
                                                torch's "can't allocate memory" (a
                                                traceback)
@@ -485,7 +488,10 @@ def test_out_of_memory_is_one_line(error, tmp_path, capsys, monkeypatch):
     ("argv", "match"),
     [
         # a C overflow, numpy's "loop of ufunc does not support argument 0" or a traceback
-        (["--epochs", str(10**20)], "argument --epochs: must be at most 2**31 - 1"),
+        (["--epochs", str(10**20)], "argument --epochs: must be at most 1000000"),
+        # (10**9 epochs was taken: years a figure at the paper's sizes)
+        (["--epochs", str(10**9)], "argument --epochs: must be at most 1000000 (a thousand "
+         "times the longest default"),
         (["--n-hidden", str(10**20)], "argument --n-hidden: must be at most 2**31 - 1"),
         (["--threads", str(10**20)], "argument --threads: must be at most 1024"),
         # (2000000000: libgomp aborted the process, "Out of memory allocating ...")

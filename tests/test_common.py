@@ -190,8 +190,10 @@ def test_a_bool_is_not_a_number_for_an_estimator(estimator, name):
         est = clone(estimator).set_params(**{name: value})
         with pytest.raises(InvalidParameterError,
                            match=rf"'{name}' parameter of {type(est).__name__} must be .* Got "
-                                 rf"{value} instead \(a bool is not taken for a number\)"):
+                                 rf"{value} instead \(a bool is not taken for a number\)"
+                           ) as error:
             est.fit(X, y)
+        assert "(-inf, inf)" not in str(error.value)  # (see the test below)
 
 
 def _validated_public_functions():
@@ -225,9 +227,11 @@ def test_a_bool_is_not_a_number_for_a_function(func, name):
         for p in inspect.signature(func).parameters.values()
         if p.default is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
     }
-    with pytest.raises(ValueError, match=rf"{name}.* (must be .*)?[Gg]ot True"):
+    with pytest.raises(ValueError, match=rf"{name}.* (must be .*)?[Gg]ot True") as error:
         func(**{**required, name: True})
-
+    # an interval without bounds is said as its type: noise_sweep(n_samples=True) "must be an
+    # int in the range (-inf, inf) or None" read as if a range were meant
+    assert "(-inf, inf)" not in str(error.value)
 
 _ARRAY_API_SCRIPT = """
 import numpy as np, sklearn, torch
@@ -267,3 +271,16 @@ def test_array_api_dispatch_is_ignored():
                             text=True, timeout=300, env=env, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+
+@pytest.mark.parametrize("value", [True, 2.5, "200"])
+def test_an_unbounded_int_is_said_as_an_int(value):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from sklrank.experiments import noise_sweep
+
+    with pytest.raises(InvalidParameterError,
+                       match=r"The 'n_samples' parameter of noise_sweep must be an int or "
+                             rf"None\. Got {value!r} instead"):
+        noise_sweep(n_samples=value)

@@ -307,6 +307,11 @@ def test_real_data_study(shared_data_dir):
         (training_study, {"n_seeds": 2_000_000_000}, r"'n_seeds' .* range \[1, 100000\]"),
         (real_data_study, {"n_seeds": 100_001, "download_if_missing": False},
          r"'n_seeds' .* range \[1, 100000\]"),
+        # (the command line's limit: 10**9 epochs ran for years at the paper's sizes)
+        (training_study, {"max_epochs": 10**9}, r"'max_epochs' .* range \[1, 1000000\]"),
+        (regulariser_study, {"max_epochs": 1_000_001}, r"'max_epochs' .* range \[1, 1000000\]"),
+        (real_data_study, {"max_epochs": 10**9, "download_if_missing": False},
+         r"'max_epochs' .* range \[1, 1000000\]"),
         (regulariser_study, {"settings": [(0, 1, 2)]}, "alpha, nu"),
         (regulariser_study, {"settings": [(np.nan, 0.1)]}, "alpha, nu"),
         (regulariser_study, {"strengths": {"dropout": [1.0]}}, "strengths"),

@@ -54,6 +54,9 @@ Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (
 a history loaded from JSON (f_history,           filter_bank_stable_ranks keyed by the labels
 LoadInitState resuming a Checkpoint)             (were strings, "-1", beside a resumed fit's
                                                  -1)
+a history from JSON set by hand (net.history =  the same, once training goes on
+History.from_file(...), net.history_ = ...)      (warm_start, partial_fit; was {"-1": ...}
+                                                 beside {-1: ...}: a KeyError reading them)
 ===============================================  ============================================
 """
 
@@ -1084,6 +1087,41 @@ def test_a_loaded_history_keeps_the_class_labels_of_the_bank_ranks(labels, tmp_p
     unknown.load_params(f_history=tmp_path / "h.json")
     first = list(unknown.history[0, "filter_bank_stable_ranks"])
     assert first == [k if isinstance(k, str) else json.dumps(k) for k in expected]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("labels", [
+    lambda y: y,  # -1 / +1
+    lambda y: y > 0,  # bools
+    lambda y: np.where(y > 0, "pos", "neg"),
+], ids=["ints", "bools", "strings"])
+@pytest.mark.parametrize("how", ["history", "history_", "partial_fit"])
+def test_a_history_set_by_hand_gets_the_class_labels_back_when_training_goes_on(
+        labels, how, tmp_path):
+    # only load_params gave the labels back: a history set by hand from JSON kept "-1" and
+    # "1", and the epochs trained after it were keyed -1 and 1 (a KeyError reading them)
+    from skorch.history import History
+
+    from sklrank.callbacks import RankHistory
+
+    X, y = cnn_data(60)
+    y = labels(y)
+    cnn(max_epochs=2).fit(X, y).save_params(f_history=tmp_path / "h.json")
+    net = cnn(max_epochs=2, warm_start=True).fit(X, y)
+    setattr(net, "history_" if how == "history_" else "history",
+            History.from_file(tmp_path / "h.json"))
+    net.partial_fit(X, y) if how == "partial_fit" else net.fit(X, y)
+    expected = [c.item() for c in net.classes_]
+    keys = [list(ranks) for ranks in net.history[:, "filter_bank_stable_ranks"]]
+    assert len(keys) == 4
+    for row in keys:
+        assert row == expected and [type(k) for k in row] == [type(k) for k in expected]
+    # a recorder of the user's own does it too (a net without sklrank's, or a plain skorch net)
+    net = cnn(max_epochs=2, warm_start=True, rank_every=None,
+              callbacks=[RankHistory(every=1)]).fit(X, y)
+    net.history = History.from_file(tmp_path / "h.json")
+    net.fit(X, y)
+    assert [list(r) for r in net.history[:, "filter_bank_stable_ranks"]] == [expected] * 4
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

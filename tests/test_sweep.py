@@ -467,6 +467,10 @@ def _custom(**kwargs):
         ({"n_seeds": 100_001}, ValueError,
          r"The 'n_seeds' parameter of noise_sweep must be an int in the range \[1, 100000\]"),
         ({"n_seeds": 2_000_000_000}, ValueError, r"n_seeds.*\[1, 100000\]"),
+        # (the command line's limit: 10**9 epochs ran for months a fit)
+        ({"classifier_params": {"max_epochs": 10**9}}, ValueError,
+         r"classifier_params\['max_epochs'\]=1000000000 is more than a sweep trains: pass at "
+         r"most 1000000"),
         ({"seeds": np.arange(100_001)}, ValueError,
          "seeds holds 100001 seeds; give at most 100000"),
         ({"n_seeds": 0}, ValueError, "n_seeds"),
@@ -1052,6 +1056,20 @@ def test_the_seed_limit_is_the_command_line_s():
     assert _cli.MAX_SEEDS is _params.MAX_SEEDS == 100_000
     for constraints in (_sweep._COMMON_CONSTRAINTS, _studies._COMMON):
         assert constraints["n_seeds"][0].right == _params.MAX_SEEDS
+
+
+def test_the_epoch_limit_is_the_command_line_s(no_fit):
+    from sklrank import _cli, _params
+    from sklrank.gradients import _studies
+
+    assert _cli.MAX_EPOCHS is _params.MAX_EPOCHS == 1_000_000
+    assert _studies._TRAINING["max_epochs"][0].right == _params.MAX_EPOCHS
+    X, y, shape = _two_class_images()
+    with pytest.raises(ValueError, match=r"classifier_params\['max_epochs'\]=1000001 is more"):
+        sample_size_study((X, y, shape), n_samples=[10, 20], rank=2, verbose=0,
+                          classifier_params={"max_epochs": 1_000_001})
+    # the limit itself is taken (no fit runs here)
+    _cli.epoch_count_option(str(_params.MAX_EPOCHS))
 
 
 # --------------------------------------------------------------------------- batched sweeps

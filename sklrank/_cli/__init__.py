@@ -6,8 +6,9 @@ import importlib
 import os
 import sys
 
-# The most seeds --seeds takes (see seed_count_option), as the Python API's n_seeds and seeds.
-from sklrank._params import MAX_SEEDS
+# The most seeds --seeds takes (see seed_count_option), as the Python API's n_seeds and seeds,
+# and the most epochs of --max-epochs / --epochs (epoch_count_option), as its max_epochs.
+from sklrank._params import MAX_EPOCHS, MAX_SEEDS
 
 # sub-command name -> module defining ``add_parser(subparsers)`` and ``run(args) -> int``
 _SUBCOMMANDS = {
@@ -113,6 +114,10 @@ thread_count_option = int_option(
 seed_count_option = int_option(
     1, MAX_SEEDS, f"{MAX_SEEDS} (every fit of every seed is listed before the first one runs, "
     f"and {MAX_SEEDS} seeds a setting is far more than a mean over seeds needs)")
+# --max-epochs (sweep) and --epochs (gradients), as the Python API's max_epochs
+epoch_count_option = int_option(
+    1, MAX_EPOCHS, f"{MAX_EPOCHS} (a thousand times the longest default; at the 5 to 50 ms an "
+    "epoch measured for the default sizes on one thread, that is 1.4 to 14 hours a fit)")
 
 
 def one_line(exc, options=None, list_sep=" ", advice=()):

@@ -26,6 +26,7 @@ from . import (
     as_options,
     at_most,
     command_line,
+    epoch_count_option,
     int_option,
     n_jobs_option,
     one_line,
@@ -280,7 +281,7 @@ def add_parser(subparsers):
                       help="lambda_J of the Jacobian penalty (default 0.1,1,10)")
 
     train = parser.add_argument_group("training (full-batch gradient descent, MSE)")
-    train.add_argument("--epochs", type=int_option(1), metavar="T",
+    train.add_argument("--epochs", type=epoch_count_option, metavar="T",
                        help="gradient steps (default: regularisers 50, training 150, real-data "
                        "100)")
     train.add_argument("--record-epochs", type=_list_of(int_option(1)), metavar="LIST",

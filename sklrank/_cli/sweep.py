@@ -22,6 +22,7 @@ from sklrank._cli import (
     as_options,
     at_most,
     command_line,
+    epoch_count_option,
     int_option,
     n_jobs_option,
     one_line,
@@ -37,6 +38,9 @@ outputs (in --out, named after --name):
                      test_accuracy, fit_time, n_train, ..., training_warning (the
                      ConvergenceWarning of a fit whose loss never moved, else empty) and
                      n_batched (the fits trained together with this one, itself included)
+                     (pandas reads an empty training_warning as NaN: pass
+                     dtype={"training_warning": str} to read_csv, then
+                     .fillna({"training_warning": ""}))
   NAME.png           stable ranks and accuracy against the noise level (mean +/- sd over
                      seeds); with several --n-samples, the filter stable rank against n and
                      its growth from the smallest to the largest noise level
@@ -243,7 +247,7 @@ def add_parser(subparsers):
         help=f"filters per class (default: {clf['n_filters']})",
     )
     model.add_argument(
-        "--max-epochs", type=int_option(), metavar="T",
+        "--max-epochs", type=epoch_count_option, metavar="T",
         help=f"full-batch gradient steps (default: synthetic {clf['max_epochs']}; images "
         f"{img_clf['max_epochs']})",
     )
@@ -289,8 +293,9 @@ def add_parser(subparsers):
         "--n-jobs", type=n_jobs_option, metavar="N",
         help="cores to use: the threads in which a batch's fits are prepared, trained (on the "
         "CPU) and measured, or the fits run at once (joblib) with --no-batch; -1 uses every "
-        "core, -2 all but one (default: every core; 1 with --no-batch on a GPU; as many as "
-        "the Dask cluster runs with --scheduler); the numbers do not depend on it",
+        "core, -2 all but one (default: every core, the cores // T with --threads-per-point "
+        "T; 1 with --no-batch on a GPU; as many as the Dask cluster runs with --scheduler); "
+        "the numbers do not depend on it",
     )
     running.add_argument(
         "--no-batch", action="store_true",
@@ -300,7 +305,9 @@ def add_parser(subparsers):
     running.add_argument(
         "--threads-per-point", type=thread_count_option, default=1, metavar="T",
         help="torch and BLAS threads of each fit (default: 1); the numbers do not depend on "
-        "--n-jobs, but may change in the last bits with T",
+        "--n-jobs, but may change in the last bits with T. Without --scheduler, T x the "
+        "--n-jobs workers above the machine's cores gets a warning (slower, not wrong), and "
+        "the default --n-jobs is the cores // T",
     )
     running.add_argument(
         "--scheduler", metavar="ADDRESS",
@@ -552,11 +559,48 @@ def _kwargs(args, synthetic):
 
 
 def _default_n_jobs(args):
-    """--n-jobs, by default every core (the numbers do not depend on it); one at a time for
-    fits trained alone on a GPU, and the cluster's own default with --scheduler."""
+    """--n-jobs, by default every core (the numbers do not depend on it): as many workers as
+    --threads-per-point threads each fit in the cores; one at a time for fits trained alone
+    on a GPU, and the cluster's own default with --scheduler."""
     if args.n_jobs is not None or args.scheduler is not None:
         return args.n_jobs
-    return None if args.no_batch and str(args.device).startswith("cuda") else -1
+    if args.no_batch and str(args.device).startswith("cuda"):
+        return None
+    if args.threads_per_point > 1:
+        # (-1 ran a worker a core, each on --threads-per-point threads: oversubscribed)
+        return max(1, _cores() // args.threads_per_point)
+    return -1
+
+
+def _cores():
+    """The cores this process may use (joblib's count: CPU affinity and cgroup quotas)."""
+    from joblib import cpu_count
+
+    return cpu_count()
+
+
+def _warn_oversubscription(args, n_jobs):
+    """A warning line when a local run asks for more threads than the machine has cores
+    (--threads-per-point x the --n-jobs workers): not an error (the numbers do not depend on
+    --n-jobs, and keeping T reproduces a run made with T threads), but the threads wait for
+    each other. Not with --scheduler: the cluster's workers have cores of their own."""
+    if args.scheduler is not None:
+        return
+    from joblib import effective_n_jobs
+
+    cores, threads = _cores(), args.threads_per_point
+    workers = 1 if n_jobs is None else effective_n_jobs(n_jobs)
+    if threads * workers <= cores:
+        return
+    if threads > cores:
+        fix = (f"pass --threads-per-point {cores} or fewer (the numbers may change in the "
+               "last bits with it)" + (" and --n-jobs 1" if workers > 1 else ""))
+    else:
+        fix = f"pass --n-jobs {cores // threads} or fewer"
+    jobs = f" x {workers} workers (--n-jobs {n_jobs})" if workers > 1 else ""
+    print(f"sklrank sweep: warning: --threads-per-point {threads}{jobs} = {threads * workers} "
+          f"threads on the {cores} cores of this machine: they wait for each other (slower, "
+          f"the same numbers); {fix}.", file=sys.stderr)
 
 
 def _figure(df, study):
@@ -645,6 +689,7 @@ def run(args):
 
     start = time.perf_counter()
     kwargs = _kwargs(args, synthetic)
+    _warn_oversubscription(args, kwargs["n_jobs"])
     try:
         with warnings.catch_warnings():
             # the sweep's warning about fits that did not train: counted in the summary

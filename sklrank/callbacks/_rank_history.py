@@ -1,5 +1,6 @@
 """Record the stable rank of a network's first-layer filters during training."""
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
@@ -200,6 +201,37 @@ def bank_stable_ranks(filters, n_banks):
     return ranks[0, 1:].tolist()
 
 
+# the history entries whose keys are class labels (JSON turns them into strings)
+_LABEL_KEYED_ENTRIES = ("filter_bank_stable_ranks",)
+
+
+def _restore_label_keys(history, classes):
+    """Give the label keys of a history loaded from JSON back their type, in place.
+
+    JSON writes every key as a string (``-1`` as ``"-1"``, ``True`` as ``"true"``), so the
+    per-class entries of a loaded history (``filter_bank_stable_ranks``) had string keys
+    where the epochs a resumed fit records have the labels themselves. A row's keys are
+    mapped back when they are, all of them, the JSON form of the labels of ``classes`` (the
+    net's ``classes_``) or of the bank indices ``0, 1, ...`` (what
+    :class:`~sklrank.callbacks.RankHistory` records without classes); other keys are left
+    as they are, rather than guessed. Rows keyed by the labels already are left as they are.
+    """
+    mappings = []
+    if classes is not None:
+        labels = [label.item() if isinstance(label, np.generic) else label for label in classes]
+        # each label's JSON form as a key (json's own conversion) -> the label
+        mappings.append(dict(zip(json.loads(json.dumps(dict.fromkeys(labels))), labels)))
+    for row in history:
+        for key in _LABEL_KEYED_ENTRIES:
+            entry = row.get(key)
+            if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
+                continue
+            for mapping in (*mappings, {str(i): i for i in range(len(entry))}):
+                if len(mapping) == len(entry) and set(entry) <= set(mapping):
+                    row[key] = {mapping[label]: value for label, value in entry.items()}
+                    break
+
+
 class RankHistory(_PublicParams, Callback):
     """Record the stable rank of the filter matrix in the net's history every ``every`` epochs.
 
@@ -255,6 +287,11 @@ class RankHistory(_PublicParams, Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
+        # A history set by hand (net.history = History.from_file(...)) holds the labels of
+        # its per-class ranks as JSON wrote them ("-1"): given back as the labels, so that the
+        # epochs this fit adds have the same keys (they were {"-1": ...} beside {-1: ...}).
+        # (sklrank's load_params does it too, for a net not trained further.)
+        _restore_label_keys(net.history, getattr(net, "classes_", None))
         # The snapshots of the recorded epochs: one preallocated stack that grows by doubling
         # (measured: 300 separate small clones held during a fit slow its steps by 5%), and
         # the history row of each.

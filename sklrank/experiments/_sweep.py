@@ -33,7 +33,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._base import warn_untrained
 from .._interrupts import StopSignal
 from .._memory import check_fits_in_memory
-from .._params import MAX_SEEDS, validate_params
+from .._params import MAX_EPOCHS, MAX_SEEDS, validate_params
 from .._threads import thread_limits as _thread_limits
 from ..preprocessing._noise import _is_int
 from ._checkpoint import SweepCheckpoint
@@ -1074,6 +1074,14 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         "device": _check_device(device, remote),
     }
     params.setdefault("verbose", 1 if verbose and verbose >= 2 else 0)
+    epochs = params.get("max_epochs")
+    if isinstance(epochs, Integral) and not isinstance(epochs, bool) and epochs > MAX_EPOCHS:
+        # (the classifier takes any number; 10**9 epochs ran for months: see MAX_EPOCHS)
+        raise ValueError(
+            f"classifier_params['max_epochs']={epochs} is more than a sweep trains: pass at "
+            f"most {MAX_EPOCHS} (a thousand times the default; at the 5 ms an epoch of the "
+            "default synthetic fit on one thread, that is 80 minutes a fit)."
+        )
 
     plan = _Plan(kind, name, config, levels, seed_list, params, threads, batched,
                  remote=remote)
@@ -1698,7 +1706,9 @@ def noise_sweep(
         Parameters of :class:`~sklrank.RankCNNClassifier` (``n_filters``, ``lr``,
         ``max_epochs``, ``q``, ...) on top of ``CLASSIFIER_DEFAULTS`` (synthetic) or
         ``IMAGE_CLASSIFIER_DEFAULTS`` (images); ``input_shape``, ``kernel_size``,
-        ``random_state`` and ``device`` are set by the sweep.
+        ``random_state`` and ``device`` are set by the sweep. ``max_epochs`` is at most
+        1000000 (a thousand times the default: 80 minutes a fit at the default synthetic
+        fit's 5 ms an epoch on one thread).
     device : str or torch.device, default="cpu"
         Where the networks train: "cpu", "cuda" or "cuda:N" (the data, the PCA and the data
         ranks stay on the CPU). A CUDA device must exist (else a ValueError says so, before

@@ -33,7 +33,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._device import check_device as _check_device
-from .._params import MAX_SEEDS, validate_params
+from .._params import MAX_EPOCHS, MAX_SEEDS, validate_params
 from .._rank import stable_rank
 from .._threads import thread_limits
 from ._decomposition import _host_copy, gradient_decomposition
@@ -85,7 +85,8 @@ _INITIAL_SPECTRA = {
     "n_top": [Interval(Integral, 1, None, closed="left")],
 }
 _TRAINING = {
-    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    # (10**9 epochs ran for months: see MAX_EPOCHS)
+    "max_epochs": [Interval(Integral, 1, MAX_EPOCHS, closed="both")],
     "lr": [None, Interval(Real, 0, None, closed="neither")],
     "lr_fraction": [Interval(Real, 0, 1, closed="right")],
     "n_jobs": [None, Integral],
@@ -603,7 +604,8 @@ def regulariser_study(
     n_seeds : int, default=2
         Seeds 0 .. n_seeds-1 (data and network), at most 100000.
     max_epochs : int, default=50
-        Full-batch gradient steps.
+        Full-batch gradient steps, at most 1000000 (14 hours a run at the paper's sizes,
+        about 50 ms an epoch on one thread).
     record_epochs : sequence of int or None, default=(10,)
         Epochs (besides 0 and max_epochs) at which the data gradient is recorded; None:
         about ten, evenly spaced on a log scale.
@@ -877,7 +879,8 @@ def training_study(
     n_seeds : int, default=3
         Seeds 0 .. n_seeds-1 (data and network), at most 100000.
     max_epochs : int, default=150
-        Full-batch gradient steps.
+        Full-batch gradient steps, at most 1000000 (14 hours a run at the paper's sizes,
+        about 50 ms an epoch on one thread).
     record_epochs : sequence of int or None, default=None
         Epochs at which the decomposition is recorded (max_epochs always is); None: about
         ten, evenly spaced on a log scale.
@@ -1053,7 +1056,8 @@ def real_data_study(
     n_seeds : int, default=3
         Seeds 0 .. n_seeds-1 (the images drawn and the network), at most 100000.
     max_epochs : int, default=100
-        Full-batch gradient steps before the second decomposition.
+        Full-batch gradient steps before the second decomposition, at most 1000000 (14
+        hours a run at the paper's sizes, about 50 ms an epoch on one thread).
     lr : float or None, default=None
         None: ``lr_fraction / L``, L the curvature of the loss at the initial weights.
     lr_fraction : float in (0, 1], default=1.0
