@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, ParamMapper, PassthroughScoring
-from skorch.dataset import Dataset, ValidSplit
+from skorch.dataset import Dataset, ValidSplit, unpack_data
 from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import is_dataset, to_numpy
@@ -432,10 +432,11 @@ class _BaseNet(_PublicParams):
         return "\n".join(lines)
 
     # caches of a fit in progress (the labels encoded, the classes as a tensor, the id of the
-    # training inputs), on the fit's device: dropped at its end, and left out of a pickle
-    # made during it (Checkpoint(f_pickle=...)): a CUDA tensor among them would not load on
-    # a machine without one, and the labels are the user's data
-    _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id")
+    # training inputs, the training part of the data), on the fit's device: dropped at its
+    # end, and left out of a pickle made during it (Checkpoint(f_pickle=...)): a CUDA tensor
+    # among them would not load on a machine without one, and the labels are the user's data
+    _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id",
+                   "_train_dataset", "_measuring_loss")
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -818,6 +819,7 @@ class _BaseNet(_PublicParams):
         try:
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
+            final_loss = self._final_training_loss(first_epoch)
         except BaseException:
             # skorch calls on_train_end only when training ends: the callbacks holding the
             # fit's data release it (and write what they recorded before the failure)
@@ -831,8 +833,41 @@ class _BaseNet(_PublicParams):
             # (pickled with the net, a CUDA tensor would not load on a machine without one)
             for key in self._fit_caches:
                 self.__dict__.pop(key, None)
-        self._check_training_outcome(_inputs(X_fit), first_epoch)
+        self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss)
         return self
+
+    def _final_training_loss(self, first_epoch):
+        """The training loss at the weights the call ended with, when it trained one epoch.
+
+        An epoch records the loss of the weights it starts from, so a call of one epoch
+        (``max_epochs=1``, e.g. a stream of ``partial_fit`` calls) records no loss after its
+        step, and the outcome checks had nothing to compare: a step that exploded (lr=1e6) or
+        did nothing (lr=1e-12) was returned as a result. One forward pass over the training
+        part (no gradient, no regulariser: the data term) measures it; None otherwise.
+        """
+        dataset = self.__dict__.get("_train_dataset")
+        recorded = [row for row in self.history[first_epoch:] if "train_loss" in row]
+        if dataset is None or len(recorded) != 1:
+            return None
+        total, norm = 0.0, 0.0
+        self._measuring_loss = True
+        try:
+            for batch in self.get_iterator(dataset, training=False):
+                Xi, yi = unpack_data(batch)
+                self._batch_norm = None
+                with torch.no_grad():
+                    y_pred = self.evaluation_step(batch, training=False)
+                    loss = float(self.get_loss(y_pred, yi, X=Xi, training=False))
+                # batches averaged as the epoch's train_loss averages them
+                weight = self._batch_norm if self._batch_norm is not None else len(
+                    _inputs(Xi))
+                if not math.isfinite(loss):
+                    return loss
+                total, norm = total + weight * loss, norm + weight
+        finally:
+            self.__dict__.pop("_measuring_loss", None)
+            self.__dict__.pop("_batch_norm", None)
+        return total / norm if norm > 0 else None
 
     def infer(self, x, **fit_params):
         """The module's output for a batch (sample weights travel with X and are dropped)."""
@@ -882,11 +917,14 @@ class _BaseNet(_PublicParams):
             if criterion.weight is not None:
                 norm = norm * criterion.weight[torch.where(counted, y_true, 0)]
         total = norm.sum()
-        # the epoch's loss is the mean of its batches' weighted by the totals that normalise
-        # them (their row counts would make it depend on the batch size; their sample-weight
-        # totals, with class weights, too): the whole data's weighted loss
-        self.history.record_batch(("train" if training else "valid") + "_batch_weight",
-                                  float(total))
+        if self.__dict__.get("_measuring_loss"):  # (the final loss: nothing recorded)
+            self._batch_norm = float(total)
+        else:
+            # the epoch's loss is the mean of its batches' weighted by the totals that
+            # normalise them (their row counts would make it depend on the batch size; their
+            # sample-weight totals, with class weights, too): the whole data's weighted loss
+            self.history.record_batch(("train" if training else "valid") + "_batch_weight",
+                                      float(total))
         if reduction == "sum":
             return (losses.sum(dim=1) * weights).sum()
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
@@ -930,6 +968,7 @@ class _BaseNet(_PublicParams):
                              **kwargs)
         if stop_requested():  # a sweep interrupted in another thread: end this fit
             raise KeyboardInterrupt
+        self._train_dataset = dataset_train  # (the final loss of a one-epoch call)
         row = self.history[-1]
         for batch in row["batches"]:
             loss = batch.get("train_loss")
@@ -948,8 +987,13 @@ class _BaseNet(_PublicParams):
             + self._likely_cause(X, "diverged_at_start" if at_start else "diverged")
         )
 
-    def _check_training_outcome(self, X, first_epoch):
-        """After training: a diverged or dead network raises, an unmoved loss warns."""
+    def _check_training_outcome(self, X, first_epoch, final_loss=None):
+        """After training: a diverged or dead network raises, an unmoved loss warns.
+
+        ``final_loss`` is the training loss at the final weights when the call measured it
+        (a call of one epoch: :meth:`_final_training_loss`), compared as the loss after the
+        recorded ones.
+        """
         params = [p for p in self.module_.parameters() if p.requires_grad]
         epochs = len(self.history)
         if not all(bool(torch.isfinite(p).all()) for p in params):
@@ -965,18 +1009,30 @@ class _BaseNet(_PublicParams):
                 f"{epochs}; the training loss is stuck at {losses[-1]:.6g}), so its "
                 "predictions no longer depend on the data. " + self._likely_cause(X, "died")
             )
+        span = f"in {len(losses)} epochs"
+        if final_loss is not None:
+            n = len(losses)
+            span = (f"in {n} epoch{'s' if n != 1 else ''} (the last value measured at the "
+                    "final weights)")
+            if not math.isfinite(final_loss):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epochs}: the training loss at the final "
+                    f"weights is {final_loss}. " + self._likely_cause(X, "diverged")
+                )
+            losses = [*losses, final_loss]
+        # (a one-epoch call that continues a fit, e.g. a partial_fit stream near its optimum,
+        # may move the loss little: only a fit from new weights is called untrained by it)
+        unmoved_checked = final_loss is None or first_epoch == 0
         if len(losses) >= 2 and losses[0] > 0 and losses[-1] > _DIVERGED_LOSS_GROWTH * losses[0]:
             raise TrainingDivergedError(
                 f"training diverged: the training loss grew from {losses[0]:.6g} to "
-                f"{losses[-1]:.6g} in {len(losses)} epochs. "
-                + self._likely_cause(X, "diverged")
+                f"{losses[-1]:.6g} {span}. " + self._likely_cause(X, "diverged")
             )
-        if len(losses) >= 2 and abs(losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(
-            losses[0]
-        ):
+        if unmoved_checked and len(losses) >= 2 and abs(
+                losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(losses[0]):
             issue_convergence_warning(ConvergenceWarning(
                 f"{type(self).__name__} learned nothing: the training loss moved from "
-                f"{losses[0]:.6g} to {losses[-1]:.6g} in {len(losses)} epochs (less than "
+                f"{losses[0]:.6g} to {losses[-1]:.6g} {span} (less than "
                 f"{_UNMOVED_LOSS_RTOL:.0e} of its start). " + self._likely_cause(X, "unmoved")
             ), stacklevel=4)
 

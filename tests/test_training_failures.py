@@ -36,6 +36,11 @@ input_shape not of positive ints ((1, 4.5, 64), (1, 4.0, 64))  ValueError naming
                                                                ints are taken
 weights overflowing at the last step (lr=1e38)                 TrainingDivergedError (was torch's
                                                                LinAlgError from the ranks)
+one epoch (max_epochs=1, a partial_fit stream) with lr=1e6     TrainingDivergedError: the loss
+                                                               at the final weights is measured
+                                                               (was returned as a result)
+one epoch with lr=1e-12 (also batched, as in a sweep)          ConvergenceWarning "learned
+                                                               nothing" (was silent)
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
@@ -130,6 +135,49 @@ def test_a_finite_loss_that_exploded_is_a_divergence(lr, epochs):
     # three epochs at lr=0.5: the loss has grown less than 1000-fold (330-fold), a result
     fit = TwoLayerNetRegressor(n_hidden=16, lr=0.5, max_epochs=3, random_state=0).fit(X, y)
     assert fit.history[-1, "train_loss"] < 1e3 * fit.history[0, "train_loss"]
+
+
+def test_a_one_epoch_fit_that_exploded_is_a_divergence():
+    # an epoch records the loss of the weights it starts from: a fit of one epoch had no
+    # loss after its step to compare, and lr=1e6 was returned as a result (weights 3e5,
+    # R^2 = -7e11), with no error and no warning
+    X, y = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=10, lr=1e6, max_epochs=1, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"grew from 1\.67\d* to \S+ in 1 epoch "
+                                                    r"\(the last value measured at the final "
+                                                    r"weights\).*lower lr"):
+        reg.fit(X, y)
+    # a partial_fit stream of one epoch a call: its first exploding call says so
+    stream = TwoLayerNetRegressor(n_hidden=10, lr=1e6, max_epochs=1, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="final weights"):
+        stream.partial_fit(X, y)
+    # and a step that trains is a result
+    TwoLayerNetRegressor(n_hidden=10, lr=0.05, max_epochs=1, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_one_epoch_fit_that_learned_nothing_warns(batched):
+    # (lr=1e-12, one epoch: returned without the ConvergenceWarning two epochs give)
+    from sklrank._batched import fit_batched
+
+    X, y = synthetic(60)
+    with pytest.warns(ConvergenceWarning, match=r"learned nothing.*in 1 epoch \(the last "
+                                                 r"value measured at the final weights\)"):
+        if batched:  # the sweeps' batched training says the same for each point
+            fits = fit_batched([cnn(lr=1e-12, max_epochs=1, random_state=s) for s in (0, 1)],
+                               [(X, y), (X, y)])
+            assert all(len(fit.warnings) == 1 for fit in fits)
+        else:
+            cnn(lr=1e-12, max_epochs=1).fit(X, y)
+    reg = TwoLayerNetRegressor(n_hidden=10, lr=1e-12, max_epochs=1, random_state=0)
+    X, y = make_spiked(50, 20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="learned nothing"):
+        reg.partial_fit(X, y)
+    # a call that continues the fit (a stream near its optimum moves little) is not judged
+    # by its one step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.partial_fit(X, y)
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():
