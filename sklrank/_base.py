@@ -680,6 +680,8 @@ class _BaseNet(_PublicParams):
         super().load_params(f_params=f_params, f_optimizer=f_optimizer,
                             f_criterion=f_criterion, f_history=f_history,
                             checkpoint=checkpoint, **kwargs)
+        if f_params is not None or checkpoint is not None:
+            self.__dict__.pop("_failed_fit", None)  # other weights: no failed fit's network
         if type(self.history_) is History:  # loaded from a file (JSON)
             self.history_ = _History(self.history_)
             _restore_label_keys(self.history_, getattr(self, "classes_", None))
@@ -736,7 +738,10 @@ class _BaseNet(_PublicParams):
         sklrank.exceptions.TrainingDivergedError
             When the training loss or the weights stop being finite.
         sklrank.exceptions.TrainingFailedError
-            When training ends with a dead network (every gradient exactly zero).
+            When training ends with a dead network (every gradient exactly zero). After
+            either error the network is not a result: predictions and fitted attributes
+            raise :class:`~sklearn.exceptions.NotFittedError` until a new fit (or
+            ``load_params``).
         """
         self._check_params()
         warm = self.warm_start and self._is_initialized()
@@ -807,10 +812,12 @@ class _BaseNet(_PublicParams):
             kwargs = self._module_kwargs(seed)
             self.module_ = self.initialized_instance(self.module, kwargs)
         self._module_kwargs_used = kwargs
+        self.__dict__.pop("_failed_fit", None)  # new weights: no failed fit's network
         return self
 
     def _train(self, data, routing_method, fit_params):
         X_fit, y_fit = data
+        self.__dict__.pop("_failed_fit", None)
         first_epoch = self._first_epoch = len(self.history)
         # the id of the fit's validated inputs, what skorch's scoring callbacks predict on as
         # a Dataset (an id, not the tensor: a Checkpoint's pickle would hold the data; the
@@ -820,7 +827,9 @@ class _BaseNet(_PublicParams):
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
             final_loss = self._final_training_loss(first_epoch)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, TrainingFailedError):
+                self._mark_failed(exc)
             # skorch calls on_train_end only when training ends: the callbacks holding the
             # fit's data release it (and write what they recorded before the failure)
             for _, callback in getattr(self, "callbacks_", ()):
@@ -833,8 +842,27 @@ class _BaseNet(_PublicParams):
             # (pickled with the net, a CUDA tensor would not load on a machine without one)
             for key in self._fit_caches:
                 self.__dict__.pop(key, None)
-        self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss)
+        try:
+            self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss)
+        except TrainingFailedError as exc:
+            self._mark_failed(exc)
+            raise
         return self
+
+    def _mark_failed(self, error):
+        """Keep the message of a fit that raised: its network is not a result, and the
+        fitted attributes and predictions refuse it until a new fit or load_params."""
+        self._failed_fit = str(error)
+
+    def _check_not_failed(self):
+        """Raise NotFittedError when the network is that of a fit that failed."""
+        failure = self.__dict__.get("_failed_fit")
+        if failure is not None:
+            raise NotFittedError(
+                f"This {type(self).__name__} holds the network of a fit that failed, which is "
+                f"not a result (its fit raised: {failure}) Fit it again once the cause is "
+                "fixed, or load other weights (initialize() and load_params)."
+            )
 
     def _final_training_loss(self, first_epoch):
         """The training loss at the weights the call ended with, when it trained one epoch.
@@ -1061,6 +1089,7 @@ class _BaseNet(_PublicParams):
         *args, **kwargs
             Passed to :func:`sklearn.utils.validation.check_is_fitted`.
         """
+        self._check_not_failed()
         if attributes is None and not self._is_initialized():
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
@@ -1068,6 +1097,10 @@ class _BaseNet(_PublicParams):
                 "estimator."
             )
         super().check_is_fitted(attributes, *args, **kwargs)
+
+    def __sklearn_is_fitted__(self):
+        # (scikit-learn's check_is_fitted: a failed fit's network is not a fitted model)
+        return "_failed_fit" not in self.__dict__ and super().__sklearn_is_fitted__()
 
 
 class _ClassifierNet(_BaseNet):

@@ -418,6 +418,8 @@ class _Batch:
                     error = None
                 except Exception as exc:  # a dead or diverged network: that point's result
                     error = exc
+        if error is not None:  # as its own fit would leave it
+            est._mark_failed(error)
         for warning in caught:  # issued (or recorded) as the estimator's own fit does
             issue_convergence_warning(warning, stacklevel=3)
         return BatchedFit(error, caught)

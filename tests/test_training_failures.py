@@ -41,6 +41,9 @@ one epoch (max_epochs=1, a partial_fit stream) with lr=1e6     TrainingDivergedE
                                                                (was returned as a result)
 one epoch with lr=1e-12 (also batched, as in a sweep)          ConvergenceWarning "learned
                                                                nothing" (was silent)
+predict, score, ranks, scorers or gradient_decomposition of    NotFittedError naming the failed
+the network a failed fit left (the error caught)               fit (score 0.42 of NaN
+                                                               probabilities, predictions 2e10)
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
@@ -228,6 +231,56 @@ def test_a_failed_fit_keeps_the_ranks_before_it_and_releases_the_callbacks_state
 
 
 # ---------------------------------------------------------------- stale attributes
+def test_the_network_of_a_failed_fit_is_not_a_result(tmp_path):
+    # after the fit raised, predict and score answered from the broken network (score 0.42:
+    # NaN probabilities, every label the first class; a regressor's predictions 2e10), and
+    # sklearn's check_is_fitted took it for a fitted model
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from sklrank._batched import fit_batched
+    from sklrank.gradients import gradient_decomposition
+    from sklrank.metrics import make_rank_scorer
+
+    X, y = synthetic(60)
+    clf = cnn(max_epochs=10)
+    with pytest.raises(TrainingDivergedError):
+        clf.fit(X * 1e20, y)
+    uses = [lambda: clf.predict(X), lambda: clf.predict_proba(X), lambda: clf.score(X, y),
+            lambda: clf.filter_stable_rank_, lambda: make_rank_scorer()(clf, X, y)]
+    for use in uses:
+        with pytest.raises(NotFittedError, match=r"a fit that failed.*training diverged at "
+                                                 r"epoch 2.*Fit it again"):
+            use()
+    with pytest.raises(NotFittedError):  # (scikit-learn's own message)
+        check_is_fitted(clf)
+    assert len(clf.history) == 2  # what the fit recorded is still there
+    good = cnn(max_epochs=10).fit(X, y)
+    good.save_params(f_params=tmp_path / "good.pt")
+    clf.load_params(f_params=tmp_path / "good.pt")  # other weights: a model again
+    np.testing.assert_array_equal(clf.predict(X), good.predict(X))
+    with pytest.raises(TrainingDivergedError):
+        clf.fit(X * 1e20, y)
+    assert clf.fit(X, y).score(X, y) == good.score(X, y)  # a new fit: a result again
+
+    Xs, ys = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=10, lr=1e3, max_epochs=3, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="grew from"):  # finite weights
+        reg.fit(Xs, ys)
+    for use in (lambda: reg.predict(Xs), lambda: gradient_decomposition(reg, Xs, ys)):
+        with pytest.raises(NotFittedError, match="a fit that failed"):
+            use()
+    reg.initialize()  # new weights (as set_params(module__...) makes): a model
+    assert np.isfinite(reg.predict(Xs)).all()
+    # a sweep's batched fit leaves a point that failed as its own fit would
+    nets = [cnn(max_epochs=5), cnn(max_epochs=5, random_state=1)]
+    fits = fit_batched(nets, [(X * 1e20, y), (X, y)])
+    assert isinstance(fits[0].error, TrainingDivergedError) and fits[1].error is None
+    with pytest.raises(NotFittedError, match="a fit that failed"):
+        nets[0].predict(X)
+    nets[1].predict(X)
+
+
 def test_set_params_reinitialising_the_module_refreshes_filters_and_ranks():
     X, y = synthetic()
     clf = cnn().fit(X, y)
