@@ -48,6 +48,11 @@ _UNMOVED_LOSS_RTOL = 1e-3
 # A training loss that ends this many times above its first value diverged, finite or not
 # (gradient descent with too large a step grows it geometrically, e.g. to 1e37)
 _DIVERGED_LOSS_GROWTH = 1e3
+# A fit from new weights whose training loss ends this many times above its first value (but
+# below the divergence's growth) did not train: the step overshoots (it may still settle with
+# more epochs: a two-layer regressor just above its stable step ended 300 times above its
+# start after 10 epochs, below it after 30)
+_RISEN_LOSS_GROWTH = 1.1
 # Rows of X used to describe the input scale in a failure message.
 _SCALE_SAMPLE_ROWS = 2048
 
@@ -1062,6 +1067,13 @@ class _BaseNet(_PublicParams):
                 f"{type(self).__name__} learned nothing: the training loss moved from "
                 f"{losses[0]:.6g} to {losses[-1]:.6g} {span} (less than "
                 f"{_UNMOVED_LOSS_RTOL:.0e} of its start). " + self._likely_cause(X, "unmoved")
+            ), stacklevel=4)
+        elif (first_epoch == 0 and len(losses) >= 2 and losses[0] > 0
+                and losses[-1] > _RISEN_LOSS_GROWTH * losses[0]):
+            issue_convergence_warning(ConvergenceWarning(
+                f"{type(self).__name__} did not train: the training loss rose from "
+                f"{losses[0]:.6g} to {losses[-1]:.6g} {span} (gradient descent lowers it). "
+                + self._likely_cause(X, "diverged")
             ), stacklevel=4)
 
     def _likely_cause(self, X, failure):

@@ -41,6 +41,9 @@ one epoch (max_epochs=1, a partial_fit stream) with lr=1e6     TrainingDivergedE
                                                                (was returned as a result)
 one epoch with lr=1e-12 (also batched, as in a sweep)          ConvergenceWarning "learned
                                                                nothing" (was silent)
+a loss that ended above its start, below 1000-fold             ConvergenceWarning "did not
+(lr=0.52 for 10 epochs: 5.8 -> 276)                            train: the training loss rose"
+                                                               (was returned as a result)
 predict, score, ranks, scorers or gradient_decomposition of    NotFittedError naming the failed
 the network a failed fit left (the error caught)               fit (score 0.42 of NaN
                                                                probabilities, predictions 2e10)
@@ -181,6 +184,20 @@ def test_a_one_epoch_fit_that_learned_nothing_warns(batched):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg.partial_fit(X, y)
+
+
+def test_a_loss_that_rose_warns():
+    # a step just above the stable one: the loss ended 47 times above its start after 10
+    # epochs (R^2 = -99), below the divergence's 1000-fold, and was returned as a result
+    X, y = make_spiked(80, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=20, lr=0.52, max_epochs=10, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"did not train: the training loss rose from "
+                                                 r"5\.846\d* to 276\.\d* in 10 epochs.*lower lr"):
+        reg.fit(X, y)
+    # with 30 epochs it settles below its start: a result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.set_params(max_epochs=30).fit(X, y)
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():

@@ -188,7 +188,7 @@ def _err_style(x):
 
 def _mark_untrained(ax, part, x):
     """Cross out the filter stable ranks of the fits that did not train (a non-empty
-    ``training_warning``: their loss never moved), which the means include: those ranks
+    ``training_warning``: their loss never moved (or rose)), which the means include: those ranks
     are the initial filters', and the figure showed them as learned ones."""
     if "training_warning" not in part.columns:
         return
