@@ -138,8 +138,10 @@ def test_a_finite_loss_that_exploded_is_a_divergence(lr, epochs):
     with pytest.raises(TrainingDivergedError, match=r"the training loss grew from 3\.64\d* to "
                                                     r".* in \d+ epochs.*lower lr to about"):
         TwoLayerNetRegressor(n_hidden=16, lr=lr, max_epochs=epochs, random_state=0).fit(X, y)
-    # three epochs at lr=0.5: the loss has grown less than 1000-fold (330-fold), a result
-    fit = TwoLayerNetRegressor(n_hidden=16, lr=0.5, max_epochs=3, random_state=0).fit(X, y)
+    # three epochs at lr=0.5: the loss has grown less than 1000-fold, no divergence, but a
+    # loss that rose (the model is returned, with a ConvergenceWarning)
+    with pytest.warns(ConvergenceWarning, match="the training loss rose"):
+        fit = TwoLayerNetRegressor(n_hidden=16, lr=0.5, max_epochs=3, random_state=0).fit(X, y)
     assert fit.history[-1, "train_loss"] < 1e3 * fit.history[0, "train_loss"]
 
 
