@@ -536,6 +536,7 @@ class _BaseNet(_PublicParams):
                 split(dataset, **fit_params) if y is None else split(dataset, y, **fit_params)
             )
         if dataset_valid is not None:
+            self._check_training_part_classes(dataset_train, y)
             for part, dataset in (("validation", dataset_valid), ("training", dataset_train)):
                 weights = _split_weights(dataset)
                 if weights is not None and len(weights) and not bool(weights.any()):
@@ -551,6 +552,32 @@ class _BaseNet(_PublicParams):
                         "train_split=None."
                     )
         return dataset_train, dataset_valid
+
+    def _check_training_part_classes(self, dataset_train, y):
+        """Classifiers: refuse a training part of ``train_split`` that holds one class of the
+        several of ``y`` (the fit's labels): the network learns to answer that class
+        whatever the input, and was returned as a result. (A ``partial_fit`` batch of one
+        class, with ``classes`` given, is the user's, and trains.)"""
+        if getattr(self, "_min_classes", None) is None or y is None:
+            return
+        tensors = _dataset_tensors(dataset_train)
+        if tensors is None or tensors[1] is None:
+            return
+
+        def distinct(labels):
+            return (torch.unique(labels).cpu().numpy() if isinstance(labels, torch.Tensor)
+                    else np.unique(np.asarray(labels)))
+
+        labels = distinct(tensors[1])
+        if len(tensors[1]) and len(labels) < 2 <= len(distinct(y)):
+            split = getattr(self.train_split, "__name__", type(self.train_split).__name__)
+            raise ValueError(
+                f"the training part that train_split ({split}) makes holds one class only, "
+                f"{labels.tolist()}, of the {len(distinct(y))} classes of y: the network "
+                "would learn to answer it whatever the input. Split so that each part holds "
+                "every class (e.g. train_split=ValidSplit(0.2, stratified=True, "
+                "random_state=0)), or pass train_split=None."
+            )
 
     def _seeded_train_split(self):
         """``train_split``, seeded by ``random_state`` when it splits at random unseeded.

@@ -44,6 +44,9 @@ one epoch with lr=1e-12 (also batched, as in a sweep)          ConvergenceWarnin
 a loss that ended above its start, below 1000-fold             ConvergenceWarning "did not
 (lr=0.52 for 10 epochs: 5.8 -> 276)                            train: the training loss rose"
                                                                (was returned as a result)
+a train_split whose training part holds one class of y's      ValueError naming train_split and
+several (unstratified split of sorted labels)                  a stratified split (trained on
+                                                               one class, a result)
 predict, score, ranks, scorers or gradient_decomposition of    NotFittedError naming the failed
 the network a failed fit left (the error caught)               fit (score 0.42 of NaN
                                                                probabilities, predictions 2e10)
@@ -250,6 +253,26 @@ def test_a_failed_fit_keeps_the_ranks_before_it_and_releases_the_callbacks_state
 
 
 # ---------------------------------------------------------------- stale attributes
+@pytest.mark.parametrize("make", [lambda **k: cnn(max_epochs=5, **k),
+                                  lambda **k: TwoLayerNetClassifier(n_hidden=4, max_epochs=5,
+                                                                    random_state=0, **k)])
+def test_a_training_part_of_one_class_is_refused(make):
+    # an unstratified split of sorted labels trained on one class: a network answering it
+    # whatever the input, returned with no word (score 0.58)
+    from skorch.dataset import ValidSplit
+
+    X, y = synthetic(60)
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    with pytest.raises(ValueError, match=r"the training part that train_split \(ValidSplit\) "
+                                         r"makes holds one class only.*stratified=True"):
+        make(train_split=ValidSplit(2, stratified=False)).fit(X, y)
+    make(train_split=ValidSplit(0.2, random_state=0)).fit(X, y)  # (stratified: both classes)
+    # a partial_fit batch of one class (every class given) is the stream's, and trains
+    net = make(train_split=ValidSplit(2, stratified=False))
+    net.partial_fit(X[y == y[0]], y[y == y[0]], classes=np.unique(y))
+
+
 def test_the_network_of_a_failed_fit_is_not_a_result(tmp_path):
     # after the fit raised, predict and score answered from the broken network (score 0.42:
     # NaN probabilities, every label the first class; a regressor's predictions 2e10), and
