@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, ParamMapper, PassthroughScoring
-from skorch.dataset import Dataset, ValidSplit
+from skorch.dataset import Dataset, ValidSplit, unpack_data
 from skorch.helper import SliceDataset
 from skorch.history import History
 from skorch.utils import is_dataset, to_numpy
@@ -50,6 +50,11 @@ _UNMOVED_LOSS_RTOL = 1e-3
 # A training loss that ends this many times above its first value diverged, finite or not
 # (gradient descent with too large a step grows it geometrically, e.g. to 1e37)
 _DIVERGED_LOSS_GROWTH = 1e3
+# A fit from new weights whose training loss ends this many times above its first value (but
+# below the divergence's growth) did not train: the step overshoots (it may still settle with
+# more epochs: a two-layer regressor just above its stable step ended 300 times above its
+# start after 10 epochs, below it after 30)
+_RISEN_LOSS_GROWTH = 1.1
 # Rows of X used to describe the input scale in a failure message.
 _SCALE_SAMPLE_ROWS = 2048
 
@@ -403,10 +408,11 @@ class _BaseNet(_PublicParams):
         return "\n".join(lines)
 
     # caches of a fit in progress (the labels encoded, the classes as a tensor, the id of the
-    # training inputs), on the fit's device: dropped at its end, and left out of a pickle
-    # made during it (Checkpoint(f_pickle=...)): a CUDA tensor among them would not load on
-    # a machine without one, and the labels are the user's data
-    _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id")
+    # training inputs, the training part of the data), on the fit's device: dropped at its
+    # end, and left out of a pickle made during it (Checkpoint(f_pickle=...)): a CUDA tensor
+    # among them would not load on a machine without one, and the labels are the user's data
+    _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id",
+                   "_train_dataset", "_measuring_loss")
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -529,6 +535,7 @@ class _BaseNet(_PublicParams):
                 split(dataset, **fit_params) if y is None else split(dataset, y, **fit_params)
             )
         if dataset_valid is not None:
+            self._check_training_part_classes(dataset_train, y)
             for part, dataset in (("validation", dataset_valid), ("training", dataset_train)):
                 weights = _split_weights(dataset)
                 if weights is not None and len(weights) and not bool(weights.any()):
@@ -544,6 +551,32 @@ class _BaseNet(_PublicParams):
                         "train_split=None."
                     )
         return dataset_train, dataset_valid
+
+    def _check_training_part_classes(self, dataset_train, y):
+        """Classifiers: refuse a training part of ``train_split`` that holds one class of the
+        several of ``y`` (the fit's labels): the network learns to answer that class
+        whatever the input, and was returned as a result. (A ``partial_fit`` batch of one
+        class, with ``classes`` given, is the user's, and trains.)"""
+        if getattr(self, "_min_classes", None) is None or y is None:
+            return
+        tensors = _dataset_tensors(dataset_train)
+        if tensors is None or tensors[1] is None:
+            return
+
+        def distinct(labels):
+            return (torch.unique(labels).cpu().numpy() if isinstance(labels, torch.Tensor)
+                    else np.unique(np.asarray(labels)))
+
+        labels = distinct(tensors[1])
+        if len(tensors[1]) and len(labels) < 2 <= len(distinct(y)):
+            split = getattr(self.train_split, "__name__", type(self.train_split).__name__)
+            raise ValueError(
+                f"the training part that train_split ({split}) makes holds one class only, "
+                f"{labels.tolist()}, of the {len(distinct(y))} classes of y: the network "
+                "would learn to answer it whatever the input. Split so that each part holds "
+                "every class (e.g. train_split=ValidSplit(0.2, stratified=True, "
+                "random_state=0)), or pass train_split=None."
+            )
 
     def _seeded_train_split(self):
         """``train_split``, seeded by ``random_state`` when it splits at random unseeded.
@@ -680,6 +713,8 @@ class _BaseNet(_PublicParams):
         super().load_params(f_params=f_params, f_optimizer=f_optimizer,
                             f_criterion=f_criterion, f_history=f_history,
                             checkpoint=checkpoint, **kwargs)
+        if f_params is not None or checkpoint is not None:
+            self.__dict__.pop("_failed_fit", None)  # other weights: no failed fit's network
         if type(self.history_) is History:  # loaded from a file (JSON)
             self.history_ = _History(self.history_)
             _restore_label_keys(self.history_, getattr(self, "classes_", None))
@@ -736,7 +771,10 @@ class _BaseNet(_PublicParams):
         sklrank.exceptions.TrainingDivergedError
             When the training loss or the weights stop being finite.
         sklrank.exceptions.TrainingFailedError
-            When training ends with a dead network (every gradient exactly zero).
+            When training ends with a dead network (every gradient exactly zero). After
+            either error the network is not a result: predictions and fitted attributes
+            raise :class:`~sklearn.exceptions.NotFittedError` until a new fit (or
+            ``load_params``).
         """
         self._check_params()
         warm = self.warm_start and self._is_initialized()
@@ -807,10 +845,12 @@ class _BaseNet(_PublicParams):
             kwargs = self._module_kwargs(seed)
             self.module_ = self.initialized_instance(self.module, kwargs)
         self._module_kwargs_used = kwargs
+        self.__dict__.pop("_failed_fit", None)  # new weights: no failed fit's network
         return self
 
     def _train(self, data, routing_method, fit_params):
         X_fit, y_fit = data
+        self.__dict__.pop("_failed_fit", None)
         first_epoch = self._first_epoch = len(self.history)
         # the id of the fit's validated inputs, what skorch's scoring callbacks predict on as
         # a Dataset (an id, not the tensor: a Checkpoint's pickle would hold the data; the
@@ -819,7 +859,10 @@ class _BaseNet(_PublicParams):
         try:
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
-        except BaseException:
+            final_loss = self._final_training_loss(first_epoch)
+        except BaseException as exc:
+            if isinstance(exc, TrainingFailedError):
+                self._mark_failed(exc)
             # skorch calls on_train_end only when training ends: the callbacks holding the
             # fit's data release it (and write what they recorded before the failure)
             for _, callback in getattr(self, "callbacks_", ()):
@@ -832,8 +875,60 @@ class _BaseNet(_PublicParams):
             # (pickled with the net, a CUDA tensor would not load on a machine without one)
             for key in self._fit_caches:
                 self.__dict__.pop(key, None)
-        self._check_training_outcome(_inputs(X_fit), first_epoch)
+        try:
+            self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss)
+        except TrainingFailedError as exc:
+            self._mark_failed(exc)
+            raise
         return self
+
+    def _mark_failed(self, error):
+        """Keep the message of a fit that raised: its network is not a result, and the
+        fitted attributes and predictions refuse it until a new fit or load_params."""
+        self._failed_fit = str(error)
+
+    def _check_not_failed(self):
+        """Raise NotFittedError when the network is that of a fit that failed."""
+        failure = self.__dict__.get("_failed_fit")
+        if failure is not None:
+            raise NotFittedError(
+                f"This {type(self).__name__} holds the network of a fit that failed, which is "
+                f"not a result (its fit raised: {failure}) Fit it again once the cause is "
+                "fixed, or load other weights (initialize() and load_params)."
+            )
+
+    def _final_training_loss(self, first_epoch):
+        """The training loss at the weights the call ended with, when it trained one epoch.
+
+        An epoch records the loss of the weights it starts from, so a call of one epoch
+        (``max_epochs=1``, e.g. a stream of ``partial_fit`` calls) records no loss after its
+        step, and the outcome checks had nothing to compare: a step that exploded (lr=1e6) or
+        did nothing (lr=1e-12) was returned as a result. One forward pass over the training
+        part (no gradient, no regulariser: the data term) measures it; None otherwise.
+        """
+        dataset = self.__dict__.get("_train_dataset")
+        recorded = [row for row in self.history[first_epoch:] if "train_loss" in row]
+        if dataset is None or len(recorded) != 1:
+            return None
+        total, norm = 0.0, 0.0
+        self._measuring_loss = True
+        try:
+            for batch in self.get_iterator(dataset, training=False):
+                Xi, yi = unpack_data(batch)
+                self._batch_norm = None
+                with torch.no_grad():
+                    y_pred = self.evaluation_step(batch, training=False)
+                    loss = float(self.get_loss(y_pred, yi, X=Xi, training=False))
+                # batches averaged as the epoch's train_loss averages them
+                weight = self._batch_norm if self._batch_norm is not None else len(
+                    _inputs(Xi))
+                if not math.isfinite(loss):
+                    return loss
+                total, norm = total + weight * loss, norm + weight
+        finally:
+            self.__dict__.pop("_measuring_loss", None)
+            self.__dict__.pop("_batch_norm", None)
+        return total / norm if norm > 0 else None
 
     def infer(self, x, **fit_params):
         """The module's output for a batch (sample weights travel with X and are dropped)."""
@@ -883,11 +978,14 @@ class _BaseNet(_PublicParams):
             if criterion.weight is not None:
                 norm = norm * criterion.weight[torch.where(counted, y_true, 0)]
         total = norm.sum()
-        # the epoch's loss is the mean of its batches' weighted by the totals that normalise
-        # them (their row counts would make it depend on the batch size; their sample-weight
-        # totals, with class weights, too): the whole data's weighted loss
-        self.history.record_batch(("train" if training else "valid") + "_batch_weight",
-                                  float(total))
+        if self.__dict__.get("_measuring_loss"):  # (the final loss: nothing recorded)
+            self._batch_norm = float(total)
+        else:
+            # the epoch's loss is the mean of its batches' weighted by the totals that
+            # normalise them (their row counts would make it depend on the batch size; their
+            # sample-weight totals, with class weights, too): the whole data's weighted loss
+            self.history.record_batch(("train" if training else "valid") + "_batch_weight",
+                                      float(total))
         if reduction == "sum":
             return (losses.sum(dim=1) * weights).sum()
         # a mini-batch whose weights are all zero adds nothing (0, not 0 / 0 = NaN)
@@ -931,6 +1029,7 @@ class _BaseNet(_PublicParams):
                              **kwargs)
         if stop_requested():  # a sweep interrupted in another thread: end this fit
             raise KeyboardInterrupt
+        self._train_dataset = dataset_train  # (the final loss of a one-epoch call)
         row = self.history[-1]
         for batch in row["batches"]:
             loss = batch.get("train_loss")
@@ -949,8 +1048,13 @@ class _BaseNet(_PublicParams):
             + self._likely_cause(X, "diverged_at_start" if at_start else "diverged")
         )
 
-    def _check_training_outcome(self, X, first_epoch):
-        """After training: a diverged or dead network raises, an unmoved loss warns."""
+    def _check_training_outcome(self, X, first_epoch, final_loss=None):
+        """After training: a diverged or dead network raises, an unmoved loss warns.
+
+        ``final_loss`` is the training loss at the final weights when the call measured it
+        (a call of one epoch: :meth:`_final_training_loss`), compared as the loss after the
+        recorded ones.
+        """
         params = [p for p in self.module_.parameters() if p.requires_grad]
         epochs = len(self.history)
         if not all(bool(torch.isfinite(p).all()) for p in params):
@@ -966,19 +1070,38 @@ class _BaseNet(_PublicParams):
                 f"{epochs}; the training loss is stuck at {losses[-1]:.6g}), so its "
                 "predictions no longer depend on the data. " + self._likely_cause(X, "died")
             )
+        span = f"in {len(losses)} epochs"
+        if final_loss is not None:
+            n = len(losses)
+            span = (f"in {n} epoch{'s' if n != 1 else ''} (the last value measured at the "
+                    "final weights)")
+            if not math.isfinite(final_loss):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epochs}: the training loss at the final "
+                    f"weights is {final_loss}. " + self._likely_cause(X, "diverged")
+                )
+            losses = [*losses, final_loss]
+        # (a one-epoch call that continues a fit, e.g. a partial_fit stream near its optimum,
+        # may move the loss little: only a fit from new weights is called untrained by it)
+        unmoved_checked = final_loss is None or first_epoch == 0
         if len(losses) >= 2 and losses[0] > 0 and losses[-1] > _DIVERGED_LOSS_GROWTH * losses[0]:
             raise TrainingDivergedError(
                 f"training diverged: the training loss grew from {losses[0]:.6g} to "
-                f"{losses[-1]:.6g} in {len(losses)} epochs. "
-                + self._likely_cause(X, "diverged")
+                f"{losses[-1]:.6g} {span}. " + self._likely_cause(X, "diverged")
             )
-        if len(losses) >= 2 and abs(losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(
-            losses[0]
-        ):
+        if unmoved_checked and len(losses) >= 2 and abs(
+                losses[-1] - losses[0]) <= _UNMOVED_LOSS_RTOL * abs(losses[0]):
             issue_convergence_warning(ConvergenceWarning(
                 f"{type(self).__name__} learned nothing: the training loss moved from "
-                f"{losses[0]:.6g} to {losses[-1]:.6g} in {len(losses)} epochs (less than "
+                f"{losses[0]:.6g} to {losses[-1]:.6g} {span} (less than "
                 f"{_UNMOVED_LOSS_RTOL:.0e} of its start). " + self._likely_cause(X, "unmoved")
+            ), stacklevel=4)
+        elif (first_epoch == 0 and len(losses) >= 2 and losses[0] > 0
+                and losses[-1] > _RISEN_LOSS_GROWTH * losses[0]):
+            issue_convergence_warning(ConvergenceWarning(
+                f"{type(self).__name__} did not train: the training loss rose from "
+                f"{losses[0]:.6g} to {losses[-1]:.6g} {span} (gradient descent lowers it). "
+                + self._likely_cause(X, "diverged")
             ), stacklevel=4)
 
     def _likely_cause(self, X, failure):
@@ -1012,6 +1135,7 @@ class _BaseNet(_PublicParams):
         *args, **kwargs
             Passed to :func:`sklearn.utils.validation.check_is_fitted`.
         """
+        self._check_not_failed()
         if attributes is None and not self._is_initialized():
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
@@ -1019,6 +1143,10 @@ class _BaseNet(_PublicParams):
                 "estimator."
             )
         super().check_is_fitted(attributes, *args, **kwargs)
+
+    def __sklearn_is_fitted__(self):
+        # (scikit-learn's check_is_fitted: a failed fit's network is not a fitted model)
+        return "_failed_fit" not in self.__dict__ and super().__sklearn_is_fitted__()
 
 
 class _ClassifierNet(_BaseNet):

@@ -376,11 +376,20 @@ class _Batch:
             ranks.append(_snapshot_ranks(snapshots, self.n_banks))
         ranks = (np.concatenate(ranks, axis=0) if ranks
                  else np.empty((0, n_points, 1 + self.n_banks)))
-        return losses, durations, ranks, weight.detach(), weight.grad
+        final = None
+        if len(losses) == 1:
+            # one epoch records no loss after its step: measured as the estimator's own fit
+            # measures it (_BaseNet._final_training_loss), for its outcome checks
+            with torch.no_grad():
+                out = forward(weight.detach())
+                final = F.cross_entropy(
+                    out.reshape(n_points * n_samples, -1), codes.reshape(-1), reduction="none"
+                ).reshape(n_points, n_samples).mean(dim=1).cpu().numpy()
+        return losses, durations, ranks, weight.detach(), weight.grad, final
 
     def finish(self, index, result, offset):
         """Leave estimator ``index`` as its own fit would, and say how that fit ended."""
-        losses, durations, ranks, weight, grad = result
+        losses, durations, ranks, weight, grad, final = result
         est = self.estimators[index]
         epochs = est.max_epochs
         losses, ranks_of = losses[:, offset], ranks[:, offset]
@@ -404,10 +413,13 @@ class _Batch:
                                         at_start=bad[0] == 0)
             else:
                 try:
-                    est._check_training_outcome(X_head, 0)
+                    est._check_training_outcome(
+                        X_head, 0, None if final is None else float(final[offset]))
                     error = None
                 except Exception as exc:  # a dead or diverged network: that point's result
                     error = exc
+        if error is not None:  # as its own fit would leave it
+            est._mark_failed(error)
         for warning in caught:  # issued (or recorded) as the estimator's own fit does
             issue_convergence_warning(warning, stacklevel=3)
         return BatchedFit(error, caught)

@@ -409,6 +409,7 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         return dict(self._filter_summary()["bank_stable_ranks"])
 
     def _fitted_module(self):
+        self._check_not_failed()
         if not self._is_initialized():
             raise AttributeError(
                 f"This {type(self).__name__} instance is not fitted yet: call 'fit' (or "

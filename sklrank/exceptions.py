@@ -2,7 +2,7 @@
 
 scikit-learn's convention is followed: an error where nothing useful is left (the network
 diverged or died), a :class:`sklearn.exceptions.ConvergenceWarning` where the fitted model is
-usable but training did not do its job (the loss never moved from its start).
+usable but training did not do its job (the loss never moved (or rose) from its start).
 """
 
 __all__ = ["TrainingFailedError", "TrainingDivergedError"]

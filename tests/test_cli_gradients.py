@@ -545,8 +545,8 @@ def test_runs_that_did_not_train_are_one_line_after_the_table(tmp_path, capsys):
     assert not [w for w in caught if "did not train" in str(w.message)
                 or "learned nothing" in str(w.message)]
     printed = capsys.readouterr().out
-    assert "4 of the 4 runs did not train (their loss never moved; column training_warning" \
-        in printed
+    assert ("4 of the 4 runs did not train (their loss never moved or rose; column "
+            "training_warning") in printed
     assert "raise --lr" in printed
     # "raise --lr (about 0.75 is stable) or max_epochs": the option is --epochs
     assert "is stable) or --epochs." in printed and "max_epochs" not in printed, printed

@@ -72,6 +72,8 @@ plot_noise_sweep of several n_train       ValueError: select one, or plot_sample
 study plot with one noise level           ValueError (ax=... draws the left panel only)
 study plot with a stable rank of 0 (all-   growth NaN, left out, one RuntimeWarning naming
 zero filters) at the first or last noise  a row (was numpy's "divide by zero encountered")
+plot of fits that did not train           their filter ranks crossed out in red, counted in
+(training_warning set)                    the legend (were drawn as learned ranks, unmarked)
 study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
 """
@@ -1683,6 +1685,37 @@ def test_study_growth_of_a_zero_rank_is_nan_with_a_warning(tiny_study):
         plt.close(plot_sample_size_study(failed)[0].figure)
 
 
+@pytest.mark.parametrize("study", [False, True])
+def test_plots_cross_out_the_fits_that_did_not_train(tiny_study, study, tmp_path):
+    # a fit whose loss never moved keeps its row, and its filters' rank (the initial
+    # filters') went into the mean and band drawn as the learned filters' rank, with nothing
+    # on the figure (the CLI's PNG) saying so
+    df = tiny_study.assign(training_warning="")
+    if not study:
+        df = df[df.n_train == 100].drop(columns="n_train")
+    untrained = df.index[(df.noise_std == 1.0) & (df.seed == 1)][:1]
+    df.loc[untrained, "training_warning"] = "RankCNNClassifier learned nothing: ..."
+    df = df.assign(train_accuracy=0.9, test_accuracy=0.8)
+    plot = plot_sample_size_study if study else plot_noise_sweep
+    path = tmp_path / "untrained.csv"  # (read back, the empty messages are NaN)
+    df.to_csv(path, index=False)
+    for frame in (df, pd.read_csv(path)):
+        axes = plot(frame)
+        ax = axes[0]
+        label = f"did not train: 1 of {len(df)} fits (training_warning)"
+        assert label in [t.get_text() for t in ax.get_legend().get_texts()]
+        crosses = [c for c in ax.collections if c.get_label() == label][0]
+        x = df.loc[untrained, "n_train" if study else "noise_std"].iloc[0]
+        np.testing.assert_array_equal(
+            crosses.get_offsets(), [[x, df.loc[untrained, "filter_stable_rank"].iloc[0]]])
+        plt.close(ax.figure)
+    # a frame whose fits all trained has no such entry
+    axes = plot(df.assign(training_warning=""))
+    assert not any("did not train" in t.get_text()
+                   for t in axes[0].get_legend().get_texts())
+    plt.close(axes[0].figure)
+
+
 def test_study_plot_draws_each_data_sets_clean_rank(tiny_study):
     # (one line at the median of all the rows: 7, the clean rank of neither data set)
     both = pd.concat([tiny_study, tiny_study.assign(dataset="synthetic", clean_rank=4)])
@@ -1802,9 +1835,9 @@ def test_a_fits_other_warnings_are_shown_once(batched, monkeypatch):
 
     check = base._BaseNet._check_training_outcome
 
-    def warn_then_check(self, X, first_epoch):
+    def warn_then_check(self, *args):
         warnings.warn("a fit's own warning", UserWarning, stacklevel=2)
-        return check(self, X, first_epoch)
+        return check(self, *args)
 
     monkeypatch.setattr(base._BaseNet, "_check_training_outcome", warn_then_check)
     with warnings.catch_warnings(record=True) as caught:

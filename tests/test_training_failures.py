@@ -39,6 +39,20 @@ weights overflowing at the last step (lr=1e38)                 TrainingDivergedE
 NaN in X under sklearn's assume_finite=True (fit skips the      TrainingDivergedError naming NaN in
 check)                                                         X and assume_finite (blamed the
                                                                activation, q and kappa)
+one epoch (max_epochs=1, a partial_fit stream) with lr=1e6     TrainingDivergedError: the loss
+                                                               at the final weights is measured
+                                                               (was returned as a result)
+one epoch with lr=1e-12 (also batched, as in a sweep)          ConvergenceWarning "learned
+                                                               nothing" (was silent)
+a loss that ended above its start, below 1000-fold             ConvergenceWarning "did not
+(lr=0.52 for 10 epochs: 5.8 -> 276)                            train: the training loss rose"
+                                                               (was returned as a result)
+a train_split whose training part holds one class of y's      ValueError naming train_split and
+several (unstratified split of sorted labels)                  a stratified split (trained on
+                                                               one class, a result)
+predict, score, ranks, scorers or gradient_decomposition of    NotFittedError naming the failed
+the network a failed fit left (the error caught)               fit (score 0.42 of NaN
+                                                               probabilities, predictions 2e10)
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
@@ -131,9 +145,68 @@ def test_a_finite_loss_that_exploded_is_a_divergence(lr, epochs):
     with pytest.raises(TrainingDivergedError, match=r"the training loss grew from 3\.64\d* to "
                                                     r".* in \d+ epochs.*lower lr to about"):
         TwoLayerNetRegressor(n_hidden=16, lr=lr, max_epochs=epochs, random_state=0).fit(X, y)
-    # three epochs at lr=0.5: the loss has grown less than 1000-fold (330-fold), a result
-    fit = TwoLayerNetRegressor(n_hidden=16, lr=0.5, max_epochs=3, random_state=0).fit(X, y)
+    # three epochs at lr=0.5: the loss has grown less than 1000-fold, no divergence, but a
+    # loss that rose (the model is returned, with a ConvergenceWarning)
+    with pytest.warns(ConvergenceWarning, match="the training loss rose"):
+        fit = TwoLayerNetRegressor(n_hidden=16, lr=0.5, max_epochs=3, random_state=0).fit(X, y)
     assert fit.history[-1, "train_loss"] < 1e3 * fit.history[0, "train_loss"]
+
+
+def test_a_one_epoch_fit_that_exploded_is_a_divergence():
+    # an epoch records the loss of the weights it starts from: a fit of one epoch had no
+    # loss after its step to compare, and lr=1e6 was returned as a result (weights 3e5,
+    # R^2 = -7e11), with no error and no warning
+    X, y = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=10, lr=1e6, max_epochs=1, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"grew from 1\.67\d* to \S+ in 1 epoch "
+                                                    r"\(the last value measured at the final "
+                                                    r"weights\).*lower lr"):
+        reg.fit(X, y)
+    # a partial_fit stream of one epoch a call: its first exploding call says so
+    stream = TwoLayerNetRegressor(n_hidden=10, lr=1e6, max_epochs=1, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="final weights"):
+        stream.partial_fit(X, y)
+    # and a step that trains is a result
+    TwoLayerNetRegressor(n_hidden=10, lr=0.05, max_epochs=1, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_one_epoch_fit_that_learned_nothing_warns(batched):
+    # (lr=1e-12, one epoch: returned without the ConvergenceWarning two epochs give)
+    from sklrank._batched import fit_batched
+
+    X, y = synthetic(60)
+    with pytest.warns(ConvergenceWarning, match=r"learned nothing.*in 1 epoch \(the last "
+                                                 r"value measured at the final weights\)"):
+        if batched:  # the sweeps' batched training says the same for each point
+            fits = fit_batched([cnn(lr=1e-12, max_epochs=1, random_state=s) for s in (0, 1)],
+                               [(X, y), (X, y)])
+            assert all(len(fit.warnings) == 1 for fit in fits)
+        else:
+            cnn(lr=1e-12, max_epochs=1).fit(X, y)
+    reg = TwoLayerNetRegressor(n_hidden=10, lr=1e-12, max_epochs=1, random_state=0)
+    X, y = make_spiked(50, 20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="learned nothing"):
+        reg.partial_fit(X, y)
+    # a call that continues the fit (a stream near its optimum moves little) is not judged
+    # by its one step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.partial_fit(X, y)
+
+
+def test_a_loss_that_rose_warns():
+    # a step just above the stable one: the loss ended 47 times above its start after 10
+    # epochs (R^2 = -99), below the divergence's 1000-fold, and was returned as a result
+    X, y = make_spiked(80, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=20, lr=0.52, max_epochs=10, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"did not train: the training loss rose from "
+                                                 r"5\.846\d* to 276\.\d* in 10 epochs.*lower lr"):
+        reg.fit(X, y)
+    # with 30 epochs it settles below its start: a result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.set_params(max_epochs=30).fit(X, y)
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():
@@ -184,6 +257,76 @@ def test_a_failed_fit_keeps_the_ranks_before_it_and_releases_the_callbacks_state
 
 
 # ---------------------------------------------------------------- stale attributes
+@pytest.mark.parametrize("make", [lambda **k: cnn(max_epochs=5, **k),
+                                  lambda **k: TwoLayerNetClassifier(n_hidden=4, max_epochs=5,
+                                                                    random_state=0, **k)])
+def test_a_training_part_of_one_class_is_refused(make):
+    # an unstratified split of sorted labels trained on one class: a network answering it
+    # whatever the input, returned with no word (score 0.58)
+    from skorch.dataset import ValidSplit
+
+    X, y = synthetic(60)
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    with pytest.raises(ValueError, match=r"the training part that train_split \(ValidSplit\) "
+                                         r"makes holds one class only.*stratified=True"):
+        make(train_split=ValidSplit(2, stratified=False)).fit(X, y)
+    make(train_split=ValidSplit(0.2, random_state=0)).fit(X, y)  # (stratified: both classes)
+    # a partial_fit batch of one class (every class given) is the stream's, and trains
+    net = make(train_split=ValidSplit(2, stratified=False))
+    net.partial_fit(X[y == y[0]], y[y == y[0]], classes=np.unique(y))
+
+
+def test_the_network_of_a_failed_fit_is_not_a_result(tmp_path):
+    # after the fit raised, predict and score answered from the broken network (score 0.42:
+    # NaN probabilities, every label the first class; a regressor's predictions 2e10), and
+    # sklearn's check_is_fitted took it for a fitted model
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from sklrank._batched import fit_batched
+    from sklrank.gradients import gradient_decomposition
+    from sklrank.metrics import make_rank_scorer
+
+    X, y = synthetic(60)
+    clf = cnn(max_epochs=10)
+    with pytest.raises(TrainingDivergedError):
+        clf.fit(X * 1e20, y)
+    uses = [lambda: clf.predict(X), lambda: clf.predict_proba(X), lambda: clf.score(X, y),
+            lambda: clf.filter_stable_rank_, lambda: make_rank_scorer()(clf, X, y)]
+    for use in uses:
+        with pytest.raises(NotFittedError, match=r"a fit that failed.*training diverged at "
+                                                 r"epoch 2.*Fit it again"):
+            use()
+    with pytest.raises(NotFittedError):  # (scikit-learn's own message)
+        check_is_fitted(clf)
+    assert len(clf.history) == 2  # what the fit recorded is still there
+    good = cnn(max_epochs=10).fit(X, y)
+    good.save_params(f_params=tmp_path / "good.pt")
+    clf.load_params(f_params=tmp_path / "good.pt")  # other weights: a model again
+    np.testing.assert_array_equal(clf.predict(X), good.predict(X))
+    with pytest.raises(TrainingDivergedError):
+        clf.fit(X * 1e20, y)
+    assert clf.fit(X, y).score(X, y) == good.score(X, y)  # a new fit: a result again
+
+    Xs, ys = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=10, lr=1e3, max_epochs=3, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="grew from"):  # finite weights
+        reg.fit(Xs, ys)
+    for use in (lambda: reg.predict(Xs), lambda: gradient_decomposition(reg, Xs, ys)):
+        with pytest.raises(NotFittedError, match="a fit that failed"):
+            use()
+    reg.initialize()  # new weights (as set_params(module__...) makes): a model
+    assert np.isfinite(reg.predict(Xs)).all()
+    # a sweep's batched fit leaves a point that failed as its own fit would
+    nets = [cnn(max_epochs=5), cnn(max_epochs=5, random_state=1)]
+    fits = fit_batched(nets, [(X * 1e20, y), (X, y)])
+    assert isinstance(fits[0].error, TrainingDivergedError) and fits[1].error is None
+    with pytest.raises(NotFittedError, match="a fit that failed"):
+        nets[0].predict(X)
+    nets[1].predict(X)
+
+
 def test_set_params_reinitialising_the_module_refreshes_filters_and_ranks():
     X, y = synthetic()
     clf = cnn().fit(X, y)

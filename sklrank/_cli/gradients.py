@@ -560,8 +560,9 @@ def _run_figure(args, figure, out):
               f"{fix}.")
     if len(untrained):
         first = untrained.iloc[0]
-        print(f"{len(untrained)} of the {n_runs} runs did not train (their loss never moved; "
-              f"column training_warning of {paths['csv'].name}), e.g. {_where(df, first)}: "
+        print(f"{len(untrained)} of the {n_runs} runs did not train (their loss never moved or "
+              f"rose; column training_warning of {paths['csv'].name}), e.g. "
+              f"{_where(df, first)}: "
               f"{as_options(first['training_warning'], _options(figure), ',', _advice(figure))}")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
 
@@ -583,7 +584,7 @@ def _where(df, row):
 
 def _flagged_runs(df, column):
     """The first row of every run whose ``column`` is set (``diverged``, or a non-empty
-    ``training_warning``: a loss that never moved), and the number of runs."""
+    ``training_warning``: a loss that never moved or rose), and the number of runs."""
     if column not in df:  # the studies at initialisation train nothing
         return df.iloc[:0], 0
     runs = df.drop_duplicates(_run_keys(df))

@@ -36,7 +36,7 @@ outputs (in --out, named after --name):
   NAME.csv           one row per fit: noise_std, seed, data_stable_rank, patch_stable_rank,
                      filter_stable_rank, clean_rank, clean_stable_rank, train_accuracy,
                      test_accuracy, fit_time, n_train, ..., training_warning (the
-                     ConvergenceWarning of a fit whose loss never moved, else empty) and
+                     ConvergenceWarning of a fit whose loss never moved or rose, else empty) and
                      n_batched (the fits trained together with this one, itself included)
                      (pandas reads an empty training_warning as NaN: pass
                      dtype={"training_warning": str} to read_csv, then
@@ -786,8 +786,8 @@ def run(args):
     if len(untrained):
         first = untrained.iloc[0]
         warning = first["training_warning"]
-        print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved; "
-              f"column training_warning of {outputs['csv'].name}), e.g. "
+        print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved or "
+              f"rose; column training_warning of {outputs['csv'].name}), e.g. "
               # (the study's line did not say at which sample size)
               + (f"n_train={first['n_train']}, " if study else "")
               + f"noise_std={first['noise_std']:g}, seed={first['seed']}: "

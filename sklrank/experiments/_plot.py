@@ -189,6 +189,21 @@ def _err_style(x):
     return "bars" if pd.Series(x).nunique() == 1 else "band"
 
 
+def _mark_untrained(ax, part, x):
+    """Cross out the filter stable ranks of the fits that did not train (a non-empty
+    ``training_warning``: their loss never moved (or rose)), which the means include: those ranks
+    are the initial filters', and the figure showed them as learned ones."""
+    if "training_warning" not in part.columns:
+        return
+    # (a CSV read back holds NaN for the empty messages)
+    flagged = part[part["training_warning"].fillna("").astype(str) != ""]
+    if flagged.empty:
+        return
+    ax.scatter(flagged[x], flagged["filter_stable_rank"], marker="x", s=70, color="red",
+               linewidths=1.5, zorder=5,
+               label=f"did not train: {len(flagged)} of {len(part)} fits (training_warning)")
+
+
 def _rank_panel(part, ax, name, log_y):
     import seaborn as sns
 
@@ -204,6 +219,7 @@ def _rank_panel(part, ax, name, log_y):
     )
     clean = float(part["clean_rank"].median())
     ax.axhline(clean, color="black", ls="--", lw=1.2, label=f"clean data rank ({clean:g})")
+    _mark_untrained(ax, part, "noise_std")
     values = ranks["rank"].to_numpy(dtype=float)
     values = values[np.isfinite(values) & (values > 0)]
     use_log = (
@@ -389,6 +405,7 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         else:
             label, line = f"clean data rank ({clean:g})", {"ls": "--"}
         left.axhline(clean, color="black", lw=1.2, label=label, **line)
+    _mark_untrained(left, df, "n_train")
     sizes = sorted(df["n_train"].unique())
     _size_axis(left, sizes, log_x)
     left.set_ylabel("filter stable rank")

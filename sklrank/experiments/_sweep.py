@@ -1647,7 +1647,7 @@ def noise_sweep(
     dead network, :class:`~sklrank.exceptions.TrainingFailedError`) stops the sweep with that
     error, naming the point: no further point starts, and the points training at that moment
     (in other workers, threads or Dask workers) finish and are saved first; a point whose fit
-    issued a :class:`~sklearn.exceptions.ConvergenceWarning` (its loss never moved) keeps
+    issued a :class:`~sklearn.exceptions.ConvergenceWarning` (its loss never moved (or rose)) keeps
     its row, with the message in the column ``training_warning``, and the sweep issues one
     ConvergenceWarning counting those points.
 

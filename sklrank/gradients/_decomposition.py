@@ -303,6 +303,9 @@ def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_pena
                 f"this {type(est).__name__} is not fitted: call fit (or initialize) before "
                 "taking its gradient."
             )
+        check_not_failed = getattr(est, "_check_not_failed", None)
+        if check_not_failed is not None:  # the network of a fit that failed is no result
+            check_not_failed()
         module = _check_module(module, "the estimator's module_")
         defaults = {
             name: getattr(est, name, 0.0)

@@ -633,9 +633,9 @@ def regulariser_study(
         One row per (setting, scaling, activation, regulariser, strength, seed, gradient,
         epoch), with ``alpha``, ``nu``, ``scaling``, ``activation``, ``regulariser`` ("none"
         or a name), ``strength`` (0 for "none"), ``seed``, ``gradient``, ``epoch``, ``lr``,
-        ``diverged``, ``training_warning`` (the message of a fit whose loss never moved, else
-        empty; the study then issues one ConvergenceWarning counting those runs) and the
-        summary columns (``s1_norm``, ``s2_norm``, ``s1_over_s2``,
+        ``diverged``, ``training_warning`` (the message of a fit whose loss never moved or
+        rose, else empty; the study then issues one ConvergenceWarning counting those runs)
+        and the summary columns (``s1_norm``, ``s2_norm``, ``s1_over_s2``,
         ``residue_component``, ``spike_component``, ``loss``, ...).
 
     See Also
@@ -905,7 +905,7 @@ def training_study(
     df : pandas.DataFrame
         One row per (nu, activation, seed, epoch): ``regime`` ("nu < 1/4", "1/4 <= nu < 1/2"
         or "nu >= 1/2"), ``lr``, ``diverged``, ``training_warning`` (the message of a fit
-        whose loss never moved, else empty; the study then issues one ConvergenceWarning
+        whose loss never moved or rose, else empty; the study then issues one ConvergenceWarning
         counting those runs) and the summary columns (``loss`` is the loss at the recorded
         weights).
 
@@ -1087,7 +1087,7 @@ def real_data_study(
         One row per kept singular value (``sv_index``, ``singular_value``) of each (dataset,
         activation, seed, epoch) with epoch 0 and ``max_epochs``; the summary columns repeat
         on the rows of a decomposition; also ``n_features``, ``lr``, ``diverged``,
-        ``training_warning`` (the message of a fit whose loss never moved, else empty; the
+        ``training_warning`` (the message of a fit whose loss never moved or rose, else empty; the
         study then issues one ConvergenceWarning counting those runs),
         ``target_mean`` and ``spike_variance_share`` (the share of the features' variance
         along their top principal direction).

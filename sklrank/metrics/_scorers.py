@@ -136,6 +136,9 @@ class RankScorer:
         try:
             check_is_fitted(final)
         except NotFittedError as exc:
+            check_not_failed = getattr(final, "_check_not_failed", None)
+            if check_not_failed is not None:
+                check_not_failed()  # the network of a fit that failed: says which failure
             raise NotFittedError(
                 f"The final step {name} is not fitted; fit the estimator before scoring it "
                 f"with {self!r}."
