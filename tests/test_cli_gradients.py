@@ -408,7 +408,8 @@ def test_ctrl_c_is_one_line_and_leaves_no_empty_folder(tmp_path, capsys, monkeyp
          "n_samples**nu = inf overflow float64 in X; use a smaller --nu (the paper's regimes "
          "are nu < 1/2)."),
         (["--figure", "regularisers", "--epochs", "4", "--record-epochs", "10"],
-         "--record-epochs must be epochs between 1 and --epochs 4, got [10]."),
+         "--record-epochs must be epochs between 1 and --epochs 4, got [10]; pass "
+         "--record-epochs of epochs between 1 and --epochs 4."),
         (["--figure", "real-data", "--data-home", "/etc/passwd", "--no-download"],
          "--data-home /etc/passwd is a file; pass the folder that holds mnist/ or the four "
          "MNIST files, e.g. --data-home /etc."),

@@ -18,6 +18,9 @@ settings=[(0, 1, 2)] / [(nan, 0.1)]                ValueError "(alpha, nu) pairs
 strengths={"dropout": [1]} / {"weight_decay":      ValueError naming strengths
 [0]} / [inf]
 record_epochs=[0] or beyond max_epochs             ValueError naming record_epochs
+regulariser_study(max_epochs=5): its default       ValueError "(the default, which needs
+record_epochs=(10,) beyond max_epochs              max_epochs=10 or more); pass record_epochs
+                                                   ..." (today: named record_epochs only)
 device="cuda" without a GPU                        ValueError "torch finds no CUDA device here"
 real_data_study(n_samples above the data)          the loader's ValueError
 real_data_study(positive_classes={"mnist": [12]})  ValueError naming positive_classes
@@ -302,6 +305,10 @@ def test_real_data_study(shared_data_dir):
         (training_study, {"lr_fraction": 2.0}, "lr_fraction"),
         (training_study, {"record_epochs": [0]}, "record_epochs"),
         (training_study, {"record_epochs": [500]}, "record_epochs"),
+        # the default (10,) with fewer epochs: the message named record_epochs, which the
+        # caller had not set, and no fix
+        (regulariser_study, {"max_epochs": 5}, r"got \(10,\) \(the default, which needs "
+         r"max_epochs=10 or more\); pass record_epochs of epochs between 1 and max_epochs=5"),
         # (the command line's limit: 2000000000 seeds filled the memory with the runs' list)
         (activation_study, {"n_seeds": 100_001}, r"'n_seeds' .* range \[1, 100000\]"),
         (training_study, {"n_seeds": 2_000_000_000}, r"'n_seeds' .* range \[1, 100000\]"),

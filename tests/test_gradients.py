@@ -12,7 +12,8 @@ X with NaN or inf                                       ValueError "X contains N
 X of strings / objects / complex numbers                ValueError "X must hold real numbers"
 X a scipy sparse matrix                                 TypeError "pass a dense array"
 X 1-D or 3-D                                            ValueError "X must be 2-D"
-X with one sample, or none                              ValueError "at least 2 samples"
+X with one sample, or none                              ValueError "at least 2 samples; pass
+                                                        the data the network is trained on"
 X with other n_features than the net                    ValueError "expects n_features=..."
 X a torch tensor that requires grad, or on CUDA         accepted (copied to float64 on the host)
 X scaled by 1e-150 or 1e150 (relu), 1e-150 (tanh)      finite ratios, the same as unscaled for
@@ -37,7 +38,11 @@ constant X with spike=None                              ValueError "X has no var
 a torch module that is not a TwoLayerNet                TypeError "must be a sklrank.nn.TwoLayerNet"
                                                         (today: "call fit first")
 a skorch net whose module_ is not a TwoLayerNet         TypeError naming module_
-an unfitted estimator / any other object                ValueError "not fitted" / TypeError
+an unfitted estimator / any other object                NotFittedError (a ValueError) "not fitted"
+                                                        (today: ValueError) / TypeError
+a Pipeline ending in a TwoLayerNet estimator            TypeError naming ``pipe[-1]`` and
+                                                        ``pipe[:-1].transform(X)`` (today: "must
+                                                        be a TwoLayerNet ...", no fix)
 a net whose weights are NaN (diverged)                  ValueError "weights W contain NaN"
 y equal to the net's output (zero gradient)             ValueError "G is exactly zero"
 autograd_gradient: loss="hinge"                         ValueError (today: silently logistic)
@@ -504,8 +509,8 @@ def _decompose(X=None, y=None, **kwargs):
         (np.ones((30, 12)) * 1j, ValueError, "X must hold real numbers"),
         (np.ones(12), ValueError, "X must be 2-D"),
         (np.ones((30, 12, 1)), ValueError, "X must be 2-D"),
-        (np.ones((1, 12)), ValueError, "at least 2 samples"),
-        (np.ones((0, 12)), ValueError, "at least 2 samples"),
+        (np.ones((1, 12)), ValueError, "at least 2 samples.*pass the data the network is"),
+        (np.ones((0, 12)), ValueError, "at least 2 samples.*pass the data the network is"),
     ],
 )
 def test_bad_X(X, error, match):
@@ -652,6 +657,51 @@ def test_networks_that_are_not_two_layer_nets(small):
         gradient_decomposition(linear, X, y)
     with pytest.raises(ValueError, match="not fitted"):
         gradient_decomposition(TwoLayerNetRegressor(), X, y)
+
+
+@pytest.mark.parametrize("make", [TwoLayerNetRegressor, TwoLayerNetClassifier])
+def test_unfitted_estimator_is_a_not_fitted_error(small, make):
+    # scikit-learn's convention (it was a plain ValueError; NotFittedError is one too)
+    from sklearn.exceptions import NotFittedError
+
+    X, y, _ = small
+    with pytest.raises(NotFittedError, match="call fit"):
+        gradient_decomposition(make(), X, y)
+
+
+def test_pipeline_names_its_last_step_and_transformed_data(small):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _ = small
+    pipe = make_pipeline(StandardScaler(), TwoLayerNetRegressor(n_hidden=8, lr=0.05,
+                                                                max_epochs=2, random_state=0))
+    pipe.fit(X, y)
+    # it was "must be a sklrank.nn.TwoLayerNet or a fitted ... got Pipeline", without the fix
+    with pytest.raises(TypeError, match=r"is a Pipeline.*pipe\[-1\], pipe\[:-1\]\.transform"):
+        gradient_decomposition(pipe, X, y)
+    # the fix the message names gives the gradient of the network on the data it sees
+    Xt = pipe[:-1].transform(X)
+    res = gradient_decomposition(pipe[-1], Xt, y, return_matrices=True)
+    G_ref = _reference_gradient(pipe[-1].module_, Xt, y, "mse", None)
+    np.testing.assert_allclose(res.G, G_ref, atol=1e-12 * np.abs(G_ref).max(), rtol=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_split_exact_with_fewer_samples_than_features(activation):
+    # n < d < m (the test above has n > d): G has rank <= n, the rest of its spectrum is the
+    # Gram route's floor, below 1e-7 s_1 as the docstring says
+    X, y, spike = make_spiked(8, 20, alpha=0.5, nu=0.3, random_state=1, return_spike=True)
+    net = TwoLayerNet(20, 30, activation=activation, random_state=2)
+    res = gradient_decomposition(net, X, y, spike=spike, return_matrices=True)
+    G_ref = _reference_gradient(net, X, y, "mse", None)
+    scale = np.abs(G_ref).max()
+    np.testing.assert_allclose(res.G, G_ref, atol=1e-12 * scale, rtol=0)
+    np.testing.assert_allclose(res.S1 + res.S2 + res.E, res.G, atol=1e-13 * scale, rtol=0)
+    s = np.linalg.svd(G_ref, compute_uv=False)
+    np.testing.assert_allclose(res.singular_values, s, rtol=0, atol=1e-7 * s[0])
+    assert np.sum(res.singular_values > 1e-7 * s[0]) == np.linalg.matrix_rank(G_ref) == 8
+    assert res.stable_rank == pytest.approx(np.sum(s**2) / s[0] ** 2, rel=1e-12)
 
 
 def test_diverged_weights_and_zero_gradient(small):

@@ -46,7 +46,11 @@ class GradientDecomposition:
     Parameters
     ----------
     singular_values : ndarray of shape (min(d, m),)
-        Singular values of G (the full gradient, regularisers included), descending.
+        Singular values of G (the full gradient, regularisers included), descending. They
+        come from the eigenvalues of a Gram matrix: accurate to about ``1e-8 * s_1`` in
+        absolute terms, so the values of G's null space (the data term has rank at most n,
+        less than ``min(d, m)`` when ``n < min(d, m)``) read up to about ``1e-8 * s_1``,
+        not 0: count a numerical rank with a tolerance above ``1e-7 * s_1``.
     s1_norm, s2_norm : float
         Spectral norms of S1 and S2 (both rank one).
     e_norm : float
@@ -286,12 +290,20 @@ def _host_copy(module):
 def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_penalty):
     """module, loss name, regulariser values, y-encoder from an estimator or a module."""
     from sklearn.base import is_classifier
+    from sklearn.exceptions import NotFittedError
 
     if isinstance(estimator_or_module, torch.nn.Module):
         module = _check_module(estimator_or_module, "estimator_or_module")
         defaults, encode, default_loss = {}, None, "mse"
     else:
         est = estimator_or_module
+        if hasattr(est, "steps") and hasattr(est, "named_steps"):  # a Pipeline
+            raise TypeError(
+                "estimator_or_module is a Pipeline; pass its network and the data as the "
+                "network sees it: gradient_decomposition(pipe[-1], pipe[:-1].transform(X), y, "
+                "...), with a spike (and bulk) of that transformed data, or spike=None to "
+                "estimate q from it."
+            )
         if not hasattr(est, "get_params") or not hasattr(est, "module"):
             raise TypeError(
                 "estimator_or_module must be a sklrank.nn.TwoLayerNet or a fitted "
@@ -299,7 +311,7 @@ def _resolve(estimator_or_module, loss, weight_decay, input_noise, jacobian_pena
             )
         module = getattr(est, "module_", None)
         if module is None:
-            raise ValueError(
+            raise NotFittedError(
                 f"this {type(est).__name__} is not fitted: call fit (or initialize) before "
                 "taking its gradient."
             )
@@ -381,7 +393,8 @@ def _check_X(X, module):
         )
     if X.shape[0] < 2:
         raise ValueError(
-            f"X needs at least 2 samples (mu is a mean over samples), got {X.shape[0]}."
+            f"X needs at least 2 samples (mu is a mean over samples), got {X.shape[0]}; "
+            "pass the data the network is trained on (the gradient is a sum over samples)."
         )
     _check_finite(X, "X", "remove or impute those entries")
     return X
@@ -730,6 +743,11 @@ def gradient_decomposition(
 
     Raises
     ------
+    TypeError
+        ``estimator_or_module`` is not a TwoLayerNet or an estimator built on one (a Pipeline:
+        pass its last step and the data transformed by the steps before it).
+    sklearn.exceptions.NotFittedError
+        The estimator is not fitted (a ValueError too).
     ValueError
         Bad inputs (shape, NaN, a spike of the wrong length, ...), weights that are not finite
         (a diverged network), or a gradient that overflows float64 at this input scale.

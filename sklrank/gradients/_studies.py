@@ -133,7 +133,13 @@ def _check_reals(values, name, *, low=0.0, high=math.inf, strict_low=False):
     return _refuse_repeats([float(v) + 0.0 for v in array.tolist()], name)  # -0.0 is 0.0
 
 
-def _check_record_epochs(record_epochs, max_epochs):
+# regulariser_study's default record_epochs (the object itself, to tell it from a value given)
+_REGULARISER_RECORD_EPOCHS = (10,)
+
+
+def _check_record_epochs(record_epochs, max_epochs, default=None):
+    """The sorted epochs to record (max_epochs included); ``default``: the caller's default
+    value, named in the error when it is what was refused (it was not set by the user)."""
     if record_epochs is None:
         return _log_epochs(max_epochs, 10)
     epochs = np.atleast_1d(np.asarray(record_epochs, dtype=object))
@@ -141,9 +147,13 @@ def _check_record_epochs(record_epochs, max_epochs):
         isinstance(e, Integral) and not isinstance(e, bool) and 1 <= e <= max_epochs
         for e in epochs
     ):
+        is_default = default is not None and record_epochs is default
         raise ValueError(
             f"record_epochs must be epochs between 1 and max_epochs={max_epochs}, got "
-            f"{record_epochs!r}."
+            f"{record_epochs!r}"
+            + (f" (the default, which needs max_epochs={max(default)} or more)" if is_default
+               else "")
+            + f"; pass record_epochs of epochs between 1 and max_epochs={max_epochs}."
         )
     return sorted({int(e) for e in epochs} | {max_epochs})
 
@@ -561,7 +571,7 @@ def regulariser_study(
     activations=("relu", "tanh"),
     n_seeds=2,
     max_epochs=50,
-    record_epochs=(10,),
+    record_epochs=_REGULARISER_RECORD_EPOCHS,
     lr=None,
     lr_fraction=1.0,
     device="cpu",
@@ -660,7 +670,8 @@ def regulariser_study(
     strengths = _check_strengths(strengths)
     scalings = _check_choices(scalings, ("ntk", "mean_field"), "scalings")
     activations = _check_choices(activations, ACTIVATIONS, "activations")
-    record_epochs = _check_record_epochs(record_epochs, max_epochs)
+    record_epochs = _check_record_epochs(record_epochs, max_epochs,
+                                         default=_REGULARISER_RECORD_EPOCHS)
     device = _check_device(device)
     runs = [("none", 0.0)] + [(name, s) for name, values in strengths.items() for s in values]
     jobs = [
