@@ -66,7 +66,8 @@ class TwoLayerNet(nn.Module):
     Attributes
     ----------
     weight : torch.nn.Parameter of shape (n_hidden, n_features)
-        W.
+        W, float32 whatever torch's default dtype (``.double()`` the module for float64
+        inputs; ``a`` follows).
     a : torch.Tensor of shape (n_hidden,)
         The fixed outer weights (buffer).
     gamma : float
