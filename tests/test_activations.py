@@ -126,3 +126,21 @@ def test_the_cached_signature_is_forwards_own():
     z = torch.tensor([-1.0, 0.5, 2.0], requires_grad=True)
     out, slope = _HuberizedReLUFunction.apply(z, 3.0, 1.0)
     torch.testing.assert_close(out, huberized_relu(z.detach(), q=3, kappa=1.0))
+
+
+@pytest.mark.parametrize("q", [1.5, 2.0, 2.5])
+def test_second_derivative_at_zero_is_the_left_branch(q):
+    # sigma = 0 for z <= 0, so sigma'' (a Jacobian penalty's) is 0 at z = 0 as sigma' is.
+    # It was (q - 1)/kappa for q = 2 and inf for q < 2 at exactly 0, which made the weights'
+    # gradient NaN for an all-zero input (inf times a zero entry).
+    z = torch.tensor([-1.0, 0.0, 0.0, 0.3], dtype=torch.float64, requires_grad=True)
+    (d1,) = torch.autograd.grad(huberized_relu(z, q, 0.7).sum(), z, create_graph=True)
+    (d2,) = torch.autograd.grad(d1.sum(), z)
+    expected = [0.0, 0.0, 0.0, (q - 1) / 0.7 * (0.3 / 0.7) ** (q - 2)]
+    torch.testing.assert_close(d2, torch.tensor(expected, dtype=torch.float64))
+
+    w = torch.tensor([0.4, -0.2], dtype=torch.float64, requires_grad=True)
+    x = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)  # an all-zero input
+    (jac,) = torch.autograd.grad(huberized_relu(x @ w, q).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(jac.pow(2).sum(), w)
+    assert torch.isfinite(grad).all()

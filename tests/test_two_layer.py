@@ -7,7 +7,7 @@ from sklearn.base import clone
 
 from sklrank import TwoLayerNetClassifier, TwoLayerNetRegressor
 from sklrank.datasets import make_spiked
-from sklrank.nn import TwoLayerNet
+from sklrank.nn import HuberizedReLU, TwoLayerNet
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,34 @@ def test_module_derivatives_match_autograd():
         (g2,) = torch.autograd.grad(g1.sum(), zz)
         torch.testing.assert_close(d1, g1.detach())
         torch.testing.assert_close(d2, g2)
+
+
+@pytest.mark.parametrize("q", [1.5, 2.0, 2.5, 4.0])
+def test_huberized_second_derivative_is_the_spec_formula(q):
+    # sigma'' = (q - 1)/kappa (z/kappa)^(q - 2) on (0, kappa], 0 elsewhere; for q < 2 the
+    # analytic branch used the exponent 0 (a constant (q - 1)/kappa) instead of q - 2
+    kappa = 0.8
+    net = TwoLayerNet(3, 4, activation="huberized", random_state=0)
+    net.activation = HuberizedReLU(q=q, kappa=kappa)  # still the analytic "huberized" branch
+    z = torch.tensor([-1.0, 0.0, 0.05, 0.4, kappa, 1.5], dtype=torch.float64)
+    _, d2 = net.activation_derivatives(z, second=True)
+    zn = z.numpy()
+    inside = (zn > 0) & (zn <= kappa)
+    expected = np.where(inside, (q - 1) / kappa * (np.where(inside, zn, 1.0) / kappa) ** (q - 2), 0)
+    np.testing.assert_allclose(d2.numpy(), expected, rtol=1e-12)
+
+
+def test_jacobian_penalty_with_an_all_zero_input_trains(data):
+    # sigma'' of a Huberized ReLU with q < 2 was inf at exactly z = 0: an all-zero row of X
+    # made the first step's gradient NaN, reported as a diverged fit ("lower lr")
+    X, y, _ = data
+    X = X.astype(np.float32)
+    X[0] = 0.0
+    reg = TwoLayerNetRegressor(n_hidden=16, activation=HuberizedReLU(q=1.5), lr=0.02,
+                               jacobian_penalty=0.5, max_epochs=3, random_state=0)
+    reg.fit(X, y.astype(np.float32))
+    assert np.isfinite(reg.history[:, "train_loss"]).all()
+    assert torch.isfinite(reg.module_.weight).all()
 
 
 def test_spike_init_correlates_rows_with_q(data):

@@ -80,8 +80,10 @@ def make_spiked(
         Spike exponent, ``zeta = n^nu``; must be >= 0. The paper reports one residue-aligned
         spike in the gradient for ``nu < 1/4`` and a rank-two gradient for ``1/4 <= nu < 1/2``.
     target : {"triple_index", "spike"} or callable, default="triple_index"
-        ``"triple_index"``: ``y = g(<b1, x>, <b2, x>, <b3, x>)`` with random unit
-        ``b1, b2, b3`` and ``g = tanh(t1) + t2 t3``.
+        ``"triple_index"``: ``y = g(<b1, x>, <b2, x>, <b3, x>)`` with random orthonormal
+        ``b1, b2, b3`` (each uniform on the unit sphere; orthogonal to one another, so that
+        the three projections of isotropic data are independent) and
+        ``g = tanh(t1) + t2 t3``.
         ``"spike"``: ``y = <q, x> / sqrt(zeta^2 + q^T Sigma q)``, linear along the spike with
         unit variance. A callable ``g`` maps the ``(n_samples, 3)`` projections to
         ``(n_samples,)`` targets (the triple-index model with your own link).

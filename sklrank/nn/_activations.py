@@ -70,9 +70,18 @@ def _slope_of(t, q):
 
 
 def _slope(z, q, kappa):
-    """``sigma'(z) = clamp(z / kappa, 0, 1) ** (q - 1)`` for ``q > 1``: 0 below 0, the
-    polynomial's slope on ``[0, kappa]``, 1 above."""
-    return _slope_of((z * (1.0 / kappa)).clamp(0.0, 1.0), q)
+    """``sigma'(z) = clamp(z / kappa, 0, 1) ** (q - 1)`` for ``q > 1``: 0 up to 0, the
+    polynomial's slope on ``(0, kappa]``, 1 above; differentiable (for a Jacobian penalty).
+
+    Its own derivative ``sigma''`` is 0 for ``z <= 0``, as the first derivative's is (the
+    left branch, as for the ReLU): ``t ** (q - 1)`` has an infinite slope at ``t = 0`` for
+    ``q < 2``, which ``clamp`` lets through at exactly ``z = 0`` (NaN in the weights'
+    gradient for an all-zero input), so the power only ever sees positive ``z``.
+    """
+    positive = z > 0
+    t = (z * (1.0 / kappa)).clamp(0.0, 1.0)
+    t = torch.where(positive, t, torch.ones_like(t))
+    return torch.where(positive, _slope_of(t, q), torch.zeros_like(t))
 
 
 class _HuberizedReLUFunction(torch.autograd.Function):

@@ -92,7 +92,9 @@ class TwoLayerCNN(nn.Module):
     Attributes
     ----------
     weight : torch.nn.Parameter of shape (n_classes * n_filters, C, kh, kw)
-        All filters, bank ``c`` in rows ``c*m .. (c+1)*m - 1``.
+        All filters, bank ``c`` in rows ``c*m .. (c+1)*m - 1``. Float32 whatever torch's
+        default dtype (the estimators feed float32 inputs): ``.double()`` the module for
+        float64 inputs.
     n_patches : int
         Number of patches ``P`` each filter sees.
 

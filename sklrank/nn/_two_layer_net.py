@@ -66,7 +66,8 @@ class TwoLayerNet(nn.Module):
     Attributes
     ----------
     weight : torch.nn.Parameter of shape (n_hidden, n_features)
-        W.
+        W, float32 whatever torch's default dtype (``.double()`` the module for float64
+        inputs; ``a`` follows).
     a : torch.Tensor of shape (n_hidden,)
         The fixed outer weights (buffer).
     gamma : float
@@ -183,13 +184,10 @@ class TwoLayerNet(nn.Module):
             qq, kappa = self.activation.q, self.activation.kappa
             d1 = huberized_relu_derivative(z, qq, kappa)
             inside = (z > 0) & (z <= kappa)
-            d2 = torch.where(
-                inside,
-                (qq - 1) / kappa * (z.clamp(0.0, kappa) / kappa).pow(max(qq - 2.0, 0.0)),
-                torch.zeros_like(z),
-            )
-            if qq == 1:
-                d2 = torch.zeros_like(z)
+            # (q - 1)/kappa (z/kappa)^(q - 2) on (0, kappa]: unbounded near 0 for q < 2 (the
+            # power is taken of positive z only); 0 elsewhere, and for q = 1 (the ReLU)
+            t = torch.where(inside, z / kappa, torch.ones_like(z))
+            d2 = torch.where(inside, (qq - 1) / kappa * t.pow(qq - 2.0), torch.zeros_like(z))
         else:  # custom elementwise module: autograd
             with torch.enable_grad():
                 zz = z.detach().requires_grad_(True)
