@@ -860,6 +860,7 @@ class _BaseNet(_PublicParams):
             NeuralNet.partial_fit(self, X_fit, y_fit, _routing_method=routing_method,
                                   **fit_params)
             final_loss = self._final_training_loss(first_epoch)
+            data_gradient_zero = self._data_gradient_vanished()
         except BaseException as exc:
             if isinstance(exc, TrainingFailedError):
                 self._mark_failed(exc)
@@ -876,7 +877,8 @@ class _BaseNet(_PublicParams):
             for key in self._fit_caches:
                 self.__dict__.pop(key, None)
         try:
-            self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss)
+            self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss,
+                                         data_gradient_zero)
         except TrainingFailedError as exc:
             self._mark_failed(exc)
             raise
@@ -896,6 +898,39 @@ class _BaseNet(_PublicParams):
                 f"not a result (its fit raised: {failure}) Fit it again once the cause is "
                 "fixed, or load other weights (initialize() and load_params)."
             )
+
+    def _data_gradient_vanished(self):
+        """Whether the gradient of the data term is exactly zero at the final weights; None
+        when the last step's gradient is not zero (nothing to decide).
+
+        The last step's gradient is that of the training loss with its regularisers: with
+        weight decay it is also exactly zero at a stationary point where ``lambda W`` cancels
+        the data term's gradient (float32 reaches it exactly, e.g. mean-field scaling with
+        ``lr * weight_decay`` near 1), and that network is fitted, not dead. One forward and
+        backward pass of the data term over the training part decides, only in that case.
+        """
+        params = [p for p in self.module_.parameters() if p.requires_grad]
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads or any(bool(g.any()) for g in grads):
+            return None
+        dataset = self.__dict__.get("_train_dataset")
+        if dataset is None:
+            return None
+        self._measuring_loss = True  # (get_loss records no batch weight)
+        was_training = self.module_.training
+        self._set_training(True)  # (in evaluation the two-layer nets' output is detached)
+        try:
+            with torch.enable_grad():
+                for batch in self.get_iterator(dataset, training=False):
+                    Xi, yi = unpack_data(batch)
+                    self.get_loss(self.infer(Xi), yi, X=Xi, training=False).backward()
+            return not any(bool(p.grad.any()) for p in params if p.grad is not None)
+        finally:
+            self._set_training(was_training)
+            self.__dict__.pop("_measuring_loss", None)
+            self.__dict__.pop("_batch_norm", None)
+            for grad in grads:  # the last step's gradient, as training left it
+                grad.zero_()
 
     def _final_training_loss(self, first_epoch):
         """The training loss at the weights the call ended with, when it trained one epoch.
@@ -1048,12 +1083,15 @@ class _BaseNet(_PublicParams):
             + self._likely_cause(X, "diverged_at_start" if at_start else "diverged")
         )
 
-    def _check_training_outcome(self, X, first_epoch, final_loss=None):
+    def _check_training_outcome(self, X, first_epoch, final_loss=None,
+                                data_gradient_zero=None):
         """After training: a diverged or dead network raises, an unmoved loss warns.
 
         ``final_loss`` is the training loss at the final weights when the call measured it
         (a call of one epoch: :meth:`_final_training_loss`), compared as the loss after the
-        recorded ones.
+        recorded ones. ``data_gradient_zero`` is :meth:`_data_gradient_vanished`'s answer
+        when it was measured: a network is dead when the data term's gradient is zero, not
+        the regularised loss's (None: the last step's gradient decides).
         """
         params = [p for p in self.module_.parameters() if p.requires_grad]
         epochs = len(self.history)
@@ -1064,7 +1102,9 @@ class _BaseNet(_PublicParams):
             )
         losses = [row["train_loss"] for row in self.history[first_epoch:] if "train_loss" in row]
         grads = [p.grad for p in params if p.grad is not None]
-        if grads and losses and losses[-1] > 0 and not any(bool(g.any()) for g in grads):
+        dead = (not any(bool(g.any()) for g in grads) if data_gradient_zero is None
+                else data_gradient_zero)
+        if grads and losses and losses[-1] > 0 and dead:
             raise TrainingFailedError(
                 f"training failed: the network died (every gradient is exactly zero at epoch "
                 f"{epochs}; the training loss is stuck at {losses[-1]:.6g}), so its "

@@ -8,6 +8,9 @@ input                                                          answer
 raw 0..255 MNIST pixels, default lr (the network dies)         TrainingFailedError naming the
                                                                input scale and "pixels / 255"
 pixels in [0, 1] with lr=1e6 (the network dies)                TrainingFailedError naming lr
+weight decay at its exact stationary point (mean field,         trains: the data term's gradient
+lr * weight_decay = 1: the regularised loss's gradient is      decides (was TrainingFailedError
+exactly zero in float32)                                       "the network died")
 synthetic data scaled by 0.1 (the loss never moves)            ConvergenceWarning naming the
                                                                tiny pre-activations (init_std,
                                                                kappa, scale X up)
@@ -107,6 +110,28 @@ def test_huge_lr_is_a_failed_fit_naming_lr(mnist_3_8):
     X, y = mnist_3_8
     with pytest.raises(TrainingFailedError, match=r"lr=1e\+06 is too large.*lower lr"):
         mnist_cnn(lr=1e6).fit(X, y)
+
+
+def test_weight_decay_at_its_stationary_point_is_no_dead_network():
+    # lambda W cancels the data term's gradient exactly in float32 (mean-field scaling,
+    # lr * weight_decay = 1): the last step's gradient is zero, the data term's is not. It
+    # was TrainingFailedError "the network died", which stopped `sklrank gradients --figure
+    # regularisers` at its defaults (mean-field tanh, weight decay 2)
+    X, y = make_spiked(n_samples=100, n_features=120, alpha=8 / 9, nu=1 / 8,
+                       random_state=0)[:2]
+    est = TwoLayerNetRegressor(n_hidden=150, scaling="mean_field", activation="tanh",
+                               weight_decay=2.0, lr=0.5, max_epochs=50, random_state=0)
+    est.fit(X, y)
+    weight = next(est.module_.parameters())
+    assert not weight.grad.any()  # the last step's gradient, as training left it
+    assert weight.detach().any() and np.isfinite(est.predict(X)).all()
+    # the data term's own gradient is -weight_decay * W there, not zero
+    est.module_.zero_grad()
+    est.module_.train()  # (in evaluation the output is a detached float64 copy)
+    est.get_loss(est.infer(torch.as_tensor(X, dtype=torch.float32)), torch.as_tensor(
+        y.reshape(-1, 1), dtype=torch.float32), training=False).backward()
+    torch.testing.assert_close(weight.grad, -2.0 * weight.detach(), rtol=1e-3, atol=1e-6)
+    # a network that died (no regulariser: raw pixels) still raises, see above
 
 
 def test_unmoved_loss_warns_with_the_cause():
