@@ -497,6 +497,11 @@ def _run_figure(args, figure, out):
         with warnings.catch_warnings():
             # the study's warning about runs that did not train: said after the table
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # and its warning of each diverged run, also said after the table (it came out
+            # on stderr with --n-jobs 1 only, a Python warning per run naming the library's
+            # parameters, "lower lr ... or scale X down", and its source line)
+            warnings.filterwarnings("ignore", message="training diverged",
+                                    category=RuntimeWarning)
             df = getattr(gradients, study_name)(**params)
     except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError, MemoryError,
             RuntimeError, TrainingFailedError) as exc:
