@@ -519,7 +519,9 @@ def _run_figure(args, figure, out):
     untrained, _ = _flagged_runs(df, "training_warning")
     axes = getattr(gradients, plot_name)(df)
     fig = axes.flat[0].figure
-    fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
+    # wrapped to the figure's width: one panel (a regulariser at one setting and scaling) is
+    # narrower than the title, which was cut off at both sides
+    fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9, wrap=True)
     stem = f"{args.prefix}{name}"
     record = {
         "figure": figure,

@@ -569,7 +569,7 @@ def _figure(df, study):
         # no growth from one noise level: the ranks against n only (the left panel)
         fig, ax = plt.subplots(figsize=(8.5, 4.5), layout="constrained")
         plot_sample_size_study(df, ax=ax)
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     else:
         plot = plot_sample_size_study if study else plot_noise_sweep
         fig = np.ravel(plot(df, title=title))[0].figure

@@ -169,8 +169,9 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
         if given is not None and title is not None:
             row[0].set_title(title)
     if given is None:
+        # (wrapped to the figure's width: a long title was cut off at both sides)
         fig.suptitle(title if title is not None
-                     else "Noise sweep: " + ", ".join(str(d) for d in datasets))
+                     else "Noise sweep: " + ", ".join(str(d) for d in datasets), wrap=True)
         fig.tight_layout()
         return grid[0] if len(datasets) == 1 else grid
     return ax if ax is not None else np.asarray(given, dtype=object)
@@ -423,7 +424,7 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
 
     if given is None:
         names = ", ".join(str(d) for d in datasets)
-        fig.suptitle(title if title is not None else f"Sample-size study: {names}")
+        fig.suptitle(title if title is not None else f"Sample-size study: {names}", wrap=True)
         fig.tight_layout()
         return np.asarray(panels, dtype=object)
     if title is not None:
