@@ -603,6 +603,10 @@ def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypa
     assert "--seeds: 2 there, 3 here" in line, line
     assert "--signal-position: 0 there, 'random' here" in line, line
     assert "--overwrite" in line
+    # a run made with --no-batch, resumed without it (the message said "--no-batch: False
+    # there, 'auto' here": --no-batch was given there)
+    line = _one_line([*(o for o in argv if o != "--no-batch"), "--resume"], capsys)
+    assert "(--no-batch given there, not given here)" in line, line
     calls = _stop_after(monkeypatch, 100)
     assert main([*argv, "--resume"]) == 0
     assert len(calls) == 1  # only the missing fit

@@ -402,6 +402,12 @@ def _checkpoint_message(exc, checkpoint, synthetic):
             if name == "seeds" and isinstance(there, list) and isinstance(here, list):
                 there, here = len(there), len(here)  # --seeds N: the seeds 0..N-1
             flag = options.get(name, key)
+            if name == "batched":
+                # --no-batch is batched=False, its absence batched="auto" (the message said
+                # "--no-batch: False there, 'auto' here" of a run made with --no-batch)
+                there, here = _no_batch(there), _no_batch(here)
+                changes.append(f"--no-batch {there} there, {here} here")
+                continue
             changes.append(f"{flag[0] if isinstance(flag, tuple) else flag}: {there!r} "
                            f"there, {here!r} here")
         return (f"{checkpoint} holds the fits of a run with other options "
@@ -413,6 +419,16 @@ def _checkpoint_message(exc, checkpoint, synthetic):
                 "finish, or pass another --name or --out.")
     fix = " (--overwrite deletes it and starts over)" if exc.reason == "damaged" else ""
     return f"{one_line(exc)}{fix}"
+
+
+def _no_batch(batched):
+    """--no-batch as a checkpoint's ``batched`` records it: "given" (False), "not given"
+    ("auto"), or the value a Python caller passed."""
+    if batched is False:
+        return "given"
+    if batched == "auto":
+        return "not given"
+    return f"not given (batched={batched!r}, from Python)"
 
 
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
