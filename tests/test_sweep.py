@@ -1833,3 +1833,15 @@ def test_plot_wraps_a_long_title_to_the_figure(tiny_sweep, tiny_study):
             box = drawn.get_window_extent(fig.canvas.get_renderer())
         assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
         plt.close(fig)
+
+
+def test_plot_of_one_noise_level_ticks_that_level_only(tiny_sweep):
+    # matplotlib centred the axis on the one level: a sweep at noise 0 showed noise standard
+    # deviations from -0.04, which no sweep has
+    zero = tiny_sweep[tiny_sweep["noise_std"] == tiny_sweep["noise_std"].min()]
+    assert zero["noise_std"].nunique() == 1
+    for ax in plot_noise_sweep(zero):
+        ax.figure.canvas.draw()
+        assert list(ax.get_xticks()) == [zero["noise_std"].iloc[0]]
+        assert all(float(t.get_text().replace("−", "-")) >= 0 for t in ax.get_xticklabels())
+    plt.close(ax.figure)

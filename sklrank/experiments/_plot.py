@@ -190,6 +190,14 @@ def _err_style(x):
     return "bars" if pd.Series(x).nunique() == 1 else "band"
 
 
+def _one_level_tick(ax, x):
+    """Where every point has the same x (one noise level), that level as the only tick:
+    matplotlib centred the axis on it, so a sweep at noise 0 showed noise levels -0.04 ..."""
+    levels = pd.Series(x).unique()
+    if len(levels) == 1:
+        ax.set_xticks(levels)
+
+
 def _rank_panel(part, ax, name, log_y):
     import seaborn as sns
 
@@ -213,6 +221,7 @@ def _rank_panel(part, ax, name, log_y):
     )
     if use_log:
         _log_scale(ax)
+    _one_level_tick(ax, ranks["noise_std"])
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("stable rank")
     ax.set_title(f"{name}: stable rank ({_spread(part, 'noise_std')})")
@@ -233,6 +242,7 @@ def _accuracy_panel(part, ax, name):
         err_style=_err_style(accs["noise_std"]), marker="o", ax=ax,
     )
     ax.set_ylim(0.0, 1.02)
+    _one_level_tick(ax, accs["noise_std"])
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("accuracy")
     ax.set_title(f"{name}: accuracy ({_spread(part, 'noise_std')})")
