@@ -939,3 +939,18 @@ def test_the_title_fits_the_figure(tmp_path, monkeypatch):
                  "--n-samples", *sizes, "--n-test", "40", "--n-features", "16",
                  "--n-patches", "4", "--n-filters", "3", "--max-epochs", "5", "--quiet"]) == 0
     assert seen and all(fits for fits, _ in seen), seen
+
+
+@pytest.mark.parametrize("position, said", [(0, "image in tile 0"), (3, "image in tile 3"),
+                                            ("random", "image in a random tile")])
+def test_image_title_says_where_the_image_sits(position, said):
+    # the synthetic title says "signal in patch 0"; the images' said nothing of the tile,
+    # also of a random one, whose clean data have up to K * tiles directions
+    from sklrank._cli.sweep import describe
+
+    data = {"n_samples": 100, "rank": 4, "classes": [0, 1], "canvas": [2, 2],
+            "noise_mode": "pad", "position": position}
+    title = describe({"dataset": "mnist", "data": data})
+    assert title.endswith(f"2x2 noise padding, {said}"), title
+    additive = describe({"dataset": "mnist", "data": {**data, "noise_mode": "additive"}})
+    assert additive.endswith("training images, additive noise"), additive

@@ -373,6 +373,12 @@ def describe(config):
     )
     rows, cols = data["canvas"]
     noise = f"{rows}x{cols} noise padding" if data["noise_mode"] == "pad" else "additive noise"
+    if data["noise_mode"] == "pad" and rows * cols > 1:
+        # where the image sits, as the synthetic title says where the signal sits (a random
+        # tile, whose clean data have up to K * tiles directions, was not said at all)
+        position = data.get("position", 0)
+        noise += (", image in a random tile" if position == "random"
+                  else f", image in tile {position}")
     return (
         f"{config['dataset']}: {classes}, PCA rank K = {data['rank']}, {sizes} training "
         f"images, {noise}"
