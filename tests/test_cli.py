@@ -954,3 +954,14 @@ def test_image_title_says_where_the_image_sits(position, said):
     assert title.endswith(f"2x2 noise padding, {said}"), title
     additive = describe({"dataset": "mnist", "data": {**data, "noise_mode": "additive"}})
     assert additive.endswith("training images, additive noise"), additive
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_one_unknown_class_is_named_as_unknown(dataset, tmp_path, capsys, no_fit):
+    # "--classes 11" said "keeps one class only": adding a second label then met "11 is not
+    # a label"; the labels 0..9 are known before the files are read (none is here)
+    line = _one_line(["sweep", "--dataset", dataset, "--data-home", str(tmp_path / "none"),
+                      "--no-download", "--classes", "11", "--out", str(tmp_path / "out")],
+                     capsys)
+    assert line == ("sklrank sweep: error: --classes holds [11], which are not labels of "
+                    "this data set; choose among [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]."), line
