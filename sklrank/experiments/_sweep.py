@@ -1055,8 +1055,7 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         values = [v.item() if hasattr(v, "item") else v for v in values]
         if len(set(values)) != len(values):
             raise ValueError(f"classes holds a label more than once: {values}.")
-        unknown = sorted(set(values) - set(range(10)), key=str) if name in _LABELS_0_TO_9 \
-            else []
+        unknown = [v for v in values if v not in range(10)] if name in _LABELS_0_TO_9 else []
         if unknown:
             # before counting them: classes=[11] said "keeps one class only", and its fix
             # (a second label) then met the loader's "not labels of this data set"
