@@ -680,6 +680,10 @@ def test_interrupted_run_resumes_to_identical_numbers(tmp_path, capsys, monkeypa
     assert "--seeds: 2 there, 3 here" in line, line
     assert "--signal-position: 0 there, 'random' here" in line, line
     assert "--overwrite" in line
+    # a run made with --no-batch, resumed without it (the message said "--no-batch: False
+    # there, 'auto' here": --no-batch was given there)
+    line = _one_line([*(o for o in argv if o != "--no-batch"), "--resume"], capsys)
+    assert "(--no-batch given there, not given here)" in line, line
     calls = _stop_after(monkeypatch, 100)
     assert main([*argv, "--resume"]) == 0
     assert len(calls) == 1  # only the missing fit
@@ -982,3 +986,59 @@ def test_summary_prints_the_clean_rank_as_a_count():
                                                   "filter_stable_rank", "train_accuracy",
                                                   "test_accuracy", "fit_time")}})
     assert summary_table(df)["clean rank"].tolist() == ["4", "4.5"]
+
+
+def _suptitles_as_drawn(monkeypatch):
+    """Record, for every figure saved, whether its suptitle (as drawn, wrapped or not) lies
+    within the figure's width, and its text."""
+    from matplotlib.figure import Figure
+
+    save, seen = Figure.savefig, []
+
+    def spy(fig, *args, **kwargs):
+        fig.canvas.draw()
+        title = fig._suptitle
+        with title._cm_set(text=title._get_wrapped_text()):
+            box = title.get_window_extent(fig.canvas.get_renderer())
+        seen.append((box.x0 >= 0 and box.x1 <= fig.bbox.width, title.get_text()))
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    return seen
+
+
+def test_the_title_fits_the_figure(tmp_path, monkeypatch):
+    # a sample-size study at one noise level is one panel, 8.5 inches wide: a title naming
+    # eight sizes was cut off at both sides
+    seen = _suptitles_as_drawn(monkeypatch)
+    sizes = [str(n) for n in range(40, 200, 20)]
+    assert main(["sweep", "--out", str(tmp_path), "--noise", "0.5", "--seeds", "1",
+                 "--n-samples", *sizes, "--n-test", "40", "--n-features", "16",
+                 "--n-patches", "4", "--n-filters", "3", "--max-epochs", "5", "--quiet"]) == 0
+    assert seen and all(fits for fits, _ in seen), seen
+
+
+@pytest.mark.parametrize("position, said", [(0, "image in tile 0"), (3, "image in tile 3"),
+                                            ("random", "image in a random tile")])
+def test_image_title_says_where_the_image_sits(position, said):
+    # the synthetic title says "signal in patch 0"; the images' said nothing of the tile,
+    # also of a random one, whose clean data have up to K * tiles directions
+    from sklrank._cli.sweep import describe
+
+    data = {"n_samples": 100, "rank": 4, "classes": [0, 1], "canvas": [2, 2],
+            "noise_mode": "pad", "position": position}
+    title = describe({"dataset": "mnist", "data": data})
+    assert title.endswith(f"2x2 noise padding, {said}"), title
+    additive = describe({"dataset": "mnist", "data": {**data, "noise_mode": "additive"}})
+    assert additive.endswith("training images, additive noise"), additive
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_one_unknown_class_is_named_as_unknown(dataset, tmp_path, capsys, no_fit):
+    # "--classes 11" said "keeps one class only": adding a second label then met "11 is not
+    # a label"; the labels 0..9 are known before the files are read (none is here)
+    line = _one_line(["sweep", "--dataset", dataset, "--data-home", str(tmp_path / "none"),
+                      "--no-download", "--classes", "11", "--out", str(tmp_path / "out")],
+                     capsys)
+    assert line == ("sklrank sweep: error: --classes holds [11], which are not labels of "
+                    "this data set; choose among [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]."), line

@@ -86,6 +86,7 @@ import argparse
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -553,3 +554,49 @@ def test_runs_that_did_not_train_are_one_line_after_the_table(tmp_path, capsys):
     assert "is stable) or --epochs." in printed and "max_epochs" not in printed, printed
     assert json.loads((out / "training.json").read_text())["untrained_runs"] == 4
     assert pd.read_csv(out / "training.csv").training_warning.notna().all()
+
+
+def test_diverged_runs_are_said_once_without_a_python_warning(tmp_path, capfd):
+    # with --n-jobs 1 (the default) every diverged run also printed the study's Python
+    # RuntimeWarning on stderr: two lines a run, in the library's terms ("lower lr ... or
+    # scale X down") and with a line of its source; with --n-jobs 2 none (joblib's workers)
+    for n_jobs in ("1", "2"):
+        out = tmp_path / n_jobs
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(["gradients", "--figure", "training", "--quick", "--activations",
+                         "relu", "--nu", "0.375", "--lr", "100", "--epochs", "3",
+                         "--n-jobs", n_jobs, "--out", str(out), "--no-progress"]) == 0
+        printed = capfd.readouterr()
+        assert "1 of the 1 runs diverged" in printed.out and "lower --lr" in printed.out
+        assert not [w for w in caught if "diverged" in str(w.message)], n_jobs
+        assert printed.err == "", (n_jobs, printed.err)
+
+
+def _suptitles_as_drawn(monkeypatch):
+    """Record, for every figure saved, whether its suptitle (as drawn, wrapped or not) lies
+    within the figure's width, and its text."""
+    from matplotlib.figure import Figure
+
+    save, seen = Figure.savefig, []
+
+    def spy(fig, *args, **kwargs):
+        fig.canvas.draw()
+        title = fig._suptitle
+        with title._cm_set(text=title._get_wrapped_text()):
+            box = title.get_window_extent(fig.canvas.get_renderer())
+        seen.append((box.x0 >= 0 and box.x1 <= fig.bbox.width, title.get_text()))
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    return seen
+
+
+def test_the_title_fits_a_figure_of_one_panel(tmp_path, monkeypatch):
+    # one regulariser at one setting and one scaling: one panel, narrower than the title,
+    # which was cut off at both sides ("=50, m=60, 4 epochs of full-batch GD, 1 seed")
+    seen = _suptitles_as_drawn(monkeypatch)
+    assert main(["gradients", "--figure", "regularisers", "--quick", "--settings", "0:0.35",
+                 "--scaling", "ntk", "--weight-decay", "0.2", "--seeds", "2",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    assert seen and all(fits for fits, _ in seen), seen

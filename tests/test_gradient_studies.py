@@ -475,3 +475,14 @@ def test_ctrl_c_during_a_studys_fit_ends_the_study(monkeypatch):
         training_study(**TINY, nus=[0.3], activations=["tanh"], n_seeds=1, max_epochs=5,
                        record_epochs=[5])
 
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_a_diverged_run_warns_in_the_caller_with_any_n_jobs(n_jobs):
+    # with n_jobs=2 the joblib workers printed the warning on their stderr, past the
+    # caller's warning filters (pytest.warns, or the command line's)
+    kwargs = dict(n_samples=60, n_features=50, n_hidden=60, n_seeds=1, max_epochs=3,
+                  activations=["relu"], nus=[0.375], lr=100, n_jobs=n_jobs)
+    with pytest.warns(RuntimeWarning, match="training diverged"):
+        df = training_study(**kwargs)
+    assert df.diverged.all()

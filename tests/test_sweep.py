@@ -1868,3 +1868,31 @@ def test_a_ctrl_c_while_the_handler_is_restored_leaves_pythons_handler(monkeypat
         pass
     monkeypatch.undo()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_plot_wraps_a_long_title_to_the_figure(tiny_sweep, tiny_study):
+    # a title wider than the figure was cut off at both sides (sklrank sweep's titles name
+    # the classes and every training-set size)
+    title = "mnist: classes " + ", ".join(str(c) for c in range(10)) + ", PCA rank K = 10, " \
+        + "n = " + ", ".join(str(100 * 2**k) for k in range(12)) + " training images"
+    for axes in (plot_noise_sweep(tiny_sweep, title=title),
+                 plot_sample_size_study(tiny_study, title=title)):
+        fig = np.ravel(axes)[0].figure
+        fig.canvas.draw()
+        drawn = fig._suptitle
+        with drawn._cm_set(text=drawn._get_wrapped_text()):
+            box = drawn.get_window_extent(fig.canvas.get_renderer())
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
+        plt.close(fig)
+
+
+def test_plot_of_one_noise_level_ticks_that_level_only(tiny_sweep):
+    # matplotlib centred the axis on the one level: a sweep at noise 0 showed noise standard
+    # deviations from -0.04, which no sweep has
+    zero = tiny_sweep[tiny_sweep["noise_std"] == tiny_sweep["noise_std"].min()]
+    assert zero["noise_std"].nunique() == 1
+    for ax in plot_noise_sweep(zero):
+        ax.figure.canvas.draw()
+        assert list(ax.get_xticks()) == [zero["noise_std"].iloc[0]]
+        assert all(float(t.get_text().replace("−", "-")) >= 0 for t in ax.get_xticklabels())
+    plt.close(ax.figure)

@@ -498,6 +498,11 @@ def _run_figure(args, figure, out):
         with warnings.catch_warnings():
             # the study's warning about runs that did not train: said after the table
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # and its warning of each diverged run, also said after the table (it came out
+            # on stderr with --n-jobs 1 only, a Python warning per run naming the library's
+            # parameters, "lower lr ... or scale X down", and its source line)
+            warnings.filterwarnings("ignore", message="training diverged",
+                                    category=RuntimeWarning)
             df = getattr(gradients, study_name)(**params)
     except (ValueError, TypeError, FileNotFoundError, DataFileError, OSError, MemoryError,
             RuntimeError, TrainingFailedError) as exc:
@@ -515,7 +520,9 @@ def _run_figure(args, figure, out):
     untrained, _ = _flagged_runs(df, "training_warning")
     axes = getattr(gradients, plot_name)(df)
     fig = axes.flat[0].figure
-    fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9)
+    # wrapped to the figure's width: one panel (a regulariser at one setting and scaling) is
+    # narrower than the title, which was cut off at both sides
+    fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9, wrap=True)
     stem = f"{args.prefix}{name}"
     record = {
         "figure": figure,

@@ -380,6 +380,12 @@ def describe(config):
     )
     rows, cols = data["canvas"]
     noise = f"{rows}x{cols} noise padding" if data["noise_mode"] == "pad" else "additive noise"
+    if data["noise_mode"] == "pad" and rows * cols > 1:
+        # where the image sits, as the synthetic title says where the signal sits (a random
+        # tile, whose clean data have up to K * tiles directions, was not said at all)
+        position = data.get("position", 0)
+        noise += (", image in a random tile" if position == "random"
+                  else f", image in tile {position}")
     return (
         f"{config['dataset']}: {classes}, PCA rank K = {data['rank']}, {sizes} training "
         f"images, {noise}"
@@ -409,6 +415,12 @@ def _checkpoint_message(exc, checkpoint, synthetic):
             if name == "seeds" and isinstance(there, list) and isinstance(here, list):
                 there, here = len(there), len(here)  # --seeds N: the seeds 0..N-1
             flag = options.get(name, key)
+            if name == "batched":
+                # --no-batch is batched=False, its absence batched="auto" (the message said
+                # "--no-batch: False there, 'auto' here" of a run made with --no-batch)
+                there, here = _no_batch(there), _no_batch(here)
+                changes.append(f"--no-batch {there} there, {here} here")
+                continue
             changes.append(f"{flag[0] if isinstance(flag, tuple) else flag}: {there!r} "
                            f"there, {here!r} here")
         return (f"{checkpoint} holds the fits of a run with other options "
@@ -420,6 +432,16 @@ def _checkpoint_message(exc, checkpoint, synthetic):
                 "finish, or pass another --name or --out.")
     fix = " (--overwrite deletes it and starts over)" if exc.reason == "damaged" else ""
     return f"{one_line(exc)}{fix}"
+
+
+def _no_batch(batched):
+    """--no-batch as a checkpoint's ``batched`` records it: "given" (False), "not given"
+    ("auto"), or the value a Python caller passed."""
+    if batched is False:
+        return "given"
+    if batched == "auto":
+        return "not given"
+    return f"not given (batched={batched!r}, from Python)"
 
 
 def _prepare_outputs(outputs, checkpoint, *, overwrite, resume):
@@ -613,7 +635,7 @@ def _figure(df, study):
         # no growth from one noise level: the ranks against n only (the left panel)
         fig, ax = plt.subplots(figsize=(8.5, 4.5), layout="constrained")
         plot_sample_size_study(df, ax=ax)
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)
     else:
         plot = plot_sample_size_study if study else plot_noise_sweep
         fig = np.ravel(plot(df, title=title))[0].figure

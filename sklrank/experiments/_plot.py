@@ -169,8 +169,9 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
         if given is not None and title is not None:
             row[0].set_title(title)
     if given is None:
+        # (wrapped to the figure's width: a long title was cut off at both sides)
         fig.suptitle(title if title is not None
-                     else "Noise sweep: " + ", ".join(str(d) for d in datasets))
+                     else "Noise sweep: " + ", ".join(str(d) for d in datasets), wrap=True)
         fig.tight_layout()
         return grid[0] if len(datasets) == 1 else grid
     return ax if ax is not None else np.asarray(given, dtype=object)
@@ -204,6 +205,14 @@ def _mark_untrained(ax, part, x):
                label=f"did not train: {len(flagged)} of {len(part)} fits (training_warning)")
 
 
+def _one_level_tick(ax, x):
+    """Where every point has the same x (one noise level), that level as the only tick:
+    matplotlib centred the axis on it, so a sweep at noise 0 showed noise levels -0.04 ..."""
+    levels = pd.Series(x).unique()
+    if len(levels) == 1:
+        ax.set_xticks(levels)
+
+
 def _rank_panel(part, ax, name, log_y):
     import seaborn as sns
 
@@ -228,6 +237,7 @@ def _rank_panel(part, ax, name, log_y):
     )
     if use_log:
         _log_scale(ax)
+    _one_level_tick(ax, ranks["noise_std"])
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("stable rank")
     ax.set_title(f"{name}: stable rank ({_spread(part, 'noise_std')})")
@@ -248,6 +258,7 @@ def _accuracy_panel(part, ax, name):
         err_style=_err_style(accs["noise_std"]), marker="o", ax=ax,
     )
     ax.set_ylim(0.0, 1.02)
+    _one_level_tick(ax, accs["noise_std"])
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("accuracy")
     ax.set_title(f"{name}: accuracy ({_spread(part, 'noise_std')})")
@@ -440,7 +451,7 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
 
     if given is None:
         names = ", ".join(str(d) for d in datasets)
-        fig.suptitle(title if title is not None else f"Sample-size study: {names}")
+        fig.suptitle(title if title is not None else f"Sample-size study: {names}", wrap=True)
         fig.tight_layout()
         return np.asarray(panels, dtype=object)
     if title is not None:

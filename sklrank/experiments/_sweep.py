@@ -1015,6 +1015,11 @@ class _Plan:
         })
 
 
+# the named image data sets, whose labels are the digits 0..9 (MNIST) or the ten classes of
+# CIFAR-10, known before their files are read
+_LABELS_0_TO_9 = ("mnist", "cifar10")
+
+
 def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, explicit_sizes,
           n_test, rank, classes, data_home, download_if_missing, data_params, classifier_params,
           device, remote, threads, batched, verbose):
@@ -1050,6 +1055,14 @@ def _plan(dataset, *, noise_levels, default_levels, n_seeds, seeds, sizes, expli
         values = [v.item() if hasattr(v, "item") else v for v in values]
         if len(set(values)) != len(values):
             raise ValueError(f"classes holds a label more than once: {values}.")
+        unknown = [v for v in values if v not in range(10)] if name in _LABELS_0_TO_9 else []
+        if unknown:
+            # before counting them: classes=[11] said "keeps one class only", and its fix
+            # (a second label) then met the loader's "not labels of this data set"
+            raise ValueError(
+                f"classes holds {unknown}, which are not labels of this data set; choose "
+                f"among {list(range(10))}."
+            )
         if len(values) < 2:
             raise ValueError(
                 f"classes={values} keeps one class only; a classifier needs two or more."

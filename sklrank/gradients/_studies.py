@@ -174,20 +174,31 @@ def _run_all(task, jobs, n_jobs, desc, verbose):
     if n_jobs in (None, 1):
         results = (task(*job) for job in jobs)
     else:
-        # one torch and BLAS thread a worker: the workers share the cores
+        # one torch and BLAS thread a worker: the workers share the cores. A worker's
+        # warnings (a diverged run's RuntimeWarning) are issued again here, under the
+        # caller's filters, as with n_jobs=1: the workers printed them on stderr, past any
+        # filter of the caller (sklrank gradients, which says them in its own line).
         def one_thread(*job):
-            with thread_limits(1):
-                return task(*job)
+            with thread_limits(1), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rows = task(*job)
+            return rows, [(w.message, w.category, w.filename, w.lineno) for w in caught]
 
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(one_thread)(*job) for job in jobs
-        )
+        results = (_reissued(*result) for result in Parallel(
+            n_jobs=n_jobs, return_as="generator")(delayed(one_thread)(*job) for job in jobs))
     out = []
     with tqdm(total=len(jobs), desc=desc, disable=not verbose) as bar:
         for rows in results:
             out.extend(rows)
             bar.update()
     return out
+
+
+def _reissued(rows, caught):
+    """``rows``, after issuing the warnings a worker recorded while computing them."""
+    for message, category, filename, lineno in caught:
+        warnings.warn_explicit(message, category, filename, lineno)
+    return rows
 
 
 def _summary_columns(result):
