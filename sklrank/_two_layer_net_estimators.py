@@ -303,11 +303,28 @@ class _TwoLayerNet(_BaseNet):
                 f"Likely cause: the inputs ({scale}) or the activation overflow the forward "
                 "pass in float32: scale X, or check the activation."
             )
-        if failure in ("diverged", "died"):
+        if failure in ("diverged", "died") and step > 1.0:
             return (
                 f"Likely cause: the step is too large for the input scale ({scale}; "
                 f"lr * mean ||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2): lower lr to "
                 f"about {1.0 / (mean_sq * gamma_sq_m):.3g} or scale X down."
+            )
+        if failure in ("diverged", "died"):
+            # the data term's step is stable: advising a "lower" lr above the current one
+            # (it said "lower lr to about 78" at lr=0.5) pointed away from the cause
+            regularisers = [f"{name}={value:g}" for name, value in (
+                ("weight_decay", self.weight_decay), ("jacobian_penalty", self.jacobian_penalty))
+                if value > 0]
+            causes = ([f"the regularisers' own curvature ({', '.join(regularisers)}; lower "
+                       f"{'it' if len(regularisers) == 1 else 'them'} or lr)"]
+                      if regularisers else [])
+            causes.append("units that are all inactive or saturated on the data (check the "
+                          "activation, its parameters and the input scale)" if failure == "died"
+                          else "the activation or the input scale")
+            return (
+                f"The step is within the data term's stable range ({scale}; lr * mean "
+                f"||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2), so the likely cause "
+                f"is {', else '.join(causes)}."
             )
         return (
             f"Likely cause: too small a step ({scale}; lr * mean ||x||^2 * gamma_m^2 m = "

@@ -8,6 +8,9 @@ input                                                          answer
 raw 0..255 MNIST pixels, default lr (the network dies)         TrainingFailedError naming the
                                                                input scale and "pixels / 255"
 pixels in [0, 1] with lr=1e6 (the network dies)                TrainingFailedError naming lr
+a two-layer fit that fails at a stable step (lr=0.01,           the message names the
+jacobian_penalty=1e4)                                          regulariser (said "the step is
+                                                               too large: lower lr to about 2.9")
 weight decay at its exact stationary point (mean field,         trains: the data term's gradient
 lr * weight_decay = 1: the regularised loss's gradient is      decides (was TrainingFailedError
 exactly zero in float32)                                       "the network died")
@@ -241,6 +244,20 @@ def test_two_layer_too_large_step_names_the_stable_lr():
     with pytest.raises(TrainingFailedError, match=r"step is too large.*lower lr to about"):
         TwoLayerNetRegressor(n_hidden=32, lr=50.0, max_epochs=30, random_state=0).fit(X, y)
     TwoLayerNetRegressor(n_hidden=32, lr=0.02, max_epochs=30, random_state=0).fit(X, y)
+
+
+def test_a_failure_at_a_stable_step_names_the_regularisers_not_a_lower_lr():
+    # the data term's step is 0.0035 of its stable bound and the Jacobian penalty's curvature
+    # diverges the fit: the message said "the step is too large ... lower lr to about 2.9"
+    # at lr=0.01, a lower lr three hundred times the current one
+    X, y = make_spiked(120, 20, nu=0.3, random_state=0)[:2]
+    with pytest.raises(TrainingDivergedError) as info:
+        TwoLayerNetRegressor(n_hidden=16, lr=0.01, jacobian_penalty=1e4, max_epochs=30,
+                             random_state=0).fit(X / 10, y)
+    message = str(info.value)
+    assert "too large" not in message and "lower lr to about" not in message
+    assert ("within the data term's stable range" in message
+            and "(jacobian_penalty=10000; lower it or lr)" in message), message
 
 
 @pytest.mark.parametrize("defer", [True, False])
