@@ -79,6 +79,9 @@ Ctrl-C                                         exit 130: "interrupted; nothing w
 --quick with --nu / --n-features               not an error: explicit options win over
                                                --quick (today: --quick silently replaced
                                                them)
+--quick --epochs 1 (below --quick's record      --quick's record epochs above --epochs are
+epoch 2)                                       dropped (was refused naming --record-epochs,
+                                               which the user had not given)
 =============================================  ===========================================
 """
 
@@ -223,6 +226,21 @@ def test_explicit_options_win_over_quick(tmp_path):
     assert set(df.n_samples) == {60}  # the rest is still --quick's
     record = json.loads((out / "nu_sweep.json").read_text())
     assert record["parameters"]["nus"] == [0.2]
+
+
+def test_quick_record_epochs_follow_an_explicit_epochs(tmp_path, capsys):
+    # "--quick --epochs 1" was refused: "--record-epochs must be epochs between 1 and
+    # --epochs 1, got [2]", a --record-epochs the user had not given (--quick's)
+    out = tmp_path / "out"
+    assert main(["gradients", "--figure", "regularisers", "--quick", "--epochs", "1",
+                 "--out", str(out), "--no-progress"]) == 0
+    record = json.loads((out / "regularisers.json").read_text())
+    assert record["parameters"]["record_epochs"] == [1]
+    assert set(pd.read_csv(out / "regularisers.csv").epoch) == {0, 1}
+    # a --record-epochs given is still checked against --epochs
+    line = _fails(["--figure", "regularisers", "--quick", "--epochs", "1", "--record-epochs",
+                   "2", "--out", str(tmp_path / "other"), "--no-progress"], capsys)
+    assert "--record-epochs" in line
 
 
 def test_fractions_and_settings_are_parsed(tmp_path):

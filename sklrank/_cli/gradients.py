@@ -347,6 +347,12 @@ def _parameters(args, figure, strict=True):
         quick = dict(_QUICK[figure])
         if given & set(_STRENGTHS):  # the strengths given replace all of --quick's
             quick = {k: v for k, v in quick.items() if k not in _STRENGTHS}
+        if "epochs" in given and "record_epochs" in quick:
+            # --quick's record epochs that --epochs leaves out are dropped (the last epoch
+            # is always recorded): "--quick --epochs 1" was refused for a --record-epochs 2
+            # the user had not given
+            kept = [e for e in quick["record_epochs"] if e <= values["epochs"]]
+            quick["record_epochs"] = kept or [values["epochs"]]
         values = {**quick, **values}
     # options the library would ignore, while the JSON recorded them as if used
     if "n_components" in given and values.get("features", "pixels") != "pca":
