@@ -82,9 +82,11 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -353,6 +355,16 @@ def test_messages_advise_what_the_command_takes(argv, line, tmp_path, capsys):
     got = _one_line(argv, capsys)
     assert line in got, got
     assert not [words for words in PYTHON_ONLY if words in got], got
+
+
+def test_one_fit_is_said_in_the_singular(tmp_path, capsys):
+    # "noise sweep on synthetic: 1 fits in 0.3 s"
+    argv = ["sweep", "--out", str(tmp_path / "out"), "--seeds", "1", "--n-samples", "20",
+            "--n-test", "10", "--max-epochs", "2", "--quiet", "--noise", "0.5"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (2 epochs: the fit learns nothing, as intended)
+        assert main(argv) == 0
+    assert re.search(r": 1 fit in [\d.]+ s \(one seed\)", capsys.readouterr().out)
 
 
 def test_unreachable_scheduler_names_the_option(tmp_path, capsys):

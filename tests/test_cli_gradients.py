@@ -87,6 +87,7 @@ epoch 2)                                       dropped (was refused naming --rec
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -155,6 +156,8 @@ def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, column
     assert record["parameters"]["n_samples"] == 60  # --quick's size
     printed = capsys.readouterr().out
     assert f"wrote {out / f'g_{stem}.csv'}" in printed
+    # a quick figure's run time is said to two digits ("(0 s)" read as nothing done)
+    assert re.search(r"\((\d\.?\d*|\d+) s\)\n", printed) and " (0 s)" not in printed
     # nothing but the three files: the temporary names were renamed
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"g_{stem}.{ext}" for ext in ("csv", "json", "png"))

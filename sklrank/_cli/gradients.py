@@ -556,7 +556,9 @@ def _run_figure(args, figure, out):
         raise CLIError(f"writing the results to {out} failed (nothing was written): "
                        f"{exc.strerror or exc}") from exc
     plt.close(fig)
-    print(f"{figure}: {_FIGURES[figure][3]} ({runtime:.0f} s)")
+    # (a quick figure takes under a second: "(0 s)" read as nothing done)
+    print(f"{figure}: {_FIGURES[figure][3]} ({runtime:.2g} s)" if runtime < 10 else
+          f"{figure}: {_FIGURES[figure][3]} ({runtime:.0f} s)")
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.precision", 3,

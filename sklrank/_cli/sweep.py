@@ -800,7 +800,8 @@ def run(args):
     remove_checkpoint(checkpoint)
 
     experiment = "sample-size study" if study else "noise sweep"
-    print(f"{experiment} on {df['dataset'].iloc[0]}: {len(df)} fits in {runtime:.1f} s"
+    fits = f"{len(df)} fit{'s' if len(df) != 1 else ''}"
+    print(f"{experiment} on {df['dataset'].iloc[0]}: {fits} in {runtime:.1f} s"
           + (f" ({resumed} resumed)" if resumed else "")
           + (" (mean ± sd over seeds)" if df["seed"].nunique() > 1 else " (one seed)"))
     print(summary_table(df, ("n_train", "noise_std") if study else ("noise_std",)).to_string())
