@@ -1155,6 +1155,15 @@ class _BaseNet(_PublicParams):
                 "skipped the check); remove or impute those entries."
             )
         X = X[:_SCALE_SAMPLE_ROWS].detach().to(device="cpu", dtype=torch.float64).numpy()
+        if len(X) > 1 and not np.ptp(X, axis=0).any():
+            # (the step or the scale was blamed: "lr=50 is too large" for an all-zero X)
+            rows = "every row of X" if len(X) < _SCALE_SAMPLE_ROWS else (
+                f"the first {_SCALE_SAMPLE_ROWS} rows of X")
+            return (
+                f"Likely cause: {rows} {'is zero' if not X.any() else 'is the same'}, so the "
+                "inputs carry nothing to learn the targets from: check the data (e.g. images "
+                "lost in loading or preprocessing)."
+            )
         return self._scale_report(X, failure)
 
     def _scale_report(self, X, failure):

@@ -8,6 +8,8 @@ input                                                          answer
 raw 0..255 MNIST pixels, default lr (the network dies)         TrainingFailedError naming the
                                                                input scale and "pixels / 255"
 pixels in [0, 1] with lr=1e6 (the network dies)                TrainingFailedError naming lr
+X whose rows are all zero or all the same (the network         TrainingFailedError naming X and
+dies)                                                          the data (blamed lr=50)
 a two-layer fit that fails at a stable step (lr=0.01,           the message names the
 jacobian_penalty=1e4)                                          regulariser (said "the step is
                                                                too large: lower lr to about 2.9")
@@ -244,6 +246,22 @@ def test_two_layer_too_large_step_names_the_stable_lr():
     with pytest.raises(TrainingFailedError, match=r"step is too large.*lower lr to about"):
         TwoLayerNetRegressor(n_hidden=32, lr=50.0, max_epochs=30, random_state=0).fit(X, y)
     TwoLayerNetRegressor(n_hidden=32, lr=0.02, max_epochs=30, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("rows", ["zero", "the same"])
+def test_a_dead_fit_on_rows_without_variation_names_x(rows):
+    # an all-zero X was blamed on the step: "lr=50 is too large for inputs of this scale"
+    X, y = make_low_rank_patches(n_samples=60, noise_std=0.5, random_state=0)
+    X = np.zeros_like(X) if rows == "zero" else np.tile(X[:1], (len(X), 1))
+    estimators = [TwoLayerNetClassifier(n_hidden=8, max_epochs=20, random_state=0)]
+    if rows == "zero":  # (a CNN on one repeated row learns the class prior: no failure)
+        estimators.append(RankCNNClassifier(input_shape=(1, 4, 64), kernel_size=(1, 64),
+                                            n_filters=4, max_epochs=20, random_state=0))
+    for est in estimators:
+        with pytest.raises(TrainingFailedError,
+                           match=rf"died.*Likely cause: every row of X is {rows}, so the inputs "
+                                 r"carry nothing to learn the targets from: check the data"):
+            est.fit(X, y)
 
 
 def test_a_failure_at_a_stable_step_names_the_regularisers_not_a_lower_lr():
