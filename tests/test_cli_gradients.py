@@ -86,6 +86,7 @@ epoch 2)                                       dropped (was refused naming --rec
 """
 
 import argparse
+import hashlib
 import json
 import re
 import subprocess
@@ -151,6 +152,10 @@ def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, column
     assert (out / f"g_{stem}.png").stat().st_size > 10_000
     record = json.loads((out / f"g_{stem}.json").read_text())
     assert record["figure"] == figure
+    # the files' digests, as sklrank sweep records them (it recorded the names only)
+    for ext in ("csv", "png"):
+        digest = hashlib.sha256((out / f"g_{stem}.{ext}").read_bytes()).hexdigest()
+        assert record["outputs"][ext] == {"file": f"g_{stem}.{ext}", "sha256": digest}
     assert record["runtime_s"] >= 0 and record["versions"]["torch"]
     assert record["machine"]["cpu_count"] >= 1
     assert record["parameters"]["n_samples"] == 60  # --quick's size

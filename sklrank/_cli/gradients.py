@@ -7,6 +7,8 @@ parameters, the command line, the package versions, the machine and the run time
 """
 
 import argparse
+import hashlib
+import io
 import json
 import math
 import os
@@ -530,6 +532,11 @@ def _run_figure(args, figure, out):
     # narrower than the title, which was cut off at both sides
     fig.suptitle(_title(figure, df.attrs["config"]), fontsize=9, wrap=True)
     stem = f"{args.prefix}{name}"
+    # the files' bytes first: the record holds their digests, as sklrank sweep's does
+    csv_bytes = df.to_csv(index=False).encode("utf-8")
+    png = io.BytesIO()
+    fig.savefig(png, dpi=110, format="png")
+    png_bytes = png.getvalue()
     record = {
         "figure": figure,
         "command": command_line(),
@@ -542,13 +549,16 @@ def _run_figure(args, figure, out):
         "diverged_runs": len(diverged),
         "untrained_runs": len(untrained),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "outputs": {"csv": f"{stem}.csv", "png": f"{stem}.png"},
+        "outputs": {
+            ext: {"file": f"{stem}.{ext}", "sha256": hashlib.sha256(content).hexdigest()}
+            for ext, content in (("csv", csv_bytes), ("png", png_bytes))
+        },
     }
     paths = {ext: out / f"{stem}.{ext}" for ext in ("csv", "png", "json")}
     try:
         write_file_set({
-            paths["csv"]: lambda p: df.to_csv(p, index=False),
-            paths["png"]: lambda p: fig.savefig(p, dpi=110, format="png"),
+            paths["csv"]: lambda p: p.write_bytes(csv_bytes),
+            paths["png"]: lambda p: p.write_bytes(png_bytes),
             paths["json"]: lambda p: p.write_text(json.dumps(record, indent=2, default=str)
                                                   + "\n"),
         })
