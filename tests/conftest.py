@@ -103,3 +103,23 @@ def _pythons_own_sigint_handler():
     finally:
         if previous is signal.SIG_IGN:
             signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def suptitles_as_drawn(monkeypatch):
+    """For every figure saved while the test runs, whether its suptitle (as drawn, wrapped or
+    not) lies within the figure's width, and its text: a list filled as figures are saved."""
+    from matplotlib.figure import Figure
+
+    save, seen = Figure.savefig, []
+
+    def spy(fig, *args, **kwargs):
+        fig.canvas.draw()
+        title = fig._suptitle
+        with title._cm_set(text=title._get_wrapped_text()):
+            box = title.get_window_extent(fig.canvas.get_renderer())
+        seen.append((box.x0 >= 0 and box.x1 <= fig.bbox.width, title.get_text()))
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    return seen

@@ -1000,29 +1000,10 @@ def test_summary_prints_the_clean_rank_as_a_count():
     assert summary_table(df)["clean rank"].tolist() == ["4", "4.5"]
 
 
-def _suptitles_as_drawn(monkeypatch):
-    """Record, for every figure saved, whether its suptitle (as drawn, wrapped or not) lies
-    within the figure's width, and its text."""
-    from matplotlib.figure import Figure
-
-    save, seen = Figure.savefig, []
-
-    def spy(fig, *args, **kwargs):
-        fig.canvas.draw()
-        title = fig._suptitle
-        with title._cm_set(text=title._get_wrapped_text()):
-            box = title.get_window_extent(fig.canvas.get_renderer())
-        seen.append((box.x0 >= 0 and box.x1 <= fig.bbox.width, title.get_text()))
-        return save(fig, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
-    return seen
-
-
-def test_the_title_fits_the_figure(tmp_path, monkeypatch):
+def test_the_title_fits_the_figure(tmp_path, suptitles_as_drawn):
     # a sample-size study at one noise level is one panel, 8.5 inches wide: a title naming
     # eight sizes was cut off at both sides
-    seen = _suptitles_as_drawn(monkeypatch)
+    seen = suptitles_as_drawn
     sizes = [str(n) for n in range(40, 200, 20)]
     assert main(["sweep", "--out", str(tmp_path), "--noise", "0.5", "--seeds", "1",
                  "--n-samples", *sizes, "--n-test", "40", "--n-features", "16",

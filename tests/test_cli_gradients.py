@@ -599,29 +599,10 @@ def test_diverged_runs_are_said_once_without_a_python_warning(tmp_path, capfd):
         assert printed.err == "", (n_jobs, printed.err)
 
 
-def _suptitles_as_drawn(monkeypatch):
-    """Record, for every figure saved, whether its suptitle (as drawn, wrapped or not) lies
-    within the figure's width, and its text."""
-    from matplotlib.figure import Figure
-
-    save, seen = Figure.savefig, []
-
-    def spy(fig, *args, **kwargs):
-        fig.canvas.draw()
-        title = fig._suptitle
-        with title._cm_set(text=title._get_wrapped_text()):
-            box = title.get_window_extent(fig.canvas.get_renderer())
-        seen.append((box.x0 >= 0 and box.x1 <= fig.bbox.width, title.get_text()))
-        return save(fig, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
-    return seen
-
-
-def test_the_title_fits_a_figure_of_one_panel(tmp_path, monkeypatch):
+def test_the_title_fits_a_figure_of_one_panel(tmp_path, suptitles_as_drawn):
     # one regulariser at one setting and one scaling: one panel, narrower than the title,
     # which was cut off at both sides ("=50, m=60, 4 epochs of full-batch GD, 1 seed")
-    seen = _suptitles_as_drawn(monkeypatch)
+    seen = suptitles_as_drawn
     assert main(["gradients", "--figure", "regularisers", "--quick", "--settings", "0:0.35",
                  "--scaling", "ntk", "--weight-decay", "0.2", "--seeds", "2",
                  "--out", str(tmp_path), "--no-progress"]) == 0
