@@ -197,7 +197,9 @@ def _mark_untrained(ax, part, x):
     if "training_warning" not in part.columns:
         return
     # (a CSV read back holds NaN for the empty messages)
-    flagged = part[part["training_warning"].fillna("").astype(str) != ""]
+    # (pandas warns at filling an all-NaN float column with a string)
+    messages = part["training_warning"]
+    flagged = part[messages.notna() & (messages.astype(str) != "")]
     if flagged.empty:
         return
     ax.scatter(flagged[x], flagged["filter_stable_rank"], marker="x", s=70, color="red",
