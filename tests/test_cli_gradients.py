@@ -199,6 +199,13 @@ def test_one_seed_is_printed_without_a_spread(tmp_path, capsys):
     config = json.loads((out / "training.json").read_text())["parameters"]
     assert _title("training", config).endswith(", 1 seed")
     assert _title("regularisers", config).endswith(" epochs of full-batch GD, 1 seed")
+    # several seeds: every figure's band spans them, and its title says so (only the
+    # regularisers' did); nu in the axis's order; the spike initialisation named
+    several = {**config, "n_seeds": 3, "nus": [0.3, 0.1, 0.2], "init": "spike"}
+    for figure in ("training", "nu-sweep", "regularisers"):
+        assert _title(figure, several).endswith("3 seeds (band: min-max)"), figure
+    assert "nu=[0.1, 0.2, 0.3], ntk, init: W correlated with q, 3 seeds" in _title(
+        "training", several)
 
 
 def test_quick_real_data(tmp_path, shared_data_dir):

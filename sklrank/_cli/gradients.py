@@ -617,17 +617,23 @@ def _flagged_runs(df, column):
 
 
 def _title(figure, config):
+    # every figure's band spans the seeds (min to max): said with several (only the
+    # regularisers' title said it)
+    band = " (band: min-max)" if config.get("n_seeds", 1) > 1 else ""
     if figure == "real-data":
         return (f"{', '.join(config['datasets'])}: n={config['n_samples']}, "
                 f"m={config['n_hidden']}, {config['features']}, {config['scaling']}, "
-                f"{config['max_epochs']} epochs, {_seeds(config)}")
+                f"{config['max_epochs']} epochs, {_seeds(config)}{band}")
     size = f"n={config['n_samples']}, d={config['n_features']}, m={config['n_hidden']}"
     if figure == "regularisers":
         return (f"{size}, {config['max_epochs']} epochs of full-batch GD, "
-                f"{_seeds(config)}" + (" (band: min-max)" if config["n_seeds"] > 1 else ""))
+                f"{_seeds(config)}{band}")
     nu = config.get("nu", config.get("nus"))
-    return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}, "
-            f"{_seeds(config)}")
+    if isinstance(nu, (list, tuple)):  # (in the order the figure's axis shows them)
+        nu = sorted(nu)
+    init = ", init: W correlated with q" if config.get("init") == "spike" else ""
+    return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}{init}, "
+            f"{_seeds(config)}{band}")
 
 
 def _seeds(config):
