@@ -326,6 +326,13 @@ class _TwoLayerNet(_BaseNet):
                 f"||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2), so the likely cause "
                 f"is {', else '.join(causes)}."
             )
+        if step >= 0.5:
+            # (it advised "raise lr (about 4.18e-06 is stable)" at an lr 2e5 times that)
+            return (
+                f"Likely cause: too few epochs (max_epochs={self.max_epochs}) or targets far "
+                f"from the network's reach: the step is not small ({scale}; lr * mean ||x||^2 "
+                f"* gamma_m^2 m = {step:.3g}); raise max_epochs, or scale X and y."
+            )
         return (
             f"Likely cause: too small a step ({scale}; lr * mean ||x||^2 * gamma_m^2 m = "
             f"{step:.3g}) or too few epochs (max_epochs={self.max_epochs}); raise lr (about "

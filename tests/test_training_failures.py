@@ -8,6 +8,8 @@ input                                                          answer
 raw 0..255 MNIST pixels, default lr (the network dies)         TrainingFailedError naming the
                                                                input scale and "pixels / 255"
 pixels in [0, 1] with lr=1e6 (the network dies)                TrainingFailedError naming lr
+a loss that never moves at a large step (a spike of            ConvergenceWarning naming
+zeta = n^2, the 1/L step)                                      max_epochs (advised "raise lr")
 X whose rows are all zero or all the same (the network         TrainingFailedError naming X and
 dies)                                                          the data (blamed lr=50)
 a two-layer fit that fails at a stable step (lr=0.01,           the message names the
@@ -262,6 +264,25 @@ def test_a_dead_fit_on_rows_without_variation_names_x(rows):
                            match=rf"died.*Likely cause: every row of X is {rows}, so the inputs "
                                  r"carry nothing to learn the targets from: check the data"):
             est.fit(X, y)
+
+
+def test_an_unmoved_loss_at_a_large_step_does_not_advise_raising_lr():
+    # a spike of zeta = n^2 (alpha=1, nu=2): the study's 1/L step leaves a loss of 3e11
+    # unmoved in 4 epochs; the warning advised "raise lr (about 4.18e-06 is stable)" at an lr
+    # whose step is 2e5 times the data term's stable estimate
+    from sklrank.gradients import regulariser_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = regulariser_study(n_samples=60, n_features=50, n_hidden=60, settings=((1, 2),),
+                               scalings=("mean_field",), activations=("tanh",), n_seeds=1,
+                               max_epochs=4, record_epochs=(2,),
+                               strengths={"weight_decay": (0.2,), "input_noise": (1.0,),
+                                          "jacobian_penalty": (1.0,)})
+    messages = set(df["training_warning"])
+    assert messages and all("learned nothing" in m for m in messages), messages
+    assert all("too few epochs (max_epochs=4)" in m and "raise max_epochs" in m
+               and "raise lr" not in m for m in messages), messages
 
 
 def test_a_failure_at_a_stable_step_names_the_regularisers_not_a_lower_lr():
