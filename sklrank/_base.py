@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring, EpochTimer, ParamMapper, PassthroughScoring
 from skorch.dataset import Dataset, ValidSplit, unpack_data
@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Subset
 from ._device import check_device
 from ._interrupts import stop_requested
 from ._params import _PublicParams, validate_parameter_constraints
-from ._validation import numpy_inputs
+from ._validation import validate_data
 from .callbacks._print_log import PrintLog
 from .callbacks._progress import EpochProgressBar
 from .callbacks._rank_history import _restore_label_keys
@@ -450,11 +450,10 @@ class _BaseNet(_PublicParams):
         # On an accelerator X is checked for NaN and infinity where it lands, at the device's
         # memory bandwidth, instead of by a pass over it on the host.
         on_host = self._device().type == "cpu"
-        with numpy_inputs():
-            X, y = validate_data(
-                self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
-                y_numeric=self._y_numeric,
-            )
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=np.float32, ensure_all_finite=on_host,
+            y_numeric=self._y_numeric,
+        )
         self._check_fit_X(X, reset)
         y_fit = self._prepare_targets(y, reset, classes)
         X_fit = self._checked_tensor(X, on_host)
@@ -568,11 +567,11 @@ class _BaseNet(_PublicParams):
                     else np.unique(np.asarray(labels)))
 
         labels = distinct(tensors[1])
-        if len(tensors[1]) and len(labels) < 2 <= len(distinct(y)):
+        if len(tensors[1]) and len(labels) < 2 and (n_classes := len(distinct(y))) >= 2:
             split = getattr(self.train_split, "__name__", type(self.train_split).__name__)
             raise ValueError(
                 f"the training part that train_split ({split}) makes holds one class only, "
-                f"{labels.tolist()}, of the {len(distinct(y))} classes of y: the network "
+                f"{labels.tolist()}, of the {n_classes} classes of y: the network "
                 "would learn to answer it whatever the input. Split so that each part holds "
                 "every class (e.g. train_split=ValidSplit(0.2, stratified=True, "
                 "random_state=0)), or pass train_split=None."
@@ -660,9 +659,8 @@ class _BaseNet(_PublicParams):
             # given, and a SliceDataset's shape is (n_samples,)
             X = np.asarray(X)
         on_host = self._device().type == "cpu"
-        with numpy_inputs():
-            X = validate_data(self, X, reset=False, dtype=np.float32,
-                              ensure_all_finite=on_host)
+        X = validate_data(self, X, reset=False, dtype=np.float32,
+                          ensure_all_finite=on_host)
         return self._checked_tensor(X, on_host)
 
     def _checked_tensor(self, X, checked):
@@ -899,9 +897,22 @@ class _BaseNet(_PublicParams):
                 "fixed, or load other weights (initialize() and load_params)."
             )
 
+    @contextlib.contextmanager
+    def _measuring(self):
+        """A pass over the training part after training (its final loss, its data term's
+        gradient): get_loss keeps its batches' normalising totals in ``_batch_norm`` instead
+        of recording them in the history."""
+        self._measuring_loss = True
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_measuring_loss", None)
+            self.__dict__.pop("_batch_norm", None)
+
     def _data_gradient_vanished(self):
-        """Whether the gradient of the data term is exactly zero at the final weights; None
-        when the last step's gradient is not zero (nothing to decide).
+        """Whether the gradient of the data term is exactly zero at the final weights: False
+        when the last step's gradient is not zero; None where it cannot be measured (no
+        training part kept, or no gradient: the last step's gradient decides).
 
         The last step's gradient is that of the training loss with its regularisers: with
         weight decay it is also exactly zero at a stationary point where ``lambda W`` cancels
@@ -911,24 +922,21 @@ class _BaseNet(_PublicParams):
         """
         params = [p for p in self.module_.parameters() if p.requires_grad]
         grads = [p.grad for p in params if p.grad is not None]
-        if not grads or any(bool(g.any()) for g in grads):
-            return None
         dataset = self.__dict__.get("_train_dataset")
-        if dataset is None:
+        if not grads or dataset is None:
             return None
-        self._measuring_loss = True  # (get_loss records no batch weight)
+        if any(bool(g.any()) for g in grads):
+            return False
         was_training = self.module_.training
         self._set_training(True)  # (in evaluation the two-layer nets' output is detached)
         try:
-            with torch.enable_grad():
+            with self._measuring(), torch.enable_grad():
                 for batch in self.get_iterator(dataset, training=False):
                     Xi, yi = unpack_data(batch)
                     self.get_loss(self.infer(Xi), yi, X=Xi, training=False).backward()
             return not any(bool(p.grad.any()) for p in params if p.grad is not None)
         finally:
             self._set_training(was_training)
-            self.__dict__.pop("_measuring_loss", None)
-            self.__dict__.pop("_batch_norm", None)
             for grad in grads:  # the last step's gradient, as training left it
                 grad.zero_()
 
@@ -946,8 +954,7 @@ class _BaseNet(_PublicParams):
         if dataset is None or len(recorded) != 1:
             return None
         total, norm = 0.0, 0.0
-        self._measuring_loss = True
-        try:
+        with self._measuring():
             for batch in self.get_iterator(dataset, training=False):
                 Xi, yi = unpack_data(batch)
                 self._batch_norm = None
@@ -960,9 +967,6 @@ class _BaseNet(_PublicParams):
                 if not math.isfinite(loss):
                     return loss
                 total, norm = total + weight * loss, norm + weight
-        finally:
-            self.__dict__.pop("_measuring_loss", None)
-            self.__dict__.pop("_batch_norm", None)
         return total / norm if norm > 0 else None
 
     def infer(self, x, **fit_params):

@@ -5,11 +5,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._patches import patch_matrix
 from .._rank import effective_rank, stable_rank
-from .._validation import numpy_inputs
+from .._validation import validate_data
 
 __all__ = [
     "RankScorer",
@@ -171,10 +171,9 @@ class RankScorer:
         # features, feature names, finite values): a model's rank is never read off data the
         # model would refuse. Integer data become float64 for the rank.
         Xt = _transform(prefixes, X)
-        with numpy_inputs():
-            Xt = validate_data(
-                final, Xt, reset=False, dtype=[np.float64, np.float32], ensure_all_finite=True
-            )
+        Xt = validate_data(
+            final, Xt, reset=False, dtype=[np.float64, np.float32], ensure_all_finite=True
+        )
         if self.quantity == "data":
             return Xt
         return patch_matrix(

@@ -6,12 +6,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .._memory import check_fits_in_memory
 from .._params import _ValidatedParams
 from .._patches import _positive_ints
-from .._validation import numpy_inputs
+from .._validation import validate_data
 
 __all__ = ["BackgroundNoise"]
 
@@ -205,8 +205,7 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         self : BackgroundNoise
             The fitted transformer.
         """
-        with numpy_inputs():
-            X = validate_data(self, X, dtype=[np.float32, np.float64])
+        X = validate_data(self, X, dtype=[np.float32, np.float64])
         self.image_shape_, self.grid_, self.output_image_shape_, self._fixed_tile = (
             _noise_geometry(X.shape[1], self.image_shape, self.mode, self.grid, self.position)
         )
@@ -240,8 +239,7 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
             samples at a time).
         """
         check_is_fitted(self, "output_image_shape_")
-        with numpy_inputs():
-            X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         if not self._fitted_additive():
             # the canvases, refused before they are made (numpy's "Unable to allocate
             # 146 TiB" named neither grid nor the number of samples)

@@ -8,10 +8,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._params import _ValidatedParams
-from .._validation import numpy_inputs
+from .._validation import validate_data
 
 __all__ = ["PCARankReducer"]
 
@@ -156,8 +156,7 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
         self : PCARankReducer
             The fitted transformer.
         """
-        with numpy_inputs():
-            X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
         n_samples, n_features = X.shape
         max_rank = min(n_samples, n_features)
         k = max_rank if self.n_components is None else self.n_components
@@ -259,8 +258,7 @@ class PCARankReducer(_ValidatedParams, OneToOneFeatureMixin, TransformerMixin, B
             Same dtype as ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        with numpy_inputs():
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         scale = X.dtype.type(self.scale_)
         if self.scale_ != 1.0:
             X = X / scale
