@@ -1759,6 +1759,35 @@ def test_study_plot_clean_rank_lines_take_their_data_sets_line_style(tiny_study)
     plt.close(left.figure)
 
 
+def test_study_plot_dashes_without_seaborns_private_api(tiny_study, monkeypatch):
+    # the dashes came from seaborn._base.unique_dashes, private: its removal or change in a
+    # seaborn release would break (ImportError) or change every figure of several data sets
+    import seaborn as sns
+    import seaborn._base
+
+    from sklrank.experiments._plot import _DASHES
+
+    names = [f"set{i}" for i in range(len(_DASHES))]
+    many = pd.concat([tiny_study.assign(dataset=name) for name in names])
+    # the look is seaborn's own default line styles (style=..., dashes=True), in order
+    fig, ax = plt.subplots()
+    sns.lineplot(data=many, x="n_train", y="filter_stable_rank", style="dataset",
+                 style_order=names, ax=ax)
+    legend = dict(zip((t.get_text() for t in ax.get_legend().get_texts()),
+                      ax.get_legend().legend_handles))
+    seaborns = [legend[name]._unscaled_dash_pattern for name in names]
+    plt.close(fig)
+    # (seaborn itself calls it for its defaults, which the figure's own dashes replace)
+    monkeypatch.setattr(seaborn._base, "unique_dashes", lambda n: [""] * n)
+    left = plot_sample_size_study(many)[0]
+    legend = dict(zip((t.get_text() for t in left.get_legend().get_texts()),
+                      left.get_legend().legend_handles))
+    assert [legend[name]._unscaled_dash_pattern for name in names] == seaborns
+    plt.close(left.figure)
+    with pytest.raises(ValueError, match=f"holds {len(_DASHES) + 1} data sets, more than"):
+        plot_sample_size_study(pd.concat([many, tiny_study.assign(dataset="one more")]))
+
+
 def test_study_growth_panel_per_data_set_noise_levels(tiny_study):
     # a data set with one noise level: its growth was its row over itself, 1 at every n
     # (the claim "the filters do not grow" drawn for a data set without noise)

@@ -19,6 +19,18 @@ _RANKS = {
     "filter_stable_rank": "filters",
 }
 _ACCURACIES = {"train_accuracy": "train", "test_accuracy": "test"}
+# The line styles that tell the data sets of a sample-size figure apart, in order: seaborn's
+# default dash sequence (``lineplot(..., style=..., dashes=True)``), first fifteen, as
+# (on, off, ...) lengths in line widths; "" is a solid line. Written out here: seaborn makes
+# them with a private function (``seaborn._base.unique_dashes``), which may change or go.
+_DASHES = (
+    "", (4, 1.5), (1, 1), (3, 1.25, 1.5, 1.25), (5, 1, 1, 1),
+    (3, 1.25, 1.25, 1.25, 1.25, 1.25), (4, 1, 4, 1, 1, 1), (3, 1.25, 3, 1.25, 1.25, 1.25),
+    (4, 1, 1, 1, 1, 1), (3, 1.25, 1.25, 1.25, 1.25, 1.25, 1.25, 1.25),
+    (4, 1, 4, 1, 4, 1, 1, 1), (3, 1.25, 3, 1.25, 1.25, 1.25, 1.25, 1.25),
+    (4, 1, 4, 1, 1, 1, 1, 1), (3, 1.25, 3, 1.25, 3, 1.25, 1.25, 1.25),
+    (4, 1, 1, 1, 1, 1, 1, 1),
+)
 
 
 def _minor_label(value, _):
@@ -315,9 +327,10 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     rank as a dashed black line. Right panel: its growth from the smallest to the largest
     noise level (the ratio of the two, per seed), next to the data stable rank's growth,
     against the training-set size: the paper's claim holds where the filters' ratio stays
-    near 1 while the data's is large. Several data sets in ``df`` are told apart by the line
-    style, in both panels and on their clean-rank lines (black, one a data set, in its line
-    style: the first data set's is solid); data sets of the same clean rank share one line.
+    near 1 while the data's is large. Several data sets in ``df`` (at most 15) are told apart
+    by the line style (seaborn's default dashes), in both panels and on their clean-rank lines
+    (black, one a data set, in its line style: the first data set's is solid); data sets of
+    the same clean rank share one line.
 
     Parameters
     ----------
@@ -359,7 +372,6 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
-    from seaborn._base import unique_dashes
 
     df = _check_frame(
         df, {"n_train", "noise_std", "seed", "filter_stable_rank", "data_stable_rank",
@@ -390,11 +402,16 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         panels = given
     datasets = list(dict.fromkeys(df["dataset"]))
     several = len(datasets) > 1
+    if len(datasets) > len(_DASHES):
+        raise ValueError(
+            f"df holds {len(datasets)} data sets, more than the {len(_DASHES)} line styles "
+            "that tell them apart; select fewer, e.g. df[df['dataset'].isin([...])]."
+        )
     # one order for both panels: the growth table is sorted by data set, and each panel drew
     # its first data set solid (two data sets swapped line styles from panel to panel); the
     # clean-rank lines take the same dashes (they were all "--": one could not tell whose
     # clean rank a line was)
-    dashes = dict(zip(datasets, unique_dashes(len(datasets))))
+    dashes = dict(zip(datasets, _DASHES))
     style = ({"style": "dataset", "style_order": datasets, "dashes": dashes} if several
              else {})
 
