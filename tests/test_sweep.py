@@ -1653,6 +1653,43 @@ def test_study_growth_is_from_the_smallest_to_the_largest_level(tiny_study):
     plt.close(right.figure)
 
 
+def _made_up_sweep():
+    """A made-up sweep table: 2 noise levels x 2 seeds (no fits)."""
+    return pd.DataFrame([
+        {"dataset": "synthetic", "noise_std": noise, "seed": seed, "clean_rank": 4,
+         "data_stable_rank": 4 + 100 * noise, "patch_stable_rank": 4 + 50 * noise,
+         "filter_stable_rank": 4.0 + seed, "train_accuracy": 1.0, "test_accuracy": 0.9}
+        for noise in (0.0, 1.0) for seed in (0, 1)
+    ])
+
+
+def test_sweep_plot_warns_of_ranks_a_log_scale_cannot_draw():
+    # matplotlib leaves a value <= 0 off a log axis without a word: all-zero filters (rank
+    # 0 at both seeds) at noise 1 vanished from the figure
+    df = _made_up_sweep()
+    df.loc[df["noise_std"] == 1.0, "filter_stable_rank"] = 0.0
+    for log_y in ("auto", True):
+        with pytest.warns(RuntimeWarning) as caught:
+            ax = plot_noise_sweep(df, log_y=log_y)[0]
+        assert len(caught) == 1 and caught[0].filename == __file__
+        message = str(caught[0].message)
+        assert message.startswith("plot_noise_sweep: 1 point(s) of 'synthetic' with a stable "
+                                  "rank of 0 or below are not drawn: the log y scale"), message
+        assert "e.g. filters at noise_std=1. Pass log_y=False to draw them" in message
+        assert ax.get_yscale() == "log"
+        plt.close(ax.figure)
+    # a fit crossed out as untrained at rank 0 is a point too
+    flagged = df.assign(training_warning=["", "", "", "learned nothing"])
+    with pytest.warns(RuntimeWarning, match=r"2 point\(s\) .* not drawn"):
+        plt.close(plot_noise_sweep(flagged, log_y=True)[0].figure)
+    # on a linear scale they are drawn, without a word; one seed's 0 only lowers a mean
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plt.close(plot_noise_sweep(df, log_y=False)[0].figure)
+        df.loc[(df["noise_std"] == 1.0) & (df["seed"] == 0), "filter_stable_rank"] = 0.5
+        plt.close(plot_noise_sweep(df, log_y=True)[0].figure)
+
+
 def test_study_growth_of_a_zero_rank_is_nan_with_a_warning(tiny_study):
     # all-zero filters (a stable rank of 0 in the table) at noise 0: the growth was
     # rank / 0 = inf with numpy's "divide by zero encountered in scalar divide", and 0 / 0
