@@ -29,6 +29,9 @@ n_samples > the images available          ValueError: "exceeds the N training im
 n_samples < 2, or a seed's draw of one    ValueError: "n_samples=N is too few", naming the
 class                                     fewest that do (synthetic: failed when the point
                                           was prepared, after others trained)
+noise level in (0, 1.18e-38): float32     ValueError: "underflows the float32 data", before
+subnormal                                 any fit (synthetic: failed at that point after
+                                          others trained; images: taken, noise rounded)
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
 canvas 3 (an int)                         (3, 3), as BackgroundNoise's grid (was refused)
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
@@ -450,6 +453,14 @@ def _custom(**kwargs):
         ({"noise_levels": [0.0, float("inf")]}, ValueError, "finite values >= 0"),
         ({"noise_levels": []}, ValueError, "noise_levels must be a non-empty list"),
         ({"noise_levels": [0.0, 1e38]}, ValueError, "overflows the float32 data"),
+        # a level in float32's subnormal range, refused before any fit: the synthetic data
+        # checked the largest level only (the point at 1e-44 failed after others trained),
+        # the images took it (noise rounded to a few multiples of 1.4e-45)
+        ({"noise_levels": [0.0, 1e-44, 1.0]}, ValueError,
+         r"noise_levels holds \[1e-44\]: noise that small underflows the float32 data "
+         r"\(smallest normal value 1.18e-38; .*use 0 or levels >= 1.18e-38\."),
+        (_custom(noise_levels=[1e-40]), ValueError, r"noise_levels holds \[1e-40\]: noise "
+         "that small underflows"),
         ({"noise_levels": ["low"]}, ValueError, "noise_levels must be a list of numbers"),
         ({"noise_levels": [0.5, 0.0, 0.5]}, ValueError, r"holds \[0.5\] more than once"),
         ({"noise_levels": [0.0, -0.0]}, ValueError, r"holds \[0.0\] more than once"),

@@ -114,6 +114,9 @@ _SET_BY_SWEEP = ("input_shape", "kernel_size", "random_state", "device")
 # The data are float32: Gaussian noise of a larger standard deviation overflows to infinity
 # (draws reach ~6 standard deviations, float32 stops at 3.4e38).
 _MAX_NOISE_STD = 1e37
+# ... and of a smaller one than float32's smallest normal value is subnormal: rounded to a
+# few multiples of 1.4e-45 (BackgroundNoise and make_low_rank_patches refuse it).
+_MIN_NOISE_STD = float(np.finfo(np.float32).tiny)
 # A seed is a numpy RandomState seed.
 _MAX_SEED = 2**32 - 1
 # The fields that identify a point (a row) of a sweep.
@@ -686,6 +689,16 @@ def _check_noise_levels(noise_levels):
         raise ValueError(
             f"noise_levels holds {too_large}: noise that large overflows the float32 data; "
             f"use levels <= {_MAX_NOISE_STD:g}."
+        )
+    # every level, before any fit (only the largest was checked, against the synthetic data:
+    # a smaller level that underflows failed when its point was prepared, after others
+    # trained; the images' took it)
+    too_small = levels[(levels > 0) & (levels < _MIN_NOISE_STD)].tolist()
+    if too_small:
+        raise ValueError(
+            f"noise_levels holds {too_small}: noise that small underflows the float32 data "
+            f"(smallest normal value {_MIN_NOISE_STD:.3g}; it would be rounded to a few "
+            f"subnormal values instead of Gaussian); use 0 or levels >= {_MIN_NOISE_STD:.3g}."
         )
     levels = levels + 0.0  # -0.0 is 0.0
     repeated = sorted({v for v in levels.tolist() if levels.tolist().count(v) > 1})
