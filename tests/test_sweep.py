@@ -563,6 +563,26 @@ def test_canvas_int_is_square(canvas):
     pd.testing.assert_frame_equal(_numbers(df), _numbers(square), check_exact=True)
 
 
+def test_additive_configuration_records_no_canvas_and_no_tile(tmp_path):
+    # the configuration (attrs, the CLI's JSON, a checkpoint's header) recorded the default
+    # canvas (2, 2) and tile 0 of an additive run, which used neither
+    import json
+
+    X, y, shape = _two_class_images(n=40)
+    kwargs = {"noise_levels": [0.5], "seeds": [0], "rank": 2, "verbose": 0, "batched": False,
+              "classifier_params": {"max_epochs": 2, "n_filters": 2, "rank_every": None}}
+    path = tmp_path / "additive.ckpt"
+    df = noise_sweep((X, y, shape), data_params={"noise_mode": "additive"},
+                     checkpoint=path, **kwargs)
+    data = df.attrs["config"]["data"]
+    assert data["noise_mode"] == "additive" and not {"canvas", "position"} & set(data), data
+    assert df["data_stable_rank"].notna().all()
+    header = json.loads(path.read_text().splitlines()[0])
+    assert not {"canvas", "position"} & set(header["config"]["data"]), header
+    pad = noise_sweep((X, y, shape), **kwargs).attrs["config"]["data"]
+    assert tuple(pad["canvas"]) == (2, 2) and pad["position"] == 0
+
+
 def test_bad_custom_images(no_fit):
     X, y, shape = _two_class_images()
     with pytest.raises(ValueError, match="holds one class only"):

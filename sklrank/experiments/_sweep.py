@@ -268,8 +268,9 @@ def _make_image_pipeline(config, image_shape, noise_std, seed, params):
         n_components=config["rank"],
         noise_std=noise_std,
         mode=config["noise_mode"],
-        grid=config["canvas"],
-        position=config["position"],
+        # (an additive configuration holds no canvas and no tile: see _check_image_settings)
+        **({"grid": config["canvas"], "position": config["position"]}
+           if config["noise_mode"] == "pad" else {}),
         random_state=seed,
         **_own_params(params),
     )
@@ -798,6 +799,11 @@ def _check_image_settings(config, image_shape, given=()):
         0.0, image_shape, mode=config["noise_mode"], grid=config["canvas"],
         position=config["position"],
     ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32)))
+    if config["noise_mode"] == "additive":
+        # the configuration (df.attrs["config"], the JSON of sklrank sweep, a checkpoint's
+        # header) records what the run used: additive noise has no canvas and no tile (the
+        # defaults, (2, 2) and 0, were recorded as if used)
+        del config["canvas"], config["position"]
 
 
 def _checked_data(check):
@@ -1724,10 +1730,11 @@ def noise_sweep(
         ``noise_mode`` (``"pad"``; ``"additive"`` adds the noise to the image itself) and
         ``position`` (the canvas tile of the image: 0, the top-left one, so the clean
         canvases have rank K; ``"random"`` for a random tile per sample). ``canvas`` and
-        ``position`` apply to ``"pad"`` only (set with ``"additive"``, they are refused);
-        ``n_patches`` is at least 2 when a noise level is above 0; ``rank``, ``n_samples``,
-        ``n_test`` and ``classes`` are parameters of their own, refused here; a value of the
-        wrong type or range is refused before the data are loaded.
+        ``position`` apply to ``"pad"`` only (set with ``"additive"``, they are refused, and
+        ``results.attrs["config"]["data"]`` holds neither); ``n_patches`` is at least 2
+        when a noise level is above 0; ``rank``, ``n_samples``, ``n_test`` and ``classes``
+        are parameters of their own, refused here; a value of the wrong type or range is
+        refused before the data are loaded.
     classifier_params : dict, default=None
         Parameters of :class:`~sklrank.RankCNNClassifier` (``n_filters``, ``lr``,
         ``max_epochs``, ``q``, ...) on top of ``CLASSIFIER_DEFAULTS`` (synthetic) or
