@@ -20,7 +20,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import is_classifier
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
@@ -386,7 +386,15 @@ class _BaseNet(_PublicParams):
         # The constructor's parameters (those set with a prefix included) are deep=False's.
         return super()._get_params_html(deep=False, doc_link=doc_link)
 
-    def __repr__(self):
+    # scikit-learn's repr, ``RankCNNClassifier(lr=0.1, max_epochs=5)``: the parameters that
+    # differ from their defaults, wrapped and shortened (N_CHAR_MAX) as scikit-learn's own
+    # estimators'. Its pretty printer wraps a nested estimator (in a Pipeline, a search) only
+    # when the estimator's __repr__ is BaseEstimator's itself: skorch's (and this class's
+    # earlier one) came out as one long line there. skorch's form, with the module of a
+    # fitted net, is str() (print).
+    __repr__ = BaseEstimator.__repr__
+
+    def __str__(self):
         # skorch's repr lists the module only; add this estimator's parameters that differ
         # from their defaults, as scikit-learn's repr does.
         state = "initialized" if self.initialized_ else "uninitialized"

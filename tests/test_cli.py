@@ -30,7 +30,7 @@ cores (no --scheduler)                      2 cores of this machine ...; pass --
                                             library message names the command's options)
 --rank 40 (synthetic, 64 features)          "... do not fit in --n-features 64; lower --rank
                                             or raise --n-features"
---noise 1e-45, --noise 1e40                 "--noise 1e-45 underflows float32" /
+--noise 1e-45, --noise 1e40                 "--noise holds [1e-45]: ... underflows" /
                                             "--noise holds [1e+40]: ... overflows"
 --n-samples 100000 --classes 0 1 (mnist)    "--n-samples 100000 exceeds the 12665 training
                                             images ...; pass --n-samples <= 12665"
@@ -311,7 +311,8 @@ def test_bad_options_one_line_before_any_fit(argv, match, tmp_path, capsys, no_f
          "not fit in --n-features 64; lower --rank or raise --n-features."),
         (["--signal-norm", "1e40", "--noise", "1"],
          "--signal-norm 1e+40 or --noise 1.0 overflows float32"),
-        (["--noise", "1e-45"], "--noise 1e-45 underflows float32"),
+        (["--noise", "1e-45"], "--noise holds [1e-45]: noise that small underflows the "
+         "float32 data"),
         (["--noise", "1e40"], "--noise holds [1e+40]: noise that large overflows"),
         (["--n-samples", "1"], "--n-samples 1 is too few: a training set needs at least 2 "
          "samples (one of each of two classes); pass --n-samples >= 2."),
@@ -1022,7 +1023,9 @@ def test_image_title_says_where_the_image_sits(position, said):
             "noise_mode": "pad", "position": position}
     title = describe({"dataset": "mnist", "data": data})
     assert title.endswith(f"2x2 noise padding, {said}"), title
-    additive = describe({"dataset": "mnist", "data": {**data, "noise_mode": "additive"}})
+    # (an additive run records no canvas and no tile)
+    additive = {k: v for k, v in data.items() if k not in ("canvas", "position")}
+    additive = describe({"dataset": "mnist", "data": {**additive, "noise_mode": "additive"}})
     assert additive.endswith("training images, additive noise"), additive
 
 

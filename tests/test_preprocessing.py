@@ -28,6 +28,9 @@ BackgroundNoise noise_std < 0, NaN, inf              InvalidParameterError namin
 BackgroundNoise noise overflowing the dtype          ValueError naming noise_std and the fix
 (noise_std=1e39 on float32, 1e308 on float64)        (the output held inf; on float64 X it
                                                      advised passing float64 X)
+BackgroundNoise noise_std in the dtype's subnormal   ValueError naming noise_std and the
+range (1e-42 on float32), at fit and transform      smallest normal value (the noise was
+                                                     rounded to a few multiples of 1.4e-45)
 BackgroundNoise on X holding NaN under scikit-       ValueError naming X and assume_finite (was
 learn's assume_finite=True                           "noise_std=1.0 overflows float32")
 BackgroundNoise position=(0.7, 0), position=True     ValueError naming position (were read as
@@ -475,6 +478,36 @@ def test_noise_overflow_is_an_error():
         with pytest.raises(ValueError, match=r"overflows float64 .*Lower noise_std \(or "
                                              r"rescale X\)\.$"):
             noise.transform(X.astype(np.float64))
+
+
+@pytest.mark.parametrize("mode", ["pad", "additive"])
+def test_noise_std_in_the_subnormal_range_is_an_error(mode):
+    # float32 noise of std 1e-44 was rounded to multiples of 1.4e-45: a handful of values
+    X = _data(n=4, d=16)
+    match = (r"noise_std=1e-44 underflows float32 \(smallest normal value 1.18e-38\): the "
+             r"noise would be subnormal, .* Pass noise_std=0 or noise_std >= 1.18e-38 "
+             r"\(rescale X and noise_std together\), or pass float64 X\.")
+    with pytest.raises(ValueError, match=match):
+        BackgroundNoise(1e-44, (1, 4, 4), mode=mode).fit(X)
+    with pytest.raises(ValueError, match="noise_std=1e-42 underflows float32"):
+        BackgroundNoise(1e-42, (1, 4, 4), mode=mode).fit(X)
+    # float64 X holds it; float32 X at transform does not
+    noise = BackgroundNoise(1e-44, (1, 4, 4), mode=mode, random_state=0).fit(
+        X.astype(np.float64))
+    assert np.unique(noise.transform(np.zeros((4, 16)))).size > 16
+    with pytest.raises(ValueError, match="noise_std=1e-44 underflows float32"):
+        noise.transform(X)
+    # nor a noise_std set after fit
+    noise = BackgroundNoise(1.0, (1, 4, 4), mode=mode, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="noise_std=1e-40 underflows float32"):
+        noise.set_params(noise_std=1e-40).transform(X)
+    with pytest.raises(ValueError, match=r"noise_std=1e-310 underflows float64 .*together\)\.$"):
+        BackgroundNoise(1e-310, (1, 4, 4), mode=mode).fit(X.astype(np.float64))
+    # the smallest normal value and 0 are taken
+    tiny = float(np.finfo(np.float32).tiny)
+    out = BackgroundNoise(tiny, (1, 4, 4), mode=mode, random_state=0).fit_transform(0 * X)
+    assert np.all(np.isfinite(out)) and np.unique(out).size > 16
+    BackgroundNoise(0.0, (1, 4, 4), mode=mode).fit_transform(X)
 
 
 def test_noise_canvases_beyond_the_memory_name_grid(monkeypatch):

@@ -894,16 +894,43 @@ def test_pandas_output_fits_without_warnings():
         pipe.predict(frame)
 
 
-def test_repr_shows_sklrank_parameters():
-    text = repr(cnn(n_filters=3, q=2))
+def test_str_shows_sklrank_parameters():
+    # print(): skorch's form, with the module of a fitted net
+    text = str(cnn(n_filters=3, q=2))
     assert text.startswith("RankCNNClassifier[uninitialized](")
     for part in ("n_filters=3", "q=2", "input_shape=(1, 4, 64)", "random_state=0"):
         assert part in text
     assert "kappa" not in text  # defaults are left out, as scikit-learn does
     X, y = cnn_data()
-    fitted = repr(cnn(max_epochs=2).fit(X, y))
+    fitted = str(cnn(max_epochs=2).fit(X, y))
     assert fitted.startswith("RankCNNClassifier[initialized](") and "module_=TwoLayerCNN" in fitted
-    assert "n_hidden=32" in repr(two_layer(TwoLayerNetRegressor))
+    assert "n_hidden=32" in str(two_layer(TwoLayerNetRegressor))
+
+
+def test_repr_is_scikit_learns_and_wraps_when_nested():
+    # the repr was skorch's form, and scikit-learn's pretty printer wraps a nested estimator
+    # only when its __repr__ is BaseEstimator's: in a Pipeline or a search the estimator came
+    # out as one line of any length
+    from sklrank import BackgroundNoise
+
+    estimator = RankCNNClassifier(input_shape=(1, 8, 8), kernel_size=(4, 4), max_epochs=5,
+                                  n_filters=3)
+    assert repr(estimator) == ("RankCNNClassifier(input_shape=(1, 8, 8), kernel_size=(4, 4), "
+                               "max_epochs=5,\n                  n_filters=3)")
+    pipe = make_pipeline(BackgroundNoise(0.5, (1, 4, 4)), estimator)
+    search = GridSearchCV(pipe, {"backgroundnoise__noise_std": [0, 1]})
+    for text in (repr(pipe), repr(search)):
+        # (scikit-learn's own lines reach 80, BackgroundNoise's here; the classifier's was 120)
+        assert max(len(line) for line in text.splitlines()) <= 80, text
+    assert repr(pipe).endswith(
+        "RankCNNClassifier(input_shape=(1, 8, 8), kernel_size=(4, 4),\n"
+        "                                   max_epochs=5, n_filters=3))])")
+    # scikit-learn's print_changed_only=False lists every parameter, as for its own
+    with sklearn.config_context(print_changed_only=False):
+        assert "compile=False" in repr(estimator)
+    # a long repr is shortened as scikit-learn's own (N_CHAR_MAX)
+    long = RankCNNClassifier(classes=list(range(2000)))
+    assert len(repr(long)) < 1000 and "..." in repr(long)
 
 
 ESTIMATOR_CLASSES = [RankCNNClassifier, TwoLayerNetRegressor, TwoLayerNetClassifier]
@@ -941,8 +968,9 @@ def test_nested_repr_shows_the_changed_parameters_only(Estimator):
     assert " ".join(repr(search).split()) == (
         f"GridSearchCV(estimator={name}(lr=0.1), param_grid={{'max_epochs': [1, 2]}})"
     )
-    # the estimator's own (skorch's) repr is as it was
-    assert repr(Estimator(lr=0.1)) == f"{name}[uninitialized](\n  lr=0.1,\n)"
+    # the estimator's own repr is scikit-learn's too; str (print) is skorch's form
+    assert repr(Estimator(lr=0.1)) == f"{name}(lr=0.1)"
+    assert str(Estimator(lr=0.1)) == f"{name}[uninitialized](\n  lr=0.1,\n)"
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATOR_CLASSES)
@@ -982,7 +1010,9 @@ def test_repr_of_make_rank_pipeline_shows_the_changed_parameters_only():
     from sklrank import make_rank_pipeline
 
     text = repr(make_rank_pipeline((1, 8, 8), lr=0.5))
-    assert "RankCNNClassifier(input_shape=(1, 16, 16), kernel_size=(8, 8), lr=0.5)" in text
+    # (wrapped, as scikit-learn wraps its own)
+    assert "RankCNNClassifier(input_shape=(1, 16, 16), kernel_size=(8, 8), lr=0.5)" in (
+        " ".join(text.split()))
 
 
 def _index(history, index):

@@ -29,6 +29,9 @@ n_samples > the images available          ValueError: "exceeds the N training im
 n_samples < 2, or a seed's draw of one    ValueError: "n_samples=N is too few", naming the
 class                                     fewest that do (synthetic: failed when the point
                                           was prepared, after others trained)
+noise level in (0, 1.18e-38): float32     ValueError: "underflows the float32 data", before
+subnormal                                 any fit (synthetic: failed at that point after
+                                          others trained; images: taken, noise rounded)
 canvas (0, 2), (2,), (2.5, 2)             ValueError: canvas is (rows, columns), ints >= 1
 canvas 3 (an int)                         (3, 3), as BackgroundNoise's grid (was refused)
 canvas (1, 1) with noise padding          ValueError: "leaves no tile for the noise"
@@ -450,6 +453,14 @@ def _custom(**kwargs):
         ({"noise_levels": [0.0, float("inf")]}, ValueError, "finite values >= 0"),
         ({"noise_levels": []}, ValueError, "noise_levels must be a non-empty list"),
         ({"noise_levels": [0.0, 1e38]}, ValueError, "overflows the float32 data"),
+        # a level in float32's subnormal range, refused before any fit: the synthetic data
+        # checked the largest level only (the point at 1e-44 failed after others trained),
+        # the images took it (noise rounded to a few multiples of 1.4e-45)
+        ({"noise_levels": [0.0, 1e-44, 1.0]}, ValueError,
+         r"noise_levels holds \[1e-44\]: noise that small underflows the float32 data "
+         r"\(smallest normal value 1.18e-38; .*use 0 or levels >= 1.18e-38\."),
+        (_custom(noise_levels=[1e-40]), ValueError, r"noise_levels holds \[1e-40\]: noise "
+         "that small underflows"),
         ({"noise_levels": ["low"]}, ValueError, "noise_levels must be a list of numbers"),
         ({"noise_levels": [0.5, 0.0, 0.5]}, ValueError, r"holds \[0.5\] more than once"),
         ({"noise_levels": [0.0, -0.0]}, ValueError, r"holds \[0.0\] more than once"),
@@ -550,6 +561,26 @@ def test_canvas_int_is_square(canvas):
     assert df.attrs["config"]["data"]["canvas"] == square.attrs["config"]["data"]["canvas"]
     assert tuple(df.attrs["config"]["data"]["canvas"]) == (3, 3)
     pd.testing.assert_frame_equal(_numbers(df), _numbers(square), check_exact=True)
+
+
+def test_additive_configuration_records_no_canvas_and_no_tile(tmp_path):
+    # the configuration (attrs, the CLI's JSON, a checkpoint's header) recorded the default
+    # canvas (2, 2) and tile 0 of an additive run, which used neither
+    import json
+
+    X, y, shape = _two_class_images(n=40)
+    kwargs = {"noise_levels": [0.5], "seeds": [0], "rank": 2, "verbose": 0, "batched": False,
+              "classifier_params": {"max_epochs": 2, "n_filters": 2, "rank_every": None}}
+    path = tmp_path / "additive.ckpt"
+    df = noise_sweep((X, y, shape), data_params={"noise_mode": "additive"},
+                     checkpoint=path, **kwargs)
+    data = df.attrs["config"]["data"]
+    assert data["noise_mode"] == "additive" and not {"canvas", "position"} & set(data), data
+    assert df["data_stable_rank"].notna().all()
+    header = json.loads(path.read_text().splitlines()[0])
+    assert not {"canvas", "position"} & set(header["config"]["data"]), header
+    pad = noise_sweep((X, y, shape), **kwargs).attrs["config"]["data"]
+    assert tuple(pad["canvas"]) == (2, 2) and pad["position"] == 0
 
 
 def test_bad_custom_images(no_fit):
@@ -1653,6 +1684,43 @@ def test_study_growth_is_from_the_smallest_to_the_largest_level(tiny_study):
     plt.close(right.figure)
 
 
+def _made_up_sweep():
+    """A made-up sweep table: 2 noise levels x 2 seeds (no fits)."""
+    return pd.DataFrame([
+        {"dataset": "synthetic", "noise_std": noise, "seed": seed, "clean_rank": 4,
+         "data_stable_rank": 4 + 100 * noise, "patch_stable_rank": 4 + 50 * noise,
+         "filter_stable_rank": 4.0 + seed, "train_accuracy": 1.0, "test_accuracy": 0.9}
+        for noise in (0.0, 1.0) for seed in (0, 1)
+    ])
+
+
+def test_sweep_plot_warns_of_ranks_a_log_scale_cannot_draw():
+    # matplotlib leaves a value <= 0 off a log axis without a word: all-zero filters (rank
+    # 0 at both seeds) at noise 1 vanished from the figure
+    df = _made_up_sweep()
+    df.loc[df["noise_std"] == 1.0, "filter_stable_rank"] = 0.0
+    for log_y in ("auto", True):
+        with pytest.warns(RuntimeWarning) as caught:
+            ax = plot_noise_sweep(df, log_y=log_y)[0]
+        assert len(caught) == 1 and caught[0].filename == __file__
+        message = str(caught[0].message)
+        assert message.startswith("plot_noise_sweep: 1 point(s) of 'synthetic' with a stable "
+                                  "rank of 0 or below are not drawn: the log y scale"), message
+        assert "e.g. filters at noise_std=1. Pass log_y=False to draw them" in message
+        assert ax.get_yscale() == "log"
+        plt.close(ax.figure)
+    # a fit crossed out as untrained at rank 0 is a point too
+    flagged = df.assign(training_warning=["", "", "", "learned nothing"])
+    with pytest.warns(RuntimeWarning, match=r"2 point\(s\) .* not drawn"):
+        plt.close(plot_noise_sweep(flagged, log_y=True)[0].figure)
+    # on a linear scale they are drawn, without a word; one seed's 0 only lowers a mean
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plt.close(plot_noise_sweep(df, log_y=False)[0].figure)
+        df.loc[(df["noise_std"] == 1.0) & (df["seed"] == 0), "filter_stable_rank"] = 0.5
+        plt.close(plot_noise_sweep(df, log_y=True)[0].figure)
+
+
 def test_study_growth_of_a_zero_rank_is_nan_with_a_warning(tiny_study):
     # all-zero filters (a stable rank of 0 in the table) at noise 0: the growth was
     # rank / 0 = inf with numpy's "divide by zero encountered in scalar divide", and 0 / 0
@@ -1757,6 +1825,35 @@ def test_study_plot_clean_rank_lines_take_their_data_sets_line_style(tiny_study)
     line, = (line for line in left.get_lines() if line.get_label().startswith("clean"))
     assert line.get_linestyle() == "--" and line.get_label() == "clean data rank (10)"
     plt.close(left.figure)
+
+
+def test_study_plot_dashes_without_seaborns_private_api(tiny_study, monkeypatch):
+    # the dashes came from seaborn._base.unique_dashes, private: its removal or change in a
+    # seaborn release would break (ImportError) or change every figure of several data sets
+    import seaborn as sns
+    import seaborn._base
+
+    from sklrank.experiments._plot import _DASHES
+
+    names = [f"set{i}" for i in range(len(_DASHES))]
+    many = pd.concat([tiny_study.assign(dataset=name) for name in names])
+    # the look is seaborn's own default line styles (style=..., dashes=True), in order
+    fig, ax = plt.subplots()
+    sns.lineplot(data=many, x="n_train", y="filter_stable_rank", style="dataset",
+                 style_order=names, ax=ax)
+    legend = dict(zip((t.get_text() for t in ax.get_legend().get_texts()),
+                      ax.get_legend().legend_handles))
+    seaborns = [legend[name]._unscaled_dash_pattern for name in names]
+    plt.close(fig)
+    # (seaborn itself calls it for its defaults, which the figure's own dashes replace)
+    monkeypatch.setattr(seaborn._base, "unique_dashes", lambda n: [""] * n)
+    left = plot_sample_size_study(many)[0]
+    legend = dict(zip((t.get_text() for t in left.get_legend().get_texts()),
+                      left.get_legend().legend_handles))
+    assert [legend[name]._unscaled_dash_pattern for name in names] == seaborns
+    plt.close(left.figure)
+    with pytest.raises(ValueError, match=f"holds {len(_DASHES) + 1} data sets, more than"):
+        plot_sample_size_study(pd.concat([many, tiny_study.assign(dataset="one more")]))
 
 
 def test_study_growth_panel_per_data_set_noise_levels(tiny_study):

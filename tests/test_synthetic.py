@@ -17,6 +17,9 @@ signal_position=True/False                   ValueError naming signal_position (
 signal_norm=1e300, noise_std=1e39            ValueError: overflows float32 (X held inf)
 signal_norm=1e-43, noise_std=1e-44           ValueError: underflows float32 (the signal lost
                                              its norm, the noise was zero)
+0 < noise_std < 1.18e-38 (float32 subnormal) ValueError: underflows float32, naming the
+                                             smallest normal value (taken down to 1.4e-42:
+                                             noise rounded to multiples of 1.4e-45)
 n_patches=1 with noise_std > 0               ValueError "leaves no patch for the noise"
                                              (the noise was dropped without a word)
 orthogonal_noise=True, n_classes * rank ==   ValueError "leaves no direction for the noise"
@@ -137,6 +140,10 @@ def test_same_seed_same_data():
         ({"noise_std": 1e39}, "noise_std=1e.39 overflows float32"),
         ({"signal_norm": 1e-43}, "signal_norm=1e-43 underflows float32"),
         ({"noise_std": 1e-44}, "noise_std=1e-44 underflows float32"),
+        # subnormal noise, rounded to multiples of 1.4e-45 (taken down to 1.4e-42)
+        ({"noise_std": 1e-40}, r"noise_std=1e-40 underflows float32 \(smallest normal value "
+                               r"1.18e-38\): the noise would be subnormal.* Pass noise_std=0 "
+                               r"or noise_std >= 1.18e-38"),
         # (the signal takes the only patch: the noise was dropped without a word)
         ({"n_patches": 1, "noise_std": 0.5}, "noise_std=0.5 with n_patches=1 leaves no patch"),
     ],

@@ -378,8 +378,11 @@ def describe(config):
     classes = "all classes" if data["classes"] is None else (
         "classes " + ", ".join(str(c) for c in data["classes"])
     )
-    rows, cols = data["canvas"]
-    noise = f"{rows}x{cols} noise padding" if data["noise_mode"] == "pad" else "additive noise"
+    if data["noise_mode"] == "additive":  # (which records no canvas and no tile)
+        noise = "additive noise"
+    else:
+        rows, cols = data["canvas"]
+        noise = f"{rows}x{cols} noise padding"
     if data["noise_mode"] == "pad" and rows * cols > 1:
         # where the image sits, as the synthetic title says where the signal sits (a random
         # tile, whose clean data have up to K * tiles directions, was not said at all)

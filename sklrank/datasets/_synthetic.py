@@ -45,18 +45,21 @@ def _check_float32_scale(X, basis, signal_norm, noise_std):
             "rescale X in float64 if you need it."
         )
     norms = np.linalg.norm(basis.astype(np.float32).astype(np.float64), axis=1)
-    kept = {
-        "signal_norm": np.allclose(norms, signal_norm, rtol=1e-3, atol=0),
-        # float32's subnormals keep 0.1% precision down to 1000 times the smallest one
-        "noise_std": not 0 < noise_std < 1e3 * _FLOAT32.smallest_subnormal,
-    }
-    for name, value in (("signal_norm", signal_norm), ("noise_std", noise_std)):
-        if not kept[name]:
-            raise ValueError(
-                f"{name}={value!r} underflows float32 (smallest normal value "
-                f"{_FLOAT32.tiny:.3g}): X would not hold these patches. Pass a larger {name} "
-                "and rescale X in float64 if you need it."
-            )
+    if not np.allclose(norms, signal_norm, rtol=1e-3, atol=0):
+        raise ValueError(
+            f"signal_norm={signal_norm!r} underflows float32 (smallest normal value "
+            f"{_FLOAT32.tiny:.3g}): X would not hold these patches. Pass a larger signal_norm "
+            "and rescale X in float64 if you need it."
+        )
+    if 0 < noise_std < float(_FLOAT32.tiny):
+        # subnormal noise is rounded to multiples of 1.4e-45: at 1e-42 to about 700 values a
+        # standard deviation, at 1e-44 to a handful (it was taken down to 1.4e-42)
+        raise ValueError(
+            f"noise_std={noise_std!r} underflows float32 (smallest normal value "
+            f"{_FLOAT32.tiny:.3g}): the noise would be subnormal, rounded to multiples of "
+            f"{_FLOAT32.smallest_subnormal:.3g} instead of Gaussian. Pass noise_std=0 or "
+            f"noise_std >= {_FLOAT32.tiny:.3g}, and rescale X in float64 if you need it."
+        )
 
 
 @validate_params(
@@ -120,8 +123,9 @@ def make_low_rank_patches(
         Standard deviation of the background noise; 0 gives the clean data.
     signal_norm : float, default=5.0
         Euclidean norm of every signal patch. ``X`` is float32: a ``signal_norm`` or
-        ``noise_std`` it cannot represent (overflow to inf, or signal patches that underflow)
-        is an error.
+        ``noise_std`` it cannot represent (overflow to inf, signal patches that underflow, or
+        a nonzero ``noise_std`` below float32's smallest normal value, about 1.2e-38, whose
+        noise would be subnormal: rounded to a few values) is an error.
     n_classes : int, default=2
         Number of classes. Two classes are labelled -1 and +1 (as in the paper); more
         classes are labelled 0, ..., n_classes - 1.

@@ -19,6 +19,18 @@ _RANKS = {
     "filter_stable_rank": "filters",
 }
 _ACCURACIES = {"train_accuracy": "train", "test_accuracy": "test"}
+# The line styles that tell the data sets of a sample-size figure apart, in order: seaborn's
+# default dash sequence (``lineplot(..., style=..., dashes=True)``), first fifteen, as
+# (on, off, ...) lengths in line widths; "" is a solid line. Written out here: seaborn makes
+# them with a private function (``seaborn._base.unique_dashes``), which may change or go.
+_DASHES = (
+    "", (4, 1.5), (1, 1), (3, 1.25, 1.5, 1.25), (5, 1, 1, 1),
+    (3, 1.25, 1.25, 1.25, 1.25, 1.25), (4, 1, 4, 1, 1, 1), (3, 1.25, 3, 1.25, 1.25, 1.25),
+    (4, 1, 1, 1, 1, 1), (3, 1.25, 1.25, 1.25, 1.25, 1.25, 1.25, 1.25),
+    (4, 1, 4, 1, 4, 1, 1, 1), (3, 1.25, 3, 1.25, 1.25, 1.25, 1.25, 1.25),
+    (4, 1, 4, 1, 1, 1, 1, 1), (3, 1.25, 3, 1.25, 3, 1.25, 1.25, 1.25),
+    (4, 1, 1, 1, 1, 1, 1, 1),
+)
 
 
 def _minor_label(value, _):
@@ -117,7 +129,9 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
     axes : array-like of 2 matplotlib Axes, default=None
         Draw the rank panel and the accuracy panel into these.
     log_y : bool or "auto", default="auto"
-        Log scale for the ranks; "auto" uses it when they span more than a factor of 5.
+        Log scale for the ranks; "auto" uses it when the positive ones span more than a
+        factor of 5. A log scale cannot show a rank of 0 (all-zero filters): such points are
+        not drawn, with a warning (see Warns); ``log_y=False`` draws them.
     title : str, default=None
         The figure's title when this function creates the figure (None names the data
         sets); with ``ax`` or ``axes``, the rank panel's title (None: a description).
@@ -128,6 +142,13 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
         ``ax`` when given; else the Axes drawn on, (rank, accuracy): the given ``axes``, or
         those of a new figure (``ax[0].figure``), of shape (2,) for one data set and
         (n_datasets, 2) for several (one row each).
+
+    Warns
+    -----
+    RuntimeWarning
+        When the rank panel is on a log scale and some of its points (a mean over the seeds,
+        or a fit crossed out as untrained) are 0 or below: matplotlib leaves them out; the
+        warning counts them and names one.
 
     Examples
     --------
@@ -239,12 +260,37 @@ def _rank_panel(part, ax, name, log_y):
     )
     if use_log:
         _log_scale(ax)
+        _warn_off_log_scale(ranks, part, name, log_y)
     _one_level_tick(ax, ranks["noise_std"])
     ax.set_xlabel("noise standard deviation")
     ax.set_ylabel("stable rank")
     ax.set_title(f"{name}: stable rank ({_spread(part, 'noise_std')})")
     ax.legend(title=None, loc="best")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _warn_off_log_scale(ranks, part, name, log_y):
+    """Warn of the rank panel's points at or below 0, which a log scale has no place for:
+    matplotlib leaves them out without a word (a mean rank of 0, all-zero filters at every
+    seed, vanished from the figure)."""
+    means = ranks.groupby(["matrix", "noise_std"], sort=False)["rank"].mean()
+    off = [f"{matrix} at noise_std={noise:g}" for (matrix, noise), value in means.items()
+           if value <= 0]
+    if "training_warning" in part.columns:  # the crosses of _mark_untrained
+        messages = part["training_warning"]
+        flagged = part[messages.notna() & (messages.astype(str) != "")]
+        off += [f"a fit that did not train at noise_std={noise:g}"
+                for noise in flagged.loc[flagged["filter_stable_rank"] <= 0, "noise_std"]]
+    if off:
+        why = (f"log_y={log_y!r}" if log_y != "auto"
+               else 'log_y="auto": the ranks span more than a factor of 5')
+        warnings.warn(
+            f"plot_noise_sweep: {len(off)} point(s) of {name!r} with a stable rank of 0 or "
+            f"below are not drawn: the log y scale ({why}) has no place for them, e.g. "
+            f"{off[0]}. Pass log_y=False to draw them on a linear scale.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _accuracy_panel(part, ax, name):
@@ -315,9 +361,10 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     rank as a dashed black line. Right panel: its growth from the smallest to the largest
     noise level (the ratio of the two, per seed), next to the data stable rank's growth,
     against the training-set size: the paper's claim holds where the filters' ratio stays
-    near 1 while the data's is large. Several data sets in ``df`` are told apart by the line
-    style, in both panels and on their clean-rank lines (black, one a data set, in its line
-    style: the first data set's is solid); data sets of the same clean rank share one line.
+    near 1 while the data's is large. Several data sets in ``df`` (at most 15) are told apart
+    by the line style (seaborn's default dashes), in both panels and on their clean-rank lines
+    (black, one a data set, in its line style: the first data set's is solid); data sets of
+    the same clean rank share one line.
 
     Parameters
     ----------
@@ -359,7 +406,6 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
-    from seaborn._base import unique_dashes
 
     df = _check_frame(
         df, {"n_train", "noise_std", "seed", "filter_stable_rank", "data_stable_rank",
@@ -390,11 +436,16 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
         panels = given
     datasets = list(dict.fromkeys(df["dataset"]))
     several = len(datasets) > 1
+    if len(datasets) > len(_DASHES):
+        raise ValueError(
+            f"df holds {len(datasets)} data sets, more than the {len(_DASHES)} line styles "
+            "that tell them apart; select fewer, e.g. df[df['dataset'].isin([...])]."
+        )
     # one order for both panels: the growth table is sorted by data set, and each panel drew
     # its first data set solid (two data sets swapped line styles from panel to panel); the
     # clean-rank lines take the same dashes (they were all "--": one could not tell whose
     # clean rank a line was)
-    dashes = dict(zip(datasets, unique_dashes(len(datasets))))
+    dashes = dict(zip(datasets, _DASHES))
     style = ({"style": "dataset", "style_order": datasets, "dashes": dashes} if several
              else {})
 

@@ -114,6 +114,9 @@ _SET_BY_SWEEP = ("input_shape", "kernel_size", "random_state", "device")
 # The data are float32: Gaussian noise of a larger standard deviation overflows to infinity
 # (draws reach ~6 standard deviations, float32 stops at 3.4e38).
 _MAX_NOISE_STD = 1e37
+# ... and of a smaller one than float32's smallest normal value is subnormal: rounded to a
+# few multiples of 1.4e-45 (BackgroundNoise and make_low_rank_patches refuse it).
+_MIN_NOISE_STD = float(np.finfo(np.float32).tiny)
 # A seed is a numpy RandomState seed.
 _MAX_SEED = 2**32 - 1
 # The fields that identify a point (a row) of a sweep.
@@ -265,8 +268,9 @@ def _make_image_pipeline(config, image_shape, noise_std, seed, params):
         n_components=config["rank"],
         noise_std=noise_std,
         mode=config["noise_mode"],
-        grid=config["canvas"],
-        position=config["position"],
+        # (an additive configuration holds no canvas and no tile: see _check_image_settings)
+        **({"grid": config["canvas"], "position": config["position"]}
+           if config["noise_mode"] == "pad" else {}),
         random_state=seed,
         **_own_params(params),
     )
@@ -687,6 +691,16 @@ def _check_noise_levels(noise_levels):
             f"noise_levels holds {too_large}: noise that large overflows the float32 data; "
             f"use levels <= {_MAX_NOISE_STD:g}."
         )
+    # every level, before any fit (only the largest was checked, against the synthetic data:
+    # a smaller level that underflows failed when its point was prepared, after others
+    # trained; the images' took it)
+    too_small = levels[(levels > 0) & (levels < _MIN_NOISE_STD)].tolist()
+    if too_small:
+        raise ValueError(
+            f"noise_levels holds {too_small}: noise that small underflows the float32 data "
+            f"(smallest normal value {_MIN_NOISE_STD:.3g}; it would be rounded to a few "
+            f"subnormal values instead of Gaussian); use 0 or levels >= {_MIN_NOISE_STD:.3g}."
+        )
     levels = levels + 0.0  # -0.0 is 0.0
     repeated = sorted({v for v in levels.tolist() if levels.tolist().count(v) > 1})
     if repeated:
@@ -785,6 +799,11 @@ def _check_image_settings(config, image_shape, given=()):
         0.0, image_shape, mode=config["noise_mode"], grid=config["canvas"],
         position=config["position"],
     ).fit(np.zeros((1, int(np.prod(image_shape))), dtype=np.float32)))
+    if config["noise_mode"] == "additive":
+        # the configuration (df.attrs["config"], the JSON of sklrank sweep, a checkpoint's
+        # header) records what the run used: additive noise has no canvas and no tile (the
+        # defaults, (2, 2) and 0, were recorded as if used)
+        del config["canvas"], config["position"]
 
 
 def _checked_data(check):
@@ -1711,10 +1730,11 @@ def noise_sweep(
         ``noise_mode`` (``"pad"``; ``"additive"`` adds the noise to the image itself) and
         ``position`` (the canvas tile of the image: 0, the top-left one, so the clean
         canvases have rank K; ``"random"`` for a random tile per sample). ``canvas`` and
-        ``position`` apply to ``"pad"`` only (set with ``"additive"``, they are refused);
-        ``n_patches`` is at least 2 when a noise level is above 0; ``rank``, ``n_samples``,
-        ``n_test`` and ``classes`` are parameters of their own, refused here; a value of the
-        wrong type or range is refused before the data are loaded.
+        ``position`` apply to ``"pad"`` only (set with ``"additive"``, they are refused, and
+        ``results.attrs["config"]["data"]`` holds neither); ``n_patches`` is at least 2
+        when a noise level is above 0; ``rank``, ``n_samples``, ``n_test`` and ``classes``
+        are parameters of their own, refused here; a value of the wrong type or range is
+        refused before the data are loaded.
     classifier_params : dict, default=None
         Parameters of :class:`~sklrank.RankCNNClassifier` (``n_filters``, ``lr``,
         ``max_epochs``, ``q``, ...) on top of ``CLASSIFIER_DEFAULTS`` (synthetic) or

@@ -23,6 +23,21 @@ def _is_int(value):
     return isinstance(value, Integral) and not isinstance(value, bool | np.bool_)
 
 
+def _check_noise_scale(noise_std, dtype):
+    """Refuse a ``noise_std`` below the smallest normal value of ``dtype`` (float32: 1.2e-38):
+    its noise is subnormal, rounded to multiples of the smallest subnormal (1.4e-45 in
+    float32), a handful of values at 1e-44 instead of Gaussian noise."""
+    info = np.finfo(dtype)
+    if 0 < noise_std < float(info.tiny):
+        wider = ", or pass float64 X" if dtype != np.float64 else ""
+        raise ValueError(
+            f"noise_std={noise_std!r} underflows {dtype} (smallest normal value "
+            f"{info.tiny:.3g}): the noise would be subnormal, rounded to multiples of "
+            f"{info.smallest_subnormal:.3g} instead of Gaussian. Pass noise_std=0 or "
+            f"noise_std >= {info.tiny:.3g} (rescale X and noise_std together){wider}."
+        )
+
+
 def _noise_geometry(n_features, image_shape, mode, grid, position):
     """``(image_shape, grid, output_image_shape, tile)`` of BackgroundNoise's parameters for
     samples of ``n_features`` features; ``tile`` is the fixed (row, column) of the image, or
@@ -109,7 +124,10 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
     noise_std : float, default=1.0
         Standard deviation of the Gaussian noise, ``>= 0`` and finite; 0 gives the clean
         images (on a zero canvas in "pad" mode). A level whose noise overflows the images'
-        dtype (above about 1e37 for float32) is an error at transform, not inf pixels.
+        dtype (above about 1e37 for float32) is an error at transform, not inf pixels; so is
+        a level below the dtype's smallest normal value (``np.finfo(np.float32).tiny``,
+        about 1.2e-38, for float32 ``X``), at fit and at transform, whose noise would be
+        subnormal: rounded to a few values instead of Gaussian.
     image_shape : array-like of 3 ints or None, default=None
         ``(channels, height, width)`` of one input image; ``C * H * W`` must equal the number
         of features. None means ``(1, 1, n_features)``: each row is a 1-pixel-high image.
@@ -206,6 +224,7 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X = validate_data(self, X, dtype=[np.float32, np.float64])
+        _check_noise_scale(float(self.noise_std), X.dtype)
         self.image_shape_, self.grid_, self.output_image_shape_, self._fixed_tile = (
             _noise_geometry(X.shape[1], self.image_shape, self.mode, self.grid, self.position)
         )
@@ -231,7 +250,8 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the noise overflows the dtype of ``X`` (the output would hold inf), if ``X``
+            If the noise overflows the dtype of ``X`` (the output would hold inf) or
+            underflows it (``noise_std`` below its smallest normal value), if ``X``
             holds NaN or infinity (under ``sklearn.set_config(assume_finite=True)``, which
             skips the check of ``X``; with ``noise_std=0`` they pass through unchecked), or
             if the canvases ("pad" mode) would not fit in this machine's memory (the message
@@ -252,6 +272,7 @@ class BackgroundNoise(_ValidatedParams, TransformerMixin, BaseEstimator):
                 "grid, or transform fewer samples at a time",
             )
         std = float(self.noise_std)
+        _check_noise_scale(std, X.dtype)  # (noise_std or the dtype of X may differ from fit's)
         if std == 0.0:
             return self._noisy(X, std)
         with np.errstate(over="ignore"):
