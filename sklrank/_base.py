@@ -107,6 +107,23 @@ def warn_untrained(messages, what, stacklevel):
         )
 
 
+def did_not_train(frame):
+    """Boolean Series over ``frame``'s rows: the rows of fits that did not train.
+
+    A row did not train when its column ``training_warning`` holds a message (the
+    ConvergenceWarning of a loss that never moved or rose). Read back from a CSV, the empty
+    messages are NaN (and a column of no message at all is float): those rows trained. A
+    frame without the column (a study that trains nothing) has no such row.
+    """
+    import pandas as pd
+
+    if "training_warning" not in frame:
+        return pd.Series(False, index=frame.index)
+    messages = frame["training_warning"]
+    # (astype(str) of an all-NaN float column is "nan": test for NaN first)
+    return messages.notna() & (messages.astype(str) != "")
+
+
 # torch's global CPU generator is one per process: fits initialised in threads at once
 # (joblib's threading backend, a Dask worker's threads) take turns with it. Re-entrant:
 # ``initialize`` seeds around ``initialize_module``, which seeds again.

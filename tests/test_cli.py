@@ -912,8 +912,9 @@ def test_one_seed_study_says_where_fits_did_not_train(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "did not train" in printed
-    assert "training_warning of synthetic_sample_size.csv), e.g. n_train=30, noise_std=0, " \
-        "seed=0: RankCNNClassifier learned nothing" in printed, printed
+    assert "training_warning of synthetic_sample_size.csv; left out of the means of filter " \
+        "sr, train acc and test acc, counted in the column untrained), e.g. n_train=30, " \
+        "noise_std=0, seed=0: RankCNNClassifier learned nothing" in printed, printed
     assert "±" not in printed and "(one seed)" in printed, printed
     table = printed.splitlines()[1:4]
     assert "test acc" in table[0] and table[2].split()[:3] == ["30", "0.0", "1"], table
@@ -1038,3 +1039,68 @@ def test_one_unknown_class_is_named_as_unknown(dataset, tmp_path, capsys, no_fit
                      capsys)
     assert line == ("sklrank sweep: error: --classes holds [11], which are not labels of "
                     "this data set; choose among [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]."), line
+
+
+def _sweep_rows(warnings_by_row):
+    """A sweep's rows at noise 0 and 1, one seed a row: the filter rank 4 of a fit that
+    trained, 40 (its initial filters') of one that did not, with its message."""
+    n = len(warnings_by_row)
+    untrained = [bool(w) for w in warnings_by_row]
+    return pd.DataFrame({
+        "noise_std": [0.0] * (n // 2) + [1.0] * (n - n // 2), "seed": list(range(n)),
+        "clean_rank": [4] * n, "data_stable_rank": [10.0] * n, "patch_stable_rank": [5.0] * n,
+        "filter_stable_rank": [40.0 if u else 4.0 for u in untrained],
+        "train_accuracy": [0.5 if u else 1.0 for u in untrained],
+        "test_accuracy": [0.5 if u else 0.9 for u in untrained],
+        "fit_time": [1.0] * n, "training_warning": warnings_by_row,
+    })
+
+
+def test_summary_leaves_the_fits_that_did_not_train_out_of_the_learned_means(tmp_path):
+    # an untrained fit's filter rank (its initial filters', 40) went into the mean with the
+    # learned ones (4): "filter sr 22.00 ± 25.46", with one line after the table
+    from sklrank._cli.sweep import summary_table
+
+    df = _sweep_rows(["", "RankCNNClassifier learned nothing: ...", "", ""])
+    path = tmp_path / "sweep.csv"
+    df.to_csv(path, index=False)
+    for frame in (df, pd.read_csv(path)):  # (read back, the empty messages are NaN)
+        table = summary_table(frame)
+        assert table.columns[:3].tolist() == ["seeds", "untrained", "clean rank"]
+        assert table["seeds"].tolist() == [2, 2]
+        assert table["untrained"].tolist() == [1, 0]
+        # the fit that trained alone (no sd of one fit); the data's ranks over both fits
+        assert table.loc[0.0, ["filter sr", "train acc", "test acc"]].tolist() == [
+            "4.00", "1.000", "0.900"]
+        assert table.loc[0.0, ["data sr", "patch sr"]].tolist() == ["10.00 ± 0.00",
+                                                                    "5.00 ± 0.00"]
+        assert table.loc[1.0, "filter sr"] == "4.00 ± 0.00"
+    # a level none of whose fits trained has no learned mean
+    table = summary_table(_sweep_rows(["a", "b", "", ""]))
+    assert table.loc[0.0, ["filter sr", "train acc", "test acc"]].tolist() == ["n/a"] * 3
+    # every fit trained: no such column, the table as before
+    assert "untrained" not in summary_table(_sweep_rows([""] * 4)).columns
+
+
+def test_resumed_fits_that_did_not_train_stay_out_of_the_means(tmp_path, capsys,
+                                                               monkeypatch):
+    # a weak signal: at noise 0 the loss never moves. Interrupted after two fits (those of
+    # noise 0, read back from NAME.points.jsonl by --resume), the table leaves them out too
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), *ONE_BY_ONE, *TINY[:2], "1", *TINY[3:],
+            "--signal-norm", "0.1"]
+    _stop_after(monkeypatch, 2)
+    assert main(argv) == 130
+    monkeypatch.setattr(_sweep, "_prepare", PREPARE)
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "(2 resumed)" in printed
+    header, _, at_0, at_1 = printed.splitlines()[1:5]
+    assert header.split()[:4] == ["seeds", "untrained", "clean", "rank"], header
+    assert at_0.split()[:4] == ["0.0", "2", "2", "4"], at_0
+    assert at_0.count("n/a") == 3, at_0  # filter sr, train acc, test acc
+    assert at_1.split()[:3] == ["1.0", "2", "0"], at_1
+    assert "left out of the means of filter sr, train acc and test acc" in printed
+    df = pd.read_csv(out / "synthetic.csv", keep_default_na=False)
+    assert (df["training_warning"] != "").tolist() == [True, True, False, False]

@@ -614,3 +614,43 @@ def test_the_title_fits_a_figure_of_one_panel(tmp_path, suptitles_as_drawn):
                  "--scaling", "ntk", "--weight-decay", "0.2", "--seeds", "2",
                  "--out", str(tmp_path), "--no-progress"]) == 0
     assert seen and all(fits for fits, _ in seen), seen
+
+
+def test_tables_leave_the_runs_that_did_not_train_out_of_the_means_after_training():
+    # docs/figures/gradients_regularisers.csv holds one such run (alpha 0, mean field, relu,
+    # input noise 10, seed 1: its loss rose): its ratio after training (1.41) went into the
+    # mean with the other seed's (7.78), "4.593 (1.408-7.778)", with a line after the table
+    from conftest import REPO_ROOT
+
+    from sklrank._cli.gradients import _SUMMARIES
+
+    df = pd.read_csv(REPO_ROOT / "docs" / "figures" / "gradients_regularisers.csv")
+    table = _SUMMARIES["regularisers"](df)
+    row = table.loc[(0.0, 0.35, "mean_field", "relu", "input_noise", 10.0)]
+    assert row[("mean", "trained")] == row[("min", "trained")] == row[("max", "trained")] \
+        == 7.778
+    assert row[("mean", "init")] == 0.841  # at initialisation both seeds: nothing trained
+    assert row[("untrained", "trained")] == 1 and row[("untrained", "init")] == 0
+    assert table[("untrained", "trained")].sum() == 1
+
+    # the tables of the studies along training: the run's rows after training are left out
+    # of the means (its epoch 0, the initial weights, is a result), and counted
+    training = pd.read_csv(REPO_ROOT / "docs" / "figures" / "gradients_training.csv")
+    training["training_warning"] = ""
+    run = (training.nu == 0.125) & (training.activation == "relu") & (training.seed == 0)
+    training.loc[run, "training_warning"] = "TwoLayerNetRegressor learned nothing: ..."
+    table = _SUMMARIES["training"](training)
+    last = training.epoch.max()
+    assert table.loc[(0.125, "relu", last), "untrained"] == 1
+    assert table.loc[(0.125, "relu", 0), "untrained"] == 0
+    others = training[(training.nu == 0.125) & (training.activation == "relu") & ~run
+                      & (training.epoch == last)]
+    mean, sd = others.loss.mean(), others.loss.std()
+    assert table.loc[(0.125, "relu", last), "loss"] == f"{mean:.3g} ± {sd:.3g}"
+    everyone = training[(training.nu == 0.125) & (training.activation == "relu")
+                        & (training.epoch == 0)]
+    assert table.loc[(0.125, "relu", 0), "loss"].startswith(f"{everyone.loss.mean():.3f}")
+    # none trained: no mean
+    training.loc[training.activation == "relu", "training_warning"] = "learned nothing"
+    assert (_SUMMARIES["training"](training).xs("relu", level="activation")
+            .xs(last, level="epoch")["loss"] == "n/a").all()

@@ -486,3 +486,86 @@ def test_a_diverged_run_warns_in_the_caller_with_any_n_jobs(n_jobs):
     with pytest.warns(RuntimeWarning, match="training diverged"):
         df = training_study(**kwargs)
     assert df.diverged.all()
+
+
+def _flag(df, mask, message="TwoLayerNetRegressor did not train: the training loss rose ..."):
+    df = df.copy()
+    df["training_warning"] = df["training_warning"].astype(object)
+    df.loc[mask, "training_warning"] = message
+    return df
+
+
+def test_regulariser_effects_mark_the_ratios_of_runs_that_did_not_train(regularisers_df,
+                                                                        tmp_path):
+    # the ratio after training of a run whose loss rose (or whose unregularised reference's
+    # did) compares no trained weights; nothing said so, and the table's mean took it in
+    run = (regularisers_df.regulariser == "input_noise") & (regularisers_df.alpha == 0)
+    reference = (regularisers_df.regulariser == "none") & (regularisers_df.scaling == "ntk")
+    for mask, expected in ((run, lambda e: (e.regulariser == "input_noise") & (e.alpha == 0)),
+                           (reference, lambda e: e.scaling == "ntk")):
+        df = _flag(regularisers_df, mask)
+        path = tmp_path / "regularisers.csv"
+        df.to_csv(path, index=False)
+        for frame in (df, pd.read_csv(path)):  # (read back, the empty messages are NaN)
+            effects = regulariser_effects(frame)
+            # at initialisation nothing trained: no ratio is marked there
+            want = expected(effects) & (effects.when == "trained")
+            assert effects.untrained.tolist() == want.tolist()
+            assert want.any()
+    assert not regulariser_effects(regularisers_df).untrained.any()
+
+
+def test_figures_cross_out_the_runs_that_did_not_train(regularisers_df, training_df):
+    # the sweep figures crossed such fits out; the gradient studies' figures drew them as
+    # trained runs, in the lines and bands
+    df = _flag(regularisers_df, (regularisers_df.regulariser == "input_noise")
+               & (regularisers_df.alpha == 0) & (regularisers_df.scaling == "ntk"))
+    axes = plot_regulariser_study(df)
+    labels = {(i, j): [t.get_text() for t in ax.get_legend().get_texts()]
+              for (i, j), ax in np.ndenumerate(axes) if ax.get_legend() is not None}
+    crossed = [key for key, texts in labels.items()
+               if "did not train: 1 of 1 runs (training_warning; not in the lines)" in texts]
+    assert len(crossed) == 1
+    ax = axes[crossed[0]]
+    assert "input_noise: alpha=0, nu=0.35, ntk" in ax.get_title()
+    # the run's ratio after training is the cross, and no line point (it was the line's)
+    effects = regulariser_effects(df)
+    ratio = effects[effects.untrained & (effects.claimed != "")].ratio.iloc[0]
+    crosses = [c for c in ax.collections if c.get_label().startswith("did not")][0]
+    np.testing.assert_allclose(crosses.get_offsets(), [[0.5, ratio]])
+    assert not any(np.isclose(y, ratio) for line in ax.get_lines() for y in line.get_ydata())
+    plt.close("all")
+
+    seed_1 = (training_df.seed == 1) & (training_df.activation == "relu")
+    df = _flag(training_df, seed_1 & (training_df.nu == training_df.nu.min()))
+    axes = plot_training_study(df)
+    texts = [t.get_text() for t in axes[0][0].get_legend().get_texts()]
+    n_runs = len(df.drop_duplicates(["nu", "activation", "seed"]))
+    assert f"did not train: 1 of {n_runs} runs (training_warning; not in the lines)" in texts
+    # the crosses: the run's rows after training (its epoch 0 is a result)
+    crosses = [c for c in axes[0][0].collections if c.get_label().startswith("did not")][0]
+    flagged = df[seed_1 & (df.nu == df.nu.min()) & (df.epoch > 0)]
+    np.testing.assert_allclose(crosses.get_offsets(), flagged[["epoch", "loss"]].to_numpy())
+    # the band of relu at that nu spans the other seed only after training: no band there
+    plt.close("all")
+    # every run trained: no such entry
+    axes = plot_training_study(training_df)
+    assert not any("did not train" in t.get_text()
+                   for t in axes[0][0].get_legend().get_texts())
+
+
+def test_real_data_figure_crosses_out_the_runs_that_did_not_train():
+    from conftest import REPO_ROOT
+
+    df = pd.read_csv(REPO_ROOT / "docs" / "figures" / "gradients_real_data.csv")
+    df["training_warning"] = ""
+    one = (df.dataset == "mnist") & (df.activation == "relu") & (df.seed == 0)
+    axes = plot_real_data_study(_flag(df, one))
+    n_runs = len(df[df.dataset == "mnist"].drop_duplicates(["activation", "seed"]))
+    texts = [t.get_text() for t in axes[0][1].get_legend().get_texts()]
+    assert f"did not train: 1 of {n_runs} runs (training_warning; not in the lines)" in texts
+    assert not any("did not train" in t.get_text()  # at initialisation it is a result
+                   for t in axes[0][0].get_legend().get_texts())
+    plt.close("all")
+    axes = plot_real_data_study(_flag(df, df.dataset == "mnist"))
+    assert "no run trained (training_warning)" in axes[0][1].texts[0].get_text()

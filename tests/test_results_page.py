@@ -5,7 +5,8 @@ Checked: every ``sklrank sweep`` table of section A (the command's own summary, 
 strings with :func:`sklrank._cli.sweep.summary_table`), the sample-size tables of A.2 and A.3,
 the MNIST grid search of section C, and the tables of section B: activations (B.1),
 regularisers (B.2: mean and min-max over seeds of the ratio to the unregularised run, bold
-where the claim holds in every seed), training (B.3), real data (B.4) and the earlier study's
+where the claim holds in every seed; after training, over the seeds whose runs trained, the
+others named in the cell), training (B.3), real data (B.4) and the earlier study's
 nu sweep (B.5); means over seeds, a cell matching when the CSV's value rounds to it. Tables
 of numbers that no CSV of ``docs/figures`` holds (B.5's earlier regulariser comparison, D,
 E) are not checked here. Prose numbers are
@@ -95,7 +96,12 @@ def _sample_size_tables():
 
 @pytest.mark.parametrize("name, rows", list(_sample_size_tables()))
 def test_sample_size_table_is_its_csv(name, rows):
+    from sklrank._base import did_not_train
+
     df = pd.read_csv(FIGURES / f"{name}.csv")
+    # as sklrank sweep's table: the learned numbers over the fits that trained
+    learned = ["filter_stable_rank", "train_accuracy", "test_accuracy"]
+    df[learned] = df[learned].mask(did_not_train(df), axis=0)
     for machine, n, filters, growth, data, test_acc in rows:
         if "(CPU)" not in machine:
             continue  # rows of another run, quoted from its issue
@@ -235,15 +241,25 @@ def test_regulariser_table_is_its_csv(alpha, nu, rows):
         for when, cells in zip(["init", "trained"], by_when):
             for cell in cells.split("; "):
                 strength, shown = cell.split(": ")
-                match = re.fullmatch(r"(\*\*)?([\d.]+)(?:\*\*)? \(([\d.]+)–([\d.]+)\)", shown)
+                # "mean (min–max)", or "mean (seed 0 only)", then ", seed 1 did not train"
+                # where a seed is left out (its run, or its reference, did not train)
+                match = re.fullmatch(r"(\*\*)?([\d.]+)(?:\*\*)? \((?:([\d.]+)–([\d.]+)|seed "
+                                     r"(\d+) only)(?:, seeds? ([\d ]+) did not train)?\)", shown)
                 assert match, f"unparsed cell {cell!r}"
-                bold, mean, low, high = match.groups()
+                bold, mean, low, high, alone, left_out = match.groups()
                 ratios = effects[(effects["regulariser"] == name)
                                  & (effects["scaling"] == scaling)
                                  & (effects["activation"] == activation)
                                  & (effects["when"] == when)
                                  & np.isclose(effects["strength"], float(strength))]
                 assert len(ratios) == 2, (name, scaling, activation, when, strength)
+                untrained = ratios["untrained"].astype(bool)
+                assert sorted(ratios.loc[untrained, "seed"]) == (
+                    [int(v) for v in left_out.split()] if left_out else []), cell
+                ratios = ratios[~untrained]
+                if alone is not None:
+                    assert ratios["seed"].tolist() == [int(alone)], cell
+                    low = high = mean
                 values = [ratios["ratio"].mean(), ratios["ratio"].min(), ratios["ratio"].max()]
                 if not all(_shown(v, c) for v, c in zip(values, [mean, low, high])) or (
                         bool(bold) != bool(ratios["holds"].all())):

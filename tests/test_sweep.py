@@ -75,8 +75,9 @@ plot_noise_sweep of several n_train       ValueError: select one, or plot_sample
 study plot with one noise level           ValueError (ax=... draws the left panel only)
 study plot with a stable rank of 0 (all-   growth NaN, left out, one RuntimeWarning naming
 zero filters) at the first or last noise  a row (was numpy's "divide by zero encountered")
-plot of fits that did not train           their filter ranks crossed out in red, counted in
-(training_warning set)                    the legend (were drawn as learned ranks, unmarked)
+plot of fits that did not train           their filter ranks (and accuracies) crossed out in
+(training_warning set)                    red, counted in the legend, left out of the means
+                                          and bands (were in them; before, unmarked)
 study n_samples empty / repeated / < 1    ValueError naming n_samples
 ========================================  ====================================================
 """
@@ -1764,18 +1765,32 @@ def test_plots_cross_out_the_fits_that_did_not_train(tiny_study, study, tmp_path
     untrained = df.index[(df.noise_std == 1.0) & (df.seed == 1)][:1]
     df.loc[untrained, "training_warning"] = "RankCNNClassifier learned nothing: ..."
     df = df.assign(train_accuracy=0.9, test_accuracy=0.8)
+    # its rank, the initial filters', far from the learned ones: the mean drawn at that
+    # point was pulled towards it (it was in the mean and band)
+    df.loc[untrained, "filter_stable_rank"] = 1000.0
+    x_name = "n_train" if study else "noise_std"
+    x = df.loc[untrained, x_name].iloc[0]
+    at = (df[x_name] == x) & (df.noise_std == 1.0)
+    learned = df.loc[at & (df.training_warning == ""), "filter_stable_rank"].mean()
     plot = plot_sample_size_study if study else plot_noise_sweep
     path = tmp_path / "untrained.csv"  # (read back, the empty messages are NaN)
     df.to_csv(path, index=False)
     for frame in (df, pd.read_csv(path)):
         axes = plot(frame)
         ax = axes[0]
-        label = f"did not train: 1 of {len(df)} fits (training_warning)"
+        label = f"did not train: 1 of {len(df)} fits (training_warning; not in the mean)"
         assert label in [t.get_text() for t in ax.get_legend().get_texts()]
         crosses = [c for c in ax.collections if c.get_label() == label][0]
-        x = df.loc[untrained, "n_train" if study else "noise_std"].iloc[0]
         np.testing.assert_array_equal(
             crosses.get_offsets(), [[x, df.loc[untrained, "filter_stable_rank"].iloc[0]]])
+        # a line passes through the mean of the fits that trained there, none near 1000
+        points = [(px, py) for line in ax.get_lines()
+                  for px, py in zip(line.get_xdata(), line.get_ydata())]
+        assert any(px == x and np.isclose(py, learned) for px, py in points), learned
+        assert max(py for _, py in points) < 100
+        if not study:  # the accuracy panel: crossed out too, left out of the means
+            texts = [t.get_text() for t in axes[1].get_legend().get_texts()]
+            assert label in texts
         plt.close(ax.figure)
     # a frame whose fits all trained has no such entry
     axes = plot(df.assign(training_warning=""))

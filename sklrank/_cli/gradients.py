@@ -586,7 +586,8 @@ def _run_figure(args, figure, out):
     if len(untrained):
         first = untrained.iloc[0]
         print(f"{len(untrained)} of the {n_runs} runs did not train (their loss never moved or "
-              f"rose; column training_warning of {paths['csv'].name}), e.g. "
+              f"rose; column training_warning of {paths['csv'].name}; left out of the means "
+              "after training, counted in the column untrained), e.g. "
               f"{_where(df, first)}: "
               f"{as_options(first['training_warning'], _options(figure), ',', _advice(figure))}")
     print(f"wrote {paths['csv']}, {paths['png']}, {paths['json']}")
@@ -646,10 +647,26 @@ def _runs(df):
 
 
 def _mean_sd(df, keys, columns):
-    grouped = df.groupby(keys)[columns]
+    """Mean ± sd over seeds of ``columns`` for every group of ``keys``, as strings.
+
+    The rows after training (epoch > 0) of a run that did not train (a non-empty
+    ``training_warning``) are left out of the means (their network is no trained one); a
+    first column ``untrained`` counts them, where there are any, and a group with no run
+    that trained shows "n/a". Its rows at epoch 0 (the initial weights) are results.
+    """
+    from sklrank._base import did_not_train
+
+    untrained = did_not_train(df)
+    if "epoch" in df:
+        untrained &= df["epoch"] > 0
+    grouped = df.assign(**{c: df[c].mask(untrained) for c in columns}).groupby(keys)[columns]
     # one seed: the mean alone (its sd is undefined; "± 0.000" claimed no spread)
     mean, sd = grouped.mean(), grouped.std(ddof=1)
-    return mean.map(_cell) + sd.map(lambda v: "" if math.isnan(v) else f" ± {_cell(v)}")
+    table = mean.map(_cell) + sd.map(lambda v: "" if math.isnan(v) else f" ± {_cell(v)}")
+    table = table.where(mean.notna(), "n/a")
+    if untrained.any():
+        table.insert(0, "untrained", untrained.groupby([df[k] for k in keys]).sum())
+    return table
 
 
 def _cell(value):
@@ -682,9 +699,14 @@ def _regulariser_summary(df):
 
     effects = regulariser_effects(df)
     claimed = effects[effects.claimed != ""]
-    grouped = claimed.groupby(["alpha", "nu", "scaling", "activation", "regulariser",
-                               "strength", "when"]).ratio
-    table = grouped.agg(["mean", "min", "max"]).round(3)
+    # the ratios after training of a run that did not train (or whose unregularised
+    # reference did not) compare no trained weights: left out, and counted
+    ratios = claimed.ratio.mask(claimed.untrained)
+    keys = [claimed[k] for k in ("alpha", "nu", "scaling", "activation", "regulariser",
+                                 "strength", "when")]
+    table = ratios.groupby(keys).agg(["mean", "min", "max"]).round(3)
+    if claimed.untrained.any():
+        table["untrained"] = claimed.untrained.groupby(keys).sum()
     return table.unstack("when")
 
 

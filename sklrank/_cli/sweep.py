@@ -43,7 +43,9 @@ outputs (in --out, named after --name):
                      .fillna({"training_warning": ""}))
   NAME.png           stable ranks and accuracy against the noise level (mean +/- sd over
                      seeds); with several --n-samples, the filter stable rank against n and
-                     its growth from the smallest to the largest noise level
+                     its growth from the smallest to the largest noise level. A fit that did
+                     not train (training_warning set) is crossed out in red, and left out of
+                     the means of the filter rank and the accuracies, as in the printed table
   NAME.json          the configuration, the command line, the package versions, the runtime
                      and the SHA-256 of the CSV and PNG
   NAME.points.jsonl  while it runs: every finished fit, saved as it finishes (removed once
@@ -336,8 +338,19 @@ def _versions():
 
 def summary_table(df, by=("noise_std",)):
     """Mean +/- standard deviation over seeds for every group of ``by``, as strings (the
-    mean alone for a group of one seed)."""
+    mean alone for a group of one seed).
+
+    The filter stable rank and the accuracies are those of the fits that trained: a fit that
+    did not train (a non-empty ``training_warning``, also as read back from a CSV) keeps its
+    initial filters, and its rank is no learned one. Such fits are left out of those
+    columns' means (as scikit-learn's searches leave a failed fit's score out), and counted
+    in a column ``untrained`` after ``seeds`` (only when some fit did not train); a group
+    none of whose fits trained shows "n/a" there. The data and patch stable ranks and the
+    fit time do not depend on the training: they are over every fit.
+    """
     import pandas as pd
+
+    from sklrank._base import did_not_train
 
     columns = {
         "data_stable_rank": "data sr",
@@ -347,19 +360,32 @@ def summary_table(df, by=("noise_std",)):
         "test_accuracy": "test acc",
         "fit_time": "fit s",
     }
+    untrained = did_not_train(df)
+    # the learned numbers of a fit that did not train are not results: NaN, which the mean
+    # and the sd skip
+    df = df.assign(**{column: df[column].mask(untrained) for column in LEARNED_COLUMNS})
     grouped = df.groupby(list(by))
     table = {}
     for column, label in columns.items():
         # one seed: the mean alone (its sd is undefined; "± 0.00" claimed no spread)
         mean, std = grouped[column].mean(), grouped[column].std(ddof=1)
         digits = 3 if "acc" in column else 2
-        table[label] = [f"{m:.{digits}f}" + ("" if np.isnan(s) else f" ± {s:.{digits}f}")
+        table[label] = ["n/a" if np.isnan(m) else
+                        f"{m:.{digits}f}" + ("" if np.isnan(s) else f" ± {s:.{digits}f}")
                         for m, s in zip(mean, std)]
     out = pd.DataFrame(table, index=grouped.size().index)
     out.insert(0, "seeds", grouped.size().to_numpy())
+    position = 1
+    if untrained.any():
+        out.insert(1, "untrained", untrained.groupby([df[k] for k in by]).sum().to_numpy())
+        position = 2
     # a rank is a count: 4, not 4.0 (a median over an even number of seeds may end in .5)
-    out.insert(1, "clean rank", [f"{r:g}" for r in grouped["clean_rank"].median()])
+    out.insert(position, "clean rank", [f"{r:g}" for r in grouped["clean_rank"].median()])
     return out
+
+
+# the columns of a sweep's row that the training sets (the others are the data's)
+LEARNED_COLUMNS = ("filter_stable_rank", "train_accuracy", "test_accuracy")
 
 
 def describe(config):
@@ -813,7 +839,8 @@ def run(args):
         first = untrained.iloc[0]
         warning = first["training_warning"]
         print(f"{len(untrained)} of the {len(df)} fits did not train (their loss never moved or "
-              f"rose; column training_warning of {outputs['csv'].name}), e.g. "
+              f"rose; column training_warning of {outputs['csv'].name}; left out of the means "
+              "of filter sr, train acc and test acc, counted in the column untrained), e.g. "
               # (the study's line did not say at which sample size)
               + (f"n_train={first['n_train']}, " if study else "")
               + f"noise_std={first['noise_std']:g}, seed={first['seed']}: "

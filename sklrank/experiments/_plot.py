@@ -114,6 +114,9 @@ def plot_noise_sweep(df, *, ax=None, axes=None, log_y="auto", title=None):
     Rank panel: the stable rank of the data, of the patches and of the learned filters
     against the noise level (mean over seeds, the band is +/- one standard deviation), with
     the clean data's rank as a dashed reference line. Accuracy panel: train and test accuracy.
+    A fit that did not train (a non-empty ``training_warning``) is left out of the means and
+    bands of the filter stable rank and the accuracies, and its own values are drawn as red
+    crosses, counted in the legend (its filters are the initial ones).
 
     Parameters
     ----------
@@ -211,21 +214,33 @@ def _err_style(x):
     return "bars" if pd.Series(x).nunique() == 1 else "band"
 
 
-def _mark_untrained(ax, part, x):
-    """Cross out the filter stable ranks of the fits that did not train (a non-empty
-    ``training_warning``: their loss never moved (or rose)), which the means include: those ranks
-    are the initial filters', and the figure showed them as learned ones."""
-    if "training_warning" not in part.columns:
-        return
-    # (a CSV read back holds NaN for the empty messages)
-    # (pandas warns at filling an all-NaN float column with a string)
-    messages = part["training_warning"]
-    flagged = part[messages.notna() & (messages.astype(str) != "")]
+def _mark_untrained(ax, part, x, columns=("filter_stable_rank",)):
+    """Cross out the learned numbers (``columns``) of the fits that did not train (a
+    non-empty ``training_warning``: their loss never moved (or rose)), which the means and
+    bands leave out (:func:`_learned_only`): those ranks are the initial filters', and the
+    figure showed them as learned ones. The legend counts them."""
+    from .._base import did_not_train
+
+    flagged = part[did_not_train(part)]
     if flagged.empty:
         return
-    ax.scatter(flagged[x], flagged["filter_stable_rank"], marker="x", s=70, color="red",
-               linewidths=1.5, zorder=5,
-               label=f"did not train: {len(flagged)} of {len(part)} fits (training_warning)")
+    label = (f"did not train: {len(flagged)} of {len(part)} fits (training_warning; not in "
+             "the mean)")
+    for column in columns:
+        ax.scatter(flagged[x], flagged[column], marker="x", s=70, color="red", linewidths=1.5,
+                   zorder=5, label=label)
+        label = "_nolegend_"  # one entry, whatever the columns
+
+
+def _learned_only(df):
+    """``df`` with the learned numbers (the filter stable rank, the accuracies) of the fits
+    that did not train set to NaN, which seaborn's means and bands skip, as
+    ``sklrank sweep``'s table does."""
+    from .._base import did_not_train
+
+    untrained = did_not_train(df)
+    learned = [c for c in ("filter_stable_rank", "train_accuracy", "test_accuracy") if c in df]
+    return df.assign(**{column: df[column].mask(untrained) for column in learned})
 
 
 def _one_level_tick(ax, x):
@@ -241,7 +256,7 @@ def _rank_panel(part, ax, name, log_y):
 
     palette = dict(zip(_RANKS.values(), sns.color_palette("deep", len(_RANKS))))
     rank_cols = [c for c in _RANKS if c in part.columns]
-    ranks = part.melt(
+    ranks = _learned_only(part).melt(
         id_vars=["noise_std"], value_vars=rank_cols, var_name="matrix", value_name="rank"
     )
     ranks["matrix"] = ranks["matrix"].map(_RANKS)
@@ -276,11 +291,11 @@ def _warn_off_log_scale(ranks, part, name, log_y):
     means = ranks.groupby(["matrix", "noise_std"], sort=False)["rank"].mean()
     off = [f"{matrix} at noise_std={noise:g}" for (matrix, noise), value in means.items()
            if value <= 0]
-    if "training_warning" in part.columns:  # the crosses of _mark_untrained
-        messages = part["training_warning"]
-        flagged = part[messages.notna() & (messages.astype(str) != "")]
-        off += [f"a fit that did not train at noise_std={noise:g}"
-                for noise in flagged.loc[flagged["filter_stable_rank"] <= 0, "noise_std"]]
+    from .._base import did_not_train
+
+    flagged = part[did_not_train(part)]  # the crosses of _mark_untrained
+    off += [f"a fit that did not train at noise_std={noise:g}"
+            for noise in flagged.loc[flagged["filter_stable_rank"] <= 0, "noise_std"]]
     if off:
         why = (f"log_y={log_y!r}" if log_y != "auto"
                else 'log_y="auto": the ranks span more than a factor of 5')
@@ -296,7 +311,7 @@ def _warn_off_log_scale(ranks, part, name, log_y):
 def _accuracy_panel(part, ax, name):
     import seaborn as sns
 
-    accs = part.melt(
+    accs = _learned_only(part).melt(
         id_vars=["noise_std"], value_vars=list(_ACCURACIES), var_name="split",
         value_name="accuracy",
     )
@@ -305,6 +320,7 @@ def _accuracy_panel(part, ax, name):
         data=accs, x="noise_std", y="accuracy", hue="split", errorbar="sd",
         err_style=_err_style(accs["noise_std"]), marker="o", ax=ax,
     )
+    _mark_untrained(ax, part, "noise_std", columns=list(_ACCURACIES))
     ax.set_ylim(0.0, 1.02)
     _one_level_tick(ax, accs["noise_std"])
     ax.set_xlabel("noise standard deviation")
@@ -365,6 +381,9 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
     by the line style (seaborn's default dashes), in both panels and on their clean-rank lines
     (black, one a data set, in its line style: the first data set's is solid); data sets of
     the same clean rank share one line.
+    A fit that did not train (a non-empty ``training_warning``) is left out of the left
+    panel's means and bands (its filter rank drawn as a red cross, counted in the legend)
+    and has no filter growth.
 
     Parameters
     ----------
@@ -450,7 +469,8 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
              else {})
 
     left = panels[0]
-    data = df.assign(**{"noise std": df["noise_std"].map(lambda v: f"{v:g}")})
+    # (the fits that did not train: crossed out, not in the means and bands)
+    data = _learned_only(df).assign(**{"noise std": df["noise_std"].map(lambda v: f"{v:g}")})
     order = [f"{v:g}" for v in levels]
     sns.lineplot(
         data=data, x="n_train", y="filter_stable_rank", hue="noise std", hue_order=order,
@@ -481,7 +501,7 @@ def plot_sample_size_study(df, *, ax=None, axes=None, log_x=True, title=None):
 
     if len(panels) > 1:
         right = panels[1]
-        growth = _growth(df)
+        growth = _growth(_learned_only(df))  # (a fit that did not train: no filter growth)
         sns.lineplot(
             data=growth, x="n_train", y="growth", hue="matrix", hue_order=["filters", "data"],
             errorbar="sd", err_style=_err_style(df["n_train"]), marker="o", ax=right,

@@ -64,6 +64,46 @@ def _plain_log_ticks(ax, axis="y"):
     target.set_minor_formatter(NullFormatter())
 
 
+def _after_untrained(df):
+    """The rows after training (epoch > 0, where ``df`` has epochs) of the runs that did not
+    train (a non-empty ``training_warning``, also as read back from a CSV): their network is
+    no trained one. Rows at epoch 0 (the initial weights) are results."""
+    from .._base import did_not_train
+
+    flagged = did_not_train(df)
+    if "epoch" in df:
+        flagged &= df["epoch"] > 0
+    return flagged
+
+
+def _runs_of(df):
+    """The number of training runs in ``df`` (one per setting and seed)."""
+    keys = [k for k in ("dataset", "alpha", "nu", "scaling", "activation", "regulariser",
+                        "strength", "seed") if k in df]
+    return len(df.drop_duplicates(keys))
+
+
+def _cross_out(ax, x, y, n_flagged, n_runs, noun="runs"):
+    """Red crosses at the values of the runs that did not train, which the lines and bands
+    leave out; their legend label counts them (as the sweep figures do)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(y) & (y > 0 if ax.get_yscale() == "log" else True)
+    return ax.scatter(x[keep], y[keep], marker="x", s=60, color="red", linewidths=1.4,
+                      zorder=5, label=f"did not train: {n_flagged} of {n_runs} {noun} "
+                      "(training_warning; not in the lines)")
+
+
+def _with_entry(ax, handle, fontsize=7, **kwargs):
+    """The Axes' legend with ``handle`` added after its entries (seaborn's, when it drew
+    one), or a legend of ``handle`` alone."""
+    legend = ax.get_legend()
+    handles, labels = [], []
+    if legend is not None:
+        handles = list(legend.legend_handles)
+        labels = [text.get_text() for text in legend.get_texts()]
+    ax.legend(handles + [handle], labels + [handle.get_label()], fontsize=fontsize, **kwargs)
+
+
 def _ordered(values, canonical=("relu", "tanh", "sigmoid", "huberized")):
     """Distinct values, the known activations first in their usual order."""
     values = list(dict.fromkeys(values))
@@ -242,7 +282,10 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
     noise and Jacobian penalty: S2), at initialisation (dashed: the regularised loss's
     gradient along the residue direction / q) and after training (solid: ||S1|| / ||S2|| of
     the data gradient at the weights reached); one line per activation, the band spans the
-    seeds. The shaded side of 1 is the side the paper claims.
+    seeds. The shaded side of 1 is the side the paper claims. A ratio after training of a run
+    that did not train, or whose unregularised run did not (``untrained`` in
+    :func:`regulariser_effects`), is left out of the lines and bands and drawn as a red
+    cross, counted in its panel's legend.
 
     Parameters
     ----------
@@ -292,13 +335,19 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
         for j, column in enumerate(columns):
             ax = axes[i][j]
             sub = claimed[(claimed.regulariser == regulariser) & (claimed.column == column)]
-            sub = sub[np.isfinite(sub.ratio) & (sub.ratio > 0)]
+            # the ratios after training of runs that did not train (or whose reference did
+            # not): crossed out, not in the lines and bands
+            n_runs = int((sub.when == "trained").sum())
+            flagged = sub[sub.untrained]
+            sub = sub[~sub.untrained & np.isfinite(sub.ratio) & (sub.ratio > 0)]
             if not sub.empty:
                 sns.lineplot(data=sub, x="strength", y="ratio", hue="activation",
                              style="when", style_order=["trained", "init"], markers=True,
                              errorbar=("pi", 100), hue_order=activations, ax=ax)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            cross = (_cross_out(ax, flagged.strength, flagged.ratio, len(flagged), n_runs)
+                     if len(flagged) else None)
             ax.axhline(1.0, color="k", lw=0.8)
             low, high = ax.get_ylim()
             low, high = min(low, 0.5), max(high, 2.0)
@@ -318,6 +367,8 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
             elif legend is not None:
                 for text in legend.get_texts():
                     text.set_fontsize(7)
+            if cross is not None:  # counted in its own panel's legend
+                _with_entry(ax, cross)
     return axes
 
 
@@ -328,7 +379,9 @@ def plot_training_study(df, axes=None):
     gap s1/s2 between its top two singular values, ||S1||/||S2||, ``|cos|`` of G's top left
     singular vector with the residue direction and with q, and ||P_top2 q||, each against the
     epoch (symmetric log scale, epoch 0 is the initialisation); colour: nu (its regime), line
-    style: activation; the band spans the seeds.
+    style: activation; the band spans the seeds. The rows after training of a run that did
+    not train (a non-empty ``training_warning``) are left out of the lines and bands and drawn
+    as red crosses, counted in the first panel's legend.
 
     Parameters
     ----------
@@ -366,19 +419,27 @@ def plot_training_study(df, axes=None):
                  "training_study")
     axes = _axes_grid(axes, (2, 4), (16, 7))
     data = df.assign(nu=df.nu.map(lambda v: f"nu={v:.3g}" + (" (< 1/4)" if v < 0.25 else "")))
+    # the rows after training of runs that did not train: crossed out, not in the lines
+    flagged = _after_untrained(data)
+    n_flagged = _runs_of(data[flagged])
     for ax, (column, label, log) in zip(axes.ravel(), measures, strict=True):
-        sns.lineplot(data=data, x="epoch", y=column, hue="nu", style="activation",
+        sns.lineplot(data=data[~flagged], x="epoch", y=column, hue="nu", style="activation",
                      markers=True, errorbar=("pi", 100), ax=ax, markersize=4)
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xlim(left=0)
         ax.set_ylabel(label)
         if log:
             ax.set_yscale("log")
+        cross = (_cross_out(ax, data.epoch[flagged], data[column][flagged], n_flagged,
+                            _runs_of(data)) if n_flagged else None)
+        if log:
             _plain_log_ticks(ax)
         if column in ("s1_over_s2", "sv1_over_sv2"):
             ax.axhline(1.0, color="gray", lw=0.8)
         if ax is not axes[0][0] and ax.get_legend() is not None:
             ax.get_legend().remove()
+        elif cross is not None:  # counted in the first panel's legend
+            _with_entry(ax, cross, fontsize=None)
     return axes
 
 
@@ -390,7 +451,9 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     ||S2|| of the first activation as levels), and a panel of the top-2 share and the
     largest ``|cos|`` of G's top two left singular vectors with the residue direction and with
     the data's top principal direction. A run that diverged has its initial rows only; where
-    every run of a data set diverged, its "after training" panel says so.
+    every run of a data set diverged, its "after training" panel says so. A run that did not
+    train (a non-empty ``training_warning``) is left out after training: its singular values
+    are red crosses, counted in the legend, and it is not in the bars.
 
     Parameters
     ----------
@@ -431,15 +494,20 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
     final = trained.max() if len(trained) else None
     for row, dataset in zip(axes, datasets, strict=True):
         sub = df[df.dataset == dataset]
+        # the rows after training of runs that did not train: crossed out, not in the
+        # medians, bands and bars
+        flagged = _after_untrained(sub)
         n_features = int(sub.n_features.iloc[0]) if "n_features" in sub else None
         after = "after training" if final is None else f"after {final} epochs"
         for ax, epoch, when in ((row[0], 0, "at initialisation"), (row[1], final, after)):
-            at = sub[sub.epoch == epoch]
+            at = sub[(sub.epoch == epoch) & ~flagged]
+            crossed = sub[(sub.epoch == epoch) & flagged & (sub.sv_index <= n_show)]
             if at.empty:
-                # every run of this data set diverged: no spectrum after training (the panel
-                # was blank, or, when no run of df trained, showed the initial spectra as
-                # "after 0 epochs")
+                # every run of this data set diverged or did not train: no spectrum after
+                # training (the panel was blank, or, when no run of df trained, showed the
+                # initial spectra as "after 0 epochs")
                 why = ("every run diverged" if "diverged" in sub and sub.diverged.all()
+                       else "no run trained (training_warning)" if len(crossed)
                        else "df has no rows after training")
                 ax.text(0.5, 0.5, f"no trained run:\n{why}", ha="center", va="center",
                         transform=ax.transAxes)
@@ -453,10 +521,13 @@ def plot_real_data_study(df, axes=None, *, n_show=20):
                 color = palette[activation]
                 _spectrum_panel(ax, runs, n_show, label=activation, color=color,
                                 levels=((color, "--", None), (color, ":", None)))
+            if len(crossed):
+                _cross_out(ax, crossed.sv_index, crossed.singular_value,
+                           _runs_of(crossed), _runs_of(sub))
             ax.set_title(f"{dataset} (d={n_features}): G {when}", fontsize=9)
             ax.set_ylabel("singular value (--: ||S1||, ..: ||S2||)", fontsize=8)
             ax.legend(fontsize=7)
-        runs = sub[sub.sv_index == 1].assign(
+        runs = sub[(sub.sv_index == 1) & ~flagged].assign(
             when=lambda d: np.where(d.epoch == 0, "init", "trained"))
         long = runs.melt(id_vars=["activation", "seed", "when"],
                          value_vars=["top2_share", "max_cos_residue", "max_cos_spike"],

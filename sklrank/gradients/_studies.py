@@ -783,7 +783,13 @@ def regulariser_effects(df, epoch=None):
         ||S2||); ``term`` is "S1", "S2" or "S1/S2"; ``value`` and ``reference`` (the
         unregularised run, same seed and setting), ``ratio = value / reference``;
         ``claimed`` ("lower" / "higher" for the term the paper makes a claim about, else
-        "") and ``holds`` (the ratio is on the claimed side of 1; NaN where no claim).
+        "") and ``holds`` (the ratio is on the claimed side of 1; NaN where no claim);
+        ``untrained``: True where ``when`` is "trained" and the run or its unregularised
+        reference did not train (a non-empty ``training_warning``: its loss never moved or
+        rose), so that the ratio compares no trained weights. Such rows are kept, as the
+        study keeps the run's rows; ``sklrank gradients``' table and
+        :func:`plot_regulariser_study` leave them out of the means and ranges over seeds
+        (the figure crosses them out).
 
     Examples
     --------
@@ -800,6 +806,9 @@ def regulariser_effects(df, epoch=None):
     >>> effects.loc[effects.term == "S1", ["ratio", "claimed", "holds"]].to_numpy().tolist()
     [[0.5, 'lower', True]]
     """
+    # (imported here: sklrank._base imports the callbacks, which import this package)
+    from .._base import did_not_train
+
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be the DataFrame of regulariser_study, got {type(df)}.")
     needed = set(_EFFECT_KEYS) | {"regulariser", "strength", "gradient", "epoch", "s1_norm",
@@ -822,13 +831,17 @@ def regulariser_effects(df, epoch=None):
             continue
         values = sub.assign(S1=sub[terms[0]], S2=sub[terms[1]])
         values["S1/S2"] = values.S1 / values.S2
+        # at initialisation nothing has trained yet: only the comparison after training
+        # depends on whether the run (or its reference) trained
+        values["untrained"] = did_not_train(values) if when == "trained" else False
         long = values.melt(
-            id_vars=_EFFECT_KEYS + ["regulariser", "strength"], value_vars=["S1", "S2", "S1/S2"],
-            var_name="term", value_name="value",
+            id_vars=_EFFECT_KEYS + ["regulariser", "strength", "untrained"],
+            value_vars=["S1", "S2", "S1/S2"], var_name="term", value_name="value",
         )
         ref = long[long.regulariser == "none"].drop(columns=["regulariser", "strength"])
-        ref = ref.rename(columns={"value": "reference"})
+        ref = ref.rename(columns={"value": "reference", "untrained": "reference_untrained"})
         merged = long[long.regulariser != "none"].merge(ref, on=_EFFECT_KEYS + ["term"])
+        merged["untrained"] = merged.pop("untrained") | merged.pop("reference_untrained")
         parts.append(merged.assign(when=when, epoch=at))
     if not parts:
         raise ValueError(f"df has no rows at epoch 0 or at epoch={epoch}.")
