@@ -641,15 +641,22 @@ class _BaseNet(_PublicParams):
             if tensors is not None:
                 return _FullBatch(*tensors)
         _check_loader_labels(dataset)
-        if (training and kwargs.get("shuffle") and "generator" not in kwargs
-                and self.random_state is not None
+        if ("generator" not in kwargs and self.random_state is not None
                 and isinstance(iterator, type) and issubclass(iterator, DataLoader)):
             # skorch's DataLoader shuffles with torch's global generator, which random_state
-            # does not seed: a generator of the fit's own, seeded by it (kept across the
-            # epochs and partial_fit calls of a fit, new at each initialize)
-            if self.__dict__.get("_shuffle_generator") is None:
-                self._shuffle_generator = torch.Generator().manual_seed(self._init_seed())
-            kwargs = {**kwargs, "generator": self._shuffle_generator}
+            # does not seed, and every iteration of a DataLoader without a generator (each
+            # epoch's batches, each prediction in batches) draws its workers' base seed from
+            # that global generator, moving it. The training batches get a generator of the
+            # fit's own, seeded by random_state (kept across the epochs and partial_fit calls
+            # of a fit, new at each initialize); the validation and prediction batches, in
+            # order, a fixed one (it draws only their workers' seeds).
+            if not training:
+                generator = torch.Generator()
+            else:
+                if self.__dict__.get("_shuffle_generator") is None:
+                    self._shuffle_generator = torch.Generator().manual_seed(self._init_seed())
+                generator = self._shuffle_generator
+            kwargs = {**kwargs, "generator": generator}
             if kwargs.get("batch_size", self.batch_size) == -1:
                 kwargs["batch_size"] = len(dataset)
             return iterator(dataset, **{"batch_size": self.batch_size, **kwargs})

@@ -608,6 +608,32 @@ def test_random_state_seeds_the_mini_batch_shuffling(case):
     assert not np.array_equal(other, first)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("loader", [
+    dict(batch_size=32),  # mini-batches in order
+    dict(train_split=ValidSplit(0.25, random_state=0), iterator_valid__batch_size=8),
+    dict(batch_size=32, iterator_train__shuffle=True),
+])
+def test_mini_batches_leave_torch_global_generator_alone(case, loader):
+    # each DataLoader iteration (an epoch's training or validation batches, a prediction in
+    # batches) drew its workers' base seed from torch's global generator when the loader had
+    # no generator of its own: a seeded fit moved the global state (the shuffled loader got
+    # the fit's own generator already)
+    make, data, classifier = CASES[case]
+    X, y = data()
+    est = make(max_epochs=2, **loader)
+    state = torch.random.get_rng_state()
+    est.fit(X, y)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    first = _predictions(est.set_params(batch_size=16), X, classifier)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    # the numbers are those of a fit after other draws from the global generator
+    torch.manual_seed(123)
+    again = make(max_epochs=2, **loader).fit(X, y).set_params(batch_size=16)
+    np.testing.assert_array_equal(_predictions(again, X, classifier), first)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_fit_on_tensors_that_require_grad(case):
     # fit raised numpy's "Can't call numpy() on Tensor that requires grad", where predict and
