@@ -55,8 +55,10 @@ _COMMON_DOC = """
         Std tau of the Gaussian noise added to the inputs at every training step, drawn
         from the estimator's own generator, seeded by ``random_state`` at initialisation, so
         that every step, also of later ``partial_fit`` calls, gets a fresh and reproducible
-        draw. On a GPU the noise is drawn there, by a generator seeded from the CPU one: the
-        same ``random_state`` gives the same fit on the same device, but not the CPU's noise.
+        draw (with ``random_state=None``, seeded from torch's global generator, as the
+        weights are, so that ``torch.manual_seed`` repeats the fit). On a GPU the noise is
+        drawn there, by a generator seeded from the CPU one: the same ``random_state`` gives
+        the same fit on the same device, but not the CPU's noise.
     jacobian_penalty : float, default=0.0
         lambda_J of ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2``. Refused at fit with
         ``compile=True`` (torch.compile has no double backward).
@@ -201,9 +203,10 @@ class _TwoLayerNet(_BaseNet):
         seed = self._init_seed()
         generator = torch.Generator()
         if seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(seed)
+            # from torch's global generator, as the weights are: torch.manual_seed then makes
+            # the whole fit (weights and noise) repeatable, as it does for a skorch net
+            seed = int(torch.randint(2**62, (), dtype=torch.int64))
+        generator.manual_seed(seed)
         self._noise_generator = generator
         self._device_noise_generator = None  # made at the first step on another device
         return self

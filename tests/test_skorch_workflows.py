@@ -634,6 +634,24 @@ def test_mini_batches_leave_torch_global_generator_alone(case, loader):
     np.testing.assert_array_equal(_predictions(again, X, classifier), first)
 
 
+@pytest.mark.parametrize("case", ["regressor", "classifier"])
+def test_torch_manual_seed_repeats_an_unseeded_fit_with_input_noise(case):
+    # with random_state=None the weights came from torch's global generator but the input
+    # noise from a generator seeded by the operating system: torch.manual_seed repeated the
+    # initial weights and not the fit
+    make, data, classifier = CASES[case]
+    X, y = data()
+    fits = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        est = make(max_epochs=3, input_noise=0.5, random_state=None).fit(X, y)
+        fits.append(_predictions(est, X, classifier))
+    np.testing.assert_array_equal(fits[0], fits[1])
+    torch.manual_seed(8)
+    other = make(max_epochs=3, input_noise=0.5, random_state=None).fit(X, y)
+    assert not np.array_equal(_predictions(other, X, classifier), fits[0])
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_fit_on_tensors_that_require_grad(case):
     # fit raised numpy's "Can't call numpy() on Tensor that requires grad", where predict and
