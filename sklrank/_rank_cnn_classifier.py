@@ -1,5 +1,6 @@
 """RankCNNClassifier: the two-layer Huberized-ReLU CNN as a skorch / scikit-learn classifier."""
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,10 +10,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
 
-from ._base import CLASSES_PARAM_DOC, SKORCH_PARAMS_DOC, _ClassifierNet, default_callbacks
+from ._base import (
+    CLASSES_PARAM_DOC,
+    SKORCH_PARAMS_DOC,
+    _BaseNet,
+    _ClassifierNet,
+    default_callbacks,
+)
 from ._patches import _positive_ints, check_image_geometry
 from ._rank import stable_rank
 from .callbacks._rank_history import RankHistory, _plain, bank_stable_ranks, filter_matrix_of
+from .nn._activations import HuberizedReLU
 from .nn._two_layer_cnn import TwoLayerCNN
 
 __all__ = ["RankCNNClassifier"]
@@ -373,6 +381,51 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
 
     def _n_outputs(self):
         return self.module_.n_banks
+
+    def _loss_change_bound(self, delta, X):
+        """How much the cross-entropy can differ between filters that differ by ``delta``.
+
+        Each logit is a mean over a bank's filters (and its patches) of a 1-Lipschitz
+        activation of ``w . x_p``, so it moves by at most the bank's mean filter change times
+        the largest patch norm (times the patch count for ``pooling="sum"``), and the
+        cross-entropy of a sample by at most twice the largest logit change: a bound on the
+        mean loss as well. None for other modules, activations or criteria. ``X``: the
+        training inputs (or a tensor holding them), or their patches ``(n, P, D)``.
+        """
+        module, criterion = self.module_, self.criterion_
+        activation = getattr(module, "activation", None)
+        if (type(module) is not TwoLayerCNN or X is None or set(delta) != {"weight"}
+                or type(criterion) is not torch.nn.CrossEntropyLoss
+                or criterion.reduction != "mean"
+                or type(self).get_loss is not _BaseNet.get_loss
+                or not (type(activation) is torch.nn.ReLU
+                        or (type(activation) is HuberizedReLU and activation.q >= 1))):
+            return None
+        step = delta["weight"].reshape(module.n_banks, module.n_filters, -1)
+        step = float(step.to(torch.float64).norm(dim=2).mean(dim=1).max())
+        patch = self._largest_patch_norm(X)
+        factor = module.n_patches if module.pooling == "sum" else 1
+        return 2.0 * step * patch * factor
+
+    def _largest_patch_norm(self, X, rows=4096):
+        """The largest norm of a patch the module's filters see in ``X`` (in row chunks: no
+        copy of X is made)."""
+        module = self.module_
+        largest = 0.0
+        if X.ndim == 3:  # patches already cut
+            for i in range(0, len(X), rows):
+                largest = max(largest, float(X[i:i + rows].to(torch.float64).norm(dim=2).max()))
+            return largest
+        channels = module.input_shape[0]
+        kh, kw = module.kernel_size
+        ones = torch.ones(1, channels, kh, kw, dtype=torch.float64, device=X.device)
+        for i in range(0, len(X), rows):
+            x = X[i:i + rows].to(torch.float64).reshape(-1, *module.input_shape)
+            if module.padding == "circular":
+                x = torch.nn.functional.pad(x, (0, kw - 1, 0, kh - 1), mode="circular")
+            squares = torch.nn.functional.conv2d(x * x, ones, stride=module.stride)
+            largest = max(largest, float(squares.max()))
+        return math.sqrt(largest)
 
     # ------------------------------------------------------------------ fitted state
     # Everything below is derived from the module as it is now, so it can never go stale
