@@ -976,19 +976,25 @@ class _BaseNet(_PublicParams):
         if not self._final_loss_needed(first_epoch, losses, bound):
             return None
         total, norm = 0.0, 0.0
-        with self._measuring():
-            for batch in self.get_iterator(dataset, training=False):
-                Xi, yi = unpack_data(batch)
-                self._batch_norm = None
-                with torch.no_grad():
-                    y_pred = self.evaluation_step(batch, training=False)
-                    loss = float(self.get_loss(y_pred, yi, X=Xi, training=False))
-                # batches averaged as the epoch's train_loss averages them
-                weight = self._batch_norm if self._batch_norm is not None else len(
-                    _inputs(Xi))
-                if not math.isfinite(loss):
-                    return loss
-                total, norm = total + weight * loss, norm + weight
+        was_training = self.module_.training
+        # the forward pass of training, as the recorded losses' (the two-layer nets evaluate
+        # in float64, which a float32 criterion__weight refuses); no noise, no regulariser
+        self._set_training(True)
+        try:
+            with self._measuring():
+                for batch in self.get_iterator(dataset, training=False):
+                    Xi, yi = unpack_data(batch)
+                    self._batch_norm = None
+                    with torch.no_grad():
+                        loss = float(self.get_loss(self.infer(Xi), yi, X=Xi, training=False))
+                    # batches averaged as the epoch's train_loss averages them
+                    weight = self._batch_norm if self._batch_norm is not None else len(
+                        _inputs(Xi))
+                    if not math.isfinite(loss):
+                        return loss
+                    total, norm = total + weight * loss, norm + weight
+        finally:
+            self._set_training(was_training)
         return total / norm if norm > 0 else None
 
     @staticmethod

@@ -48,6 +48,8 @@ training) part of a train_split                  train_split (valid_loss was 0.0
                                                  epoch: the best for EarlyStopping)
 valid_acc with sample_weight and a train_split    the weighted accuracy, as score(X, y,
                                                  sample_weight) (was unweighted)
+a two-layer classifier with criterion__weight,   trains (was RuntimeError "expected scalar
+max_epochs=1                                     type Double" measuring its final loss)
 Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (was torch's
                                                  "element 0 of tensors does not require
                                                  grad"; nothing with jacobian_penalty)
@@ -858,6 +860,16 @@ def test_sample_weight_errors():
         cnn().fit(X, y, sample_weight=np.zeros(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         cnn().fit(X, y, sample_weight=np.ones(3))
+
+
+def test_the_final_loss_of_a_two_layer_classifier_with_class_weights():
+    # the loss at the final weights (one epoch; several since the last step is checked) was
+    # measured by the float64 evaluation forward, which the float32 class weights refused:
+    # RuntimeError "expected scalar type Double but found Float"
+    make, data, _ = CASES["classifier"]
+    X, y = data()
+    for epochs in (1, 3):
+        make(max_epochs=epochs, criterion__weight=torch.tensor([1.0, 5.0])).fit(X, y)
 
 
 def test_sample_weight_routed_through_pipeline_and_search():
