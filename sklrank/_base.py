@@ -235,6 +235,23 @@ def _split_weights(dataset):
     return _take(weights, indices)
 
 
+def _check_weight_range(weights):
+    """Refuse sample weights whose total is beyond float32's normal range: the weighted loss
+    ``sum_i w_i l_i / sum_i w_i`` is NaN (an infinite total, e.g. weights of 1e38) or its
+    gradient overflows (a total below 1.2e-38, e.g. weights of 1e-45), which the failed fit
+    blamed on the activation or on ``lr``. (All-zero weights are refused by scikit-learn.)"""
+    total = float(np.sum(weights, dtype=np.float64))
+    info = np.finfo(np.float32)
+    if total > 0 and not float(info.tiny) <= total <= float(info.max):
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, outside float32's normal range "
+            f"({float(info.tiny):.2g} to {float(info.max):.2g}) in which the weighted loss "
+            "sum(w_i l_i) / sum(w_i) and its gradient are computed: training would give NaN. "
+            "Scale the weights, e.g. to mean 1 (sample_weight / np.mean(sample_weight)): the loss "
+            "(a weighted mean, with the default criterion__reduction='mean') is the same."
+        )
+
+
 def _sorted_labels(labels):
     """The distinct labels, sorted, in the machine's byte order: torch refuses arrays of the
     other one (big-endian labels, e.g. read with ``np.fromfile(..., ">i4")``)."""
@@ -472,6 +489,7 @@ class _BaseNet(_PublicParams):
             weights = _check_sample_weight(
                 sample_weight, X, dtype=np.float32, ensure_non_negative=True
             )
+            _check_weight_range(weights)
             X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
         return X_fit, y_fit
 

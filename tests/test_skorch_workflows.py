@@ -50,6 +50,9 @@ valid_acc with sample_weight and a train_split    the weighted accuracy, as scor
                                                  sample_weight) (was unweighted)
 a two-layer classifier with criterion__weight,   trains (was RuntimeError "expected scalar
 max_epochs=1                                     type Double" measuring its final loss)
+sample_weight summing beyond float32's range     ValueError naming sample_weight and scaling
+(all 1e38, or all 1e-45)                         them to mean 1 (was a NaN loss blamed on
+                                                 the activation, or on lr)
 Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (was torch's
                                                  "element 0 of tensors does not require
                                                  grad"; nothing with jacobian_penalty)
@@ -870,6 +873,20 @@ def test_the_final_loss_of_a_two_layer_classifier_with_class_weights():
     X, y = data()
     for epochs in (1, 3):
         make(max_epochs=epochs, criterion__weight=torch.tensor([1.0, 5.0])).fit(X, y)
+
+
+@pytest.mark.parametrize("weight", [1e38, 1e-45])
+def test_sample_weights_beyond_float32_are_named(weight):
+    # weights whose total overflows (1e38) or underflows (1e-45) float32: the weighted loss
+    # is NaN, and the failed fit blamed the activation ("check activation, q and kappa") or
+    # lr ("lr=50 is too large ... lower lr")
+    X, y = cnn_data()
+    Xs, ys = spiked_data()
+    for est, data in ((cnn(), (X, y)), (two_layer(TwoLayerNetRegressor), (Xs, ys))):
+        with pytest.raises(ValueError, match=r"sample_weight sums to .* outside float32's "
+                                             r"normal range.*Scale the weights, e\.g\. to mean 1"):
+            est.fit(*data, sample_weight=np.full(len(data[1]), weight))
+        est.partial_fit(*data, sample_weight=np.full(len(data[1]), 1e-30))  # (in range)
 
 
 def test_sample_weight_routed_through_pipeline_and_search():
