@@ -1185,6 +1185,16 @@ class _BaseNet(_PublicParams):
                 + self._likely_cause(X, "diverged")
             )
         losses = [row["train_loss"] for row in self.history[first_epoch:] if "train_loss" in row]
+        if epochs == 0:
+            # (skorch returns the initial network as it is; scikit-learn refuses max_iter=0)
+            issue_convergence_warning(ConvergenceWarning(
+                f"{type(self).__name__} trained no epoch (max_epochs={self.max_epochs}): it "
+                "holds its initial weights, which are not a fitted model (its predictions, "
+                "filters and ranks are those of the initialisation). Set max_epochs to 1 or "
+                "more to train it; for the initial network on purpose, call initialize() "
+                "(where the parameters give its shape), or ignore this warning."
+            ), stacklevel=4)
+            return
         grads = [p.grad for p in params if p.grad is not None]
         dead = (not any(bool(g.any()) for g in grads) if data_gradient_zero is None
                 else data_gradient_zero)

@@ -48,6 +48,8 @@ training) part of a train_split                  train_split (valid_loss was 0.0
                                                  epoch: the best for EarlyStopping)
 valid_acc with sample_weight and a train_split    the weighted accuracy, as score(X, y,
                                                  sample_weight) (was unweighted)
+fit with max_epochs=0                            ConvergenceWarning: the initial network,
+                                                 naming initialize() (was silent, as skorch)
 a two-layer classifier with criterion__weight,   trains (was RuntimeError "expected scalar
 max_epochs=1                                     type Double" measuring its final loss)
 sample_weight summing beyond float32's range     ValueError naming sample_weight and scaling
@@ -863,6 +865,25 @@ def test_sample_weight_errors():
         cnn().fit(X, y, sample_weight=np.zeros(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         cnn().fit(X, y, sample_weight=np.ones(3))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_max_epochs_zero_says_the_network_is_untrained(case):
+    # skorch returns the initial network without a word (scikit-learn refuses max_iter=0):
+    # its predictions and ranks were taken for a result
+    make, data, _ = CASES[case]
+    X, y = data()
+    with pytest.warns(sklearn.exceptions.ConvergenceWarning,
+                      match=r"trained no epoch \(max_epochs=0\).*initialize\(\)"):
+        initial = make(max_epochs=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sklearn.exceptions.ConvergenceWarning)
+        trained = make(max_epochs=20).fit(X, y)
+        # a call of no epoch that continues a trained network leaves a model: no warning
+        trained.set_params(max_epochs=0).partial_fit(X, y)
+        if case == "cnn":  # initialize() builds the same initial network, without a word
+            again = make(max_epochs=0, classes=np.unique(y)).initialize()
+            np.testing.assert_array_equal(again.filters_, initial.filters_)
 
 
 def test_the_final_loss_of_a_two_layer_classifier_with_class_weights():
