@@ -1119,8 +1119,12 @@ class _BaseNet(_PublicParams):
         super().on_batch_begin(net, batch=batch, training=training, **kwargs)
         if not training:
             return
-        if type(self)._loss_change_bound is not _BaseNet._loss_change_bound:
-            # the weights before the step: the last one's change bounds the final loss
+        if (type(self)._loss_change_bound is not _BaseNet._loss_change_bound
+                and len(self.history) - self.__dict__.get("_first_epoch", 0)
+                >= self.max_epochs):
+            # the weights before a step of the call's last epoch: the last step's change
+            # bounds the final loss (one copy a fit, not an epoch: a fit ended earlier, e.g.
+            # by EarlyStopping, measures its final loss instead)
             self._step_start = {name: p.detach().clone()
                                 for name, p in self.module_.named_parameters()
                                 if p.requires_grad}

@@ -1,6 +1,5 @@
 """RankCNNClassifier: the two-layer Huberized-ReLU CNN as a skorch / scikit-learn classifier."""
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -387,7 +386,8 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
 
         Each logit is a mean over a bank's filters (and its patches) of a 1-Lipschitz
         activation of ``w . x_p``, so it moves by at most the bank's mean filter change times
-        the largest patch norm (times the patch count for ``pooling="sum"``), and the
+        the largest patch norm (bounded by the largest sample norm; times the patch count for
+        ``pooling="sum"``), and the
         cross-entropy of a sample by at most twice the largest logit change: a bound on the
         mean loss as well. None for other modules, activations or criteria. ``X``: the
         training inputs (or a tensor holding them), or their patches ``(n, P, D)``.
@@ -407,25 +407,17 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         factor = module.n_patches if module.pooling == "sum" else 1
         return 2.0 * step * patch * factor
 
-    def _largest_patch_norm(self, X, rows=4096):
-        """The largest norm of a patch the module's filters see in ``X`` (in row chunks: no
-        copy of X is made)."""
-        module = self.module_
+    @staticmethod
+    def _largest_patch_norm(X, rows=4096):
+        """A bound on the norm of any patch the filters see in ``X``: the largest norm of a
+        sample (a patch holds some of its pixels, each once), in row chunks, summed in
+        float32 and raised by 0.1 % (far above its rounding). ``X`` of shape ``(n, P, D)``
+        holds the samples' patches."""
         largest = 0.0
-        if X.ndim == 3:  # patches already cut
-            for i in range(0, len(X), rows):
-                largest = max(largest, float(X[i:i + rows].to(torch.float64).norm(dim=2).max()))
-            return largest
-        channels = module.input_shape[0]
-        kh, kw = module.kernel_size
-        ones = torch.ones(1, channels, kh, kw, dtype=torch.float64, device=X.device)
         for i in range(0, len(X), rows):
-            x = X[i:i + rows].to(torch.float64).reshape(-1, *module.input_shape)
-            if module.padding == "circular":
-                x = torch.nn.functional.pad(x, (0, kw - 1, 0, kh - 1), mode="circular")
-            squares = torch.nn.functional.conv2d(x * x, ones, stride=module.stride)
-            largest = max(largest, float(squares.max()))
-        return math.sqrt(largest)
+            x = X[i:i + rows].detach().to(torch.float32).reshape(min(rows, len(X) - i), -1)
+            largest = max(largest, float(torch.linalg.vector_norm(x, dim=1).max()))
+        return 1.001 * largest
 
     # ------------------------------------------------------------------ fitted state
     # Everything below is derived from the module as it is now, so it can never go stale
