@@ -21,9 +21,10 @@ model; :doc:`/results` (section D) reports the same table at more seeds.
 # -------
 # The signal sits in patch 0 of every sample (``signal_position=0``), so the clean data
 # matrix has rank exactly 2K = 4. The classifier sees each sample as a ``1 x 4 x 64`` image
-# and each filter covers one patch (``kernel_size=(1, 64)``). We also fit the same classifier
-# for zero steps (``max_epochs=0``: the filters at their initialisation, from the same
-# ``random_state``) to tell the filters that moved from those that stayed where they started.
+# and each filter covers one patch (``kernel_size=(1, 64)``). We also initialise the same
+# classifier without training it (``initialize()``: the filters at their initialisation, from
+# the same ``random_state``, which ``fit`` starts from) to tell the filters that moved from
+# those that stayed where they started.
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,7 +47,7 @@ def fit_one(noise_std, seed, n_train=200, n_test=1000):
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     clf = RankCNNClassifier(input_shape=(1, N_PATCHES, N_FEATURES),
                             kernel_size=(1, N_FEATURES), random_state=seed, rank_every=None)
-    init = clone(clf).set_params(max_epochs=0).fit(X_train, y_train).filters_
+    init = clone(clf).initialize().filters_
     clf.fit(X_train, y_train)
     report = clf.filter_alignment(basis)
     moved = np.linalg.norm(clf.filters_ - init, axis=1) > 10 * np.linalg.norm(init, axis=1)

@@ -224,6 +224,17 @@ def _dataset_tensors(dataset):
     return X, y
 
 
+def _dataset_inputs(dataset):
+    """The input tensor of a skorch Dataset, or of the one a Subset of it (a train_split's
+    part) comes from (a superset of its rows, not copied); None for any other data set."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    X = getattr(dataset, "X", None) if isinstance(dataset, Dataset) else None
+    if isinstance(X, Mapping):
+        X = X.get("X")
+    return X if isinstance(X, torch.Tensor) else None
+
+
 def _split_weights(dataset):
     """The sample weights of a skorch Dataset (or a Subset of one) whose X is a dict holding
     ``"sample_weight"``, as an array or a tensor; None for any other data set."""
@@ -239,6 +250,23 @@ def _split_weights(dataset):
     if weights is None or indices is None:
         return weights
     return _take(weights, indices)
+
+
+def _check_weight_range(weights):
+    """Refuse sample weights whose total is beyond float32's normal range: the weighted loss
+    ``sum_i w_i l_i / sum_i w_i`` is NaN (an infinite total, e.g. weights of 1e38) or its
+    gradient overflows (a total below 1.2e-38, e.g. weights of 1e-45), which the failed fit
+    blamed on the activation or on ``lr``. (All-zero weights are refused by scikit-learn.)"""
+    total = float(np.sum(weights, dtype=np.float64))
+    info = np.finfo(np.float32)
+    if total > 0 and not float(info.tiny) <= total <= float(info.max):
+        raise ValueError(
+            f"sample_weight sums to {total:.3g}, outside float32's normal range "
+            f"({float(info.tiny):.2g} to {float(info.max):.2g}) in which the weighted loss "
+            "sum(w_i l_i) / sum(w_i) and its gradient are computed: training would give NaN. "
+            "Scale the weights, e.g. to mean 1 (sample_weight / np.mean(sample_weight)): the loss "
+            "(a weighted mean, with the default criterion__reduction='mean') is the same."
+        )
 
 
 def _sorted_labels(labels):
@@ -437,7 +465,7 @@ class _BaseNet(_PublicParams):
     # end, and left out of a pickle made during it (Checkpoint(f_pickle=...)): a CUDA tensor
     # among them would not load on a machine without one, and the labels are the user's data
     _fit_caches = ("_encoded_batches", "_classes_tensors", "_training_inputs_id",
-                   "_train_dataset", "_measuring_loss")
+                   "_train_dataset", "_measuring_loss", "_step_start")
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -486,6 +514,7 @@ class _BaseNet(_PublicParams):
             weights = _check_sample_weight(
                 sample_weight, X, dtype=np.float32, ensure_non_negative=True
             )
+            _check_weight_range(weights)
             X_fit = {"X": X_fit, "sample_weight": self._as_tensor(weights)}
         return X_fit, y_fit
 
@@ -973,33 +1002,77 @@ class _BaseNet(_PublicParams):
                 grad.zero_()
 
     def _final_training_loss(self, first_epoch):
-        """The training loss at the weights the call ended with, when it trained one epoch.
+        """The training loss at the weights the call ended with, where its verdict needs it.
 
-        An epoch records the loss of the weights it starts from, so a call of one epoch
-        (``max_epochs=1``, e.g. a stream of ``partial_fit`` calls) records no loss after its
-        step, and the outcome checks had nothing to compare: a step that exploded (lr=1e6) or
-        did nothing (lr=1e-12) was returned as a result. One forward pass over the training
-        part (no gradient, no regulariser: the data term) measures it; None otherwise.
+        An epoch records the loss of the weights it starts from, so the recorded losses end
+        one step before the final weights: a last step that blew the loss up (finite weights,
+        a loss 1e6 times larger) or did nothing (a one-epoch call at lr=1e-12) was returned
+        as a result. One forward pass over the training part (no gradient, no regulariser:
+        the data term) measures it, unless :meth:`_final_loss_needed` shows from a bound on
+        the last step's change of the loss that no verdict of the outcome checks can depend
+        on it (a forward pass costs about half an epoch); None then.
         """
         dataset = self.__dict__.get("_train_dataset")
-        recorded = [row for row in self.history[first_epoch:] if "train_loss" in row]
-        if dataset is None or len(recorded) != 1:
+        losses = [row["train_loss"] for row in self.history[first_epoch:] if "train_loss" in row]
+        if dataset is None or not losses:
+            return None
+        steps = sum("train_loss" in batch for batch in self.history[-1]["batches"])
+        before = self.__dict__.get("_step_start")
+        bound = None
+        if steps == 1 and before is not None:  # one step an epoch: its loss is at `before`
+            params = dict(self.module_.named_parameters())
+            delta = {name: params[name].detach() - value for name, value in before.items()}
+            bound = self._loss_change_bound(delta, _dataset_inputs(dataset))
+        if not self._final_loss_needed(first_epoch, losses, bound):
             return None
         total, norm = 0.0, 0.0
-        with self._measuring():
-            for batch in self.get_iterator(dataset, training=False):
-                Xi, yi = unpack_data(batch)
-                self._batch_norm = None
-                with torch.no_grad():
-                    y_pred = self.evaluation_step(batch, training=False)
-                    loss = float(self.get_loss(y_pred, yi, X=Xi, training=False))
-                # batches averaged as the epoch's train_loss averages them
-                weight = self._batch_norm if self._batch_norm is not None else len(
-                    _inputs(Xi))
-                if not math.isfinite(loss):
-                    return loss
-                total, norm = total + weight * loss, norm + weight
+        was_training = self.module_.training
+        # the forward pass of training, as the recorded losses' (the two-layer nets evaluate
+        # in float64, which a float32 criterion__weight refuses); no noise, no regulariser
+        self._set_training(True)
+        try:
+            with self._measuring():
+                for batch in self.get_iterator(dataset, training=False):
+                    Xi, yi = unpack_data(batch)
+                    self._batch_norm = None
+                    with torch.no_grad():
+                        loss = float(self.get_loss(self.infer(Xi), yi, X=Xi, training=False))
+                    # batches averaged as the epoch's train_loss averages them
+                    weight = self._batch_norm if self._batch_norm is not None else len(
+                        _inputs(Xi))
+                    if not math.isfinite(loss):
+                        return loss
+                    total, norm = total + weight * loss, norm + weight
+        finally:
+            self._set_training(was_training)
         return total / norm if norm > 0 else None
+
+    @staticmethod
+    def _final_loss_needed(first_epoch, losses, bound):
+        """Whether the outcome checks need the loss at the final weights.
+
+        ``losses`` are the training losses the call recorded (the last one at the weights
+        before the last step, when an epoch is one step) and ``bound`` a bound on how far
+        the last step can have moved the loss (None: unknown, e.g. mini-batches, whose
+        recorded loss is no loss of one set of weights). The final loss lies within
+        ``bound`` of the last recorded one: it is needed when that interval reaches the
+        divergence's growth, and for a call that recorded one epoch of a new fit (whose
+        unmoved check compares the final loss with the start). The warnings of a call of
+        several epochs (a loss that rose, or did not move) compare the recorded losses.
+        """
+        start, last = losses[0], losses[-1]
+        if bound is None or not math.isfinite(bound) or not start > 0 or (
+                len(losses) == 1 and first_epoch == 0):
+            return True
+        # (float32 rounding of the recorded loss, generously)
+        return last + bound + 1e-5 * abs(last) >= _DIVERGED_LOSS_GROWTH * start
+
+    def _loss_change_bound(self, delta, X):
+        """Hook: a bound on how much the training loss (the data term, a mean over samples)
+        can differ between two sets of weights that differ by ``delta`` (name -> tensor), on
+        the training inputs ``X`` (a tensor that holds them, or None); None where there is
+        none (the final loss is then measured)."""
+        return None
 
     def infer(self, x, **fit_params):
         """The module's output for a batch (sample weights travel with X and are dropped)."""
@@ -1076,7 +1149,18 @@ class _BaseNet(_PublicParams):
         sklrank's networks train.
         """
         super().on_batch_begin(net, batch=batch, training=training, **kwargs)
-        if not training or any(p.requires_grad for p in self.module_.parameters()):
+        if not training:
+            return
+        if (type(self)._loss_change_bound is not _BaseNet._loss_change_bound
+                and len(self.history) - self.__dict__.get("_first_epoch", 0)
+                >= self.max_epochs):
+            # the weights before a step of the call's last epoch: the last step's change
+            # bounds the final loss (one copy a fit, not an epoch: a fit ended earlier, e.g.
+            # by EarlyStopping, measures its final loss instead)
+            self._step_start = {name: p.detach().clone()
+                                for name, p in self.module_.named_parameters()
+                                if p.requires_grad}
+        if any(p.requires_grad for p in self.module_.parameters()):
             return
         names = [name for name, _ in self.module_.named_parameters()]
         freezers = [name for name, callback in getattr(self, "callbacks_", ())
@@ -1124,9 +1208,9 @@ class _BaseNet(_PublicParams):
         """After training: a diverged or dead network raises, an unmoved loss warns.
 
         ``final_loss`` is the training loss at the final weights when the call measured it
-        (a call of one epoch: :meth:`_final_training_loss`), compared as the loss after the
-        recorded ones. ``data_gradient_zero`` is :meth:`_data_gradient_vanished`'s answer
-        when it was measured: a network is dead when the data term's gradient is zero, not
+        (:meth:`_final_training_loss`), compared as the loss after the recorded ones.
+        ``data_gradient_zero`` is :meth:`_data_gradient_vanished`'s answer when it was
+        measured: a network is dead when the data term's gradient is zero, not
         the regularised loss's (None: the last step's gradient decides).
         """
         params = [p for p in self.module_.parameters() if p.requires_grad]
@@ -1137,6 +1221,16 @@ class _BaseNet(_PublicParams):
                 + self._likely_cause(X, "diverged")
             )
         losses = [row["train_loss"] for row in self.history[first_epoch:] if "train_loss" in row]
+        if epochs == 0:
+            # (skorch returns the initial network as it is; scikit-learn refuses max_iter=0)
+            issue_convergence_warning(ConvergenceWarning(
+                f"{type(self).__name__} trained no epoch (max_epochs={self.max_epochs}): it "
+                "holds its initial weights, which are not a fitted model (its predictions, "
+                "filters and ranks are those of the initialisation). Set max_epochs to 1 or "
+                "more to train it; for the initial network on purpose, call initialize() "
+                "(where the parameters give its shape), or ignore this warning."
+            ), stacklevel=4)
+            return
         grads = [p.grad for p in params if p.grad is not None]
         dead = (not any(bool(g.any()) for g in grads) if data_gradient_zero is None
                 else data_gradient_zero)
@@ -1147,19 +1241,29 @@ class _BaseNet(_PublicParams):
                 "predictions no longer depend on the data. " + self._likely_cause(X, "died")
             )
         span = f"in {len(losses)} epochs"
+        n_recorded = len(losses)
         if final_loss is not None:
             n = len(losses)
-            span = (f"in {n} epoch{'s' if n != 1 else ''} (the last value measured at the "
-                    "final weights)")
+            measured = (f"in {n} epoch{'s' if n != 1 else ''} (the last value measured at "
+                        "the final weights)")
             if not math.isfinite(final_loss):
                 raise TrainingDivergedError(
                     f"training diverged at epoch {epochs}: the training loss at the final "
                     f"weights is {final_loss}. " + self._likely_cause(X, "diverged")
                 )
-            losses = [*losses, final_loss]
+            if n >= 2:
+                # the last step decides the divergence; the warnings compare the recorded
+                # losses, whose terms are the start's (the regularisers, the input noise)
+                if losses[0] > 0 and final_loss > _DIVERGED_LOSS_GROWTH * losses[0]:
+                    raise TrainingDivergedError(
+                        f"training diverged: the training loss grew from {losses[0]:.6g} to "
+                        f"{final_loss:.6g} {measured}. " + self._likely_cause(X, "diverged")
+                    )
+            else:  # one epoch: the final loss is the only one after a step
+                span, losses = measured, [*losses, final_loss]
         # (a one-epoch call that continues a fit, e.g. a partial_fit stream near its optimum,
         # may move the loss little: only a fit from new weights is called untrained by it)
-        unmoved_checked = final_loss is None or first_epoch == 0
+        unmoved_checked = first_epoch == 0 or n_recorded >= 2
         if len(losses) >= 2 and losses[0] > 0 and losses[-1] > _DIVERGED_LOSS_GROWTH * losses[0]:
             raise TrainingDivergedError(
                 f"training diverged: the training loss grew from {losses[0]:.6g} to "

@@ -377,9 +377,10 @@ class _Batch:
         ranks = (np.concatenate(ranks, axis=0) if ranks
                  else np.empty((0, n_points, 1 + self.n_banks)))
         final = None
-        if len(losses) == 1:
-            # one epoch records no loss after its step: measured as the estimator's own fit
-            # measures it (_BaseNet._final_training_loss), for its outcome checks
+        if len(losses):
+            # an epoch records the loss before its step: the loss at the final weights, which
+            # each point's outcome check takes where its own fit would measure it
+            # (_BaseNet._final_training_loss; one forward pass for all the points)
             with torch.no_grad():
                 out = forward(weight.detach())
                 final = F.cross_entropy(
@@ -412,6 +413,12 @@ class _Batch:
                 error = est._divergence(int(bad[0]) + 1, losses[bad[0]], X_head,
                                         at_start=bad[0] == 0)
             else:
+                if final is not None:
+                    # the last step's change is -lr * its gradient (plain SGD)
+                    bound = (None if grad is None else est._loss_change_bound(
+                        {"weight": -est.lr * grad[offset]}, self.X[index]))
+                    if not est._final_loss_needed(0, [float(v) for v in losses], bound):
+                        final = None
                 try:
                     est._check_training_outcome(
                         X_head, 0, None if final is None else float(final[offset]))

@@ -9,10 +9,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
 
-from ._base import CLASSES_PARAM_DOC, SKORCH_PARAMS_DOC, _ClassifierNet, default_callbacks
+from ._base import (
+    CLASSES_PARAM_DOC,
+    SKORCH_PARAMS_DOC,
+    _BaseNet,
+    _ClassifierNet,
+    default_callbacks,
+)
 from ._patches import _positive_ints, check_image_geometry
 from ._rank import stable_rank
 from .callbacks._rank_history import RankHistory, _plain, bank_stable_ranks, filter_matrix_of
+from .nn._activations import HuberizedReLU
 from .nn._two_layer_cnn import TwoLayerCNN
 
 __all__ = ["RankCNNClassifier"]
@@ -373,6 +380,44 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
 
     def _n_outputs(self):
         return self.module_.n_banks
+
+    def _loss_change_bound(self, delta, X):
+        """How much the cross-entropy can differ between filters that differ by ``delta``.
+
+        Each logit is a mean over a bank's filters (and its patches) of a 1-Lipschitz
+        activation of ``w . x_p``, so it moves by at most the bank's mean filter change times
+        the largest patch norm (bounded by the largest sample norm; times the patch count for
+        ``pooling="sum"``), and the
+        cross-entropy of a sample by at most twice the largest logit change: a bound on the
+        mean loss as well. None for other modules, activations or criteria. ``X``: the
+        training inputs (or a tensor holding them), or their patches ``(n, P, D)``.
+        """
+        module, criterion = self.module_, self.criterion_
+        activation = getattr(module, "activation", None)
+        if (type(module) is not TwoLayerCNN or X is None or set(delta) != {"weight"}
+                or type(criterion) is not torch.nn.CrossEntropyLoss
+                or criterion.reduction != "mean"
+                or type(self).get_loss is not _BaseNet.get_loss
+                or not (type(activation) is torch.nn.ReLU
+                        or (type(activation) is HuberizedReLU and activation.q >= 1))):
+            return None
+        step = delta["weight"].reshape(module.n_banks, module.n_filters, -1)
+        step = float(step.to(torch.float64).norm(dim=2).mean(dim=1).max())
+        patch = self._largest_patch_norm(X)
+        factor = module.n_patches if module.pooling == "sum" else 1
+        return 2.0 * step * patch * factor
+
+    @staticmethod
+    def _largest_patch_norm(X, rows=4096):
+        """A bound on the norm of any patch the filters see in ``X``: the largest norm of a
+        sample (a patch holds some of its pixels, each once), in row chunks, summed in
+        float32 and raised by 0.1 % (far above its rounding). ``X`` of shape ``(n, P, D)``
+        holds the samples' patches."""
+        largest = 0.0
+        for i in range(0, len(X), rows):
+            x = X[i:i + rows].detach().to(torch.float32).reshape(min(rows, len(X) - i), -1)
+            largest = max(largest, float(torch.linalg.vector_norm(x, dim=1).max()))
+        return 1.001 * largest
 
     # ------------------------------------------------------------------ fitted state
     # Everything below is derived from the module as it is now, so it can never go stale

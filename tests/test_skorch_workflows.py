@@ -48,6 +48,13 @@ training) part of a train_split                  train_split (valid_loss was 0.0
                                                  epoch: the best for EarlyStopping)
 valid_acc with sample_weight and a train_split    the weighted accuracy, as score(X, y,
                                                  sample_weight) (was unweighted)
+fit with max_epochs=0                            ConvergenceWarning: the initial network,
+                                                 naming initialize() (was silent, as skorch)
+a two-layer classifier with criterion__weight,   trains (was RuntimeError "expected scalar
+max_epochs=1                                     type Double" measuring its final loss)
+sample_weight summing beyond float32's range     ValueError naming sample_weight and scaling
+(all 1e38, or all 1e-45)                         them to mean 1 (was a NaN loss blamed on
+                                                 the activation, or on lr)
 Freezer("weight") (every parameter frozen)       ValueError naming the Freezer (was torch's
                                                  "element 0 of tensors does not require
                                                  grad"; nothing with jacobian_penalty)
@@ -902,6 +909,49 @@ def test_sample_weight_errors():
         cnn().fit(X, y, sample_weight=np.zeros(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         cnn().fit(X, y, sample_weight=np.ones(3))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_max_epochs_zero_says_the_network_is_untrained(case):
+    # skorch returns the initial network without a word (scikit-learn refuses max_iter=0):
+    # its predictions and ranks were taken for a result
+    make, data, _ = CASES[case]
+    X, y = data()
+    with pytest.warns(sklearn.exceptions.ConvergenceWarning,
+                      match=r"trained no epoch \(max_epochs=0\).*initialize\(\)"):
+        initial = make(max_epochs=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sklearn.exceptions.ConvergenceWarning)
+        trained = make(max_epochs=20).fit(X, y)
+        # a call of no epoch that continues a trained network leaves a model: no warning
+        trained.set_params(max_epochs=0).partial_fit(X, y)
+        if case == "cnn":  # initialize() builds the same initial network, without a word
+            again = make(max_epochs=0, classes=np.unique(y)).initialize()
+            np.testing.assert_array_equal(again.filters_, initial.filters_)
+
+
+def test_the_final_loss_of_a_two_layer_classifier_with_class_weights():
+    # the loss at the final weights (one epoch; several since the last step is checked) was
+    # measured by the float64 evaluation forward, which the float32 class weights refused:
+    # RuntimeError "expected scalar type Double but found Float"
+    make, data, _ = CASES["classifier"]
+    X, y = data()
+    for epochs in (1, 3):
+        make(max_epochs=epochs, criterion__weight=torch.tensor([1.0, 5.0])).fit(X, y)
+
+
+@pytest.mark.parametrize("weight", [1e38, 1e-45])
+def test_sample_weights_beyond_float32_are_named(weight):
+    # weights whose total overflows (1e38) or underflows (1e-45) float32: the weighted loss
+    # is NaN, and the failed fit blamed the activation ("check activation, q and kappa") or
+    # lr ("lr=50 is too large ... lower lr")
+    X, y = cnn_data()
+    Xs, ys = spiked_data()
+    for est, data in ((cnn(), (X, y)), (two_layer(TwoLayerNetRegressor), (Xs, ys))):
+        with pytest.raises(ValueError, match=r"sample_weight sums to .* outside float32's "
+                                             r"normal range.*Scale the weights, e\.g\. to mean 1"):
+            est.fit(*data, sample_weight=np.full(len(data[1]), weight))
+        est.partial_fit(*data, sample_weight=np.full(len(data[1]), 1e-30))  # (in range)
 
 
 def test_sample_weight_routed_through_pipeline_and_search():

@@ -52,6 +52,11 @@ check)                                                         X and assume_fini
 one epoch (max_epochs=1, a partial_fit stream) with lr=1e6     TrainingDivergedError: the loss
                                                                at the final weights is measured
                                                                (was returned as a result)
+several epochs whose last step blew the loss up (lr=10 for    TrainingDivergedError: the loss
+two epochs, 2.02 -> 111 recorded, 1.1e5 after the last         at the final weights is measured
+step; a CNN schedule raising lr 1e8-fold at the last step)     unless a bound on the last step
+                                                               rules divergence out (was a
+                                                               warning, or nothing)
 one epoch with lr=1e-12 (also batched, as in a sweep)          ConvergenceWarning "learned
                                                                nothing" (was silent)
 a loss that ended above its start, below 1000-fold             ConvergenceWarning "did not
@@ -200,6 +205,45 @@ def test_a_one_epoch_fit_that_exploded_is_a_divergence():
         stream.partial_fit(X, y)
     # and a step that trains is a result
     TwoLayerNetRegressor(n_hidden=10, lr=0.05, max_epochs=1, random_state=0).fit(X, y)
+
+
+def test_a_last_step_that_exploded_is_a_divergence():
+    # an epoch records the loss of the weights it starts from, so a fit of several epochs was
+    # judged by the loss before its last step: lr=10, two epochs, recorded 2.02 -> 111, was
+    # returned with a warning that the loss "rose to 111"; at the final weights it is 1.1e5
+    X, y = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=30, lr=10.0, max_epochs=2, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"grew from 2\.02\d* to 11385\d in "
+                                                    r"2 epochs \(the last value measured at the "
+                                                    r"final weights\)"):
+        reg.fit(X, y)
+    # the CNN: a schedule that raises lr 1e8-fold for the last step (random labels: no
+    # separation absorbs it) took the loss from 0.69 to about 4000, returned without a word
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    X, y = synthetic(60)
+    y = np.random.RandomState(0).permutation(y)
+    schedule = LRScheduler(LambdaLR, lr_lambda=lambda epoch: 1.0 if epoch < 2 else 1e8)
+    clf = cnn(activation="relu", lr=1.0, max_epochs=3, callbacks=[("lr", schedule)])
+    with pytest.raises(TrainingDivergedError, match=r"grew from 0\.69\d* to \S+ in 3 epochs "
+                                                    r"\(the last value measured at the final"):
+        clf.fit(X, y)
+
+
+def test_a_fit_of_several_full_batch_epochs_bounds_its_last_step(monkeypatch):
+    # the CNN's last step is bounded from its filter change and the largest patch norm: a fit
+    # that cannot have diverged pays no forward pass for its final loss (half an epoch)
+    X, y = synthetic(60)
+    passes = []
+    measuring = RankCNNClassifier._measuring
+    monkeypatch.setattr(RankCNNClassifier, "_measuring",
+                        lambda self: passes.append(1) or measuring(self))
+    for activation in ("huberized", "relu"):
+        cnn(activation=activation, lr=50.0).fit(X, y)
+    assert passes == []
+    cnn(max_epochs=1, lr=50.0).fit(X, y)  # one epoch of a new fit: measured
+    assert passes == [1]
 
 
 @pytest.mark.parametrize("batched", [False, True])

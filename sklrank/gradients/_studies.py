@@ -290,12 +290,14 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     from sklearn.base import clone
 
     from .. import TwoLayerNetRegressor
+    from .._base import recorded_convergence_warnings  # (sklrank._base imports this package)
     from .._interrupts import interrupts_raised
     from ..callbacks import GradientSpectrum
 
     est = TwoLayerNetRegressor(**net_params, **regularisers, max_epochs=max_epochs,
                                random_state=seed, device=device)
-    initial = clone(est).set_params(max_epochs=0).fit(X, y)  # same seed: the same weights
+    with recorded_convergence_warnings():  # (the initial weights are wanted: no warning)
+        initial = clone(est).set_params(max_epochs=0).fit(X, y)  # same seed, same weights
     info = {"lr": lr, "lr_unregularised": lr}
     if lr is None:
         # the eigenproblems once: only input noise changes them
@@ -316,9 +318,6 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
                                   regularised=regularised_records, random_state=seed)
     est.set_params(lr=info["lr"],
                    callbacks=[] if record is None else [("gradient_spectrum", record)])
-    # (imported here: sklrank._base imports the callbacks, which import this package)
-    from .._base import recorded_convergence_warnings
-
     diverged = False
     caught = []
     try:
