@@ -271,39 +271,6 @@ def test_batched_filter_ranks_are_bitwise_the_filterwise_checked_ones(case):
             assert torch.equal(got.nan_to_num(), want.nan_to_num())
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_many_epochs_ranks_are_computed_in_chunks_bitwise(monkeypatch, n_threads):
-    # the epochs of a fit are computed a cache-sized chunk at a time, the chunks split over
-    # the threads (the whole stack's float64 copy and Gram matrices at once cost 10-25 % more
-    # CPU for 300 epochs of 80 x 64 filters): each matrix's numbers are the whole stack's
-    import sklrank.callbacks._rank_history as rank_history
-
-    rng = np.random.default_rng(0)
-    stack = rng.standard_normal((300, 80, 64)).astype(np.float32)
-    stack[70, 3, 5], stack[200] = np.nan, 0.0  # a diverged epoch, zero filters
-    stack = torch.from_numpy(stack)
-    whole = rank_history._stable_ranks_of(stack, 2, True)
-    sizes = []
-    of = rank_history._stable_ranks_of
-
-    def spy(filters, n_banks, host_check=False):
-        sizes.append(len(filters))
-        return of(filters, n_banks, host_check)
-
-    monkeypatch.setattr(rank_history, "_stable_ranks_of", spy)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        got = rank_history._stable_ranks(stack, 2, host_check=True)
-    finally:
-        torch.set_num_threads(previous)
-    assert torch.get_num_threads() == previous
-    assert sum(sizes) == 300 and max(sizes) <= rank_history._CHUNK
-    for part, want in zip(got, whole):
-        assert torch.equal(part.isnan(), want.isnan())
-        assert torch.equal(part.nan_to_num(), want.nan_to_num())
-
-
 @pytest.mark.parametrize("scale", [1e-140, 1e-170, 1e-250, 1e-310, 1e140, 1e200, 1e300])
 def test_filter_ranks_of_float64_filters_of_any_scale(scale):
     # float64 filters below about 1e-154: their squared Frobenius norm underflowed to 0,

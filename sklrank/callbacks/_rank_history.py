@@ -22,9 +22,6 @@ _MIN_MATRICES_A_THREAD = 16
 # the products that count are normal float64 numbers, and below 2^900 (far from overflow).
 # Float64 filters beyond (entries below about 1e-133 or above 1e135) are rescaled.
 _SAFE_FRO = (2.0**-880, 2.0**900)
-# Matrices of a stack of many (the epochs of a fit) computed together on the CPU: the float64
-# copies and Gram matrices of 32 matrices of 80 x 64 filters take 1.3 MB, in a core's cache.
-_CHUNK = 32
 # Snapshots the stack of a fit holds at first when the fit's length is not known (it doubles
 # when full).
 _FIRST_CAPACITY = 16
@@ -75,44 +72,6 @@ def _stable_ranks(filters, n_banks, host_check=False):
     the CPU (a stack of many epochs, once a fit): one read, which skips the zeroing pass over
     the Gram matrices when all are finite.
     """
-    if host_check and filters.device.type == "cpu" and len(filters) > _CHUNK:
-        return _chunked_stable_ranks(filters, n_banks)
-    return _stable_ranks_of(filters, n_banks, host_check)
-
-
-def _chunked_stable_ranks(filters, n_banks):
-    """:func:`_stable_ranks` of a stack of many matrices on the CPU (the epochs of a fit), a
-    chunk of :data:`_CHUNK` matrices at a time, each chunk from its float64 copy to its
-    eigenvalues in one single-threaded call, the chunks split over torch's threads.
-
-    Each chunk's copies and Gram matrices stay in the core's cache (the whole stack's float64
-    copy, 12 MB for 300 epochs of 80 x 64 filters, did not), and the Gram products run where
-    the eigenvalues do. Every matrix's numbers are those of the whole stack at once, to the
-    bit: each is computed on its own, whatever its neighbours (tests/test_classifier.py).
-    """
-    chunks = torch.split(filters, _CHUNK)
-    previous = torch.get_num_threads()
-    n_workers = min(previous, len(chunks))
-    torch.set_num_threads(1)
-    try:
-        if n_workers <= 1:
-            parts = [_stable_ranks_of(chunk, n_banks, True) for chunk in chunks]
-        else:
-            with ThreadPoolExecutor(n_workers) as pool:
-                parts = list(pool.map(_stable_ranks_one_thread, chunks,
-                                      [n_banks] * len(chunks)))
-    finally:
-        torch.set_num_threads(previous)
-    return tuple(torch.cat(column) for column in zip(*parts))
-
-
-def _stable_ranks_one_thread(filters, n_banks):
-    torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
-    return _stable_ranks_of(filters, n_banks, True)
-
-
-def _stable_ranks_of(filters, n_banks, host_check=False):
-    """:func:`_stable_ranks` of the stack at once."""
     F = filters.to(torch.float64)
     k, rows, dim = F.shape
     grams = [_gram(F)]
