@@ -96,3 +96,38 @@ print("\\n".join(failed))
     count, *failed = result.stdout.strip().splitlines()
     assert int(count) > 20
     assert not failed, failed
+
+
+@pytest.mark.parametrize("sub", ["experiments", "gradients"])
+def test_subpackage_names_load_on_first_use(sub):
+    # their names are imported on first use (as sklrank's): every one resolves, dir lists
+    # them, an unknown name is the usual AttributeError
+    module = importlib.import_module(f"sklrank.{sub}")
+    assert set(module.__all__) <= set(dir(module))
+    for name in module.__all__:
+        assert getattr(module, name) is getattr(module, name)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        module.not_a_name  # noqa: B018
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sweep", "--help"], ["gradients", "--help"]])
+def test_command_line_help_loads_no_heavy_library(argv):
+    # the help is built from constants alone: it took 2-3 s on a quiet 2-core machine (9-10 s
+    # under load) to import torch, scikit-learn, skorch and pandas it does not use
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from sklrank._cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+heavy = ["torch", "sklearn", "skorch", "pandas", "numpy", "scipy", "matplotlib"]
+print("LOADED", *[name for name in heavy if name in sys.modules])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, check=True)
+    assert "usage: sklrank" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "LOADED"

@@ -8,7 +8,7 @@ import sys
 
 # The most seeds --seeds takes (see seed_count_option), as the Python API's n_seeds and seeds,
 # and the most epochs of --max-epochs / --epochs (epoch_count_option), as its max_epochs.
-from sklrank._params import MAX_EPOCHS, MAX_SEEDS
+from sklrank._limits import MAX_EPOCHS, MAX_SEEDS
 
 # sub-command name -> module defining ``add_parser(subparsers)`` and ``run(args) -> int``
 _SUBCOMMANDS = {

@@ -205,7 +205,7 @@ def _device(text):
 
 def add_parser(subparsers):
     """Register ``gradients`` on the ``sklrank`` command line."""
-    from sklrank.gradients._studies import ACTIVATIONS
+    from sklrank.gradients._names import ACTIVATIONS
 
     parser = subparsers.add_parser(
         "gradients",

@@ -13,8 +13,6 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from sklrank._cli import (
     INTERRUPTED,
     MAX_LR,
@@ -348,6 +346,7 @@ def summary_table(df, by=("noise_std",)):
     none of whose fits trained shows "n/a" there. The data and patch stable ranks and the
     fit time do not depend on the training: they are over every fit.
     """
+    import numpy as np
     import pandas as pd
 
     from sklrank._base import did_not_train
@@ -656,6 +655,7 @@ def _warn_oversubscription(args, n_jobs):
 
 def _figure(df, study):
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from sklrank.experiments import plot_noise_sweep, plot_sample_size_study
 

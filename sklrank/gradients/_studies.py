@@ -37,6 +37,7 @@ from .._params import MAX_EPOCHS, MAX_SEEDS, validate_params
 from .._rank import stable_rank
 from .._threads import thread_limits
 from ._decomposition import _host_copy, gradient_decomposition
+from ._names import ACTIVATIONS
 
 __all__ = [
     "activation_study",
@@ -47,7 +48,6 @@ __all__ = [
     "training_study",
 ]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "huberized")
 REGULARISERS = ("weight_decay", "input_noise", "jacobian_penalty")
 # the claimed effect of each regulariser (docs/science.md, section B): term, direction
 CLAIMS = {
