@@ -53,9 +53,13 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
 --epochs 1000000000                            argparse: "must be at most 1000000 (a
                                                thousand times the longest default ...)"
                                                (it ran for years at the paper's sizes)
-too large for the memory (--n-hidden 10**9)    one line: "out of memory (MemoryError)" or
-                                               torch's "can't allocate memory" (a
-                                               traceback)
+too large for the memory (--n-hidden 10**9,     before any data are made: "activation_study
+--n-samples 10**6)                             needs about N GiB of memory (--n-samples 60,
+                                               ...), more than the M GiB of this machine;
+                                               lower --n-hidden, --n-samples or
+                                               --n-features" (after seconds to a minute:
+                                               torch's "can't allocate memory"; a
+                                               MemoryError left is still one line)
 --device cuda without a GPU                    "--device cuda but torch finds no CUDA device
                                                here ...; use --device cpu ..."
 --figure real-data, data files missing,        the loader's message, one line: "MNIST files
@@ -496,6 +500,23 @@ def test_real_data_sizes_name_the_options(tmp_path, capsys, shared_data_dir):
                   capsys)
     assert line.endswith("--n-samples 100000 exceeds the 60000 samples available for this "
                          "subset and class selection; lower --n-samples."), line
+
+
+def test_sizes_beyond_the_memory_are_refused_before_any_data(tmp_path, capsys):
+    # torch's "can't allocate memory: you tried to allocate 800000000000 bytes", once the
+    # data were made; the command added the sizes to lower, in no particular order
+    line = _fails(["--figure", "activations", "--quick", "--n-hidden", "2000000000", "--out",
+                   str(tmp_path / "out"), "--no-progress"], capsys)
+    assert line.startswith("sklrank gradients: error: activation_study needs about "), line
+    assert "(--n-samples 60, --n-features 50 and --n-hidden 2000000000, mostly " in line
+    assert line.endswith("lower --n-hidden, --n-samples or --n-features."), line
+    # the n x n curvature, which a given --lr does not compute
+    line = _fails(["--figure", "training", "--quick", "--n-samples", "1000000", "--n-jobs",
+                   "2", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert "(--n-jobs 2 runs 2 at once, each with --n-samples 1000000" in line, line
+    assert line.endswith("lower --n-jobs, --n-samples, --n-hidden or --n-features, or pass "
+                         "--lr (no curvature is computed then)."), line
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("error", [
