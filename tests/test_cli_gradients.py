@@ -92,6 +92,7 @@ epoch 2)                                       dropped (was refused naming --rec
 import argparse
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -138,16 +139,22 @@ def test_help_documents_every_option():
 
 
 @pytest.mark.parametrize(
-    ("figure", "stem", "columns"),
+    ("figure", "stem", "study", "columns"),
     [
-        ("nu-sweep", "nu_sweep", {"nu", "activation", "sv_index", "s1_norm", "top2_share"}),
-        ("activations", "activations", {"activation", "singular_value", "s1_over_s2"}),
-        ("regularisers", "regularisers", {"regulariser", "strength", "gradient", "epoch",
-                                          "scaling", "alpha", "nu", "lr", "diverged"}),
-        ("training", "training", {"nu", "regime", "epoch", "stable_rank", "spike_in_top2"}),
+        ("nu-sweep", "nu_sweep", "spike_strength_study",
+         {"nu", "activation", "sv_index", "s1_norm", "top2_share"}),
+        ("activations", "activations", "activation_study",
+         {"activation", "singular_value", "s1_over_s2"}),
+        ("regularisers", "regularisers", "regulariser_study",
+         {"regulariser", "strength", "gradient", "epoch", "scaling", "alpha", "nu", "lr",
+          "diverged"}),
+        ("training", "training", "training_study",
+         {"nu", "regime", "epoch", "stable_rank", "spike_in_top2"}),
     ],
 )
-def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, columns):
+def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, study, columns):
+    import sklrank.gradients as gradients
+
     out = tmp_path / "out"
     assert main(["gradients", "--figure", figure, "--quick", "--out", str(out),
                  "--prefix", "g_", "--no-progress"]) == 0
@@ -163,6 +170,12 @@ def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, column
     assert record["runtime_s"] >= 0 and record["versions"]["torch"]
     assert record["machine"]["cpu_count"] >= 1
     assert record["parameters"]["n_samples"] == 60  # --quick's size
+    # the parameters are the function's own, as it used them: it runs again from the JSON
+    # and gives the CSV's numbers (they held descriptive keys it does not take: loss, ...)
+    assert record["function"] == f"sklrank.gradients.{study}"
+    again = getattr(gradients, study)(**record["parameters"])
+    assert again.to_csv(index=False) == (out / f"g_{stem}.csv").read_text()
+    assert set(record["protocol"]) >= {"loss"}
     printed = capsys.readouterr().out
     assert f"wrote {out / f'g_{stem}.csv'}" in printed
     # a quick figure's run time is said to two digits ("(0 s)" read as nothing done)
@@ -212,14 +225,36 @@ def test_one_seed_is_printed_without_a_spread(tmp_path, capsys):
         "training", several)
 
 
-def test_quick_real_data(tmp_path, shared_data_dir):
+def test_quick_real_data(tmp_path, shared_data_dir, monkeypatch):
     out = tmp_path / "out"
+    # the data found through $SKLRANK_DATA, from another folder than the data's
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKLRANK_DATA", os.path.relpath(shared_data_dir, tmp_path))
     assert main(["gradients", "--figure", "real-data", "--quick", "--out", str(out),
-                 "--data-home", str(shared_data_dir), "--no-progress"]) == 0
-    df = pd.read_csv(out / "real_data.csv")
+                 "--no-progress"]) == 0
+    df = pd.read_csv(out / "real_data.csv", dtype={"training_warning": str})
     assert set(df.dataset) == {"mnist", "cifar10"}
     assert set(df.epoch) == {0, 3}
     assert df.spike_estimated.all()
+    # the JSON names the folder the data came from (data_home: null), absolute, and the
+    # function's own parameters (it held n_components=None, which the function refuses, and
+    # descriptive keys such as spike="top principal direction ..."): the study runs again
+    # from it, elsewhere and without $SKLRANK_DATA, to the same numbers
+    record = json.loads((out / "real_data.json").read_text())
+    parameters = record["parameters"]
+    assert os.path.isabs(parameters["data_home"])
+    assert os.path.realpath(parameters["data_home"]) == os.path.realpath(shared_data_dir)
+    monkeypatch.delenv("SKLRANK_DATA")
+    monkeypatch.chdir(out)
+    import sklrank.gradients as gradients
+
+    again = gradients.real_data_study(**parameters)
+    assert again.to_csv(index=False) == (out / "real_data.csv").read_text()
+    assert record["protocol"]["spike"] == "top principal direction of the features"
+    # pixels: no n_components (the study does not use it)
+    assert "n_components" not in gradients.real_data_study(
+        datasets=["mnist"], n_samples=20, n_hidden=4, n_seeds=1, activations=["relu"],
+        max_epochs=1, n_top=2, data_home=shared_data_dir).attrs["config"]
 
 
 def test_missing_data_is_one_line(tmp_path, capsys):

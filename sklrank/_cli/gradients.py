@@ -3,7 +3,8 @@
 Each ``--figure`` calls one function of :mod:`sklrank.gradients` at the paper's settings
 (n = 750, d = 1000, m = 1250) unless options say otherwise, and writes three files to
 ``--out``: NAME.csv (the study's tidy DataFrame), NAME.png (its figure) and NAME.json (the
-parameters, the command line, the package versions, the machine and the run time).
+function's parameters as it used them, from which it runs again, the command line, the
+package versions, the machine and the run time).
 """
 
 import argparse
@@ -542,7 +543,10 @@ def _run_figure(args, figure, out):
         "command": command_line(),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
         "function": f"sklrank.gradients.{study_name}",
+        # the function's own parameters as it used them (data_home resolved):
+        # study(**parameters) runs it again; "protocol" is what no parameter says
         "parameters": df.attrs["config"],
+        "protocol": df.attrs["protocol"],
         "versions": _versions(),
         "machine": _machine(load_at_start, args.device),
         "runtime_s": round(runtime, 1),

@@ -20,6 +20,12 @@ a learning rate set from the curvature of the loss at the initial weights (``lr=
 ``lr = lr_fraction / L``, see :func:`_stable_lr`), so that one setting trains isotropic and
 decaying bulks, NTK and mean-field scalings alike (their curvatures differ by orders of
 magnitude) without diverging. A run that diverges anyway is kept, marked ``diverged=True``.
+
+Every study's DataFrame holds in ``attrs["config"]`` the study's own parameters as it used
+them, by their names (defaults filled in, lists resolved, ``data_home`` the folder the data
+came from), so that ``study(**df.attrs["config"])`` runs it again; ``attrs["protocol"]``
+says what no parameter does (the loss, the optimiser). ``sklrank gradients`` writes both to
+its JSON (``parameters`` and ``protocol``).
 """
 
 import math
@@ -404,10 +410,20 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     return initial, est, rows, info
 
 
-def _finish(rows, config, sort):
+# what a study does that none of its parameters says (df.attrs["protocol"])
+_AT_INIT = {"loss": "mse", "weights": "initial"}
+_TRAINED = {"loss": "mse", "optimizer": "full-batch gradient descent"}
+_TRAINED_SPIKED = {**_TRAINED, "target": "triple_index"}
+
+
+def _finish(rows, config, sort, protocol):
+    """The study's DataFrame: ``attrs["config"]`` holds the study's own parameters as it used
+    them (``study(**df.attrs["config"])`` runs it again), ``attrs["protocol"]`` what no
+    parameter says (the loss, the optimiser)."""
     df = pd.DataFrame(rows)
     df = df.sort_values(sort, kind="stable").reset_index(drop=True)
     df.attrs["config"] = config
+    df.attrs["protocol"] = protocol
     if "training_warning" in df:
         # as noise_sweep does for its points: one warning counting the runs
         from .._base import warn_untrained
@@ -511,7 +527,7 @@ def activation_study(
         :meth:`GradientDecomposition.summary` plus ``s1_over_s2``, ``sv1_over_sv2``,
         ``max_cos_residue``, ``max_cos_spike``, and the setting (``nu``, ``alpha``,
         ``scaling``, ...). ``df[df.sv_index == 1]`` has one row per run. ``df.attrs["config"]``
-        holds the parameters.
+        holds the parameters as used (see the module docstring).
 
     See Also
     --------
@@ -534,8 +550,8 @@ def activation_study(
     )
     config = dict(n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha,
                   nu=nu, activations=activations, scaling=scaling, init=init, target=target,
-                  n_seeds=n_seeds, n_top=n_top, device=device, loss="mse", weights="initial")
-    return _finish(rows, config, ["activation", "seed", "sv_index"])
+                  n_seeds=n_seeds, n_top=n_top, device=device)
+    return _finish(rows, config, ["activation", "seed", "sv_index"], _AT_INIT)
 
 
 @validate_params(
@@ -617,8 +633,8 @@ def spike_strength_study(
     )
     config = dict(n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha,
                   nus=nus, activations=activations, scaling=scaling, init=init, target=target,
-                  n_seeds=n_seeds, n_top=n_top, device=device, loss="mse", weights="initial")
-    return _finish(rows, config, ["nu", "activation", "seed", "sv_index"])
+                  n_seeds=n_seeds, n_top=n_top, device=device)
+    return _finish(rows, config, ["nu", "activation", "seed", "sv_index"], _AT_INIT)
 
 
 # ----------------------------------------------------------------------- regularisers
@@ -794,9 +810,9 @@ def regulariser_study(
                   settings=[list(s) for s in settings], strengths=strengths, scalings=scalings,
                   activations=activations, n_seeds=n_seeds, max_epochs=max_epochs,
                   record_epochs=record_epochs, lr=lr, lr_fraction=lr_fraction, device=device,
-                  target="triple_index", loss="mse", optimizer="full-batch gradient descent")
+                  n_jobs=n_jobs)
     return _finish(rows, config, ["alpha", "nu", "scaling", "activation", "regulariser",
-                                  "strength", "seed", "gradient", "epoch"])
+                                  "strength", "seed", "gradient", "epoch"], _TRAINED_SPIKED)
 
 
 def _check_settings(settings):
@@ -1041,9 +1057,8 @@ def training_study(
     config = dict(n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha,
                   nus=nus, activations=activations, scaling=scaling, n_seeds=n_seeds,
                   max_epochs=max_epochs, record_epochs=record_epochs, lr=lr,
-                  lr_fraction=lr_fraction, device=device, target="triple_index", loss="mse",
-                  optimizer="full-batch gradient descent")
-    return _finish(rows, config, ["nu", "activation", "seed", "epoch"])
+                  lr_fraction=lr_fraction, device=device, n_jobs=n_jobs)
+    return _finish(rows, config, ["nu", "activation", "seed", "epoch"], _TRAINED_SPIKED)
 
 
 def _regime(nu):
@@ -1225,6 +1240,11 @@ def real_data_study(
                   f"the {n_features} pixels of {widest}"),
         sizes=("n_hidden", "n_samples", "n_components") if features == "pca" else
         ("n_hidden", "n_samples"))
+    # the folder the loaders read (data_home, else $SKLRANK_DATA, else scikit-learn's),
+    # resolved once: every run, and the config, name the same one
+    from ..datasets import get_data_home
+
+    data_home = os.path.abspath(get_data_home(data_home))
     # read each data set once before any training: a missing file fails at once
     for name in datasets:
         _load(name, data_home, n_samples, 0, download_if_missing)
@@ -1262,14 +1282,16 @@ def real_data_study(
     for row in rows:
         row.update(features=features, scaling=scaling, n_samples=n_samples, n_hidden=n_hidden)
     config = dict(datasets=datasets, n_samples=n_samples, n_hidden=n_hidden, features=features,
-                  n_components=n_components if features == "pca" else None,
+                  # (n_components only where it is used: pixels are taken as they are)
+                  **({"n_components": n_components} if features == "pca" else {}),
                   positive_classes={k: list(classes[k]) for k in datasets},
                   activations=activations, scaling=scaling, n_seeds=n_seeds,
                   max_epochs=max_epochs, lr=lr, lr_fraction=lr_fraction, n_top=n_top,
-                  data_home=None if data_home is None else str(data_home),
-                  device=device, loss="mse", spike="top principal direction of the features",
-                  optimizer="full-batch gradient descent")
-    return _finish(rows, config, ["dataset", "activation", "seed", "epoch", "sv_index"])
+                  data_home=data_home, download_if_missing=download_if_missing,
+                  device=device, n_jobs=n_jobs)
+    protocol = {**_TRAINED, "spike": "top principal direction of the features"}
+    return _finish(rows, config, ["dataset", "activation", "seed", "epoch", "sv_index"],
+                   protocol)
 
 
 def _load(name, data_home, n_samples, seed, download_if_missing):
