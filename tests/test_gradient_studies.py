@@ -557,3 +557,13 @@ def test_memory_check_counts_the_runs_at_once_and_the_curvature(monkeypatch):
         training_study(**many)
     with pytest.raises(AssertionError, match="made its data"):
         training_study(**many, lr=0.01)
+
+
+def test_training_plot_names_the_regime_of_every_nu(training_df):
+    # only nu < 1/4 was named: "nu=0.125 (< 1/4)" beside "nu=0.375" and "nu=0.6", which
+    # read alike though the paper's regimes are nu < 1/4, 1/4 <= nu < 1/2 (and beyond)
+    frame = pd.concat([training_df.assign(nu=nu) for nu in (0.125, 0.375, 0.6)])
+    axes = plot_training_study(frame)
+    labels = [text.get_text() for text in axes[0][0].get_legend().get_texts()]
+    assert {"nu=0.125 (nu < 1/4)", "nu=0.375 (1/4 <= nu < 1/2)", "nu=0.6 (nu >= 1/2)"} <= set(
+        labels), labels
