@@ -223,6 +223,10 @@ def test_one_seed_is_printed_without_a_spread(tmp_path, capsys):
         assert _title(figure, several).endswith("3 seeds (band: min-max)"), figure
     assert "nu=[0.1, 0.2, 0.3], ntk, init: W correlated with q, 3 seeds" in _title(
         "training", several)
+    # --nu 1/3 in three digits, as the legend says it (it read 0.3333333333333333)
+    assert "nu=[0.333, 0.667], ntk" in _title("training", {**config, "nus": [2 / 3, 1 / 3]})
+    one = {k: v for k, v in config.items() if k != "nus"}
+    assert "nu=0.333, ntk" in _title("activations", {**one, "nu": 1 / 3})
 
 
 def test_quick_real_data(tmp_path, shared_data_dir, monkeypatch):

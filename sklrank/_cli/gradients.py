@@ -633,8 +633,11 @@ def _title(figure, config):
         return (f"{size}, {config['max_epochs']} epochs of full-batch GD, "
                 f"{_seeds(config)}{band}")
     nu = config.get("nu", config.get("nus"))
+    # three digits, as the legends say them (--nu 1/3 read nu=[0.3333333333333333])
     if isinstance(nu, (list, tuple)):  # (in the order the figure's axis shows them)
-        nu = sorted(nu)
+        nu = [float(f"{v:.3g}") for v in sorted(nu)]
+    else:
+        nu = float(f"{nu:.3g}")
     init = ", init: W correlated with q" if config.get("init") == "spike" else ""
     return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}{init}, "
             f"{_seeds(config)}{band}")
