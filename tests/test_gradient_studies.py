@@ -515,11 +515,6 @@ def _no_data(*args, **kwargs):
         # the n x n curvature at the initial weights (which sets lr=None's step)
         (training_study, {**TINY, "n_samples": 10**6},
          r"n_samples x n_samples .* lower n_samples, n_hidden or n_features, or pass lr"),
-        (real_data_study, {"n_hidden": 10**9, "download_if_missing": False},
-         r"^real_data_study needs .*the 3072 pixels of cifar10 .*lower n_hidden or n_samples"),
-        (real_data_study, {"n_hidden": 10**9, "features": "pca", "n_components": 50,
-                           "download_if_missing": False},
-         r"n_components=50 features .*lower n_hidden, n_samples or n_components\.$"),
     ],
 )
 def test_studies_refuse_sizes_beyond_the_memory_before_making_data(monkeypatch, function,
@@ -527,10 +522,27 @@ def test_studies_refuse_sizes_beyond_the_memory_before_making_data(monkeypatch, 
     import sklrank.datasets
 
     monkeypatch.setattr(sklrank.datasets, "make_spiked", _no_data)
-    monkeypatch.setattr(sklrank.datasets, "fetch_mnist", _no_data)
-    monkeypatch.setattr(sklrank.datasets, "fetch_cifar10", _no_data)
     with pytest.raises(ValueError, match=match):
         function(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, r"^real_data_study needs .*the 3072 pixels of cifar10 .*lower n_hidden or "
+         r"n_samples\.$"),
+        ({"features": "pca", "n_components": 50},
+         r"n_components=50 features .*lower n_hidden, n_samples or n_components\.$"),
+    ],
+)
+def test_real_data_study_refuses_sizes_beyond_the_memory_before_training(
+        monkeypatch, shared_data_dir, kwargs, match):
+    # (after reading the images: an n_samples above them is said as such)
+    import sklrank
+
+    monkeypatch.setattr(sklrank, "TwoLayerNetRegressor", _no_data)
+    with pytest.raises(ValueError, match=match):
+        real_data_study(n_hidden=10**9, data_home=shared_data_dir, **kwargs)
 
 
 def test_memory_check_counts_the_runs_at_once_and_the_curvature(monkeypatch):

@@ -1229,17 +1229,6 @@ def real_data_study(
                 f"positive_classes[{name!r}] must be labels among 0..9, got {classes[name]}."
             )
 
-    jobs = [(name, act, seed) for name in datasets for act in activations
-            for seed in range(n_seeds)]
-    widest = max(datasets, key=N_PIXELS.get)
-    n_features = n_components if features == "pca" else N_PIXELS[widest]
-    _check_memory(
-        "real_data_study", n_samples=n_samples, n_features=n_features, n_hidden=n_hidden,
-        n_runs=len(jobs), n_jobs=n_jobs, trains=True, lr=lr,
-        features=(f"n_components={n_components} features" if features == "pca" else
-                  f"the {n_features} pixels of {widest}"),
-        sizes=("n_hidden", "n_samples", "n_components") if features == "pca" else
-        ("n_hidden", "n_samples"))
     # the folder the loaders read (data_home, else $SKLRANK_DATA, else scikit-learn's),
     # resolved once: every run, and the config, name the same one
     from ..datasets import get_data_home
@@ -1248,6 +1237,18 @@ def real_data_study(
     # read each data set once before any training: a missing file fails at once
     for name in datasets:
         _load(name, data_home, n_samples, 0, download_if_missing)
+    jobs = [(name, act, seed) for name in datasets for act in activations
+            for seed in range(n_seeds)]
+    widest = max(datasets, key=N_PIXELS.get)
+    n_features = n_components if features == "pca" else N_PIXELS[widest]
+    # (after the read: an n_samples above the images is said as such)
+    _check_memory(
+        "real_data_study", n_samples=n_samples, n_features=n_features, n_hidden=n_hidden,
+        n_runs=len(jobs), n_jobs=n_jobs, trains=True, lr=lr,
+        features=(f"n_components={n_components} features" if features == "pca" else
+                  f"the {n_features} pixels of {widest}"),
+        sizes=("n_hidden", "n_samples", "n_components") if features == "pca" else
+        ("n_hidden", "n_samples"))
 
     def task(name, activation, seed):
         X_raw, labels = _load(name, data_home, n_samples, seed, download_if_missing)
