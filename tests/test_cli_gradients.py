@@ -104,6 +104,7 @@ import pytest
 import torch
 
 from sklrank._cli import build_parser, main
+from sklrank._threads import thread_limits
 
 
 def _gradients_parser():
@@ -173,7 +174,8 @@ def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, study,
     # the parameters are the function's own, as it used them: it runs again from the JSON
     # and gives the CSV's numbers (they held descriptive keys it does not take: loss, ...)
     assert record["function"] == f"sklrank.gradients.{study}"
-    again = getattr(gradients, study)(**record["parameters"])
+    with thread_limits(1):  # the command's one thread (--threads): bitwise the same numbers
+        again = getattr(gradients, study)(**record["parameters"])
     assert again.to_csv(index=False) == (out / f"g_{stem}.csv").read_text()
     assert set(record["protocol"]) >= {"loss"}
     printed = capsys.readouterr().out
@@ -252,7 +254,8 @@ def test_quick_real_data(tmp_path, shared_data_dir, monkeypatch):
     monkeypatch.chdir(out)
     import sklrank.gradients as gradients
 
-    again = gradients.real_data_study(**parameters)
+    with thread_limits(1):  # the command's one thread (--threads): bitwise the same numbers
+        again = gradients.real_data_study(**parameters)
     assert again.to_csv(index=False) == (out / "real_data.csv").read_text()
     assert record["protocol"]["spike"] == "top principal direction of the features"
     # pixels: no n_components (the study does not use it)
