@@ -53,9 +53,13 @@ the files of an earlier run in --out           "already exist(s); pass --overwri
 --epochs 1000000000                            argparse: "must be at most 1000000 (a
                                                thousand times the longest default ...)"
                                                (it ran for years at the paper's sizes)
-too large for the memory (--n-hidden 10**9)    one line: "out of memory (MemoryError)" or
-                                               torch's "can't allocate memory" (a
-                                               traceback)
+too large for the memory (--n-hidden 10**9,     before any data are made: "activation_study
+--n-samples 10**6)                             needs about N GiB of memory (--n-samples 60,
+                                               ...), more than the M GiB of this machine;
+                                               lower --n-hidden, --n-samples or
+                                               --n-features" (after seconds to a minute:
+                                               torch's "can't allocate memory"; a
+                                               MemoryError left is still one line)
 --device cuda without a GPU                    "--device cuda but torch finds no CUDA device
                                                here ...; use --device cpu ..."
 --figure real-data, data files missing,        the loader's message, one line: "MNIST files
@@ -88,6 +92,7 @@ epoch 2)                                       dropped (was refused naming --rec
 import argparse
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -99,6 +104,7 @@ import pytest
 import torch
 
 from sklrank._cli import build_parser, main
+from sklrank._threads import thread_limits
 
 
 def _gradients_parser():
@@ -134,16 +140,22 @@ def test_help_documents_every_option():
 
 
 @pytest.mark.parametrize(
-    ("figure", "stem", "columns"),
+    ("figure", "stem", "study", "columns"),
     [
-        ("nu-sweep", "nu_sweep", {"nu", "activation", "sv_index", "s1_norm", "top2_share"}),
-        ("activations", "activations", {"activation", "singular_value", "s1_over_s2"}),
-        ("regularisers", "regularisers", {"regulariser", "strength", "gradient", "epoch",
-                                          "scaling", "alpha", "nu", "lr", "diverged"}),
-        ("training", "training", {"nu", "regime", "epoch", "stable_rank", "spike_in_top2"}),
+        ("nu-sweep", "nu_sweep", "spike_strength_study",
+         {"nu", "activation", "sv_index", "s1_norm", "top2_share"}),
+        ("activations", "activations", "activation_study",
+         {"activation", "singular_value", "s1_over_s2"}),
+        ("regularisers", "regularisers", "regulariser_study",
+         {"regulariser", "strength", "gradient", "epoch", "scaling", "alpha", "nu", "lr",
+          "diverged"}),
+        ("training", "training", "training_study",
+         {"nu", "regime", "epoch", "stable_rank", "spike_in_top2"}),
     ],
 )
-def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, columns):
+def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, study, columns):
+    import sklrank.gradients as gradients
+
     out = tmp_path / "out"
     assert main(["gradients", "--figure", figure, "--quick", "--out", str(out),
                  "--prefix", "g_", "--no-progress"]) == 0
@@ -159,6 +171,13 @@ def test_quick_figure_writes_csv_png_json(tmp_path, capsys, figure, stem, column
     assert record["runtime_s"] >= 0 and record["versions"]["torch"]
     assert record["machine"]["cpu_count"] >= 1
     assert record["parameters"]["n_samples"] == 60  # --quick's size
+    # the parameters are the function's own, as it used them: it runs again from the JSON
+    # and gives the CSV's numbers (they held descriptive keys it does not take: loss, ...)
+    assert record["function"] == f"sklrank.gradients.{study}"
+    with thread_limits(1):  # the command's one thread (--threads): bitwise the same numbers
+        again = getattr(gradients, study)(**record["parameters"])
+    assert again.to_csv(index=False) == (out / f"g_{stem}.csv").read_text()
+    assert set(record["protocol"]) >= {"loss"}
     printed = capsys.readouterr().out
     assert f"wrote {out / f'g_{stem}.csv'}" in printed
     # a quick figure's run time is said to two digits ("(0 s)" read as nothing done)
@@ -206,16 +225,43 @@ def test_one_seed_is_printed_without_a_spread(tmp_path, capsys):
         assert _title(figure, several).endswith("3 seeds (band: min-max)"), figure
     assert "nu=[0.1, 0.2, 0.3], ntk, init: W correlated with q, 3 seeds" in _title(
         "training", several)
+    # --nu 1/3 in three digits, as the legend says it (it read 0.3333333333333333)
+    assert "nu=[0.333, 0.667], ntk" in _title("training", {**config, "nus": [2 / 3, 1 / 3]})
+    one = {k: v for k, v in config.items() if k != "nus"}
+    assert "nu=0.333, ntk" in _title("activations", {**one, "nu": 1 / 3})
 
 
-def test_quick_real_data(tmp_path, shared_data_dir):
+def test_quick_real_data(tmp_path, shared_data_dir, monkeypatch):
     out = tmp_path / "out"
+    # the data found through $SKLRANK_DATA, from another folder than the data's
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKLRANK_DATA", os.path.relpath(shared_data_dir, tmp_path))
     assert main(["gradients", "--figure", "real-data", "--quick", "--out", str(out),
-                 "--data-home", str(shared_data_dir), "--no-progress"]) == 0
-    df = pd.read_csv(out / "real_data.csv")
+                 "--no-progress"]) == 0
+    df = pd.read_csv(out / "real_data.csv", dtype={"training_warning": str})
     assert set(df.dataset) == {"mnist", "cifar10"}
     assert set(df.epoch) == {0, 3}
     assert df.spike_estimated.all()
+    # the JSON names the folder the data came from (data_home: null), absolute, and the
+    # function's own parameters (it held n_components=None, which the function refuses, and
+    # descriptive keys such as spike="top principal direction ..."): the study runs again
+    # from it, elsewhere and without $SKLRANK_DATA, to the same numbers
+    record = json.loads((out / "real_data.json").read_text())
+    parameters = record["parameters"]
+    assert os.path.isabs(parameters["data_home"])
+    assert os.path.realpath(parameters["data_home"]) == os.path.realpath(shared_data_dir)
+    monkeypatch.delenv("SKLRANK_DATA")
+    monkeypatch.chdir(out)
+    import sklrank.gradients as gradients
+
+    with thread_limits(1):  # the command's one thread (--threads): bitwise the same numbers
+        again = gradients.real_data_study(**parameters)
+    assert again.to_csv(index=False) == (out / "real_data.csv").read_text()
+    assert record["protocol"]["spike"] == "top principal direction of the features"
+    # pixels: no n_components (the study does not use it)
+    assert "n_components" not in gradients.real_data_study(
+        datasets=["mnist"], n_samples=20, n_hidden=4, n_seeds=1, activations=["relu"],
+        max_epochs=1, n_top=2, data_home=shared_data_dir).attrs["config"]
 
 
 def test_missing_data_is_one_line(tmp_path, capsys):
@@ -496,6 +542,23 @@ def test_real_data_sizes_name_the_options(tmp_path, capsys, shared_data_dir):
                   capsys)
     assert line.endswith("--n-samples 100000 exceeds the 60000 samples available for this "
                          "subset and class selection; lower --n-samples."), line
+
+
+def test_sizes_beyond_the_memory_are_refused_before_any_data(tmp_path, capsys):
+    # torch's "can't allocate memory: you tried to allocate 800000000000 bytes", once the
+    # data were made; the command added the sizes to lower, in no particular order
+    line = _fails(["--figure", "activations", "--quick", "--n-hidden", "2000000000", "--out",
+                   str(tmp_path / "out"), "--no-progress"], capsys)
+    assert line.startswith("sklrank gradients: error: activation_study needs about "), line
+    assert "(--n-samples 60, --n-features 50 and --n-hidden 2000000000, mostly " in line
+    assert line.endswith("lower --n-hidden, --n-samples or --n-features."), line
+    # the n x n curvature, which a given --lr does not compute
+    line = _fails(["--figure", "training", "--quick", "--n-samples", "1000000", "--n-jobs",
+                   "2", "--out", str(tmp_path / "out"), "--no-progress"], capsys)
+    assert "(--n-jobs 2 runs 2 at once, each with --n-samples 1000000" in line, line
+    assert line.endswith("lower --n-jobs, --n-samples, --n-hidden or --n-features, or pass "
+                         "--lr (no curvature is computed then)."), line
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("error", [

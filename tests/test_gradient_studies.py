@@ -22,6 +22,11 @@ regulariser_study(max_epochs=5): its default       ValueError "(the default, whi
 record_epochs=(10,) beyond max_epochs              max_epochs=10 or more); pass record_epochs
                                                    ..." (today: named record_epochs only)
 device="cuda" without a GPU                        ValueError "torch finds no CUDA device here"
+sizes beyond this machine's memory (n_hidden=10**9,  ValueError "training_study needs about N
+n_samples=10**6, n_jobs running several runs)      GiB of memory (...), more than the M GiB of
+                                                   this machine; lower n_hidden, ..." before
+                                                   any data are made (today: torch's "can't
+                                                   allocate memory" after the data)
 real_data_study(n_samples above the data)          the loader's ValueError
 real_data_study(positive_classes={"mnist": [12]})  ValueError naming positive_classes
 a run that diverges (lr=1e6)                       its rows kept with diverged=True, and a
@@ -569,3 +574,91 @@ def test_real_data_figure_crosses_out_the_runs_that_did_not_train():
     plt.close("all")
     axes = plot_real_data_study(_flag(df, df.dataset == "mnist"))
     assert "no run trained (training_warning)" in axes[0][1].texts[0].get_text()
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def _no_data(*args, **kwargs):
+    raise AssertionError("the study made its data before refusing the sizes")
+
+
+@pytest.mark.parametrize(
+    ("function", "kwargs", "match"),
+    [
+        # (torch's "DefaultCPUAllocator: can't allocate memory: you tried to allocate
+        # 120000000000 bytes", after the data were made: it named no parameter)
+        (activation_study, {**TINY, "n_hidden": 10**9},
+         r"^activation_study needs about .* GiB of memory \(n_samples=40, n_features=30 and "
+         r"n_hidden=1000000000, mostly the n_samples x n_hidden and n_features x n_hidden .*"
+         r"lower n_hidden, n_samples or n_features\.$"),
+        (spike_strength_study, {**TINY, "n_hidden": 10**9}, "^spike_strength_study needs"),
+        (regulariser_study, {**TINY, "n_hidden": 10**9}, "^regulariser_study needs"),
+        (training_study, {**TINY, "n_hidden": 10**9}, "^training_study needs"),
+        # the n x n curvature at the initial weights (which sets lr=None's step)
+        (training_study, {**TINY, "n_samples": 10**6},
+         r"n_samples x n_samples .* lower n_samples, n_hidden or n_features, or pass lr"),
+    ],
+)
+def test_studies_refuse_sizes_beyond_the_memory_before_making_data(monkeypatch, function,
+                                                                   kwargs, match):
+    import sklrank.datasets
+
+    monkeypatch.setattr(sklrank.datasets, "make_spiked", _no_data)
+    with pytest.raises(ValueError, match=match):
+        function(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, r"^real_data_study needs .*the 3072 pixels of cifar10 .*lower n_hidden or "
+         r"n_samples\.$"),
+        ({"features": "pca", "n_components": 50},
+         r"n_components=50 features .*lower n_hidden, n_samples or n_components\.$"),
+    ],
+)
+def test_real_data_study_refuses_sizes_beyond_the_memory_before_training(
+        monkeypatch, shared_data_dir, kwargs, match):
+    # (after reading the images: an n_samples above them is said as such)
+    import sklrank
+
+    monkeypatch.setattr(sklrank, "TwoLayerNetRegressor", _no_data)
+    with pytest.raises(ValueError, match=match):
+        real_data_study(n_hidden=10**9, data_home=shared_data_dir, **kwargs)
+
+
+def test_memory_check_counts_the_runs_at_once_and_the_curvature(monkeypatch):
+    import sklrank._memory
+    import sklrank.datasets
+    from sklrank.gradients._studies import _run_bytes
+
+    monkeypatch.setattr(sklrank._memory, "machine_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(sklrank.datasets, "make_spiked", _no_data)
+    one = {**TINY, "n_hidden": 200_000, "nus": [0.1], "activations": ["relu", "tanh"],
+           "n_seeds": 1, "max_epochs": 1}
+    assert 0.5 * 2**30 < _run_bytes(40, 30, 200_000, trains=True, curvature=True)[0] < 2**30
+    # one run at a time fits (the data are made: the sentinel)
+    with pytest.raises(AssertionError, match="made its data"):
+        training_study(**one)
+    # two at once do not
+    with pytest.raises(ValueError, match=r"n_jobs=2 runs 2 at once, each with n_samples=40.*"
+                       r"lower n_jobs, n_hidden, n_samples or n_features\.$"):
+        training_study(**one, n_jobs=2)
+    # the curvature of lr=None is n x n; a given lr computes none
+    many = {**TINY, "n_samples": 9000, "nus": [0.1], "activations": ["relu"], "n_seeds": 1,
+            "max_epochs": 1}
+    with pytest.raises(ValueError, match="curvature .* or pass lr"):
+        training_study(**many)
+    with pytest.raises(AssertionError, match="made its data"):
+        training_study(**many, lr=0.01)
+
+
+def test_training_plot_names_the_regime_of_every_nu(training_df):
+    # only nu < 1/4 was named: "nu=0.125 (< 1/4)" beside "nu=0.375" and "nu=0.6", which
+    # read alike though the paper's regimes are nu < 1/4, 1/4 <= nu < 1/2 (and beyond)
+    frame = pd.concat([training_df.assign(nu=nu) for nu in (0.125, 0.375, 0.6)])
+    axes = plot_training_study(frame)
+    labels = [text.get_text() for text in axes[0][0].get_legend().get_texts()]
+    assert {"nu=0.125 (nu < 1/4)", "nu=0.375 (1/4 <= nu < 1/2)", "nu=0.6 (nu >= 1/2)"} <= set(
+        labels), labels

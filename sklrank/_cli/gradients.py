@@ -3,7 +3,8 @@
 Each ``--figure`` calls one function of :mod:`sklrank.gradients` at the paper's settings
 (n = 750, d = 1000, m = 1250) unless options say otherwise, and writes three files to
 ``--out``: NAME.csv (the study's tidy DataFrame), NAME.png (its figure) and NAME.json (the
-parameters, the command line, the package versions, the machine and the run time).
+function's parameters as it used them, from which it runs again, the command line, the
+package versions, the machine and the run time).
 """
 
 import argparse
@@ -542,7 +543,10 @@ def _run_figure(args, figure, out):
         "command": command_line(),
         "arguments": {k: v for k, v in vars(args).items() if k != "run"},
         "function": f"sklrank.gradients.{study_name}",
+        # the function's own parameters as it used them (data_home resolved):
+        # study(**parameters) runs it again; "protocol" is what no parameter says
         "parameters": df.attrs["config"],
+        "protocol": df.attrs["protocol"],
         "versions": _versions(),
         "machine": _machine(load_at_start, args.device),
         "runtime_s": round(runtime, 1),
@@ -630,8 +634,11 @@ def _title(figure, config):
         return (f"{size}, {config['max_epochs']} epochs of full-batch GD, "
                 f"{_seeds(config)}{band}")
     nu = config.get("nu", config.get("nus"))
+    # three digits, as the legends say them (--nu 1/3 read nu=[0.3333333333333333])
     if isinstance(nu, (list, tuple)):  # (in the order the figure's axis shows them)
-        nu = sorted(nu)
+        nu = [float(f"{v:.3g}") for v in sorted(nu)]
+    else:
+        nu = float(f"{nu:.3g}")
     init = ", init: W correlated with q" if config.get("init") == "spike" else ""
     return (f"{size}, alpha={config['alpha']:.3g}, nu={nu}, {config['scaling']}{init}, "
             f"{_seeds(config)}{band}")

@@ -418,7 +418,10 @@ def plot_training_study(df, axes=None):
     _check_frame(df, ["nu", "activation", "seed", "epoch"] + [m for m, _, _ in measures],
                  "training_study")
     axes = _axes_grid(axes, (2, 4), (16, 7))
-    data = df.assign(nu=df.nu.map(lambda v: f"nu={v:.3g}" + (" (< 1/4)" if v < 0.25 else "")))
+    # every nu with its regime (only nu < 1/4 was named: nu = 3/8 and 0.6 read alike)
+    from ._studies import _regime
+
+    data = df.assign(nu=df.nu.map(lambda v: f"nu={v:.3g} ({_regime(v)})"))
     # the rows after training of runs that did not train: crossed out, not in the lines
     flagged = _after_untrained(data)
     n_flagged = _runs_of(data[flagged])

@@ -20,6 +20,12 @@ a learning rate set from the curvature of the loss at the initial weights (``lr=
 ``lr = lr_fraction / L``, see :func:`_stable_lr`), so that one setting trains isotropic and
 decaying bulks, NTK and mean-field scalings alike (their curvatures differ by orders of
 magnitude) without diverging. A run that diverges anyway is kept, marked ``diverged=True``.
+
+Every study's DataFrame holds in ``attrs["config"]`` the study's own parameters as it used
+them, by their names (defaults filled in, lists resolved, ``data_home`` the folder the data
+came from), so that ``study(**df.attrs["config"])`` runs it again; ``attrs["protocol"]``
+says what no parameter does (the loss, the optimiser). ``sklrank gradients`` writes both to
+its JSON (``parameters`` and ``protocol``).
 """
 
 import math
@@ -33,6 +39,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._device import check_device as _check_device
+from .._memory import check_fits_in_memory
 from .._params import MAX_EPOCHS, MAX_SEEDS, validate_params
 from .._rank import stable_rank
 from .._threads import thread_limits
@@ -164,6 +171,67 @@ def _log_epochs(max_epochs, count):
 
 
 # ----------------------------------------------------------------------- shared pieces
+
+
+def _run_bytes(n, d, m, *, trains, curvature=False, jacobian=False):
+    """Bytes one run of a study holds at its peak, and what holds most of them.
+
+    From the largest tensors (float64 on the CPU unless said): the data X and its bulk (n x d
+    each); in :func:`gradient_decomposition`, the n x m pre-activations, sigma', sigma'', M
+    and the centred sigma' with the d x m host copy of W, G's data and regulariser parts,
+    S1, S2, G, E, a temporary and the scaled G, and the Gram matrix of G's smaller side with
+    its eigenvectors (the Jacobian penalty adds four n x m and three d x m matrices); for a
+    training run, the float32 training itself and (``curvature``: lr=None) the curvature at
+    the initial weights (two n x m and four n x n matrices, the NTK Gram matrix among them).
+    Within 20% of the peak resident memory measured at a few sizes of about 1 GiB.
+    """
+    k = min(d, m)
+    phases = {
+        "the n_samples x n_hidden and n_features x n_hidden float64 matrices of the "
+        "gradient's decomposition": 8 * (2 * n * d + 5 * n * m + 9 * d * m + 2 * k * k)
+        + (8 * (n * d + 4 * n * m + 3 * d * m) if jacobian else 0)
+        # (a decomposition recorded along training: the net's float32 X, W and W's
+        # gradient stay alive around it)
+        + (4 * (n * d + 2 * d * m) if trains else 0),
+    }
+    if trains:
+        phases["the float32 training"] = 4 * (n * d + 3 * d * m + 5 * n * m)
+    if curvature:
+        phases["the n_samples x n_samples float64 matrices of the loss's curvature at the "
+               "initial weights (which sets lr)"] = 8 * (n * d + d * m + 2 * n * m + 4 * n * n)
+    what = max(phases, key=phases.get)
+    return 8 * 2 * n * d + phases[what], what
+
+
+def _check_memory(study, *, n_samples, n_features, n_hidden, n_runs, n_jobs=None,
+                  trains=False, lr=None, jacobian=False, features=None,
+                  sizes=("n_hidden", "n_samples", "n_features")):
+    """Refuse a study whose runs would not fit in this machine's memory, before any array is
+    made: a huge n_hidden (or n_samples x n_hidden) ran for a while, then failed in torch's
+    allocator, whose message names an array's size, not the parameter to lower.
+
+    ``n_runs``: the runs of the study; ``min(n_runs, effective_n_jobs(n_jobs))`` of them run
+    at once. ``trains``: the runs train (with ``lr=None``, from the curvature at the initial
+    weights). ``features``: how ``n_features`` is named in the message (real_data_study's d
+    is the data's); ``sizes``: the size parameters to lower.
+    """
+    from joblib import effective_n_jobs
+
+    at_once = 1 if n_jobs in (None, 1) else max(1, min(n_runs, effective_n_jobs(n_jobs)))
+    need, what = _run_bytes(n_samples, n_features, n_hidden, trains=trains,
+                            curvature=trains and lr is None, jacobian=jacobian)
+    features = features or f"n_features={n_features}"
+    details = f"n_samples={n_samples}, {features} and n_hidden={n_hidden}, mostly {what}"
+    on_curvature = "curvature" in what
+    if on_curvature:  # n_samples x n_samples: n_samples first
+        sizes = ["n_samples", *(s for s in sizes if s != "n_samples")]
+    if at_once > 1:
+        details = f"n_jobs={n_jobs} runs {at_once} at once, each with {details}"
+        sizes = ["n_jobs", *sizes]
+    fix = f"{', '.join(sizes[:-1])} or {sizes[-1]}"
+    if on_curvature:
+        fix += ", or pass lr (no curvature is computed then)"
+    check_fits_in_memory(at_once * need, study, details, fix)
 
 
 def _run_all(task, jobs, n_jobs, desc, verbose):
@@ -341,10 +409,20 @@ def _train_and_record(X, y, spike, *, net_params, regularisers, seed, max_epochs
     return initial, est, rows, info
 
 
-def _finish(rows, config, sort):
+# what a study does that none of its parameters says (df.attrs["protocol"])
+_AT_INIT = {"loss": "mse", "weights": "initial"}
+_TRAINED = {"loss": "mse", "optimizer": "full-batch gradient descent"}
+_TRAINED_SPIKED = {**_TRAINED, "target": "triple_index"}
+
+
+def _finish(rows, config, sort, protocol):
+    """The study's DataFrame: ``attrs["config"]`` holds the study's own parameters as it used
+    them (``study(**df.attrs["config"])`` runs it again), ``attrs["protocol"]`` what no
+    parameter says (the loss, the optimiser)."""
     df = pd.DataFrame(rows)
     df = df.sort_values(sort, kind="stable").reset_index(drop=True)
     df.attrs["config"] = config
+    df.attrs["protocol"] = protocol
     if "training_warning" in df:
         # as noise_sweep does for its points: one warning counting the runs
         from .._base import warn_untrained
@@ -358,11 +436,13 @@ def _finish(rows, config, sort):
 
 
 def _init_spectra(*, n_samples, n_features, n_hidden, alpha, nus, activations, scaling, init,
-                  target, n_seeds, n_top, device, verbose, desc):
+                  target, n_seeds, n_top, device, verbose, desc, study):
     from ..datasets import make_spiked
     from ..nn import TwoLayerNet
 
     device = _check_device(device)
+    _check_memory(study, n_samples=n_samples, n_features=n_features, n_hidden=n_hidden,
+                  n_runs=len(nus) * n_seeds)
 
     def task(nu, seed):
         X, y, spike = make_spiked(n_samples, n_features, alpha=alpha, nu=nu, target=target,
@@ -446,7 +526,7 @@ def activation_study(
         :meth:`GradientDecomposition.summary` plus ``s1_over_s2``, ``sv1_over_sv2``,
         ``max_cos_residue``, ``max_cos_spike``, and the setting (``nu``, ``alpha``,
         ``scaling``, ...). ``df[df.sv_index == 1]`` has one row per run. ``df.attrs["config"]``
-        holds the parameters.
+        holds the parameters as used (see the module docstring).
 
     See Also
     --------
@@ -465,11 +545,12 @@ def activation_study(
         n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha, nus=[nu],
         activations=activations, scaling=scaling, init=init, target=target, n_seeds=n_seeds,
         n_top=n_top, device=device, verbose=verbose, desc="activations",
+        study="activation_study",
     )
     config = dict(n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha,
                   nu=nu, activations=activations, scaling=scaling, init=init, target=target,
-                  n_seeds=n_seeds, n_top=n_top, device=device, loss="mse", weights="initial")
-    return _finish(rows, config, ["activation", "seed", "sv_index"])
+                  n_seeds=n_seeds, n_top=n_top, device=device)
+    return _finish(rows, config, ["activation", "seed", "sv_index"], _AT_INIT)
 
 
 @validate_params(
@@ -547,11 +628,12 @@ def spike_strength_study(
         n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha, nus=nus,
         activations=activations, scaling=scaling, init=init, target=target, n_seeds=n_seeds,
         n_top=n_top, device=device, verbose=verbose, desc="spike strength",
+        study="spike_strength_study",
     )
     config = dict(n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha,
                   nus=nus, activations=activations, scaling=scaling, init=init, target=target,
-                  n_seeds=n_seeds, n_top=n_top, device=device, loss="mse", weights="initial")
-    return _finish(rows, config, ["nu", "activation", "seed", "sv_index"])
+                  n_seeds=n_seeds, n_top=n_top, device=device)
+    return _finish(rows, config, ["nu", "activation", "seed", "sv_index"], _AT_INIT)
 
 
 # ----------------------------------------------------------------------- regularisers
@@ -692,6 +774,9 @@ def regulariser_study(
         for seed in range(n_seeds)
         for regulariser, strength in runs
     ]
+    _check_memory("regulariser_study", n_samples=n_samples, n_features=n_features,
+                  n_hidden=n_hidden, n_runs=len(jobs), n_jobs=n_jobs, trains=True, lr=lr,
+                  jacobian="jacobian_penalty" in strengths)
 
     def task(alpha, nu, scaling, activation, seed, regulariser, strength):
         from ..datasets import make_spiked
@@ -724,9 +809,9 @@ def regulariser_study(
                   settings=[list(s) for s in settings], strengths=strengths, scalings=scalings,
                   activations=activations, n_seeds=n_seeds, max_epochs=max_epochs,
                   record_epochs=record_epochs, lr=lr, lr_fraction=lr_fraction, device=device,
-                  target="triple_index", loss="mse", optimizer="full-batch gradient descent")
+                  n_jobs=n_jobs)
     return _finish(rows, config, ["alpha", "nu", "scaling", "activation", "regulariser",
-                                  "strength", "seed", "gradient", "epoch"])
+                                  "strength", "seed", "gradient", "epoch"], _TRAINED_SPIKED)
 
 
 def _check_settings(settings):
@@ -976,15 +1061,16 @@ def training_study(
         return [{**labels, **row} for row in rows]
 
     jobs = [(nu, act, seed) for nu in nus for act in activations for seed in range(n_seeds)]
+    _check_memory("training_study", n_samples=n_samples, n_features=n_features,
+                  n_hidden=n_hidden, n_runs=len(jobs), n_jobs=n_jobs, trains=True, lr=lr)
     rows = _run_all(task, jobs, n_jobs, "training", verbose)
     for row in rows:
         row.update(alpha=alpha, scaling=scaling)
     config = dict(n_samples=n_samples, n_features=n_features, n_hidden=n_hidden, alpha=alpha,
                   nus=nus, activations=activations, scaling=scaling, n_seeds=n_seeds,
                   max_epochs=max_epochs, record_epochs=record_epochs, lr=lr,
-                  lr_fraction=lr_fraction, device=device, target="triple_index", loss="mse",
-                  optimizer="full-batch gradient descent")
-    return _finish(rows, config, ["nu", "activation", "seed", "epoch"])
+                  lr_fraction=lr_fraction, device=device, n_jobs=n_jobs)
+    return _finish(rows, config, ["nu", "activation", "seed", "epoch"], _TRAINED_SPIKED)
 
 
 def _regime(nu):
@@ -997,6 +1083,8 @@ def _regime(nu):
 
 # binary targets from the ten classes: +1 for these labels, -1 for the others
 DEFAULT_POSITIVE_CLASSES = {"mnist": (0, 2, 4, 6, 8), "cifar10": (0, 1, 8, 9)}
+# pixels of an image, the features of features="pixels"
+N_PIXELS = {"mnist": 784, "cifar10": 3072}
 
 
 def _real_features(X, features, n_components, seed):
@@ -1153,9 +1241,26 @@ def real_data_study(
                 f"positive_classes[{name!r}] must be labels among 0..9, got {classes[name]}."
             )
 
+    # the folder the loaders read (data_home, else $SKLRANK_DATA, else scikit-learn's),
+    # resolved once: every run, and the config, name the same one
+    from ..datasets import get_data_home
+
+    data_home = os.path.abspath(get_data_home(data_home))
     # read each data set once before any training: a missing file fails at once
     for name in datasets:
         _load(name, data_home, n_samples, 0, download_if_missing)
+    jobs = [(name, act, seed) for name in datasets for act in activations
+            for seed in range(n_seeds)]
+    widest = max(datasets, key=N_PIXELS.get)
+    n_features = n_components if features == "pca" else N_PIXELS[widest]
+    # (after the read: an n_samples above the images is said as such)
+    _check_memory(
+        "real_data_study", n_samples=n_samples, n_features=n_features, n_hidden=n_hidden,
+        n_runs=len(jobs), n_jobs=n_jobs, trains=True, lr=lr,
+        features=(f"n_components={n_components} features" if features == "pca" else
+                  f"the {n_features} pixels of {widest}"),
+        sizes=("n_hidden", "n_samples", "n_components") if features == "pca" else
+        ("n_hidden", "n_samples"))
 
     def task(name, activation, seed):
         X_raw, labels = _load(name, data_home, n_samples, seed, download_if_missing)
@@ -1186,20 +1291,20 @@ def real_data_study(
             rows.extend(_spectrum_rows(result, n_top, {**labels, "epoch": epoch}))
         return rows
 
-    jobs = [(name, act, seed) for name in datasets for act in activations
-            for seed in range(n_seeds)]
     rows = _run_all(task, jobs, n_jobs, "real data", verbose)
     for row in rows:
         row.update(features=features, scaling=scaling, n_samples=n_samples, n_hidden=n_hidden)
     config = dict(datasets=datasets, n_samples=n_samples, n_hidden=n_hidden, features=features,
-                  n_components=n_components if features == "pca" else None,
+                  # (n_components only where it is used: pixels are taken as they are)
+                  **({"n_components": n_components} if features == "pca" else {}),
                   positive_classes={k: list(classes[k]) for k in datasets},
                   activations=activations, scaling=scaling, n_seeds=n_seeds,
                   max_epochs=max_epochs, lr=lr, lr_fraction=lr_fraction, n_top=n_top,
-                  data_home=None if data_home is None else str(data_home),
-                  device=device, loss="mse", spike="top principal direction of the features",
-                  optimizer="full-batch gradient descent")
-    return _finish(rows, config, ["dataset", "activation", "seed", "epoch", "sv_index"])
+                  data_home=data_home, download_if_missing=download_if_missing,
+                  device=device, n_jobs=n_jobs)
+    protocol = {**_TRAINED, "spike": "top principal direction of the features"}
+    return _finish(rows, config, ["dataset", "activation", "seed", "epoch", "sv_index"],
+                   protocol)
 
 
 def _load(name, data_home, n_samples, seed, download_if_missing):
