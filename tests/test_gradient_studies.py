@@ -662,3 +662,23 @@ def test_training_plot_names_the_regime_of_every_nu(training_df):
     labels = [text.get_text() for text in axes[0][0].get_legend().get_texts()]
     assert {"nu=0.125 (nu < 1/4)", "nu=0.375 (1/4 <= nu < 1/2)", "nu=0.6 (nu >= 1/2)"} <= set(
         labels), labels
+
+
+def test_regulariser_figure_warns_of_ratios_its_log_axes_cannot_show(regularisers_df,
+                                                                     monkeypatch):
+    # a ratio of 0 (a term that vanished) or inf was filtered out of the figure silently
+    import sklrank.gradients._plots as plots
+
+    effects = regulariser_effects(regularisers_df)
+    target = (effects.claimed != "") & (effects.when == "trained")
+    effects.loc[effects[target].index[:2], "ratio"] = [0.0, np.inf]
+    monkeypatch.setattr(plots, "regulariser_effects", lambda df, epoch=None: effects)
+    with pytest.warns(RuntimeWarning, match=r"2 ratio\(s\) of 0, below 0, infinite or NaN"):
+        plot_regulariser_study(regularisers_df)
+    plt.close("all")
+    monkeypatch.setattr(plots, "regulariser_effects", lambda df, epoch=None:
+                        regulariser_effects(df))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        plot_regulariser_study(regularisers_df)
+    plt.close("all")

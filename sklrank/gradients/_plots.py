@@ -5,6 +5,8 @@ As seaborn's functions do, every plot draws into the Axes it is given (or a new 
 friends work on them directly too.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -302,6 +304,13 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
     axes : ndarray of matplotlib Axes
         The Axes drawn on, shape (n_regularisers, n_columns).
 
+    Warns
+    -----
+    RuntimeWarning
+        When ratios of runs that trained are 0, negative, infinite or NaN (a term that
+        vanished, or an unregularised term of 0): the log axes have no place for them, so
+        they are not drawn; the warning counts them and names one.
+
     Examples
     --------
     >>> import matplotlib
@@ -330,6 +339,7 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
     axes = _axes_grid(axes, (len(regularisers), len(columns)),
                       (3.6 * len(columns), 3.0 * len(regularisers)))
     activations = _ordered(claimed.activation)
+    off_scale = []  # ratios the log axes cannot show
     for i, regulariser in enumerate(regularisers):
         term, direction = CLAIMS[regulariser]
         for j, column in enumerate(columns):
@@ -339,7 +349,9 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
             # not): crossed out, not in the lines and bands
             n_runs = int((sub.when == "trained").sum())
             flagged = sub[sub.untrained]
-            sub = sub[~sub.untrained & np.isfinite(sub.ratio) & (sub.ratio > 0)]
+            drawable = np.isfinite(sub.ratio) & (sub.ratio > 0)
+            off_scale.append(sub[~sub.untrained & ~drawable])
+            sub = sub[~sub.untrained & drawable]
             if not sub.empty:
                 sns.lineplot(data=sub, x="strength", y="ratio", hue="activation",
                              style="when", style_order=["trained", "init"], markers=True,
@@ -369,7 +381,24 @@ def plot_regulariser_study(df, axes=None, *, epoch=None):
                     text.set_fontsize(7)
             if cross is not None:  # counted in its own panel's legend
                 _with_entry(ax, cross)
+    _warn_off_scale(pd.concat(off_scale) if off_scale else claimed.iloc[:0])
     return axes
+
+
+def _warn_off_scale(rows):
+    """Warn of the ratios of trained runs that the log axes leave out (matplotlib drops
+    non-positive values without a word; they were filtered out silently)."""
+    if rows.empty:
+        return
+    row = rows.iloc[0]
+    warnings.warn(
+        f"plot_regulariser_study: {len(rows)} ratio(s) of 0, below 0, infinite or NaN are not "
+        f"drawn (the log axes have no place for them), e.g. {row.regulariser} at strength "
+        f"{row.strength:g} ({row.activation}, {row.column}, {row.when}): ratio {row.ratio}. "
+        "regulariser_effects(df) lists every ratio.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def plot_training_study(df, axes=None):
