@@ -4,13 +4,14 @@ The public names below are imported on first use, so that ``import sklrank`` sta
 the command line starts quickly; every name is listed in ``__all__``.
 """
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 try:
     __version__ = version("sklrank")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
+
+from ._lazy import attach as _attach  # noqa: E402
 
 # public name -> private module that defines it
 _LAZY_NAMES = {
@@ -35,19 +36,8 @@ _SUBMODULES = [
     "preprocessing",
 ]
 
-__all__ = sorted(_LAZY_NAMES) + _SUBMODULES + ["__version__"]
+__getattr__, _, __all__ = _attach(__name__, _LAZY_NAMES, _SUBMODULES, eager=["__version__"])
 
 
-def __getattr__(name):
-    if name in _LAZY_NAMES:
-        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"sklrank.{name}")
-    else:
-        raise AttributeError(f"module 'sklrank' has no attribute {name!r}")
-    globals()[name] = value  # cache: __getattr__ runs once per name
-    return value
-
-
-def __dir__():
+def __dir__():  # the public names only: ``dir(sklrank)`` is what a user may import
     return __all__

@@ -5,7 +5,7 @@ The names below are imported on first use (as those of :mod:`sklrank`), so that 
 line builds its parser without loading torch, scikit-learn or pandas.
 """
 
-import importlib
+from .._lazy import attach as _attach
 
 # public name -> private module that defines it
 _LAZY_NAMES = {
@@ -26,16 +26,4 @@ _LAZY_NAMES = {
     "training_study": "sklrank.gradients._studies",
 }
 
-__all__ = sorted(_LAZY_NAMES)
-
-
-def __getattr__(name):
-    if name not in _LAZY_NAMES:
-        raise AttributeError(f"module 'sklrank.gradients' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
-    globals()[name] = value  # cache: __getattr__ runs once per name
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = _attach(__name__, _LAZY_NAMES)
