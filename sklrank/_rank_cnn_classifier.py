@@ -413,11 +413,14 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
         sample (a patch holds some of its pixels, each once), in row chunks, summed in
         float32 and raised by 0.1 % (far above its rounding). ``X`` of shape ``(n, P, D)``
         holds the samples' patches."""
-        largest = 0.0
-        for i in range(0, len(X), rows):
-            x = X[i:i + rows].detach().to(torch.float32).reshape(min(rows, len(X) - i), -1)
-            largest = max(largest, float(torch.linalg.vector_norm(x, dim=1).max()))
-        return 1.001 * largest
+        chunks = [
+            torch.linalg.vector_norm(
+                X[i:i + rows].detach().to(torch.float32).reshape(min(rows, len(X) - i), -1),
+                dim=1).max()
+            for i in range(0, len(X), rows)
+        ]
+        # (one read of the device for the whole of X, not one a chunk)
+        return 1.001 * float(torch.stack(chunks).max()) if chunks else 0.0
 
     # ------------------------------------------------------------------ fitted state
     # Everything below is derived from the module as it is now, so it can never go stale
