@@ -937,7 +937,7 @@ class _BaseNet(_PublicParams):
                 self.__dict__.pop(key, None)
         try:
             self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss,
-                                         data_gradient_zero)
+                                         data_gradient_zero, epochs=fit_params.get("epochs"))
         except TrainingFailedError as exc:
             self._mark_failed(exc)
             raise
@@ -1204,16 +1204,19 @@ class _BaseNet(_PublicParams):
         )
 
     def _check_training_outcome(self, X, first_epoch, final_loss=None,
-                                data_gradient_zero=None):
+                                data_gradient_zero=None, epochs=None):
         """After training: a diverged or dead network raises, an unmoved loss warns.
 
         ``final_loss`` is the training loss at the final weights when the call measured it
         (:meth:`_final_training_loss`), compared as the loss after the recorded ones.
         ``data_gradient_zero`` is :meth:`_data_gradient_vanished`'s answer when it was
         measured: a network is dead when the data term's gradient is zero, not
-        the regularised loss's (None: the last step's gradient decides).
+        the regularised loss's (None: the last step's gradient decides). ``epochs`` is
+        the call's ``epochs`` fit parameter (skorch's; None: ``max_epochs`` epochs were asked).
         """
         params = [p for p in self.module_.parameters() if p.requires_grad]
+        asked = (f"max_epochs={self.max_epochs}" if epochs is None
+                 else f"epochs={epochs}")
         epochs = len(self.history)
         if not all(bool(torch.isfinite(p).all()) for p in params):
             raise TrainingDivergedError(
@@ -1224,11 +1227,11 @@ class _BaseNet(_PublicParams):
         if epochs == 0:
             # (skorch returns the initial network as it is; scikit-learn refuses max_iter=0)
             issue_convergence_warning(ConvergenceWarning(
-                f"{type(self).__name__} trained no epoch (max_epochs={self.max_epochs}): it "
-                "holds its initial weights, which are not a fitted model (its predictions, "
-                "filters and ranks are those of the initialisation). Set max_epochs to 1 or "
-                "more to train it; for the initial network on purpose, call initialize() "
-                "(where the parameters give its shape), or ignore this warning."
+                f"{type(self).__name__} trained no epoch ({asked}): it holds its initial "
+                "weights, which are not a fitted model (its predictions, filters and ranks "
+                f"are those of the initialisation). Set {asked.split('=')[0]} to 1 or more to "
+                "train it; for the initial network on purpose, call initialize() (where the "
+                "parameters give its shape), or ignore this warning."
             ), stacklevel=4)
             return
         grads = [p.grad for p in params if p.grad is not None]

@@ -1307,3 +1307,14 @@ def test_class_weighted_valid_loss_of_mini_batches_is_the_whole_parts():
     expected = float((losses * norm).sum() / norm.sum())
     assert losses.std() > 0.1 * losses.mean()  # (the batches' losses differ)
     assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_no_epoch_warning_names_the_calls_epochs(method):
+    # skorch's epochs fit parameter of 0: the warning said "(max_epochs=100)" and advised
+    # setting max_epochs, which was not what trained no epoch
+    make, data, _ = CASES["classifier"]
+    X, y = data()
+    with pytest.warns(sklearn.exceptions.ConvergenceWarning,
+                      match=r"trained no epoch \(epochs=0\).*Set epochs to 1"):
+        getattr(make(max_epochs=5), method)(X, y, epochs=0)
