@@ -404,6 +404,18 @@ class _BaseNet(_PublicParams):
             {k: getattr(self, k) for k in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        if isinstance(self.module, torch.nn.Module):
+            # skorch builds type(instance)(**kwargs) when there are module kwargs, and there
+            # always are: the instance's settings and weights were dropped without a word
+            name = type(self.module).__name__
+            raise ValueError(
+                f"module={name}(...) is an instance: {type(self).__name__} builds a new "
+                "network from its own parameters at every fit and initialize(), so the "
+                "instance's settings and weights would not be used. Pass the class, "
+                f"module={name}, and the settings as the estimator's parameters (or "
+                "module__<setting>=...); for weights of your own, call initialize() and then "
+                "load_params (or module_.load_state_dict)."
+            )
         if self.device is not None:  # skorch's None: leave the module where it is
             device = check_device(self.device)
             if torch.device(device).type != "cpu":
