@@ -404,6 +404,18 @@ class _BaseNet(_PublicParams):
             {k: getattr(self, k) for k in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        if isinstance(self.module, torch.nn.Module):
+            # skorch builds type(instance)(**kwargs) when there are module kwargs, and there
+            # always are: the instance's settings and weights were dropped without a word
+            name = type(self.module).__name__
+            raise ValueError(
+                f"module={name}(...) is an instance: {type(self).__name__} builds a new "
+                "network from its own parameters at every fit and initialize(), so the "
+                "instance's settings and weights would not be used. Pass the class, "
+                f"module={name}, and the settings as the estimator's parameters (or "
+                "module__<setting>=...); for weights of your own, call initialize() and then "
+                "load_params (or module_.load_state_dict)."
+            )
         if self.device is not None:  # skorch's None: leave the module where it is
             device = check_device(self.device)
             if torch.device(device).type != "cpu":
@@ -937,7 +949,7 @@ class _BaseNet(_PublicParams):
                 self.__dict__.pop(key, None)
         try:
             self._check_training_outcome(_inputs(X_fit), first_epoch, final_loss,
-                                         data_gradient_zero)
+                                         data_gradient_zero, epochs=fit_params.get("epochs"))
         except TrainingFailedError as exc:
             self._mark_failed(exc)
             raise
@@ -1204,16 +1216,19 @@ class _BaseNet(_PublicParams):
         )
 
     def _check_training_outcome(self, X, first_epoch, final_loss=None,
-                                data_gradient_zero=None):
+                                data_gradient_zero=None, epochs=None):
         """After training: a diverged or dead network raises, an unmoved loss warns.
 
         ``final_loss`` is the training loss at the final weights when the call measured it
         (:meth:`_final_training_loss`), compared as the loss after the recorded ones.
         ``data_gradient_zero`` is :meth:`_data_gradient_vanished`'s answer when it was
         measured: a network is dead when the data term's gradient is zero, not
-        the regularised loss's (None: the last step's gradient decides).
+        the regularised loss's (None: the last step's gradient decides). ``epochs`` is
+        the call's ``epochs`` fit parameter (skorch's; None: ``max_epochs`` epochs were asked).
         """
         params = [p for p in self.module_.parameters() if p.requires_grad]
+        asked = (f"max_epochs={self.max_epochs}" if epochs is None
+                 else f"epochs={epochs}")
         epochs = len(self.history)
         if not all(bool(torch.isfinite(p).all()) for p in params):
             raise TrainingDivergedError(
@@ -1224,11 +1239,11 @@ class _BaseNet(_PublicParams):
         if epochs == 0:
             # (skorch returns the initial network as it is; scikit-learn refuses max_iter=0)
             issue_convergence_warning(ConvergenceWarning(
-                f"{type(self).__name__} trained no epoch (max_epochs={self.max_epochs}): it "
-                "holds its initial weights, which are not a fitted model (its predictions, "
-                "filters and ranks are those of the initialisation). Set max_epochs to 1 or "
-                "more to train it; for the initial network on purpose, call initialize() "
-                "(where the parameters give its shape), or ignore this warning."
+                f"{type(self).__name__} trained no epoch ({asked}): it holds its initial "
+                "weights, which are not a fitted model (its predictions, filters and ranks "
+                f"are those of the initialisation). Set {asked.split('=')[0]} to 1 or more to "
+                "train it; for the initial network on purpose, call initialize() (where the "
+                "parameters give its shape), or ignore this warning."
             ), stacklevel=4)
             return
         grads = [p.grad for p in params if p.grad is not None]

@@ -500,6 +500,18 @@ def _flag(df, mask, message="TwoLayerNetRegressor did not train: the training lo
     return df
 
 
+def test_training_figure_shows_the_crosses_when_no_run_trained(training_df):
+    # with every run flagged, the lines end at epoch 0 and set_xlim(left=0), called before
+    # the crosses were drawn, had stopped the x autoscaling: every cross lay beyond the axis
+    df = _flag(training_df, training_df.epoch >= 0)
+    for ax in plot_training_study(df).ravel():
+        crosses = [c for c in ax.collections if c.get_label().startswith("did not")][0]
+        epochs = crosses.get_offsets()[:, 0]
+        assert epochs.max() == df.epoch.max()
+        low, high = ax.get_xlim()
+        assert low == 0 and high >= epochs.max()
+
+
 def test_regulariser_effects_mark_the_ratios_of_runs_that_did_not_train(regularisers_df,
                                                                         tmp_path):
     # the ratio after training of a run whose loss rose (or whose unregularised reference's

@@ -50,6 +50,12 @@ valid_acc with sample_weight and a train_split    the weighted accuracy, as scor
                                                  sample_weight) (was unweighted)
 fit with max_epochs=0                            ConvergenceWarning: the initial network,
                                                  naming initialize() (was silent, as skorch)
+fit / partial_fit(X, y, epochs=0)                the same warning, naming epochs=0 (named
+                                                 max_epochs, set to 100)
+module=<a module instance> (e.g. a fitted        ValueError naming the class and
+net's module_)                                   load_params (was rebuilt from the
+                                                 estimator's parameters, its sizes and
+                                                 weights dropped without a word)
 a two-layer classifier with criterion__weight,   trains (was RuntimeError "expected scalar
 max_epochs=1                                     type Double" measuring its final loss)
 sample_weight summing beyond float32's range     ValueError naming sample_weight and scaling
@@ -1307,3 +1313,30 @@ def test_class_weighted_valid_loss_of_mini_batches_is_the_whole_parts():
     expected = float((losses * norm).sum() / norm.sum())
     assert losses.std() > 0.1 * losses.mean()  # (the batches' losses differ)
     assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_no_epoch_warning_names_the_calls_epochs(method):
+    # skorch's epochs fit parameter of 0: the warning said "(max_epochs=100)" and advised
+    # setting max_epochs, which was not what trained no epoch
+    make, data, _ = CASES["classifier"]
+    X, y = data()
+    with pytest.warns(sklearn.exceptions.ConvergenceWarning,
+                      match=r"trained no epoch \(epochs=0\).*Set epochs to 1"):
+        getattr(make(max_epochs=5), method)(X, y, epochs=0)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_module_instance_is_refused_naming_the_class(case):
+    # skorch builds type(instance)(**module kwargs) when there are any, and sklrank always
+    # passes them: TwoLayerNet(n_hidden=4) trained 512 hidden units, a fitted net's module_
+    # was trained again from new weights, without a word
+    make, data, _ = CASES[case]
+    X, y = data()
+    module = make().fit(X, y).module_
+    name = type(module).__name__
+    for call in ("fit", "initialize"):
+        est = make(module=module)
+        with pytest.raises(ValueError, match=rf"module={name}\(\.\.\.\) is an instance.*"
+                                             rf"module={name}, .*load_params"):
+            est.fit(X, y) if call == "fit" else est.initialize()

@@ -1947,9 +1947,9 @@ def test_a_fits_other_warnings_are_shown_once(batched, monkeypatch):
 
     check = base._BaseNet._check_training_outcome
 
-    def warn_then_check(self, *args):
+    def warn_then_check(self, *args, **kwargs):
         warnings.warn("a fit's own warning", UserWarning, stacklevel=2)
-        return check(self, *args)
+        return check(self, *args, **kwargs)
 
     monkeypatch.setattr(base._BaseNet, "_check_training_outcome", warn_then_check)
     with warnings.catch_warnings(record=True) as caught:

@@ -458,12 +458,14 @@ def plot_training_study(df, axes=None):
         sns.lineplot(data=data[~flagged], x="epoch", y=column, hue="nu", style="activation",
                      markers=True, errorbar=("pi", 100), ax=ax, markersize=4)
         ax.set_xscale("symlog", linthresh=1)
-        ax.set_xlim(left=0)
         ax.set_ylabel(label)
         if log:
             ax.set_yscale("log")
         cross = (_cross_out(ax, data.epoch[flagged], data[column][flagged], n_flagged,
                             _runs_of(data)) if n_flagged else None)
+        # after the crosses: set_xlim stops autoscaling, and with no run trained the lines
+        # end at epoch 0, which left every cross beyond the axis
+        ax.set_xlim(left=0)
         if log:
             _plain_log_ticks(ax)
         if column in ("s1_over_s2", "sv1_over_sv2"):
