@@ -1306,6 +1306,23 @@ class _BaseNet(_PublicParams):
             )
         return self._scale_report(X, failure)
 
+    def _last_step_lr(self):
+        """The learning rate of the last step: the optimizer's (the largest of its parameter
+        groups'), which a schedule (skorch's ``LRScheduler``) moves away from ``lr``; ``lr``
+        where no optimizer holds one."""
+        groups = getattr(getattr(self, "optimizer_", None), "param_groups", None) or ()
+        rates = [float(group["lr"]) for group in groups if "lr" in group]
+        return max(rates) if rates else float(self.lr)
+
+    def _lr_text(self):
+        """``lr=...`` as a failure message names the step: with a schedule that moved it,
+        the step of the last epoch too (a schedule that raised lr 1e8-fold was reported as
+        "lr=1 is too large")."""
+        used = self._last_step_lr()
+        if math.isclose(used, self.lr, rel_tol=1e-6):
+            return f"lr={self.lr:g}"
+        return f"lr={self.lr:g}, which the learning-rate schedule set to {used:g} at the end,"
+
     def _scale_report(self, X, failure):
         """Hook: a sentence naming the likely cause and the fix.
 

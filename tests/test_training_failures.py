@@ -71,6 +71,10 @@ the network a failed fit left (the error caught)               fit (score 0.42 o
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
+a learning-rate schedule (LRScheduler) that raised the step    the message names the step the
+at the end and diverged                                        schedule set (blamed "lr=1 is too
+                                                               large"; the two-layer net called
+                                                               its lr stable)
 =============================================================  ==================================
 """
 
@@ -283,6 +287,33 @@ def test_a_loss_that_rose_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg.set_params(max_epochs=30).fit(X, y)
+
+
+def test_a_schedule_that_raised_the_step_is_named():
+    # a divergence under a learning-rate schedule blamed the base lr ("lr=1 is too large";
+    # the two-layer net called its lr=0.01 stable and blamed the activation): the message
+    # names the step the schedule set at the end
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    def schedule(factor):
+        return [("lr", LRScheduler(LambdaLR, lr_lambda=lambda e: 1.0 if e < 2 else factor))]
+
+    X, y = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=30, lr=0.01, max_epochs=3, random_state=0,
+                               callbacks=schedule(1e4))
+    with pytest.raises(TrainingDivergedError, match=r"lr_t = 100, the step the learning-rate "
+                                                    r"schedule set at the end \(lr=0\.01\); "
+                                                    r"lr_t \* mean .*2\.64e\+03.*lower lr "
+                                                    r"\(or the schedule\) so that lr_t stays "
+                                                    r"below about 0\.0379"):
+        reg.fit(X, y)
+    X, y = synthetic(60)
+    y = np.random.RandomState(0).permutation(y)
+    clf = cnn(activation="relu", lr=1.0, max_epochs=3, callbacks=schedule(1e8))
+    with pytest.raises(TrainingDivergedError, match=r"lr=1, which the learning-rate schedule "
+                                                    r"set to 1e\+08 at the end, is too large"):
+        clf.fit(X, y)
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():
