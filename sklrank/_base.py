@@ -1242,6 +1242,9 @@ class _BaseNet(_PublicParams):
             )
         span = f"in {len(losses)} epochs"
         n_recorded = len(losses)
+        if not losses:  # (a call of no epoch that continues a fit: nothing to judge)
+            return
+        start = self._start_text(first_epoch, losses)
         if final_loss is not None:
             n = len(losses)
             measured = (f"in {n} epoch{'s' if n != 1 else ''} (the last value measured at "
@@ -1256,7 +1259,7 @@ class _BaseNet(_PublicParams):
                 # losses, whose terms are the start's (the regularisers, the input noise)
                 if losses[0] > 0 and final_loss > _DIVERGED_LOSS_GROWTH * losses[0]:
                     raise TrainingDivergedError(
-                        f"training diverged: the training loss grew from {losses[0]:.6g} to "
+                        f"training diverged: the training loss grew from {start} to "
                         f"{final_loss:.6g} {measured}. " + self._likely_cause(X, "diverged")
                     )
             else:  # one epoch: the final loss is the only one after a step
@@ -1266,7 +1269,7 @@ class _BaseNet(_PublicParams):
         unmoved_checked = first_epoch == 0 or n_recorded >= 2
         if len(losses) >= 2 and losses[0] > 0 and losses[-1] > _DIVERGED_LOSS_GROWTH * losses[0]:
             raise TrainingDivergedError(
-                f"training diverged: the training loss grew from {losses[0]:.6g} to "
+                f"training diverged: the training loss grew from {start} to "
                 f"{losses[-1]:.6g} {span}. " + self._likely_cause(X, "diverged")
             )
         if unmoved_checked and len(losses) >= 2 and abs(
@@ -1280,9 +1283,24 @@ class _BaseNet(_PublicParams):
                 and losses[-1] > _RISEN_LOSS_GROWTH * losses[0]):
             issue_convergence_warning(ConvergenceWarning(
                 f"{type(self).__name__} did not train: the training loss rose from "
-                f"{losses[0]:.6g} to {losses[-1]:.6g} {span} (gradient descent lowers it). "
+                f"{start} to {losses[-1]:.6g} {span} (gradient descent lowers it). "
                 + self._likely_cause(X, "diverged")
             ), stacklevel=4)
+
+    def _start_text(self, first_epoch, losses):
+        """The call's first recorded training loss, as its messages name it: with
+        mini-batches it is the mean of the first epoch's batches, over which the weights
+        already moved (it read "grew from 18582.7" for a fit that began at 2.2), so the
+        first batch's loss, at the weights the call began with, is named beside it."""
+        text = f"{losses[0]:.6g}"
+        rows = self.history[first_epoch:first_epoch + 1]
+        batches = [batch["train_loss"] for batch in (rows[0].get("batches", ()) if rows else ())
+                   if "train_loss" in batch]
+        if len(batches) > 1:
+            text += (f" (the mean over the first epoch's {len(batches)} mini-batches, during "
+                     "which the weights already moved; its first mini-batch, at the weights "
+                     f"the call began with: {batches[0]:.6g})")
+        return text
 
     def _likely_cause(self, X, failure):
         """The likely cause of a failed fit, measured from a sample of the training rows."""

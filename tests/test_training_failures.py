@@ -75,6 +75,10 @@ a learning-rate schedule (LRScheduler) that raised the step    the message names
 at the end and diverged                                        schedule set (blamed "lr=1 is too
                                                                large"; the two-layer net called
                                                                its lr stable)
+a mini-batch fit that diverged within its first epoch          the start is named the first
+                                                               epoch's mean, beside its first
+                                                               mini-batch's loss (read "grew
+                                                               from 18582.7" for a start of 2.2)
 =============================================================  ==================================
 """
 
@@ -314,6 +318,19 @@ def test_a_schedule_that_raised_the_step_is_named():
     with pytest.raises(TrainingDivergedError, match=r"lr=1, which the learning-rate schedule "
                                                     r"set to 1e\+08 at the end, is too large"):
         clf.fit(X, y)
+
+
+def test_a_mini_batch_start_is_named_as_a_mean():
+    # with mini-batches the first recorded loss is the mean over the first epoch, whose
+    # steps may already have blown it up: "grew from 18582.7" for a fit that began at 2.2
+    X, y = make_spiked(120, 20, nu=0.3, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=16, lr=0.3, max_epochs=4, batch_size=8, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"grew from 18582\.\d* \(the mean over the "
+                                                    r"first epoch's 15 mini-batches, during which "
+                                                    r"the weights already moved; its first "
+                                                    r"mini-batch, at the weights the call began "
+                                                    r"with: 2\.207\d*\) to "):
+        reg.fit(X, y)
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():
