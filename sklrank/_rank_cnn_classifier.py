@@ -507,15 +507,17 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
                 f"inputs ({scale}); check activation, q and kappa."
             )
         if failure in ("diverged", "died"):
+            # (a schedule that raised the step was reported as "lr=1 is too large")
+            scheduled = not math.isclose(self._last_step_lr(), lr, rel_tol=1e-6)
+            used = (f"; the learning-rate schedule set the step to {self._last_step_lr():g} at "
+                    "the end" if scheduled else "")
             if norm > _LARGEST_UNIT_PATCH_NORM:
                 return (
                     f"Likely cause: the input scale ({scale}; the defaults expect inputs of "
                     "unit scale, e.g. pixels in [0, 1], patch norms of order 1 to 10): scale X "
-                    f"(e.g. pixels / 255, or StandardScaler), or lower the step (now "
-                    f"{self._lr_text().rstrip(',')}) by the square of the scale."
+                    f"(e.g. pixels / 255, or StandardScaler), or lower lr (now {lr:g}{used}) "
+                    "by the square of the scale."
                 )
-            # (a schedule that raised the step was reported as "lr=1 is too large")
-            scheduled = not math.isclose(self._last_step_lr(), lr, rel_tol=1e-6)
             return (
                 f"Likely cause: {self._lr_text()} is too large for inputs of this scale "
                 f"({scale}): lower {'lr or the schedule' if scheduled else 'lr'}."
