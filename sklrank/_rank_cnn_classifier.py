@@ -1,5 +1,6 @@
 """RankCNNClassifier: the two-layer Huberized-ReLU CNN as a skorch / scikit-learn classifier."""
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -509,16 +510,20 @@ class RankCNNClassifier(_ClassifierNet, NeuralNetClassifier):
                 f"inputs ({scale}); check activation, q and kappa."
             )
         if failure in ("diverged", "died"):
+            # (a schedule that raised the step was reported as "lr=1 is too large")
+            scheduled = not math.isclose(self._last_step_lr(), lr, rel_tol=1e-6)
+            used = (f"; the learning-rate schedule set the step to {self._last_step_lr():g} at "
+                    "the end" if scheduled else "")
             if norm > _LARGEST_UNIT_PATCH_NORM:
                 return (
                     f"Likely cause: the input scale ({scale}; the defaults expect inputs of "
                     "unit scale, e.g. pixels in [0, 1], patch norms of order 1 to 10): scale X "
-                    f"(e.g. pixels / 255, or StandardScaler), or lower lr (now {lr:g}) by the "
-                    "square of the scale."
+                    f"(e.g. pixels / 255, or StandardScaler), or lower lr (now {lr:g}{used}) "
+                    "by the square of the scale."
                 )
             return (
-                f"Likely cause: lr={lr:g} is too large for inputs of this scale ({scale}): "
-                "lower lr."
+                f"Likely cause: {self._lr_text()} is too large for inputs of this scale "
+                f"({scale}): lower {'lr or the schedule' if scheduled else 'lr'}."
             )
         pre_activation = init_std * norm
         slope = min(1.0, pre_activation / kappa) ** (q - 1)

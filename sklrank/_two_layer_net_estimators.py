@@ -7,6 +7,7 @@ fresh draw every step (also across ``partial_fit`` calls), and ``jacobian_penalt
 ``(lambda_J/n) sum_i ||grad_x f(x_i)||^2`` (built with autograd, ``create_graph=True``).
 """
 
+import math
 from collections.abc import Mapping
 from numbers import Integral, Real
 
@@ -299,8 +300,18 @@ class _TwoLayerNet(_BaseNet):
         # the NTK of the net is about gamma_m^2 m ||x||^2 / 2: the step lr * that must stay
         # below ~2 for gradient descent on the mean squared error to be stable
         gamma_sq_m = 1.0 if self.scaling == "ntk" else 1.0 / self.n_hidden
-        step = self.lr * mean_sq * gamma_sq_m
+        # the last step's lr: a schedule that raised it was reported as "lr=1" (and a stable
+        # step); lr_t names the scheduled one
+        lr_used = self._last_step_lr()
+        scheduled = not math.isclose(lr_used, self.lr, rel_tol=1e-6)
+        step = lr_used * mean_sq * gamma_sq_m
         scale = f"mean ||x||^2 = {mean_sq:.3g}"
+        if scheduled:
+            scale += (f"; lr_t = {lr_used:g}, the step the learning-rate schedule set at the "
+                      f"end (lr={self.lr:g})")
+        lr_name = "lr_t" if scheduled else "lr"
+        lowered = ("lr (or the schedule) so that lr_t stays below about" if scheduled
+                   else "lr to about")
         if failure == "diverged_at_start":
             return (
                 f"Likely cause: the inputs ({scale}) or the activation overflow the forward "
@@ -309,8 +320,8 @@ class _TwoLayerNet(_BaseNet):
         if failure in ("diverged", "died") and step > 1.0:
             return (
                 f"Likely cause: the step is too large for the input scale ({scale}; "
-                f"lr * mean ||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2): lower lr to "
-                f"about {1.0 / (mean_sq * gamma_sq_m):.3g} or scale X down."
+                f"{lr_name} * mean ||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2): lower "
+                f"{lowered} {1.0 / (mean_sq * gamma_sq_m):.3g} or scale X down."
             )
         if failure in ("diverged", "died"):
             # the data term's step is stable: advising a "lower" lr above the current one
@@ -325,7 +336,7 @@ class _TwoLayerNet(_BaseNet):
                           "activation, its parameters and the input scale)" if failure == "died"
                           else "the activation or the input scale")
             return (
-                f"The step is within the data term's stable range ({scale}; lr * mean "
+                f"The step is within the data term's stable range ({scale}; {lr_name} * mean "
                 f"||x||^2 * gamma_m^2 m = {step:.3g}, stable below ~2), so the likely cause "
                 f"is {', else '.join(causes)}."
             )
@@ -333,11 +344,12 @@ class _TwoLayerNet(_BaseNet):
             # (it advised "raise lr (about 4.18e-06 is stable)" at an lr 2e5 times that)
             return (
                 f"Likely cause: too few epochs (max_epochs={self.max_epochs}) or targets far "
-                f"from the network's reach: the step is not small ({scale}; lr * mean ||x||^2 "
+                f"from the network's reach: the step is not small ({scale}; {lr_name} * mean "
+                f"||x||^2 "
                 f"* gamma_m^2 m = {step:.3g}); raise max_epochs, or scale X and y."
             )
         return (
-            f"Likely cause: too small a step ({scale}; lr * mean ||x||^2 * gamma_m^2 m = "
+            f"Likely cause: too small a step ({scale}; {lr_name} * mean ||x||^2 * gamma_m^2 m = "
             f"{step:.3g}) or too few epochs (max_epochs={self.max_epochs}); raise lr (about "
             f"{1.0 / (mean_sq * gamma_sq_m):.3g} is stable) or max_epochs."
         )

@@ -71,6 +71,19 @@ the network a failed fit left (the error caught)               fit (score 0.42 o
 a fit that raises with RankHistory / GradientSpectrum          the ranks of the epochs before it
                                                                are in history; the callbacks
                                                                hold no snapshot or data copy
+a call that continues a fit (partial_fit, warm_start) at a     ConvergenceWarning "got worse in
+larger step: the loss rose 0.77 -> 160 in a call (R^2 = -88)   a call that continued its
+                                                               training" (was returned without
+                                                               a word: only new fits were
+                                                               judged)
+a learning-rate schedule (LRScheduler) that raised the step    the message names the step the
+at the end and diverged                                        schedule set (blamed "lr=1 is too
+                                                               large"; the two-layer net called
+                                                               its lr stable)
+a mini-batch fit that diverged within its first epoch          the start is named the first
+                                                               epoch's mean, beside its first
+                                                               mini-batch's loss (read "grew
+                                                               from 18582.7" for a start of 2.2)
 =============================================================  ==================================
 """
 
@@ -283,6 +296,111 @@ def test_a_loss_that_rose_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg.set_params(max_epochs=30).fit(X, y)
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_a_call_that_made_a_stream_worse_warns(how):
+    # a stream switched to a larger step: the "rose" warning judged fits from new weights
+    # only, and the divergence needs a 1000-fold growth, so a call that took the loss from
+    # 0.77 to 160 (R^2 = -88) was returned without a word
+    X, y = make_spiked(120, 20, nu=0.3, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=16, lr=0.05, max_epochs=3, random_state=0,
+                               warm_start=how == "warm_start")
+    train = reg.partial_fit if how == "partial_fit" else reg.fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for _ in range(10):
+            train(X, y)
+    reg.set_params(lr=2.0)
+    with pytest.warns(ConvergenceWarning, match=r"got worse in a call that continued its "
+                                                 r"training: the training loss rose from "
+                                                 r"0\.76\d* to .* in 3 epochs \(the last value "
+                                                 r"measured at the final weights\), more than "
+                                                 r"2 times.*lower lr"):
+        train(X, y)
+    assert reg.score(X, y) < 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda bs: TwoLayerNetRegressor(n_hidden=64, lr=0.045, input_noise=0.5, batch_size=bs,
+                                    max_epochs=1, random_state=0),
+    lambda bs: cnn(lr=50.0, batch_size=bs, max_epochs=1)])
+@pytest.mark.parametrize("batch_size", [-1, 8])
+def test_a_healthy_noisy_stream_does_not_warn(make, batch_size):
+    # the stream check's margin: calls near the optimum of a stream of fresh noisy data
+    # (input noise, mini-batches) move the loss up by at most ~11 %, far below 2-fold
+    net = make(batch_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for seed in range(30):
+            net.set_params(max_epochs=30 if seed == 0 else 1)  # a first fit that trained
+            if isinstance(net, TwoLayerNetRegressor):
+                X, y = make_spiked(64, 20, nu=0.3, random_state=seed)
+            else:
+                X, y = make_low_rank_patches(n_samples=64, noise_std=0.5, random_state=seed)
+            net.partial_fit(X, y)
+
+
+def test_a_full_batch_cnn_stream_pays_no_forward_pass_for_the_stream_check(monkeypatch):
+    # the CNN's bound on its last step is loose near the optimum (about 1 for a loss of
+    # 0.05 at lr=50): the stream check compares the losses a full-batch call measures anyway
+    # (the final loss where the divergence check needs it, else the recorded ones), and a
+    # stream's call is not slower (a forward pass for it doubled a one-epoch call)
+    X, y = synthetic(60)
+    y = np.random.RandomState(0).permutation(y)  # (random labels: no separation absorbs a step)
+    clf = cnn(lr=50.0).fit(X, y)
+    passes = []
+    measuring = RankCNNClassifier._measuring
+    monkeypatch.setattr(RankCNNClassifier, "_measuring",
+                        lambda self: passes.append(1) or measuring(self))
+    for epochs in (1, 3):
+        clf.set_params(max_epochs=epochs).partial_fit(X, y)
+    assert passes == []
+    # a call of several epochs whose recorded loss rose is judged by them
+    with pytest.warns(ConvergenceWarning, match=r"got worse in a call that continued its "
+                                                 r"training: the training loss rose from "
+                                                 r"\S+ to \S+ in 3 epochs.*more than 2 times"):
+        clf.set_params(lr=1e4).partial_fit(X, y)
+
+
+def test_a_schedule_that_raised_the_step_is_named():
+    # a divergence under a learning-rate schedule blamed the base lr ("lr=1 is too large";
+    # the two-layer net called its lr=0.01 stable and blamed the activation): the message
+    # names the step the schedule set at the end
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    def schedule(factor):
+        return [("lr", LRScheduler(LambdaLR, lr_lambda=lambda e: 1.0 if e < 2 else factor))]
+
+    X, y = make_spiked(50, 20, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=30, lr=0.01, max_epochs=3, random_state=0,
+                               callbacks=schedule(1e4))
+    with pytest.raises(TrainingDivergedError, match=r"lr_t = 100, the step the learning-rate "
+                                                    r"schedule set at the end \(lr=0\.01\); "
+                                                    r"lr_t \* mean .*2\.64e\+03.*lower lr "
+                                                    r"\(or the schedule\) so that lr_t stays "
+                                                    r"below about 0\.0379"):
+        reg.fit(X, y)
+    X, y = synthetic(60)
+    y = np.random.RandomState(0).permutation(y)
+    clf = cnn(activation="relu", lr=1.0, max_epochs=3, callbacks=schedule(1e8))
+    with pytest.raises(TrainingDivergedError, match=r"lr=1, which the learning-rate schedule "
+                                                    r"set to 1e\+08 at the end, is too large"):
+        clf.fit(X, y)
+
+
+def test_a_mini_batch_start_is_named_as_a_mean():
+    # with mini-batches the first recorded loss is the mean over the first epoch, whose
+    # steps may already have blown it up: "grew from 18582.7" for a fit that began at 2.2
+    X, y = make_spiked(120, 20, nu=0.3, random_state=0)
+    reg = TwoLayerNetRegressor(n_hidden=16, lr=0.3, max_epochs=4, batch_size=8, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"grew from 18582\.\d* \(the mean over the "
+                                                    r"first epoch's 15 mini-batches, during which "
+                                                    r"the weights already moved; its first "
+                                                    r"mini-batch, at the weights the call began "
+                                                    r"with: 2\.207\d*\) to "):
+        reg.fit(X, y)
 
 
 def test_two_layer_too_large_step_names_the_stable_lr():
