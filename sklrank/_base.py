@@ -1173,10 +1173,12 @@ class _BaseNet(_PublicParams):
             return
         if (type(self)._loss_change_bound is not _BaseNet._loss_change_bound
                 and len(self.history) - self.__dict__.get("_first_epoch", 0)
-                >= self.max_epochs):
-            # the weights before a step of the call's last epoch: the last step's change
-            # bounds the final loss (one copy a fit, not an epoch: a fit ended earlier, e.g.
-            # by EarlyStopping, measures its final loss instead)
+                >= self.max_epochs
+                and len(self.history[-1]["batches"]) == 1):
+            # the weights before the first step of the call's last epoch: where that epoch
+            # is one step (full batch), its change bounds the final loss (one copy a fit,
+            # not an epoch nor a mini-batch, whose epochs use no bound; a fit ended earlier,
+            # e.g. by EarlyStopping, measures its final loss instead)
             self._step_start = {name: p.detach().clone()
                                 for name, p in self.module_.named_parameters()
                                 if p.requires_grad}
